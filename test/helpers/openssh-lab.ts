@@ -1,0 +1,640 @@
+/**
+ * A real OpenSSH lab on loopback: a relay sshd and a GPU host sshd (Debian's /usr/sbin/sshd, each
+ * with its own config, host key, log and authorized_keys in a per-lab temp dir), and optionally the
+ * seed's reverse tunnel made by the real OpenSSH client (`ssh -N -R relayPort:localhost:gpuPort`).
+ *
+ *     laptop (the test) ──ssh──▶ relay sshd 127.0.0.1:relay.port
+ *                                  └─ direct-tcpip to localhost:relayPort (the -R listener)
+ *                                        └──▶ GPU host sshd 127.0.0.1:gpu.sshPort
+ *
+ * How a test reaches the GPU host through the relay:
+ *   - OpenSSH: `spawn('ssh', [...lab.sshArgs(), 'echo ok'])` — `sshArgs()` is `-F <lab ssh_config>
+ *     gpu`, where Host `gpu` is `localhost:<relayPort>` with `ProxyJump relay` (exactly `ssh -J`),
+ *     the lab's key, known_hosts and BatchMode. `-L`/`-R`/`-N` can be placed before them.
+ *   - gpujup: `--relay root@127.0.0.1:<relay.port> --relay-port <relayPort> -i <clientKey>
+ *     --known-hosts <knownHosts>` with `env: lab.env()`.
+ * The GPU host's key is in knownHosts under `[localhost]:<relayPort>`, the relay's under
+ * `[127.0.0.1]:<relay.port>`.
+ *
+ * Sessions on the GPU host run as root but with HOME, XDG_* and PATH of the lab's GPU home
+ * (`lab.gpuEnv()`, set through `environment=` in authorized_keys), so a `gpujup host` or Jupyter a
+ * test starts with `env: lab.gpuEnv()` shares its state and runtime dirs with what an ssh session on
+ * the "GPU host" sees. Everything is per lab; tests in parallel never share a port or a file.
+ */
+import {spawn, execFile, type ChildProcess} from 'node:child_process';
+import {appendFile, mkdir, readFile, writeFile} from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import {promisify} from 'node:util';
+import {freePort, tempDir} from './ports.js';
+import {descendants, exited, killAll, stopChild, waitGone} from './proc.js';
+import {waitFor} from './wait-for.js';
+
+const execFileP = promisify(execFile);
+
+const SSHD = '/usr/sbin/sshd';
+const SSH = '/usr/bin/ssh';
+const SSH_KEYGEN = '/usr/bin/ssh-keygen';
+const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** Options for {@link startLab}. */
+export type LabOptions = {
+	/** 'openssh' (default): start the seed's `ssh -R` tunnel; 'none': leave relayPort to the test. */
+	readonly reverse?: 'openssh' | 'none';
+	/** Extra relay sshd_config lines (they win over the lab's defaults), e.g. 'ClientAliveInterval 2'. */
+	readonly relayOptions?: readonly string[];
+	/** Extra GPU host sshd_config lines, same rules. */
+	readonly gpuOptions?: readonly string[];
+	/** A dir put first on PATH for ssh sessions on the GPU host (a fake nvidia-smi). */
+	readonly hostEnvPath?: string;
+	/** ServerAliveInterval of the OpenSSH reverse tunnel (default 5 s). */
+	readonly reverseAliveSeconds?: number;
+};
+
+/** One sshd of the lab. */
+export type LabSshd = {
+	readonly host: '127.0.0.1';
+	readonly port: number;
+	/** 'ssh-ed25519 AAAA…' (no comment). */
+	readonly hostKeyPub: string;
+	readonly logFile: string;
+	readonly configFile: string;
+	/** Pid of the listener, undefined while stopped. */
+	readonly pid: number | undefined;
+	/**
+	 * Stop and start again on the same port with the same host key. By default every session dies
+	 * too (a crash or reboot of that machine); `keepSessions` kills only the listener, as
+	 * `systemctl restart ssh` does.
+	 */
+	restart(options?: {keepSessions?: boolean}): Promise<void>;
+	/** Kill the listener and (unless `keepSessions`) every session; the port then refuses. */
+	stop(options?: {keepSessions?: boolean}): Promise<void>;
+	/** Start again after stop(). */
+	start(): Promise<void>;
+	/** Kill every per-connection child but keep the listener: all sessions drop at once. */
+	dropSessions(): Promise<void>;
+};
+
+export type Lab = {
+	readonly relay: LabSshd;
+	/** The GPU host's sshd; `sshPort` is its real port (what `-R …:localhost:<sshPort>` exposes). */
+	readonly gpu: LabSshd & {readonly sshPort: number};
+	/** The reverse-forward port on the relay's loopback. */
+	readonly relayPort: number;
+	readonly user: 'root';
+	/** Private key path (ed25519, no passphrase), accepted by both sshds. */
+	readonly clientKey: string;
+	readonly clientKeyPub: string;
+	/** known_hosts with `[127.0.0.1]:<relay.port>` and `[localhost]:<relayPort>`. */
+	readonly knownHosts: string;
+	/** ssh_config with Hosts `relay` and `gpu` (ProxyJump relay). */
+	readonly sshConfig: string;
+	readonly dir: string;
+	/** The laptop's HOME (for gpujup connect). */
+	readonly home: string;
+	/** The GPU host's HOME (ssh sessions on the GPU host, and gpujup host). */
+	readonly gpuHome: string;
+	/** Environment for spawning gpujup on the "laptop". */
+	env(): NodeJS.ProcessEnv;
+	/** Environment for spawning gpujup host / Jupyter on the "GPU host". */
+	gpuEnv(): NodeJS.ProcessEnv;
+	/** OpenSSH client args to reach the GPU host through the relay (like `ssh -J`). */
+	sshArgs(): string[];
+	/** OpenSSH client args to reach the relay itself. */
+	relaySshArgs(): string[];
+	/** Run `ssh` with `args` and resolve with its result (never rejects on non-zero exit). */
+	ssh(args: readonly string[], options?: {timeoutMs?: number}): Promise<SshResult>;
+	/**
+	 * Spawn a long-running `ssh` (e.g. `['-N', '-o', 'ExitOnForwardFailure=yes', '-L', …,
+	 * ...lab.sshArgs()]`) with the lab's env; dispose() kills it if the test did not.
+	 */
+	spawnSsh(args: readonly string[]): ChildProcess;
+	/** Whether the OpenSSH reverse tunnel process is running. */
+	reverseRunning(): boolean;
+	stopReverse(): Promise<void>;
+	/** Start the OpenSSH `-R` tunnel and wait until relayPort answers with the GPU host's banner. */
+	startReverse(): Promise<void>;
+	/** Kill the relay sshd's per-connection children (not the listener): every session drops. */
+	dropRelaySessions(): Promise<void>;
+	addAuthorizedKey(pubLine: string, target: 'relay' | 'gpu'): Promise<void>;
+	dispose(): Promise<void>;
+};
+
+export type SshResult = {code: number | null; stdout: string; stderr: string};
+
+/** Read the first line a server sends (an SSH banner), or reject. */
+export async function readBanner(
+	port: number,
+	host = '127.0.0.1',
+	timeoutMs = 3000,
+): Promise<string> {
+	return new Promise((resolve, reject) => {
+		const socket = net.connect({host, port});
+		let data = '';
+		const done = (error: Error | undefined, line?: string) => {
+			clearTimeout(timer);
+			socket.destroy();
+			if (error) reject(error);
+			else resolve(line ?? '');
+		};
+		const timer = setTimeout(() => done(new Error(`no banner from ${host}:${port}`)), timeoutMs);
+		socket.setEncoding('latin1');
+		socket.on('data', (chunk: string) => {
+			data += chunk;
+			const end = data.indexOf('\n');
+			if (end !== -1) done(undefined, data.slice(0, end).trimEnd());
+		});
+		socket.on('error', (error) => done(error));
+		socket.on('close', () => done(new Error(`closed before a banner from ${host}:${port}`)));
+	});
+}
+
+/** Whether a TCP connect to 127.0.0.1:port is refused (nothing listens). */
+export async function portRefuses(port: number, host = '127.0.0.1'): Promise<boolean> {
+	return new Promise((resolve) => {
+		const socket = net.connect({host, port});
+		socket.once('connect', () => {
+			socket.destroy();
+			resolve(false);
+		});
+		socket.once('error', () => resolve(true));
+	});
+}
+
+const keygen = async (file: string, comment: string): Promise<string> => {
+	await execFileP(SSH_KEYGEN, ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
+	const pub = (await readFile(`${file}.pub`, 'utf8')).trim();
+	// Without the comment: 'ssh-ed25519 AAAA…'.
+	return pub.split(' ').slice(0, 2).join(' ');
+};
+
+/** Split user lines so that `Match` blocks go last and plain lines first (first value wins). */
+const sshdConfig = (base: readonly string[], extra: readonly string[]): string => {
+	const matchAt = extra.findIndex((line) => /^\s*match\s/i.test(line));
+	const plain = matchAt === -1 ? extra : extra.slice(0, matchAt);
+	const match = matchAt === -1 ? [] : extra.slice(matchAt);
+	return [...plain, ...base, ...match, ''].join('\n');
+};
+
+type SshdSpec = {
+	readonly name: 'relay' | 'gpu';
+	readonly dir: string;
+	readonly hostKey: string;
+	readonly hostKeyPub: string;
+	readonly authorizedKeys: string;
+	readonly extra: readonly string[];
+	readonly permitUserEnvironment: boolean;
+};
+
+const makeSshd = async (spec: SshdSpec): Promise<LabSshd> => {
+	const logFile = path.join(spec.dir, `${spec.name}-sshd.log`);
+	const configFile = path.join(spec.dir, `${spec.name}-sshd_config`);
+	const pidFile = path.join(spec.dir, `${spec.name}-sshd.pid`);
+	let port = 0;
+	let child: ChildProcess | undefined;
+
+	const writeConfig = async () => {
+		const base = [
+			`Port ${port}`,
+			'ListenAddress 127.0.0.1',
+			`PidFile ${pidFile}`,
+			`HostKey ${spec.hostKey}`,
+			`AuthorizedKeysFile ${spec.authorizedKeys}`,
+			'StrictModes no',
+			'PermitRootLogin yes',
+			'PubkeyAuthentication yes',
+			'PasswordAuthentication no',
+			'KbdInteractiveAuthentication no',
+			'AllowTcpForwarding yes',
+			'AllowStreamLocalForwarding yes',
+			'StreamLocalBindUnlink yes',
+			'GatewayPorts no',
+			'UsePAM no',
+			'UseDNS no',
+			'PrintMotd no',
+			'PrintLastLog no',
+			'X11Forwarding no',
+			`PermitUserEnvironment ${spec.permitUserEnvironment ? 'yes' : 'no'}`,
+			// Many probes and parallel connects from tests: do not let sshd throttle them.
+			'MaxStartups 200',
+			'MaxSessions 100',
+			'LoginGraceTime 60',
+			'LogLevel VERBOSE',
+			'Subsystem sftp internal-sftp',
+		];
+		await writeFile(configFile, sshdConfig(base, spec.extra), {mode: 0o600});
+	};
+
+	const launch = async (): Promise<void> => {
+		await writeConfig();
+		await appendFile(logFile, `--- gpujup lab: starting ${spec.name} sshd on ${port}\n`);
+		const proc = spawn(SSHD, ['-D', '-e', '-f', configFile, '-E', logFile], {
+			stdio: ['ignore', 'ignore', 'pipe'],
+		});
+		let stderr = '';
+		proc.stderr?.setEncoding('utf8');
+		proc.stderr?.on('data', (chunk: string) => (stderr += chunk));
+		proc.on('error', () => {});
+		child = proc;
+		try {
+			await waitFor(
+				async () => {
+					if (proc.exitCode !== null || proc.signalCode !== null) {
+						const log = await readFile(logFile, 'utf8').catch(() => '');
+						throw Object.assign(
+							new Error(`${spec.name} sshd exited: ${stderr}${log.slice(-1500)}`),
+							{
+								exited: true,
+							},
+						);
+					}
+					return (await readBanner(port)).startsWith('SSH-2.0-');
+				},
+				{timeoutMs: 20_000, message: `${spec.name} sshd on 127.0.0.1:${port}`},
+			);
+		} catch (error: unknown) {
+			await stopChild(proc, {graceMs: 1000});
+			child = undefined;
+			throw error;
+		}
+	};
+
+	const kill = async (keepSessions: boolean) => {
+		const proc = child;
+		child = undefined;
+		if (!proc?.pid) return;
+		// Snapshot the session tree first: once the listener dies its children are re-parented.
+		const sessions = keepSessions ? [] : await descendants(proc.pid);
+		await stopChild(proc, {graceMs: 2000});
+		killAll(sessions);
+		await waitGone(sessions);
+	};
+
+	const sshd: LabSshd = {
+		host: '127.0.0.1',
+		get port() {
+			return port;
+		},
+		hostKeyPub: spec.hostKeyPub,
+		logFile,
+		configFile,
+		get pid() {
+			return child?.pid;
+		},
+		async start() {
+			if (child) return;
+			// The same port again: another process may grab it meanwhile, but only on a busy machine.
+			await waitFor(
+				async () => {
+					await launch();
+					return true;
+				},
+				{timeoutMs: 30_000, intervalMs: 200, message: `restart ${spec.name} sshd on ${port}`},
+			);
+		},
+		async stop(options) {
+			await kill(options?.keepSessions ?? false);
+		},
+		async restart(options) {
+			await kill(options?.keepSessions ?? false);
+			await sshd.start();
+		},
+		async dropSessions() {
+			const pid = child?.pid;
+			if (!pid) return;
+			const sessions = await descendants(pid);
+			killAll(sessions);
+			await waitGone(sessions);
+		},
+	};
+
+	// First start: a fresh port each try, in case another process took the one we were given.
+	for (let attempt = 1; ; attempt++) {
+		port = await freePort();
+		try {
+			await launch();
+			break;
+		} catch (error: unknown) {
+			if (attempt >= 3) throw error;
+		}
+	}
+	return sshd;
+};
+
+/** Start a lab. Always `await lab.dispose()` in `finally`/`afterEach`. */
+export async function startLab(options: LabOptions = {}): Promise<Lab> {
+	await mkdir('/run/sshd', {recursive: true, mode: 0o755});
+	const temp = await tempDir('lab');
+	const dir = temp.path;
+	const cleanups: Array<() => Promise<void>> = [];
+	try {
+		const home = path.join(dir, 'home');
+		const gpuHome = path.join(dir, 'gpu-home');
+		const runtime = path.join(dir, 'run');
+		const gpuRuntime = path.join(dir, 'gpu-run');
+		for (const d of [
+			home,
+			gpuHome,
+			runtime,
+			gpuRuntime,
+			path.join(home, '.config'),
+			path.join(home, '.local', 'state'),
+			path.join(gpuHome, '.config'),
+			path.join(gpuHome, '.local', 'state'),
+			path.join(gpuHome, '.local', 'share'),
+		]) {
+			await mkdir(d, {recursive: true, mode: 0o700});
+		}
+
+		const clientKey = path.join(dir, 'id_ed25519');
+		const [clientKeyPub, relayHostPub, gpuHostPub] = await Promise.all([
+			keygen(clientKey, 'gpujup-lab-client'),
+			keygen(path.join(dir, 'relay_host_ed25519'), 'relay'),
+			keygen(path.join(dir, 'gpu_host_ed25519'), 'gpu'),
+		]);
+
+		const gpuEnvValues: Record<string, string> = {
+			HOME: gpuHome,
+			XDG_CONFIG_HOME: path.join(gpuHome, '.config'),
+			XDG_STATE_HOME: path.join(gpuHome, '.local', 'state'),
+			XDG_DATA_HOME: path.join(gpuHome, '.local', 'share'),
+			XDG_RUNTIME_DIR: gpuRuntime,
+			// Debian's jupyter and python3 before anything else (root's pyenv shims are not on it);
+			// node's own dir last so `node` works in sessions too.
+			PATH: [options.hostEnvPath, SYSTEM_PATH, path.dirname(process.execPath)]
+				.filter(Boolean)
+				.join(':'),
+		};
+		const gpuKeyOptions = Object.entries(gpuEnvValues)
+			.map(([key, value]) => `environment="${key}=${value}"`)
+			.join(',');
+
+		const relayAuthorized = path.join(dir, 'relay_authorized_keys');
+		const gpuAuthorized = path.join(dir, 'gpu_authorized_keys');
+		const authorizedLine = (pubLine: string, target: 'relay' | 'gpu') => {
+			const line = pubLine.trim();
+			// Lines that already carry options are taken as they are.
+			const bare = /^(ssh-|ecdsa-|sk-)/.test(line);
+			return target === 'gpu' && bare ? `${gpuKeyOptions} ${line}\n` : `${line}\n`;
+		};
+		await writeFile(relayAuthorized, authorizedLine(clientKeyPub, 'relay'), {mode: 0o600});
+		await writeFile(gpuAuthorized, authorizedLine(clientKeyPub, 'gpu'), {mode: 0o600});
+
+		const [relay, gpuSshd] = await Promise.all([
+			makeSshd({
+				name: 'relay',
+				dir,
+				hostKey: path.join(dir, 'relay_host_ed25519'),
+				hostKeyPub: relayHostPub,
+				authorizedKeys: relayAuthorized,
+				extra: options.relayOptions ?? [],
+				permitUserEnvironment: false,
+			}),
+			makeSshd({
+				name: 'gpu',
+				dir,
+				hostKey: path.join(dir, 'gpu_host_ed25519'),
+				hostKeyPub: gpuHostPub,
+				authorizedKeys: gpuAuthorized,
+				extra: options.gpuOptions ?? [],
+				permitUserEnvironment: true,
+			}),
+		]);
+		cleanups.push(
+			async () => relay.stop(),
+			async () => gpuSshd.stop(),
+		);
+
+		const relayPort = await freePort();
+		const knownHosts = path.join(dir, 'known_hosts');
+		await writeFile(
+			knownHosts,
+			`[127.0.0.1]:${relay.port} ${relayHostPub}\n[localhost]:${relayPort} ${gpuHostPub}\n`,
+			{mode: 0o600},
+		);
+
+		const common = [
+			`  User root`,
+			`  IdentityFile ${clientKey}`,
+			'  IdentitiesOnly yes',
+			'  IdentityAgent none',
+			`  UserKnownHostsFile ${knownHosts}`,
+			'  GlobalKnownHostsFile /dev/null',
+			'  StrictHostKeyChecking yes',
+			'  UpdateHostKeys no',
+			'  BatchMode yes',
+			'  ConnectTimeout 15',
+			'  ServerAliveInterval 5',
+			'  ServerAliveCountMax 3',
+			'  LogLevel ERROR',
+		];
+		const sshConfig = path.join(dir, 'ssh_config');
+		await writeFile(
+			sshConfig,
+			[
+				'Host relay',
+				'  HostName 127.0.0.1',
+				`  Port ${relay.port}`,
+				...common,
+				'Host gpu',
+				'  HostName localhost',
+				`  Port ${relayPort}`,
+				'  ProxyJump relay',
+				...common,
+				'',
+			].join('\n'),
+			{mode: 0o600},
+		);
+
+		const baseEnv = (): NodeJS.ProcessEnv => {
+			const env = {...process.env};
+			delete env.SSH_AUTH_SOCK;
+			delete env.SSH_AGENT_PID;
+			delete env.NO_COLOR;
+			delete env.TMUX;
+			delete env.TMUX_PANE;
+			env.CI = 'false';
+			return env;
+		};
+
+		const sshEnv = baseEnv();
+		sshEnv.HOME = home;
+
+		let reverse: ChildProcess | undefined;
+		let reverseStderr = '';
+		const reverseAlive = options.reverseAliveSeconds ?? 5;
+
+		const stopReverse = async () => {
+			const proc = reverse;
+			reverse = undefined;
+			if (proc) await stopChild(proc, {graceMs: 2000});
+			// The relay frees the port when it notices the session ended.
+			await waitFor(async () => portRefuses(relayPort), {
+				timeoutMs: 15_000,
+				message: `relay port ${relayPort} closed after the reverse tunnel stopped`,
+			});
+		};
+
+		const startReverse = async () => {
+			if (reverse && reverse.exitCode === null && reverse.signalCode === null) return;
+			reverseStderr = '';
+			const proc = spawn(
+				SSH,
+				[
+					'-N',
+					'-F',
+					'/dev/null',
+					'-o',
+					'ExitOnForwardFailure=yes',
+					'-o',
+					'StrictHostKeyChecking=yes',
+					'-o',
+					`UserKnownHostsFile=${knownHosts}`,
+					'-o',
+					'GlobalKnownHostsFile=/dev/null',
+					'-o',
+					'BatchMode=yes',
+					'-o',
+					'IdentitiesOnly=yes',
+					'-o',
+					'IdentityAgent=none',
+					'-o',
+					`ServerAliveInterval=${reverseAlive}`,
+					'-o',
+					'ServerAliveCountMax=3',
+					'-i',
+					clientKey,
+					'-R',
+					`${relayPort}:localhost:${gpuSshd.port}`,
+					'-p',
+					String(relay.port),
+					'root@127.0.0.1',
+				],
+				{stdio: ['ignore', 'ignore', 'pipe'], env: sshEnv},
+			);
+			proc.on('error', () => {});
+			proc.stderr?.setEncoding('utf8');
+			proc.stderr?.on('data', (chunk: string) => (reverseStderr += chunk));
+			reverse = proc;
+			try {
+				await waitFor(
+					async () => {
+						if (proc.exitCode !== null || proc.signalCode !== null) {
+							throw Object.assign(
+								new Error(
+									`reverse ssh exited (${proc.exitCode ?? proc.signalCode}): ${reverseStderr}`,
+								),
+							);
+						}
+						return (await readBanner(relayPort)).startsWith('SSH-2.0-');
+					},
+					{timeoutMs: 20_000, message: `GPU host banner on relay port ${relayPort}`},
+				);
+			} catch (error: unknown) {
+				reverse = undefined;
+				await stopChild(proc, {graceMs: 1000});
+				throw error;
+			}
+		};
+		cleanups.push(async () => {
+			if (reverse) await stopChild(reverse, {graceMs: 1000});
+			reverse = undefined;
+		});
+
+		const runSsh = async (args: readonly string[], runOptions: {timeoutMs?: number} = {}) =>
+			new Promise<SshResult>((resolve) => {
+				const proc = spawn(SSH, args, {stdio: ['ignore', 'pipe', 'pipe'], env: sshEnv});
+				let stdout = '';
+				let stderr = '';
+				proc.stdout.setEncoding('utf8');
+				proc.stderr.setEncoding('utf8');
+				proc.stdout.on('data', (chunk: string) => (stdout += chunk));
+				proc.stderr.on('data', (chunk: string) => (stderr += chunk));
+				const timer = setTimeout(() => proc.kill('SIGKILL'), runOptions.timeoutMs ?? 30_000);
+				proc.on('error', (error) => {
+					clearTimeout(timer);
+					resolve({code: null, stdout, stderr: stderr + String(error)});
+				});
+				proc.on('close', (code) => {
+					clearTimeout(timer);
+					resolve({code, stdout, stderr});
+				});
+			});
+
+		const spawned = new Set<ChildProcess>();
+		cleanups.push(async () => {
+			await Promise.all([...spawned].map(async (proc) => stopChild(proc, {graceMs: 1000})));
+		});
+
+		const gpu = Object.defineProperty(gpuSshd, 'sshPort', {
+			get: () => gpuSshd.port,
+			enumerable: true,
+		}) as LabSshd & {readonly sshPort: number};
+
+		const lab: Lab = {
+			relay,
+			gpu,
+			relayPort,
+			user: 'root',
+			clientKey,
+			clientKeyPub,
+			knownHosts,
+			sshConfig,
+			dir,
+			home,
+			gpuHome,
+			env() {
+				const env = baseEnv();
+				env.HOME = home;
+				env.XDG_CONFIG_HOME = path.join(home, '.config');
+				env.XDG_STATE_HOME = path.join(home, '.local', 'state');
+				env.XDG_RUNTIME_DIR = runtime;
+				return env;
+			},
+			gpuEnv() {
+				return {...baseEnv(), ...gpuEnvValues};
+			},
+			sshArgs: () => ['-F', sshConfig, 'gpu'],
+			relaySshArgs: () => ['-F', sshConfig, 'relay'],
+			ssh: runSsh,
+			spawnSsh(args) {
+				const proc = spawn(SSH, args, {stdio: ['ignore', 'pipe', 'pipe'], env: sshEnv});
+				proc.on('error', () => {});
+				spawned.add(proc);
+				proc.once('exit', () => spawned.delete(proc));
+				return proc;
+			},
+			reverseRunning: () =>
+				reverse !== undefined && reverse.exitCode === null && reverse.signalCode === null,
+			stopReverse,
+			startReverse,
+			async dropRelaySessions() {
+				await relay.dropSessions();
+				// The OpenSSH -R client exits once its relay session is gone.
+				const proc = reverse;
+				reverse = undefined;
+				if (proc) {
+					await Promise.race([exited(proc), new Promise((resolve) => setTimeout(resolve, 10_000))]);
+					await stopChild(proc, {graceMs: 1000});
+				}
+			},
+			async addAuthorizedKey(pubLine, target) {
+				await appendFile(
+					target === 'relay' ? relayAuthorized : gpuAuthorized,
+					authorizedLine(pubLine, target),
+				);
+			},
+			async dispose() {
+				for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+				await temp.dispose();
+			},
+		};
+
+		if ((options.reverse ?? 'openssh') === 'openssh') await startReverse();
+		return lab;
+	} catch (error: unknown) {
+		for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+		await temp.dispose();
+		throw error;
+	}
+}
