@@ -1,0 +1,768 @@
+/**
+ * argv + environment + config file + ~/.ssh/config -> Config.
+ *
+ * Precedence, highest first: flag > `GPUJUP_*` variable > config file ([profiles.NAME] over its
+ * top level) > `~/.ssh/config` (relay alias only) > defaults.
+ *
+ * Config file: `--config FILE`, else `GPUJUP_CONFIG`, else `$XDG_CONFIG_HOME/gpujup/config.toml`
+ * (`~/.config/gpujup/config.toml`). Its keys are the flag names without `--` (snake_case works
+ * too); relative paths in it are relative to the file:
+ *
+ *   relay = "me@relay.example.org:22"   # [user@]host[:port] or an ~/.ssh/config alias
+ *   relay-port = 19506                  # port on the relay's loopback to the GPU host's sshd
+ *   host-user = "me"                    # user on the GPU host (default: the relay user)
+ *   jupyter-port = 19508                # Jupyter on the GPU host's loopback
+ *   local-port = 19507                  # laptop port, 0 picks a free one
+ *   identity = ["~/.ssh/id_ed25519"]    # private keys (a string or a list)
+ *   known-hosts = "~/.ssh/known_hosts"
+ *   accept-new = false                  # record unknown host keys
+ *   keepalive = 5                       # seconds, decimals allowed
+ *   keepalive-count = 3
+ *   host-key-alias = "p507"             # default [localhost]:<relay-port>
+ *   forward = ["6006:6006"]             # LOCAL:REMOTE (or one port for both), a string or a list
+ *   jupyter-log = "/home/me/jupyter.log"   # a path on the GPU host
+ *   nvidia-smi = "nvidia-smi"
+ *   ssh-port = 22                       # host: local sshd behind the reverse tunnel
+ *   jupyter-cmd = "jupyter lab"         # host
+ *   env = "conda:tf"                    # host: conda:NAME, venv:PATH or none
+ *   notebook-dir = "~/notebooks"        # host
+ *   no-tui = false
+ *   profile = "p507"                    # the profile used when neither --profile nor GPUJUP_PROFILE
+ *   [profiles.p507]                     # any of the keys above, over the top level
+ *   relay = "relay2"
+ *
+ * Variables: `GPUJUP_` + the key upper-cased with `_` (GPUJUP_RELAY_PORT, GPUJUP_ACCEPT_NEW=1,
+ * GPUJUP_NO_TUI=1); lists are comma-separated (GPUJUP_FORWARD="6006:6006,8888:8888",
+ * GPUJUP_IDENTITY); GPUJUP_CONFIG and GPUJUP_PROFILE pick the file and profile; GPUJUP_JSON=1.
+ * An empty variable counts as unset.
+ */
+import {readFileSync} from 'node:fs';
+import {homedir, userInfo} from 'node:os';
+import {dirname, isAbsolute, join, resolve} from 'node:path';
+import meow from 'meow';
+import {parse as parseToml, TomlError} from 'smol-toml';
+import {
+	cliFlags,
+	envVarFor,
+	helpText,
+	isSettingName,
+	kebabCase,
+	type SettingName,
+	settings,
+} from './flags.js';
+import {lookupSshHost, SshConfigError} from './ssh-config.js';
+import {type Command, commands, type Config, type EnvSpec, type ForwardSpec} from './types.js';
+
+/** Bad usage or configuration: the message names the flag, variable or file:line and key. */
+export class ConfigError extends Error {
+	readonly exitCode = 2;
+
+	constructor(message: string) {
+		super(message);
+		this.name = 'ConfigError';
+	}
+}
+
+export type CliResult =
+	{kind: 'help'; text: string} | {kind: 'version'; text: string} | {kind: 'run'; config: Config};
+
+export type ParseCliOptions = {
+	/** Whether stdout is a terminal; false turns the dashboard off. Default: process.stdout.isTTY. */
+	stdoutIsTty?: boolean;
+	/** Home directory; default `$HOME`, else the OS's. */
+	home?: string;
+	/** Directory relative flag paths resolve against; default process.cwd(). */
+	cwd?: string;
+};
+
+export const defaults = {
+	relayPort: 19506,
+	jupyterPort: 19508,
+	localPort: 19507,
+	keepaliveS: 5,
+	keepaliveCount: 3,
+	sshPort: 22,
+	nvidiaSmi: 'nvidia-smi',
+	relaySshPort: 22,
+} as const;
+
+/** A raw value and where it came from, for messages (`--relay-port`, `GPUJUP_X`, `file:7: key "k"`). */
+type Given = {value: unknown; origin: string; baseDir: string};
+
+type FileLayer = {
+	path: string;
+	text: string;
+	top: Record<string, unknown>;
+	profile: Record<string, unknown> | null;
+	profileName: string | null;
+};
+
+/**
+ * Parses the command line and resolves every setting. Returns help or version text to print, or
+ * the Config to run; throws ConfigError (exit 2) for anything the user must fix.
+ */
+export function parseCli(
+	argv: readonly string[],
+	env: NodeJS.ProcessEnv,
+	options: ParseCliOptions = {},
+): CliResult {
+	checkUnknownFlags(argv);
+	const cli = runMeow(argv);
+	const flags = cli.flags;
+	if (flags.help === true) return {kind: 'help', text: helpText()};
+	if (flags.version === true) return {kind: 'version', text: cli.version};
+
+	const command = pickCommand(cli.input);
+	if (command === 'help') return {kind: 'help', text: helpText()};
+
+	const home = options.home ?? nonEmpty(env.HOME) ?? homedir();
+	const cwd = options.cwd ?? process.cwd();
+	const localUser = nonEmpty(env.USER) ?? nonEmpty(env.LOGNAME) ?? osUser();
+
+	const file = loadConfigFile(flags, env, home, cwd);
+	const layers = {flags, env, file, cwd};
+
+	const get = (name: SettingName): Given | undefined => lookup(name, layers);
+	const value = <T>(name: SettingName, fallback: T, convert: (given: Given) => T): T => {
+		const given = get(name);
+		return given ? convert(given) : fallback;
+	};
+
+	const relayGiven = get('relay');
+	let relay: ResolvedRelay | null = null;
+	if (relayGiven) relay = resolveRelay(relayGiven, home, localUser);
+	else if (command === 'connect' || command === 'host' || command === 'doctor') {
+		const where = file ? `, or relay = "…" in ${file.path}` : '';
+		throw new ConfigError(
+			`--relay: required for "${command}"; give --relay [user@]host[:port] (or GPUJUP_RELAY${where})`,
+		);
+	}
+
+	const identities = value('identity', [] as string[], (given) =>
+		listOf(given).map((item) => localPath(item, home)),
+	);
+	for (const file of relay?.identityFiles ?? []) {
+		if (!identities.includes(file)) identities.push(file);
+	}
+
+	const stateHome = absoluteOrNull(env.XDG_STATE_HOME) ?? join(home, '.local', 'state');
+	const noTuiGiven = get('no-tui');
+	const config: Config = {
+		command,
+		profile: file?.profileName ?? null,
+		configFile: file?.path ?? null,
+		relay: relay ? relay.target : null,
+		relayPort: value('relay-port', defaults.relayPort, (given) => port(given, 1)),
+		hostUser: value('host-user', relay?.target.user ?? localUser, text),
+		jupyterPort: value('jupyter-port', defaults.jupyterPort, (given) => port(given, 1)),
+		localPort: value('local-port', defaults.localPort, (given) => port(given, 0)),
+		identities,
+		knownHosts: value('known-hosts', join(home, '.ssh', 'known_hosts'), (given) =>
+			localPath(given, home),
+		),
+		acceptNew: value('accept-new', false, boolean),
+		keepaliveS: value('keepalive', defaults.keepaliveS, positiveNumber),
+		keepaliveCount: value('keepalive-count', defaults.keepaliveCount, positiveInteger),
+		hostKeyAlias: value('host-key-alias', null, text),
+		forwards: value('forward', [] as ForwardSpec[], (given) => listOf(given).map(forward)),
+		jupyterLog: value('jupyter-log', null, text),
+		nvidiaSmi: value('nvidia-smi', defaults.nvidiaSmi, text),
+		sshPort: value('ssh-port', defaults.sshPort, (given) => port(given, 1)),
+		jupyterCmd: value('jupyter-cmd', null, text),
+		env: value('env', {kind: 'none'} as EnvSpec, (given) => envSpec(given, home)),
+		notebookDir: value('notebook-dir', cwd, (given) => localPath(given, home)),
+		noTui:
+			(noTuiGiven ? boolean(noTuiGiven) : false) ||
+			options.stdoutIsTty === false ||
+			(options.stdoutIsTty === undefined && process.stdout.isTTY !== true),
+		json: flagOrEnvBoolean(flags.json, env, 'json'),
+		stopJupyter: flags.stopJupyter === true,
+		printSystemdUnit: flags.printSystemdUnit === true,
+		home,
+		stateDir: join(stateHome, 'gpujup'),
+	};
+	return {kind: 'run', config};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Command line
+
+type Flags = Record<string, unknown>;
+
+function runMeow(argv: readonly string[]): {flags: Flags; input: string[]; version: string} {
+	try {
+		const cli = meow({
+			importMeta: import.meta,
+			argv: [...argv],
+			flags: cliFlags,
+			autoHelp: false,
+			autoVersion: false,
+			// Unknown flags were refused by checkUnknownFlags already; meow's own check exits the process.
+			allowUnknownFlags: true,
+			// Leave unset booleans undefined so an absent flag does not hide GPUJUP_* or the file.
+			booleanDefault: undefined,
+		});
+		return {
+			flags: cli.flags as Flags,
+			input: cli.input,
+			version: String(cli.pkg.version ?? 'unknown'),
+		};
+	} catch (error) {
+		const message = (error as Error).message;
+		const repeated = /The flag --(\S+) can only be set once/.exec(message);
+		if (repeated) {
+			throw new ConfigError(`--${repeated[1]}: given more than once; give it once`);
+		}
+
+		throw new ConfigError(`bad command line: ${message}`);
+	}
+}
+
+const longFlags = new Set<string>();
+const shortFlags = new Set<string>();
+for (const [key, flag] of Object.entries(cliFlags)) {
+	const name = kebabCase(key);
+	longFlags.add(name);
+	if (flag.type === 'boolean') longFlags.add(`no-${name}`);
+	if ('shortFlag' in flag) shortFlags.add(flag.shortFlag);
+}
+
+function checkUnknownFlags(argv: readonly string[]): void {
+	for (const token of argv) {
+		if (token === '--') return;
+		// `-5` is a (bad) value for the flag before it, not a flag.
+		if (!token.startsWith('-') || token === '-' || /^-\d/.test(token)) continue;
+		if (token.startsWith('--')) {
+			const name = token.slice(2).split('=')[0] ?? '';
+			if (longFlags.has(name)) continue;
+			const guess = closest(
+				name,
+				[...longFlags].filter((flag) => !flag.startsWith('no-') || flag === 'no-tui'),
+			);
+			throw new ConfigError(
+				`unknown flag --${name}${guess ? `; did you mean --${guess}?` : ''} (gpujup --help lists the flags)`,
+			);
+		}
+
+		const letter = token.slice(1, 2);
+		if (!shortFlags.has(letter)) {
+			throw new ConfigError(`unknown flag -${letter} (gpujup --help lists the flags)`);
+		}
+	}
+}
+
+function pickCommand(input: readonly string[]): Command | 'help' {
+	const [first, ...rest] = input;
+	if (first === undefined) return 'connect';
+	if (first === 'help') return 'help';
+	if (!(commands as readonly string[]).includes(first)) {
+		const guess = closest(first, commands);
+		throw new ConfigError(
+			`unknown command "${first}"${guess ? `; did you mean "${guess}"?` : ''} (commands: ${commands.join(', ')})`,
+		);
+	}
+
+	if (rest.length > 0) {
+		throw new ConfigError(
+			`unexpected argument "${rest[0]}" after "${first}" (gpujup --help lists the usage)`,
+		);
+	}
+
+	return first as Command;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layers
+
+function lookup(
+	name: SettingName,
+	layers: {flags: Flags; env: NodeJS.ProcessEnv; file: FileLayer | null; cwd: string},
+): Given | undefined {
+	const {flags, env, file, cwd} = layers;
+	if (name === 'no-tui') {
+		if (typeof flags.tui === 'boolean')
+			return {value: !flags.tui, origin: '--no-tui', baseDir: cwd};
+	} else {
+		const flagValue = flags[camelCase(name)];
+		const given = Array.isArray(flagValue) ? flagValue.length > 0 : flagValue !== undefined;
+		if (given) return {value: flagValue, origin: `--${name}`, baseDir: cwd};
+	}
+
+	const variable = envVarFor(name);
+	const envValue = env[variable];
+	if (envValue !== undefined && envValue !== '') {
+		const value =
+			settings[name] === 'paths' || settings[name] === 'forwards' ? splitList(envValue) : envValue;
+		return {value, origin: variable, baseDir: cwd};
+	}
+
+	if (!file) return undefined;
+	const baseDir = dirname(file.path);
+	if (file.profile && file.profileName) {
+		const key = findKey(file.profile, name);
+		if (key !== undefined) {
+			return {
+				value: file.profile[key],
+				origin: fileOrigin(file, ['profiles', file.profileName], key),
+				baseDir,
+			};
+		}
+	}
+
+	const key = findKey(file.top, name);
+	if (key !== undefined) return {value: file.top[key], origin: fileOrigin(file, [], key), baseDir};
+	return undefined;
+}
+
+function findKey(table: Record<string, unknown>, name: string): string | undefined {
+	return Object.keys(table).find((key) => normalizeKey(key) === name);
+}
+
+function flagOrEnvBoolean(flag: unknown, env: NodeJS.ProcessEnv, name: string): boolean {
+	if (typeof flag === 'boolean') return flag;
+	const variable = envVarFor(name);
+	const value = env[variable];
+	if (value === undefined || value === '') return false;
+	return boolean({value, origin: variable, baseDir: ''});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Config file
+
+function loadConfigFile(
+	flags: Flags,
+	env: NodeJS.ProcessEnv,
+	home: string,
+	cwd: string,
+): FileLayer | null {
+	const explicit =
+		typeof flags.config === 'string'
+			? {path: flags.config, origin: '--config'}
+			: nonEmpty(env.GPUJUP_CONFIG)
+				? {path: env.GPUJUP_CONFIG ?? '', origin: 'GPUJUP_CONFIG'}
+				: null;
+	if (explicit && explicit.path === '') {
+		throw new ConfigError(`${explicit.origin}: expected a file path, got ""`);
+	}
+
+	const configHome = absoluteOrNull(env.XDG_CONFIG_HOME) ?? join(home, '.config');
+	const path = explicit
+		? resolve(cwd, expandHome(explicit.path, home))
+		: join(configHome, 'gpujup', 'config.toml');
+
+	const profileFlag =
+		typeof flags.profile === 'string'
+			? {name: flags.profile, origin: '--profile'}
+			: nonEmpty(env.GPUJUP_PROFILE)
+				? {name: env.GPUJUP_PROFILE ?? '', origin: 'GPUJUP_PROFILE'}
+				: null;
+
+	let text: string;
+	try {
+		text = readFileSync(path, 'utf8');
+	} catch (error) {
+		const code = (error as NodeJS.ErrnoException).code;
+		if (!explicit && code === 'ENOENT') {
+			if (profileFlag) {
+				throw new ConfigError(
+					`${profileFlag.origin}: no config file to read [profiles.${profileFlag.name}] from; create ${path} or pass --config FILE`,
+				);
+			}
+
+			return null;
+		}
+
+		const why =
+			code === 'ENOENT'
+				? 'no such file'
+				: code === 'EACCES'
+					? 'permission denied'
+					: (error as Error).message;
+		throw new ConfigError(`${explicit?.origin ?? 'config'}: cannot read ${path}: ${why}`);
+	}
+
+	let parsed: Record<string, unknown>;
+	try {
+		parsed = parseToml(text) as Record<string, unknown>;
+	} catch (error) {
+		if (error instanceof TomlError) {
+			const reason = (error.message.split('\n')[0] ?? '').replace(/^Invalid TOML document: /, '');
+			throw new ConfigError(
+				`${path}:${error.line}: invalid TOML: ${reason} (column ${error.column})`,
+			);
+		}
+
+		throw new ConfigError(`${path}: invalid TOML: ${(error as Error).message}`);
+	}
+
+	const layer: FileLayer = {path, text, top: parsed, profile: null, profileName: null};
+	for (const key of Object.keys(parsed)) {
+		const name = normalizeKey(key);
+		if (name === 'profile' || name === 'profiles' || isSettingName(name)) continue;
+		throw unknownKey(layer, [], key);
+	}
+
+	const profilesKey = Object.keys(parsed).find((key) => normalizeKey(key) === 'profiles');
+	const profiles = profilesKey === undefined ? {} : parsed[profilesKey];
+	if (!isTable(profiles) || !Object.values(profiles).every(isTable)) {
+		throw new ConfigError(
+			`${fileOrigin(layer, [], profilesKey ?? 'profiles')}: expected tables like [profiles.NAME], got ${show(profiles)}`,
+		);
+	}
+
+	for (const [profileName, table] of Object.entries(profiles)) {
+		for (const key of Object.keys(table as Record<string, unknown>)) {
+			if (!isSettingName(normalizeKey(key)))
+				throw unknownKey(layer, ['profiles', profileName], key);
+		}
+	}
+
+	let selected = profileFlag;
+	if (!selected) {
+		const profileKey = Object.keys(parsed).find((key) => normalizeKey(key) === 'profile');
+		if (profileKey !== undefined) {
+			const value = parsed[profileKey];
+			const origin = fileOrigin(layer, [], profileKey);
+			if (typeof value !== 'string' || value === '') {
+				throw new ConfigError(`${origin}: expected a profile name, got ${show(value)}`);
+			}
+
+			selected = {name: value, origin};
+		}
+	}
+
+	if (selected) {
+		const table = (profiles as Record<string, unknown>)[selected.name];
+		if (!isTable(table)) {
+			const names = Object.keys(profiles);
+			throw new ConfigError(
+				`${selected.origin}: no [profiles.${selected.name}] in ${path} (${names.length > 0 ? `it has: ${names.join(', ')}` : 'it has no profiles'})`,
+			);
+		}
+
+		layer.profile = table;
+		layer.profileName = selected.name;
+	}
+
+	return layer;
+}
+
+function unknownKey(file: FileLayer, table: string[], key: string): ConfigError {
+	const guess = closest(normalizeKey(key), [
+		...Object.keys(settings),
+		...(table.length === 0 ? ['profile'] : []),
+	]);
+	return new ConfigError(
+		`${fileLine(file, table, key)}: unknown key "${key}"${guess ? `; did you mean "${guess}"?` : ''}`,
+	);
+}
+
+function fileOrigin(file: FileLayer, table: string[], key: string): string {
+	return `${fileLine(file, table, key)}: key "${key}"`;
+}
+
+/** `path:line` for a key in a table; smol-toml keeps no positions, so scan the text ourselves. */
+function fileLine(file: FileLayer, table: string[], key: string): string {
+	const line = findKeyLine(file.text, table, key);
+	return line === null ? file.path : `${file.path}:${line}`;
+}
+
+/** The 1-based line where `key` is set in the table `table` (dotted path), or null. */
+export function findKeyLine(text: string, table: readonly string[], key: string): number | null {
+	const lines = text.split(/\r?\n/);
+	const wanted = table.join('.');
+	let current = '';
+	let fallback: number | null = null;
+	const keyPattern = new RegExp(
+		`^\\s*(?:"${escapeRegExp(key)}"|'${escapeRegExp(key)}'|${escapeRegExp(key)})\\s*=`,
+	);
+	for (const [index, line] of lines.entries()) {
+		const header = /^\s*\[\s*([^\][]+?)\s*\]\s*(?:#.*)?$/.exec(line);
+		if (header) {
+			current = (header[1] ?? '')
+				.split('.')
+				.map((part) => part.trim().replace(/^["']|["']$/g, ''))
+				.join('.');
+			continue;
+		}
+
+		if (/^\s*\[\[/.test(line)) {
+			current = '\0array';
+			continue;
+		}
+
+		if (keyPattern.test(line)) {
+			if (current === wanted) return index + 1;
+			fallback ??= index + 1;
+		}
+	}
+
+	return fallback;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values
+
+function fail(given: Given, expected: string): never {
+	throw new ConfigError(`${given.origin}: expected ${expected}, got ${show(given.value)}`);
+}
+
+function show(value: unknown): string {
+	if (typeof value === 'string') return JSON.stringify(value);
+	if (value === undefined) return 'nothing';
+	if (typeof value === 'bigint') return value.toString();
+	if (value instanceof Date) return value.toISOString();
+	return JSON.stringify(value) ?? String(value);
+}
+
+function text(given: Given): string {
+	if (typeof given.value !== 'string' || given.value.trim() === '')
+		fail(given, 'a non-empty string');
+	return given.value;
+}
+
+/** A TOML number as is; a string only when it is plainly written digits (no hex, no `1e3`). */
+function numberFrom(value: unknown, pattern: RegExp): number {
+	if (typeof value === 'number') return value;
+	if (typeof value === 'bigint') return Number(value);
+	if (typeof value === 'string' && pattern.test(value.trim())) return Number(value.trim());
+	return Number.NaN;
+}
+
+const digits = /^\d+$/;
+const decimal = /^(?:\d+(?:\.\d*)?|\.\d+)$/;
+
+function port(given: Given, min: 0 | 1): number {
+	const number = numberFrom(given.value, digits);
+	if (!Number.isInteger(number) || number < min || number > 65_535) {
+		fail(given, min === 0 ? 'a port 0-65535 (0 picks a free one)' : 'a port 1-65535');
+	}
+
+	return number;
+}
+
+function positiveNumber(given: Given): number {
+	const number = numberFrom(given.value, decimal);
+	if (!Number.isFinite(number) || number <= 0) fail(given, 'a positive number');
+	return number;
+}
+
+function positiveInteger(given: Given): number {
+	const number = numberFrom(given.value, digits);
+	if (!Number.isSafeInteger(number) || number <= 0) fail(given, 'a positive whole number');
+	return number;
+}
+
+function boolean(given: Given): boolean {
+	const {value} = given;
+	if (typeof value === 'boolean') return value;
+	// Only variables arrive as strings here; TOML has real booleans.
+	if (typeof value === 'string' && given.origin.startsWith('GPUJUP_')) {
+		const word = value.trim().toLowerCase();
+		if (['1', 'true', 'yes', 'on'].includes(word)) return true;
+		if (['0', 'false', 'no', 'off'].includes(word)) return false;
+		fail(given, '1, 0, true, false, yes or no');
+	}
+
+	return fail(given, 'true or false');
+}
+
+function listOf(given: Given): Given[] {
+	const items = Array.isArray(given.value) ? given.value : [given.value];
+	return items.map((value) => ({...given, value}));
+}
+
+function forward(given: Given): ForwardSpec {
+	const {value} = given;
+	const expected = 'LOCAL:REMOTE ports like 6006:6006';
+	if (typeof value === 'number') {
+		return {local: port(given, 1), remote: port(given, 1)};
+	}
+
+	if (typeof value !== 'string') fail(given, expected);
+	const match = /^\s*(\d+)\s*(?::\s*(\d+)\s*)?$/.exec(value);
+	if (!match) fail(given, expected);
+	const local = Number(match[1]);
+	const remote = Number(match[2] ?? match[1]);
+	if (local > 65_535 || remote < 1 || remote > 65_535)
+		fail(given, `${expected} (local 0-65535, remote 1-65535)`);
+	return {local, remote};
+}
+
+function envSpec(given: Given, home: string): EnvSpec {
+	const expected = 'conda:NAME, venv:PATH or none';
+	if (typeof given.value !== 'string') fail(given, expected);
+	const value = given.value.trim();
+	if (value === 'none') return {kind: 'none'};
+	const separator = value.indexOf(':');
+	const kind = value.slice(0, separator);
+	const rest = value.slice(separator + 1);
+	if (separator > 0 && rest !== '') {
+		if (kind === 'conda') return {kind: 'conda', name: rest};
+		if (kind === 'venv') return {kind: 'venv', path: localPath({...given, value: rest}, home)};
+	}
+
+	return fail(given, expected);
+}
+
+function localPath(given: Given, home: string): string {
+	const value = text(given);
+	return resolve(given.baseDir, expandHome(value, home));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Relay
+
+type ResolvedRelay = {target: NonNullable<Config['relay']>; identityFiles: string[]};
+
+/** `[user@]host[:port]`, `[v6]:port`, bare IPv6, or an ~/.ssh/config alias. */
+export function parseRelaySpec(
+	spec: string,
+): {user: string | null; host: string; port: string | null} | null {
+	const trimmed = spec.trim();
+	const at = trimmed.lastIndexOf('@');
+	const user = at >= 0 ? trimmed.slice(0, at) : null;
+	const rest = at >= 0 ? trimmed.slice(at + 1) : trimmed;
+	if (user === '' || /[\s:/]/.test(user ?? '')) return null;
+	let host: string;
+	let port: string | null = null;
+	if (rest.startsWith('[')) {
+		const match = /^\[([^\]]+)\](?::(.*))?$/.exec(rest);
+		if (!match) return null;
+		host = match[1] ?? '';
+		port = match[2] ?? null;
+	} else if (rest.split(':').length === 2) {
+		[host = '', port = null] = rest.split(':');
+	} else {
+		// Zero colons: a name; two or more: a bare IPv6 address, which cannot carry a port.
+		host = rest;
+	}
+
+	if (host === '' || /[\s/@[\]]/.test(host)) return null;
+	return {user, host, port};
+}
+
+function resolveRelay(given: Given, home: string, localUser: string): ResolvedRelay {
+	if (typeof given.value !== 'string') fail(given, '[user@]host[:port]');
+	const spec = parseRelaySpec(given.value);
+	if (!spec) fail(given, '[user@]host[:port]');
+	let ssh;
+	try {
+		ssh = lookupSshHost(spec.host, {home, localUser});
+	} catch (error) {
+		if (error instanceof SshConfigError) {
+			throw new ConfigError(
+				`${error.file}: ${error.message} (needed to resolve ${given.origin} "${spec.host}")`,
+			);
+		}
+
+		throw error;
+	}
+
+	let portNumber: number = defaults.relaySshPort;
+	if (spec.port !== null) {
+		portNumber = port({...given, value: spec.port}, 1);
+	} else if (ssh.port !== null) {
+		const sshPort = Number(ssh.port);
+		if (!/^\d+$/.test(ssh.port) || sshPort < 1 || sshPort > 65_535) {
+			throw new ConfigError(
+				`${join(home, '.ssh', 'config')}: Port for "${spec.host}": expected a port 1-65535, got ${JSON.stringify(ssh.port)}`,
+			);
+		}
+
+		portNumber = sshPort;
+	}
+
+	return {
+		target: {
+			host: ssh.hostName ?? spec.host,
+			port: portNumber,
+			user: spec.user ?? ssh.user ?? localUser,
+			alias: ssh.hostName === null ? null : spec.host,
+		},
+		identityFiles: ssh.identityFiles,
+	};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+function splitList(value: string): string[] {
+	return value
+		.split(',')
+		.map((item) => item.trim())
+		.filter((item) => item !== '');
+}
+
+function normalizeKey(key: string): string {
+	return key.replaceAll('_', '-');
+}
+
+function camelCase(name: string): string {
+	return name.replaceAll(/-([a-z])/g, (_match, letter: string) => letter.toUpperCase());
+}
+
+function isTable(value: unknown): value is Record<string, unknown> {
+	return (
+		typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date)
+	);
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+	return value === undefined || value === '' ? undefined : value;
+}
+
+function absoluteOrNull(value: string | undefined): string | null {
+	// The XDG spec says relative values are invalid and must be ignored.
+	return value && isAbsolute(value) ? value : null;
+}
+
+function expandHome(path: string, home: string): string {
+	return path === '~' || path.startsWith('~/') ? home + path.slice(1) : path;
+}
+
+function osUser(): string {
+	try {
+		return userInfo().username;
+	} catch {
+		return 'root';
+	}
+}
+
+function escapeRegExp(text: string): string {
+	return text.replaceAll(/[\\^$.*+?()[\]{}|]/g, '\\$&');
+}
+
+/** The candidate within edit distance 2 (3 for long words) of `word`, for "did you mean". */
+function closest(word: string, candidates: readonly string[]): string | null {
+	let best: string | null = null;
+	let bestDistance = word.length > 6 ? 4 : 3;
+	for (const candidate of candidates) {
+		const distance = editDistance(word, candidate);
+		if (distance < bestDistance) {
+			best = candidate;
+			bestDistance = distance;
+		}
+	}
+
+	return best;
+}
+
+function editDistance(a: string, b: string): number {
+	let previous = Array.from({length: b.length + 1}, (_, index) => index);
+	for (let i = 1; i <= a.length; i++) {
+		const current = [i];
+		for (let j = 1; j <= b.length; j++) {
+			const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+			current[j] = Math.min(
+				(previous[j] ?? 0) + 1,
+				(current[j - 1] ?? 0) + 1,
+				(previous[j - 1] ?? 0) + cost,
+			);
+		}
+
+		previous = current;
+	}
+
+	return previous[b.length] ?? 0;
+}

@@ -1,0 +1,57 @@
+/** The resolved configuration every command starts from (see resolve.ts for where each value comes from). */
+
+export const commands = ['connect', 'host', 'status', 'url', 'doctor', 'demo'] as const;
+export type Command = (typeof commands)[number];
+
+/** A relay to reach: what `--relay [user@]host[:port]` and `~/.ssh/config` resolve to. */
+export type RelayTarget = {
+	readonly host: string;
+	readonly port: number;
+	readonly user: string;
+	/** The `~/.ssh/config` alias typed by the user when it supplied the HostName, else null. */
+	readonly alias: string | null;
+};
+
+/** An extra forward to the GPU host's loopback: laptop port `local` to remote port `remote`. */
+export type ForwardSpec = {readonly local: number; readonly remote: number};
+
+/** `--env`: how the host activates Jupyter's environment. */
+export type EnvSpec =
+	| {readonly kind: 'none'}
+	| {readonly kind: 'conda'; readonly name: string}
+	| {readonly kind: 'venv'; readonly path: string};
+
+export type Config = {
+	command: Command;
+	profile: string | null;
+	/** The config file actually read, or null when none was. */
+	configFile: string | null;
+	/** Null only for `url`, `status` and `demo`, which may run without one. */
+	relay: RelayTarget | null;
+	relayPort: number;
+	hostUser: string;
+	jupyterPort: number;
+	localPort: number;
+	/** `--identity` files, then IdentityFile from `~/.ssh/config`, `~` expanded. */
+	identities: string[];
+	knownHosts: string;
+	acceptNew: boolean;
+	keepaliveS: number;
+	keepaliveCount: number;
+	hostKeyAlias: string | null;
+	forwards: ForwardSpec[];
+	/** A path on the GPU host, left as written. */
+	jupyterLog: string | null;
+	nvidiaSmi: string;
+	sshPort: number;
+	jupyterCmd: string | null;
+	env: EnvSpec;
+	notebookDir: string;
+	noTui: boolean;
+	json: boolean;
+	stopJupyter: boolean;
+	printSystemdUnit: boolean;
+	home: string;
+	/** `${XDG_STATE_HOME:-~/.local/state}/gpujup` */
+	stateDir: string;
+};

@@ -1,0 +1,564 @@
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import {dirname, join} from 'node:path';
+import {afterEach, beforeEach, describe, expect, test} from 'vitest';
+import {type CliResult, ConfigError, parseCli} from '../../source/config/resolve.js';
+import type {Config} from '../../source/config/types.js';
+
+let home = '';
+let env: NodeJS.ProcessEnv = {};
+
+beforeEach(() => {
+	home = mkdtempSync(join(tmpdir(), 'gpujup-config-'));
+	env = {
+		HOME: home,
+		USER: 'alice',
+		XDG_CONFIG_HOME: join(home, 'xdg-config'),
+		XDG_STATE_HOME: join(home, 'xdg-state'),
+	};
+});
+
+afterEach(() => {
+	rmSync(home, {recursive: true, force: true});
+});
+
+function write(path: string, text: string): string {
+	mkdirSync(dirname(path), {recursive: true});
+	writeFileSync(path, text);
+	return path;
+}
+
+function configPath(): string {
+	return join(home, 'xdg-config', 'gpujup', 'config.toml');
+}
+
+function run(argv: string[], extraEnv: NodeJS.ProcessEnv = {}): Config {
+	const result: CliResult = parseCli(
+		argv,
+		{...env, ...extraEnv},
+		{stdoutIsTty: true, home, cwd: home},
+	);
+	if (result.kind !== 'run') throw new Error(`expected a run result, got ${result.kind}`);
+	return result.config;
+}
+
+function configError(argv: string[], extraEnv: NodeJS.ProcessEnv = {}): ConfigError {
+	try {
+		parseCli(argv, {...env, ...extraEnv}, {stdoutIsTty: true, home, cwd: home});
+	} catch (error) {
+		expect(error).toBeInstanceOf(ConfigError);
+		expect((error as ConfigError).exitCode).toBe(2);
+		return error as ConfigError;
+	}
+
+	throw new Error(`expected a ConfigError for ${argv.join(' ')}`);
+}
+
+describe('defaults', () => {
+	test('every default from SPEC', () => {
+		const config = run(['--relay', 'relay.example.org']);
+		expect(config).toEqual({
+			command: 'connect',
+			profile: null,
+			configFile: null,
+			relay: {host: 'relay.example.org', port: 22, user: 'alice', alias: null},
+			relayPort: 19506,
+			hostUser: 'alice',
+			jupyterPort: 19508,
+			localPort: 19507,
+			identities: [],
+			knownHosts: join(home, '.ssh', 'known_hosts'),
+			acceptNew: false,
+			keepaliveS: 5,
+			keepaliveCount: 3,
+			hostKeyAlias: null,
+			forwards: [],
+			jupyterLog: null,
+			nvidiaSmi: 'nvidia-smi',
+			sshPort: 22,
+			jupyterCmd: null,
+			env: {kind: 'none'},
+			notebookDir: home,
+			noTui: false,
+			json: false,
+			stopJupyter: false,
+			printSystemdUnit: false,
+			home,
+			stateDir: join(home, 'xdg-state', 'gpujup'),
+		} satisfies Config);
+	});
+
+	test('noTui when asked or when stdout is not a TTY', () => {
+		expect(run(['--relay', 'r', '--no-tui']).noTui).toBe(true);
+		expect(run(['--relay', 'r'], {GPUJUP_NO_TUI: '1'}).noTui).toBe(true);
+		const piped = parseCli(['demo'], env, {stdoutIsTty: false, home, cwd: home});
+		expect(piped.kind === 'run' && piped.config.noTui).toBe(true);
+	});
+
+	test('stateDir falls back to ~/.local/state', () => {
+		expect(run(['status'], {XDG_STATE_HOME: undefined}).stateDir).toBe(
+			join(home, '.local', 'state', 'gpujup'),
+		);
+	});
+
+	test('every flag is read', () => {
+		const config = run([
+			'host',
+			'--relay',
+			'bob@relay.example.org:2200',
+			'--relay-port=20000',
+			'--host-user',
+			'carol',
+			'--jupyter-port',
+			'8888',
+			'--local-port',
+			'0',
+			'-i',
+			'~/.ssh/id_a',
+			'--identity',
+			'keys/id_b',
+			'--known-hosts',
+			'/etc/kh',
+			'--accept-new',
+			'--keepalive',
+			'0.5',
+			'--keepalive-count',
+			'2',
+			'--host-key-alias',
+			'p507',
+			'--forward',
+			'6006:16006',
+			'--forward',
+			'8080',
+			'--jupyter-log',
+			'~/jupyter.log',
+			'--nvidia-smi',
+			'/usr/lib/wsl/lib/nvidia-smi',
+			'--ssh-port',
+			'2022',
+			'--jupyter-cmd',
+			'jupyter notebook',
+			'--env',
+			'conda:tf',
+			'--notebook-dir',
+			'nb',
+			'--stop-jupyter',
+			'--print-systemd-unit',
+			'--json',
+		]);
+		expect(config).toMatchObject({
+			command: 'host',
+			relay: {host: 'relay.example.org', port: 2200, user: 'bob', alias: null},
+			relayPort: 20000,
+			hostUser: 'carol',
+			jupyterPort: 8888,
+			localPort: 0,
+			identities: [join(home, '.ssh', 'id_a'), join(home, 'keys', 'id_b')],
+			knownHosts: '/etc/kh',
+			acceptNew: true,
+			keepaliveS: 0.5,
+			keepaliveCount: 2,
+			hostKeyAlias: 'p507',
+			forwards: [
+				{local: 6006, remote: 16006},
+				{local: 8080, remote: 8080},
+			],
+			// A path on the GPU host: not expanded here.
+			jupyterLog: '~/jupyter.log',
+			nvidiaSmi: '/usr/lib/wsl/lib/nvidia-smi',
+			sshPort: 2022,
+			jupyterCmd: 'jupyter notebook',
+			env: {kind: 'conda', name: 'tf'},
+			notebookDir: join(home, 'nb'),
+			stopJupyter: true,
+			printSystemdUnit: true,
+			json: true,
+		});
+		expect(run(['host', '--relay', 'r', '--env', 'venv:~/venvs/tf']).env).toEqual({
+			kind: 'venv',
+			path: join(home, 'venvs', 'tf'),
+		});
+	});
+
+	test('relay forms, IPv6 included', () => {
+		expect(run(['--relay', '[::1]:2222']).relay).toEqual({
+			host: '::1',
+			port: 2222,
+			user: 'alice',
+			alias: null,
+		});
+		expect(run(['--relay', 'bob@[::1]']).relay).toEqual({
+			host: '::1',
+			port: 22,
+			user: 'bob',
+			alias: null,
+		});
+		expect(run(['--relay', 'fe80::1']).relay?.host).toBe('fe80::1');
+		expect(run(['--relay', '127.0.0.1:2201']).relay?.port).toBe(2201);
+	});
+
+	test('url, status and demo run without a relay; connect, host and doctor need one', () => {
+		for (const command of ['url', 'status', 'demo']) expect(run([command]).relay).toBeNull();
+		expect(configError([]).message).toBe(
+			'--relay: required for "connect"; give --relay [user@]host[:port] (or GPUJUP_RELAY)',
+		);
+		expect(configError(['host']).message).toContain('--relay: required for "host"');
+		expect(configError(['doctor']).message).toContain('--relay: required for "doctor"');
+	});
+});
+
+describe('precedence: flag > env > config profile > config top level > ssh config > default', () => {
+	test('relay-port through every layer', () => {
+		write(
+			configPath(),
+			[
+				'relay = "relay.example.org"',
+				'relay-port = 20001',
+				'',
+				'[profiles.gpu]',
+				'relay-port = 20002',
+				'',
+			].join('\n'),
+		);
+		expect(run([]).relayPort).toBe(20001);
+		expect(run([]).configFile).toBe(configPath());
+		expect(run(['--profile', 'gpu']).relayPort).toBe(20002);
+		expect(run(['--profile', 'gpu']).profile).toBe('gpu');
+		expect(run([], {GPUJUP_PROFILE: 'gpu'}).relayPort).toBe(20002);
+		expect(run(['--profile', 'gpu'], {GPUJUP_RELAY_PORT: '20003'}).relayPort).toBe(20003);
+		expect(
+			run(['--profile', 'gpu', '--relay-port', '20004'], {GPUJUP_RELAY_PORT: '20003'}).relayPort,
+		).toBe(20004);
+	});
+
+	test('profile chosen by the file, overridden by GPUJUP_PROFILE and --profile', () => {
+		write(
+			configPath(),
+			[
+				'profile = "a"',
+				'keepalive = 7',
+				'[profiles.a]',
+				'relay = "ra"',
+				'[profiles.b]',
+				'relay = "rb"',
+				'keepalive = 0.5',
+			].join('\n'),
+		);
+		expect(run([]).relay?.host).toBe('ra');
+		expect(run([]).keepaliveS).toBe(7);
+		expect(run([], {GPUJUP_PROFILE: 'b'}).relay?.host).toBe('rb');
+		expect(run(['--profile', 'b'], {GPUJUP_PROFILE: 'a'}).keepaliveS).toBe(0.5);
+	});
+
+	test('booleans and lists: flag over env over file', () => {
+		write(configPath(), 'relay = "r"\naccept_new = true\nforward = ["1000:2000", 3000]\n');
+		expect(run([]).acceptNew).toBe(true);
+		expect(run([], {GPUJUP_ACCEPT_NEW: '0'}).acceptNew).toBe(false);
+		expect(run(['--accept-new'], {GPUJUP_ACCEPT_NEW: 'no'}).acceptNew).toBe(true);
+		expect(run(['--no-accept-new']).acceptNew).toBe(false);
+		expect(run([]).forwards).toEqual([
+			{local: 1000, remote: 2000},
+			{local: 3000, remote: 3000},
+		]);
+		expect(run([], {GPUJUP_FORWARD: '6006:6006,8888:8888'}).forwards).toEqual([
+			{local: 6006, remote: 6006},
+			{local: 8888, remote: 8888},
+		]);
+		expect(run(['--forward', '1:2'], {GPUJUP_FORWARD: '6006:6006'}).forwards).toEqual([
+			{local: 1, remote: 2},
+		]);
+	});
+
+	test('--config and GPUJUP_CONFIG pick the file; relative paths in it are relative to it', () => {
+		const custom = write(join(home, 'etc', 'gj.toml'), 'relay = "r"\nknown-hosts = "kh"\n');
+		write(configPath(), 'relay = "default"\n');
+		expect(run(['--config', custom]).knownHosts).toBe(join(home, 'etc', 'kh'));
+		expect(run([], {GPUJUP_CONFIG: custom}).relay?.host).toBe('r');
+		expect(run([], {GPUJUP_CONFIG: custom}).configFile).toBe(custom);
+		expect(run([]).relay?.host).toBe('default');
+	});
+
+	test('ssh config alias gives HostName, User, Port, IdentityFile; explicit parts win', () => {
+		write(
+			join(home, '.ssh', 'config'),
+			[
+				'Host relay',
+				'  HostName relay.example.org',
+				'  User bob',
+				'  Port 2222',
+				'  IdentityFile ~/.ssh/id_relay',
+				'Host *',
+				'  User nobody',
+				'  IdentityFile %d/.ssh/id_%r',
+			].join('\n'),
+		);
+		const config = run(['--relay', 'relay', '-i', '/keys/first']);
+		expect(config.relay).toEqual({
+			host: 'relay.example.org',
+			port: 2222,
+			user: 'bob',
+			alias: 'relay',
+		});
+		expect(config.hostUser).toBe('bob');
+		expect(config.identities).toEqual([
+			'/keys/first',
+			join(home, '.ssh', 'id_relay'),
+			join(home, '.ssh', 'id_bob'),
+		]);
+		expect(run(['--relay', 'carol@relay:2200']).relay).toEqual({
+			host: 'relay.example.org',
+			port: 2200,
+			user: 'carol',
+			alias: 'relay',
+		});
+		// The config file is above ssh config: its relay is what gets looked up.
+		write(configPath(), 'relay = "relay"\nhost-user = "dave"\n');
+		expect(run([]).relay?.host).toBe('relay.example.org');
+		expect(run([]).hostUser).toBe('dave');
+		// No HostName for this name: only the Host * defaults apply.
+		expect(run(['--relay', 'other.example.org']).relay).toEqual({
+			host: 'other.example.org',
+			port: 22,
+			user: 'nobody',
+			alias: null,
+		});
+	});
+
+	test('Include is followed (globs, relative to ~/.ssh), conditionally inside Host', () => {
+		// As in ssh, an Include after a Host line belongs to that block, indentation or not.
+		write(
+			join(home, '.ssh', 'config'),
+			'Include conf.d/*.conf\nHost unrelated\nInclude never/*.conf\n',
+		);
+		write(join(home, '.ssh', 'never', 'a.conf'), 'Host relay\n  User wrong\n');
+		write(
+			join(home, '.ssh', 'conf.d', '10-relay.conf'),
+			'Host relay\n  HostName 127.0.0.1\n  Port 2022\n',
+		);
+		write(join(home, '.ssh', 'conf.d', '20-user.conf'), 'Host relay\n  User included\n  Port 1\n');
+		expect(run(['--relay', 'relay']).relay).toEqual({
+			host: '127.0.0.1',
+			port: 2022,
+			user: 'included',
+			alias: 'relay',
+		});
+	});
+
+	test('Match exec is never run; Match host and user are evaluated', () => {
+		const marker = join(home, 'ran');
+		write(
+			join(home, '.ssh', 'config'),
+			[
+				`Match exec "touch ${marker}"`,
+				'  User evil',
+				`Match !exec "touch ${marker}"`,
+				'  Port 6666',
+				`Match host relay.example.org exec "touch ${marker}"`,
+				'  IdentityFile /evil',
+				'Host relay',
+				'  HostName relay.example.org',
+				'Match host relay.example.org',
+				'  User matched',
+				'Match user matched',
+				'  Port 2201',
+			].join('\n'),
+		);
+		const config = run(['--relay', 'relay']);
+		expect(existsSync(marker)).toBe(false);
+		expect(config.relay).toEqual({
+			host: 'relay.example.org',
+			port: 2201,
+			user: 'matched',
+			alias: 'relay',
+		});
+		expect(config.identities).toEqual([]);
+	});
+});
+
+describe('errors name the flag, variable or file:line and the expected value', () => {
+	test('bad flag values', () => {
+		const cases: Array<[string[], string]> = [
+			[['--relay', 'r', '--relay-port', 'abc'], '--relay-port: expected a port 1-65535, got "abc"'],
+			[['--relay', 'r', '--jupyter-port', '0'], '--jupyter-port: expected a port 1-65535, got "0"'],
+			[
+				['--relay', 'r', '--local-port', '65536'],
+				'--local-port: expected a port 0-65535 (0 picks a free one), got "65536"',
+			],
+			[
+				['--relay', 'r', '--keepalive', 'fast'],
+				'--keepalive: expected a positive number, got "fast"',
+			],
+			[['--relay', 'r', '--keepalive', '0'], '--keepalive: expected a positive number, got "0"'],
+			[
+				['--relay', 'r', '--keepalive-count', '1.5'],
+				'--keepalive-count: expected a positive whole number, got "1.5"',
+			],
+			[
+				['--relay', 'r', '--forward', 'a:b'],
+				'--forward: expected LOCAL:REMOTE ports like 6006:6006, got "a:b"',
+			],
+			[
+				['--relay', 'r', '--env', 'conda:'],
+				'--env: expected conda:NAME, venv:PATH or none, got "conda:"',
+			],
+			[['--relay', 'a b'], '--relay: expected [user@]host[:port], got "a b"'],
+			[['--relay', 'host:99999'], '--relay: expected a port 1-65535, got "99999"'],
+			[['--relay', 'r', '--host-user'], '--host-user: expected a non-empty string, got ""'],
+			[['--relay', 'r', '--relay', 's'], '--relay: given more than once; give it once'],
+		];
+		for (const [argv, message] of cases) expect(configError(argv).message).toBe(message);
+	});
+
+	test('bad variables', () => {
+		expect(configError(['--relay', 'r'], {GPUJUP_RELAY_PORT: '70000'}).message).toBe(
+			'GPUJUP_RELAY_PORT: expected a port 1-65535, got "70000"',
+		);
+		expect(configError(['--relay', 'r'], {GPUJUP_ACCEPT_NEW: 'maybe'}).message).toBe(
+			'GPUJUP_ACCEPT_NEW: expected 1, 0, true, false, yes or no, got "maybe"',
+		);
+		expect(configError(['--relay', 'r'], {GPUJUP_FORWARD: '6006:6006,x'}).message).toBe(
+			'GPUJUP_FORWARD: expected LOCAL:REMOTE ports like 6006:6006, got "x"',
+		);
+	});
+
+	test('bad values in the config file name file:line and key', () => {
+		const path = write(
+			configPath(),
+			[
+				'# gpujup',
+				'relay = "r"',
+				'',
+				'[profiles.gpu]',
+				'relay-port = 1',
+				'keepalive = "fast"',
+				'',
+			].join('\n'),
+		);
+		write(join(home, 'top.toml'), 'relay = "r"\nkeepalive = "fast"\n');
+		expect(configError(['--profile', 'gpu']).message).toBe(
+			`${path}:6: key "keepalive": expected a positive number, got "fast"`,
+		);
+		// Top level has no keepalive: only the profile's bad one is ever read.
+		expect(run([]).keepaliveS).toBe(5);
+		expect(configError(['--config', join(home, 'top.toml')]).message).toBe(
+			`${join(home, 'top.toml')}:2: key "keepalive": expected a positive number, got "fast"`,
+		);
+		write(path, 'relay = "r"\naccept-new = "yes"\nssh_port = 1.5\n');
+		expect(configError([]).message).toBe(
+			`${path}:2: key "accept-new": expected true or false, got "yes"`,
+		);
+		write(path, 'relay = "r"\nssh_port = 1.5\n');
+		expect(configError([]).message).toBe(
+			`${path}:2: key "ssh_port": expected a port 1-65535, got 1.5`,
+		);
+		write(path, 'relay = 5\n');
+		expect(configError(['status']).message).toBe(
+			`${path}:1: key "relay": expected [user@]host[:port], got 5`,
+		);
+	});
+
+	test('unknown keys, TOML syntax, missing profile or file', () => {
+		const path = write(configPath(), 'relay = "r"\n\n[profiles.gpu]\nrelay_prot = 1\n');
+		expect(configError([]).message).toBe(
+			`${path}:4: unknown key "relay_prot"; did you mean "relay-port"?`,
+		);
+		write(path, 'relay = "r"\ncolour = "blue"\n');
+		expect(configError([]).message).toBe(`${path}:2: unknown key "colour"`);
+		write(path, 'relay = "r"\nkeepalive = \n');
+		expect(configError([]).message).toMatch(
+			new RegExp(`^${path}:2: invalid TOML: .+ \\(column \\d+\\)$`),
+		);
+		write(path, 'relay = "r"\n[profiles.a]\n[profiles.b]\n');
+		expect(configError(['--profile', 'c']).message).toBe(
+			`--profile: no [profiles.c] in ${path} (it has: a, b)`,
+		);
+		expect(configError(['--config', join(home, 'missing.toml')]).message).toBe(
+			`--config: cannot read ${join(home, 'missing.toml')}: no such file`,
+		);
+		rmSync(path);
+		expect(configError(['--profile', 'x']).message).toBe(
+			`--profile: no config file to read [profiles.x] from; create ${path} or pass --config FILE`,
+		);
+	});
+
+	test('unknown flags and commands get a hint', () => {
+		expect(configError(['--relay-prot', '1']).message).toBe(
+			'unknown flag --relay-prot; did you mean --relay-port? (gpujup --help lists the flags)',
+		);
+		expect(configError(['--zzz']).message).toBe(
+			'unknown flag --zzz (gpujup --help lists the flags)',
+		);
+		expect(configError(['-x']).message).toBe('unknown flag -x (gpujup --help lists the flags)');
+		expect(configError(['conect']).message).toBe(
+			'unknown command "conect"; did you mean "connect"? (commands: connect, host, status, url, doctor, demo)',
+		);
+		expect(configError(['host', 'extra']).message).toBe(
+			'unexpected argument "extra" after "host" (gpujup --help lists the usage)',
+		);
+		// After `--` nothing is a flag, so the stray word is an argument error, not a flag error.
+		expect(configError(['status', '--', '--zzz']).message).toContain('unexpected argument "--zzz"');
+	});
+
+	test('a broken ssh config is named', () => {
+		write(join(home, '.ssh', 'config'), 'Host relay\n  Port x\n');
+		expect(configError(['--relay', 'relay']).message).toBe(
+			`${join(home, '.ssh', 'config')}: Port for "relay": expected a port 1-65535, got "x"`,
+		);
+	});
+});
+
+describe('help and version', () => {
+	test('help lists every command and flag', () => {
+		for (const argv of [['--help'], ['-h'], ['help'], ['host', '--help']]) {
+			const result = parseCli(argv, env, {home});
+			expect(result.kind).toBe('help');
+			if (result.kind !== 'help') continue;
+			for (const command of ['connect', 'host', 'status', 'url', 'doctor', 'demo']) {
+				expect(result.text).toMatch(new RegExp(`^  ${command} +\\S`, 'm'));
+			}
+
+			for (const flag of [
+				'--relay',
+				'--relay-port',
+				'--host-user',
+				'--jupyter-port',
+				'--local-port',
+				'-i, --identity',
+				'--known-hosts',
+				'--accept-new',
+				'--keepalive',
+				'--keepalive-count',
+				'--host-key-alias',
+				'--forward',
+				'--jupyter-log',
+				'--nvidia-smi',
+				'--ssh-port',
+				'--jupyter-cmd',
+				'--env',
+				'--notebook-dir',
+				'--no-tui',
+				'--config',
+				'--profile',
+				'--json',
+				'--stop-jupyter',
+				'--print-systemd-unit',
+				'--version',
+			]) {
+				expect(result.text).toContain(`  ${flag} `);
+			}
+
+			expect(Math.max(...result.text.split('\n').map((line) => line.length))).toBeLessThanOrEqual(
+				100,
+			);
+		}
+	});
+
+	test('version is the package version', () => {
+		const {version} = JSON.parse(
+			readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8'),
+		) as {
+			version: string;
+		};
+		expect(parseCli(['--version'], env, {home})).toEqual({kind: 'version', text: version});
+	});
+});
