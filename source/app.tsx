@@ -1,0 +1,308 @@
+import {useInput, type Key} from 'ink';
+import {useCallback, useEffect, useRef, useState} from 'react';
+import type {AppAction, AppState} from './core/app-state.js';
+import {actionFor, type KeyAction} from './core/keymap.js';
+import type {Store} from './core/store.js';
+import {Dashboard} from './components/dashboard.js';
+import {computeLayout, panes} from './components/layout.js';
+import {useClock} from './hooks/use-clock.js';
+import {useStore} from './hooks/use-store.js';
+import {useTerminalSize} from './hooks/use-terminal-size.js';
+
+/** The side effects the dashboard asks for; the shell (cli.tsx) runs them. */
+export type Commands = {
+	reconnect(): void;
+	restartJupyter(): void;
+	copyUrl(): void;
+	openBrowser(): void;
+	/** Answer the current prompt: host-key -> boolean; secret -> string, or null when cancelled. */
+	answerPrompt(id: number, answer: boolean | string | null): void;
+	/** The shell disposes services and exits; stopJupyter only from the host's quit question. */
+	quit(options: {stopJupyter: boolean}): void;
+};
+
+export type AppProps = {
+	readonly store: Store<AppState, AppAction>;
+	readonly commands: Commands;
+	/** Clock for uptimes and countdowns (default Date.now, sampled once a second). */
+	readonly now?: () => number;
+	/** Colours on; default: unless NO_COLOR is set. Glyphs and text are the same either way. */
+	readonly color?: boolean;
+	/** Terminal size overrides (tests); default: Ink's stdout, following resizes. */
+	readonly columns?: number;
+	readonly rows?: number;
+};
+
+/** Printable text from a key press (a paste arrives whole), or '' for control keys. */
+function printable(input: string, key: Key): string {
+	if (key.ctrl || key.meta || key.return || key.tab || key.escape) return '';
+	// eslint-disable-next-line no-control-regex
+	return input.replaceAll(/[\u0000-\u001F\u007F]/g, '');
+}
+
+const isCtrlC = (input: string, key: Key) => key.ctrl && input === 'c';
+const isErase = (key: Key) => key.backspace || key.delete;
+
+const jupyterAlive = (state: AppState) =>
+	state.jupyter !== null && ['running', 'starting', 'restarting'].includes(state.jupyter.state);
+
+/**
+ * The root: renders the store, turns keys into UI actions (dispatched) and commands (called).
+ * One `useInput` per mode, each active only in its mode: prompt > overlay > filter > normal.
+ */
+export function App({store, commands, now = Date.now, color, columns, rows}: AppProps) {
+	const state = useStore(store);
+	const time = useClock(now);
+	const size = useTerminalSize();
+	const width = columns ?? size.columns;
+	// Ink clears the whole screen on every frame once output reaches the last row: keep it free.
+	const height = Math.max(1, (rows ?? size.rows) - 1);
+	const useColor = color ?? !process.env['NO_COLOR'];
+	const [draft, setDraft] = useState('');
+	const quitting = useRef(false);
+	// A prompt stays in the store until the shell clears it: answer each one once.
+	const answered = useRef<number | null>(null);
+	const promptId = state.prompt?.id ?? null;
+	useEffect(() => {
+		setDraft('');
+	}, [promptId]);
+
+	const mode = state.prompt
+		? 'prompt'
+		: state.overlay
+			? 'overlay'
+			: state.ui.filterEditing
+				? 'filter'
+				: 'normal';
+
+	const quit = useCallback(
+		(stopJupyter: boolean) => {
+			if (quitting.current) return;
+			quitting.current = true;
+			commands.quit({stopJupyter});
+		},
+		[commands],
+	);
+
+	/** `q` and Ctrl+C: the GPU host asks about Jupyter first; elsewhere quit at once. */
+	const askQuit = useCallback(() => {
+		const current = store.getSnapshot();
+		if (current.role === 'host' && jupyterAlive(current))
+			store.dispatch({type: 'overlay', overlay: 'confirm-quit'});
+		else quit(false);
+	}, [store, quit]);
+
+	const run = useCallback(
+		(action: KeyAction) => {
+			const current = store.getSnapshot();
+			const page = Math.max(1, computeLayout(current, width, height).logLines - 1);
+			switch (action) {
+				case 'reconnect': {
+					commands.reconnect();
+					break;
+				}
+
+				case 'restart-jupyter': {
+					store.dispatch({type: 'overlay', overlay: 'confirm-restart'});
+					break;
+				}
+
+				case 'copy-url': {
+					commands.copyUrl();
+					break;
+				}
+
+				case 'open-browser': {
+					commands.openBrowser();
+					break;
+				}
+
+				case 'focus-next':
+				case 'focus-previous': {
+					store.dispatch({
+						type: 'focus',
+						delta: action === 'focus-next' ? 1 : -1,
+						panes: panes.length,
+					});
+					break;
+				}
+
+				case 'scroll-up':
+				case 'scroll-down':
+				case 'page-up':
+				case 'page-down': {
+					const step = action.startsWith('page') ? page : 1;
+					const up = action.endsWith('up');
+					store.dispatch({type: 'scroll', delta: up ? step : -step});
+					break;
+				}
+
+				case 'scroll-top': {
+					store.dispatch({type: 'scroll', delta: current.logs.length});
+					break;
+				}
+
+				case 'follow': {
+					store.dispatch({type: 'scroll', delta: -current.ui.logScroll});
+					break;
+				}
+
+				case 'filter': {
+					store.dispatch({type: 'filter', filter: current.ui.logFilter, editing: true});
+					break;
+				}
+
+				case 'help': {
+					store.dispatch({type: 'overlay', overlay: 'help'});
+					break;
+				}
+
+				case 'quit': {
+					askQuit();
+					break;
+				}
+			}
+		},
+		[store, commands, width, height, askQuit],
+	);
+
+	const onNormal = useCallback(
+		(input: string, key: Key) => {
+			const current = store.getSnapshot();
+			if (key.escape && current.ui.logFilter) {
+				store.dispatch({type: 'filter', filter: '', editing: false});
+				return;
+			}
+
+			const action = actionFor(input, key, current.role);
+			if (action) run(action);
+		},
+		[store, run],
+	);
+
+	const onOverlay = useCallback(
+		(input: string, key: Key) => {
+			const current = store.getSnapshot();
+			const close = () => store.dispatch({type: 'overlay', overlay: null});
+			const yes = input === 'y' || input === 'Y';
+			switch (current.overlay) {
+				case 'confirm-restart': {
+					if (isCtrlC(input, key)) {
+						close();
+						askQuit();
+						return;
+					}
+
+					close();
+					if (yes) commands.restartJupyter();
+					return;
+				}
+
+				case 'confirm-quit': {
+					// Esc goes back; anything else answers, and No (the default) leaves Jupyter running.
+					if (key.escape) {
+						close();
+						return;
+					}
+
+					close();
+					quit(yes);
+					return;
+				}
+
+				case 'help': {
+					if (isCtrlC(input, key) || input === 'q') {
+						close();
+						askQuit();
+					} else if (key.escape || input === '?' || key.return) {
+						close();
+					}
+
+					return;
+				}
+
+				case null: {
+					return;
+				}
+			}
+		},
+		[store, commands, askQuit, quit],
+	);
+
+	const onFilter = useCallback(
+		(input: string, key: Key) => {
+			const current = store.getSnapshot();
+			const filter = current.ui.logFilter;
+			if (isCtrlC(input, key)) {
+				store.dispatch({type: 'filter', filter, editing: false});
+				askQuit();
+			} else if (key.escape) {
+				store.dispatch({type: 'filter', filter: '', editing: false});
+			} else if (key.return) {
+				store.dispatch({type: 'filter', filter, editing: false});
+			} else if (isErase(key)) {
+				store.dispatch({type: 'filter', filter: [...filter].slice(0, -1).join(''), editing: true});
+			} else {
+				const text = printable(input, key);
+				if (text) store.dispatch({type: 'filter', filter: filter + text, editing: true});
+			}
+		},
+		[store, askQuit],
+	);
+
+	const onPrompt = useCallback(
+		(input: string, key: Key) => {
+			const prompt = store.getSnapshot().prompt;
+			if (!prompt) return;
+			const answer = (value: boolean | string | null) => {
+				if (answered.current === prompt.id) return;
+				answered.current = prompt.id;
+				commands.answerPrompt(prompt.id, value);
+			};
+
+			if (isCtrlC(input, key)) {
+				answer(prompt.kind === 'host-key' ? false : null);
+				quit(false);
+				return;
+			}
+
+			if (answered.current === prompt.id) return;
+			if (prompt.kind === 'host-key') {
+				// Like ssh: only an explicit yes trusts the key.
+				if (input === 'y' || input === 'Y') answer(true);
+				else if (input === 'n' || input === 'N' || key.return || key.escape) answer(false);
+				return;
+			}
+
+			if (key.escape) {
+				answer(null);
+				setDraft('');
+			} else if (key.return) {
+				answer(draft);
+				setDraft('');
+			} else if (isErase(key)) {
+				setDraft((d) => [...d].slice(0, -1).join(''));
+			} else {
+				const text = printable(input, key);
+				if (text) setDraft((d) => d + text);
+			}
+		},
+		[store, commands, quit, draft],
+	);
+
+	useInput(onPrompt, {isActive: mode === 'prompt'});
+	useInput(onOverlay, {isActive: mode === 'overlay'});
+	useInput(onFilter, {isActive: mode === 'filter'});
+	useInput(onNormal, {isActive: mode === 'normal'});
+
+	return (
+		<Dashboard
+			state={state}
+			now={time}
+			columns={width}
+			rows={height}
+			color={useColor}
+			draft={draft}
+		/>
+	);
+}

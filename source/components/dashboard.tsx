@@ -1,0 +1,153 @@
+import {Box} from 'ink';
+import type {AppState} from '../core/app-state.js';
+import {ThemeContext, makeTheme} from '../theme.js';
+import {Confirm, quitQuestion, restartQuestion} from './confirm.js';
+import {Footer} from './footer.js';
+import {GpuPane} from './gpu-pane.js';
+import {Header} from './header.js';
+import {HelpOverlay} from './help-overlay.js';
+import {JupyterPane} from './jupyter-pane.js';
+import {computeLayout, panes, type PaneId} from './layout.js';
+import {LogPane} from './log-pane.js';
+import {PathPane} from './path-pane.js';
+import {PromptView} from './prompt-view.js';
+
+export type DashboardProps = {
+	readonly state: AppState;
+	/** Epoch ms to compute uptimes and countdowns against. */
+	readonly now: number;
+	readonly columns: number;
+	readonly rows: number;
+	readonly color: boolean;
+	/** What has been typed into a secret prompt (kept by the App, never in the store). */
+	readonly draft?: string;
+};
+
+/** The whole screen for one store snapshot: exactly `columns` wide, at most `rows` tall. */
+export function Dashboard({state, now, columns, rows, color, draft = ''}: DashboardProps) {
+	const layout = computeLayout(state, columns, rows);
+	const {compact} = layout;
+	const focused = (pane: PaneId) => panes[state.ui.focus % panes.length] === pane;
+	const kernels = state.jupyter?.kernels ?? null;
+	let bottom;
+	if (state.prompt) {
+		const keys =
+			state.prompt.kind === 'host-key'
+				? [
+						{keys: 'y', label: 'trust and record the key'},
+						{keys: 'n enter esc', label: 'refuse'},
+					]
+				: [
+						{keys: 'enter', label: 'submit'},
+						{keys: 'esc', label: 'cancel'},
+					];
+		bottom = <Footer role={state.role} width={columns} items={keys} />;
+	} else if (state.overlay === 'confirm-restart') {
+		bottom = <Confirm question={restartQuestion(kernels)} hint="esc cancels" width={columns} />;
+	} else if (state.overlay === 'confirm-quit') {
+		bottom = <Confirm question={quitQuestion(kernels)} hint="esc stays" width={columns} />;
+	} else if (state.overlay === 'help') {
+		bottom = (
+			<Footer
+				role={state.role}
+				width={columns}
+				items={[
+					{keys: '? esc', label: 'close help'},
+					{keys: 'q', label: 'quit'},
+				]}
+			/>
+		);
+	} else if (state.ui.filterEditing) {
+		bottom = (
+			<Footer
+				role={state.role}
+				width={columns}
+				items={[
+					{keys: 'enter', label: 'keep filter'},
+					{keys: 'esc', label: 'clear filter'},
+				]}
+			/>
+		);
+	} else {
+		bottom = <Footer role={state.role} width={columns} />;
+	}
+
+	const gpu = (
+		<Box width={layout.gpuWidth} height={layout.gpu} flexShrink={0} overflow="hidden">
+			<GpuPane
+				gpu={state.gpu}
+				history={state.gpuHistory}
+				host={state.host}
+				width={layout.gpuWidth}
+				height={layout.gpu}
+				compact={compact}
+				focused={focused('gpu')}
+			/>
+		</Box>
+	);
+	const jupyter = (
+		<JupyterPane
+			jupyter={state.jupyter}
+			source={state.source}
+			now={now}
+			width={layout.jupyterWidth}
+			height={layout.jupyter}
+			compact={compact}
+			focused={focused('jupyter')}
+		/>
+	);
+	return (
+		<ThemeContext.Provider value={makeTheme(color)}>
+			<Box flexDirection="column" width={columns} height={rows} overflow="hidden">
+				{layout.header > 0 ? (
+					<Header state={state} now={now} width={columns} compact={compact} />
+				) : null}
+				{layout.help > 0 ? (
+					<HelpOverlay
+						role={state.role}
+						configFile={state.configFile}
+						width={columns}
+						height={layout.help}
+					/>
+				) : null}
+				{layout.path > 0 ? (
+					<PathPane
+						state={state}
+						now={now}
+						width={columns}
+						height={layout.path}
+						compact={compact}
+						focused={focused('path')}
+					/>
+				) : null}
+				{compact ? (
+					<>
+						{layout.gpu > 0 ? gpu : null}
+						{layout.jupyter > 0 ? jupyter : null}
+					</>
+				) : layout.gpu > 0 ? (
+					<Box width={columns} height={layout.gpu} flexShrink={0}>
+						{gpu}
+						{jupyter}
+					</Box>
+				) : null}
+				{layout.log > 0 ? (
+					<LogPane
+						logs={state.logs}
+						filter={state.ui.logFilter}
+						editing={state.ui.filterEditing}
+						scroll={state.ui.logScroll}
+						width={columns}
+						height={layout.log}
+						compact={compact}
+						focused={focused('log')}
+					/>
+				) : null}
+				{state.prompt && layout.prompt > 0 ? (
+					<PromptView prompt={state.prompt} draft={draft} width={columns} compact={compact} />
+				) : null}
+				{layout.footer > 0 ? bottom : null}
+			</Box>
+		</ThemeContext.Provider>
+	);
+}

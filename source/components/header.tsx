@@ -1,0 +1,94 @@
+import {Box, Text} from 'ink';
+import type {AppState} from '../core/app-state.js';
+import {formatDuration, secondsUntil, textWidth, truncate} from '../core/format.js';
+import type {Notice} from '../core/types.js';
+import {hopGrade, useTheme, type Grade} from '../theme.js';
+import {Line, type Segment} from './line.js';
+import {downHop, hopName} from './path-pane.js';
+
+/** How long an info notice (`copied ✓`) stays when the shell does not clear it. */
+export const noticeTtlMs = 5000;
+
+export function visibleNotice(notice: Notice | null, now: number): Notice | null {
+	if (!notice) return null;
+	if (notice.level === 'info' && now - notice.at > noticeTtlMs) return null;
+	return notice;
+}
+
+/** `all hops up · 2h13m`, or what is down: `relay lost · retry in 3 s`. */
+export function headerStatus(
+	state: AppState,
+	now: number,
+	compact: boolean,
+): {text: string; grade: Grade} {
+	if (state.hops.length === 0) return {text: 'starting…', grade: 'warn'};
+	const down = downHop(state.hops);
+	if (!down) {
+		const since = Math.max(...state.hops.map((hop) => hop.readySince ?? now));
+		const what = state.role === 'host' ? 'tunnel up' : compact ? 'hops up' : 'all hops up';
+		return {text: `${what} · ${formatDuration(now - since)}`, grade: 'good'};
+	}
+
+	const name = hopName(down, state);
+	const retry =
+		(down.state === 'waiting' || down.state === 'lost') && down.retryAt !== null
+			? ` · retry in ${secondsUntil(down.retryAt, now)} s`
+			: '';
+	const word = down.state === 'waiting' ? 'down' : down.state;
+	return {
+		text: `${name} ${word}${down.state === 'connecting' ? '…' : ''}${retry}`,
+		grade: hopGrade(down.state),
+	};
+}
+
+type Props = {
+	readonly state: AppState;
+	readonly now: number;
+	readonly width: number;
+	readonly compact: boolean;
+};
+
+export function Header({state, now, width, compact}: Props) {
+	const theme = useTheme();
+	const status = headerStatus(state, now, compact);
+	const notice = visibleNotice(state.notice, now);
+	const right: Segment[] = [];
+	if (notice) {
+		right.push(
+			{
+				text: notice.text,
+				grade: notice.level === 'info' ? 'good' : notice.level === 'warn' ? 'warn' : 'bad',
+			},
+			{text: ' · '},
+		);
+	}
+
+	right.push(
+		{text: status.text, grade: status.grade},
+		{text: ' · '},
+		{text: '?', accent: true},
+		{text: ' help '},
+	);
+	const rightWidth = Math.min(
+		width,
+		right.reduce((sum, s) => sum + textWidth(s.text), 0),
+	);
+	const leftWidth = Math.max(0, width - rightWidth);
+	const left = truncate(
+		` gpujup${compact ? ' ' : '  '}${[state.title, state.subtitle].filter(Boolean).join(' ')}`,
+		Math.max(0, leftWidth - 1),
+	);
+	return (
+		<Box width={width} height={1} flexShrink={0}>
+			<Box width={leftWidth} flexShrink={0}>
+				<Text wrap="truncate-end" bold={theme.color}>
+					<Text color={theme.accent}>{left.slice(0, 7)}</Text>
+					{left.slice(7)}
+				</Text>
+			</Box>
+			<Box width={rightWidth} flexShrink={0} justifyContent="flex-end">
+				<Line segments={right} />
+			</Box>
+		</Box>
+	);
+}

@@ -1,0 +1,95 @@
+import type {AppState} from '../core/app-state.js';
+import type {GpuStatus} from '../core/types.js';
+import {downHop, pathLines} from './path-pane.js';
+import {promptHeight} from './prompt-view.js';
+
+/** Panes in Tab order; `ui.focus` indexes this. */
+export const panes = ['path', 'gpu', 'jupyter', 'log'] as const;
+export type PaneId = (typeof panes)[number];
+
+/** Below this the dashboard collapses to one line per pane (the 80×24 sketch). */
+export const wideMinColumns = 120;
+export const wideMinRows = 30;
+
+export type Layout = {
+	readonly compact: boolean;
+	readonly columns: number;
+	readonly rows: number;
+	/** Rows of each region; 0 hides it. They add up to at most `rows`. */
+	readonly header: number;
+	readonly path: number;
+	/** The GPU and Jupyter row (wide), or the GPU lines (compact). */
+	readonly gpu: number;
+	readonly jupyter: number;
+	readonly log: number;
+	/** Prompt box (0 without a prompt). */
+	readonly prompt: number;
+	/** The footer line, or the y/N question in its place. */
+	readonly footer: number;
+	/** Help overlay: the rows between header and footer. */
+	readonly help: number;
+	readonly jupyterWidth: number;
+	readonly gpuWidth: number;
+	/** Log lines visible at once: a page for PgUp/PgDn. */
+	readonly logLines: number;
+};
+
+/** What the GPU pane would like in the wide layout (nvitop-like: 3 rows a GPU, then processes). */
+export function gpuWantedRows(gpu: GpuStatus | null): number {
+	if (!gpu || gpu.gpus.length === 0) return 3;
+	const processes = gpu.processes.length > 0 ? 1 + Math.min(gpu.processes.length, 8) : 0;
+	return 2 + 3 * gpu.gpus.length + processes;
+}
+
+const clamp = (value: number, min: number, max: number) => Math.max(min, Math.min(max, value));
+
+/** Sizes every region for a terminal; never more rows than it has. */
+export function computeLayout(state: AppState, columns: number, rows: number): Layout {
+	const compact = columns < wideMinColumns || rows < wideMinRows;
+	const header = rows > 0 ? 1 : 0;
+	const footer = rows > 1 ? 1 : 0;
+	let left = rows - header - footer;
+	const prompt = state.prompt
+		? Math.min(Math.max(0, left), promptHeight(state.prompt, compact))
+		: 0;
+	left -= prompt;
+	const help = state.overlay === 'help' && !state.prompt ? Math.max(0, left) : 0;
+	const jupyterWidth = compact ? columns : clamp(Math.round(columns * 0.28), 42, 56);
+	const base = {compact, columns, rows, header, footer, prompt, help, jupyterWidth};
+	const gpuWidth = compact ? columns : columns - jupyterWidth;
+	if (help > 0) {
+		return {...base, path: 0, gpu: 0, jupyter: 0, log: 0, gpuWidth, logLines: 0};
+	}
+
+	if (compact) {
+		const take = (want: number) => {
+			const got = clamp(want, 0, left);
+			left -= got;
+			return got;
+		};
+
+		const path = take(downHop(state.hops) ? 2 : 1);
+		const jupyter = take(1);
+		// The log keeps a rule and two lines before the GPUs get more than one line each.
+		const gpuCount = Math.max(1, state.gpu?.gpus.length ?? 0);
+		const gpu = take(Math.min(gpuCount, Math.max(1, left - 3)));
+		const log = take(left);
+		return {...base, path, gpu, jupyter, log, gpuWidth, logLines: Math.max(0, log - 1)};
+	}
+
+	const path = clamp(2 + pathLines(state), 0, left);
+	left -= path;
+	const logMin = 5;
+	const middle = clamp(Math.max(gpuWantedRows(state.gpu), 7), 0, Math.max(0, left - logMin));
+	left -= middle;
+	const log = Math.max(0, left);
+	return {
+		...base,
+		path,
+		gpu: middle,
+		jupyter: middle,
+		log,
+		gpuWidth,
+		logLines: Math.max(0, log - 2),
+	};
+}

@@ -1,0 +1,299 @@
+/**
+ * The one key table. Input handling, the footer and the `?` help overlay all read it, so a key
+ * can never do something the help does not say. Pure: Ink's `Key` fits `KeyInfo` structurally.
+ */
+import type {Role} from './app-state.js';
+
+export type KeyAction =
+	| 'reconnect'
+	| 'restart-jupyter'
+	| 'copy-url'
+	| 'open-browser'
+	| 'focus-next'
+	| 'focus-previous'
+	| 'scroll-up'
+	| 'scroll-down'
+	| 'page-up'
+	| 'page-down'
+	| 'scroll-top'
+	| 'follow'
+	| 'filter'
+	| 'help'
+	| 'quit';
+
+export type KeyGroup = 'connection' | 'jupyter' | 'view';
+
+/** Named keys, as Ink's `useInput` reports them. */
+export type NamedKey =
+	'upArrow' | 'downArrow' | 'pageUp' | 'pageDown' | 'home' | 'end' | 'tab' | 'return' | 'escape';
+
+/** The subset of Ink's `Key` the table reads. */
+export type KeyInfo = Partial<Record<NamedKey | 'shift' | 'ctrl' | 'meta', boolean>>;
+
+/** One way to press a binding: a character, or a named key; with or without modifiers. */
+export type KeyChord = {
+	readonly input?: string;
+	readonly key?: NamedKey;
+	/** Must match exactly when given (Tab vs Shift+Tab); ignored otherwise. */
+	readonly shift?: boolean;
+	readonly ctrl?: boolean;
+};
+
+export type KeyBinding = {
+	readonly action: KeyAction;
+	readonly chords: readonly KeyChord[];
+	/** How the keys are written in the footer and help: `r`, `tab`, `↑↓`. */
+	readonly keys: string;
+	/** Footer label; null keeps the binding out of the footer (help still lists it). */
+	readonly label: string | null;
+	/** Shorter footer label for narrow terminals. */
+	readonly short: string | null;
+	/** The help overlay's sentence. */
+	readonly description: string;
+	readonly group: KeyGroup;
+	readonly roles: readonly Role[];
+	/** Footer: lower numbers are dropped last when the width is short. */
+	readonly priority: number;
+};
+
+const allRoles: readonly Role[] = ['connect', 'host', 'demo'];
+
+export const keymap: readonly KeyBinding[] = [
+	{
+		action: 'reconnect',
+		chords: [{input: 'r', ctrl: false}],
+		keys: 'r',
+		label: 'reconnect',
+		short: 'reconnect',
+		description: 'reconnect now: skip the backoff wait and retry every hop that is down',
+		group: 'connection',
+		roles: allRoles,
+		priority: 2,
+	},
+	{
+		action: 'restart-jupyter',
+		chords: [{input: 'j', ctrl: false}],
+		keys: 'j',
+		label: 'restart jupyter',
+		short: 'restart',
+		description: 'restart Jupyter (asks first: its kernels are stopped)',
+		group: 'jupyter',
+		roles: allRoles,
+		priority: 3,
+	},
+	{
+		action: 'copy-url',
+		chords: [{input: 'c', ctrl: false}],
+		keys: 'c',
+		label: 'copy url',
+		short: 'copy',
+		description: 'copy the Jupyter URL with its token to the clipboard (OSC 52)',
+		group: 'jupyter',
+		roles: allRoles,
+		priority: 2,
+	},
+	{
+		action: 'open-browser',
+		chords: [{input: 'o', ctrl: false}],
+		keys: 'o',
+		label: 'open',
+		short: 'open',
+		description: 'open Jupyter in the browser (the token stays out of process arguments)',
+		group: 'jupyter',
+		roles: allRoles,
+		priority: 3,
+	},
+	{
+		action: 'focus-next',
+		chords: [{key: 'tab', shift: false}],
+		keys: 'tab',
+		label: 'focus',
+		short: null,
+		description: 'focus the next pane',
+		group: 'view',
+		roles: allRoles,
+		priority: 5,
+	},
+	{
+		action: 'focus-previous',
+		chords: [{key: 'tab', shift: true}],
+		keys: 'shift+tab',
+		label: null,
+		short: null,
+		description: 'focus the previous pane',
+		group: 'view',
+		roles: allRoles,
+		priority: 9,
+	},
+	{
+		action: 'scroll-up',
+		chords: [{key: 'upArrow'}],
+		keys: '↑',
+		label: null,
+		short: null,
+		description: 'scroll the log up one line',
+		group: 'view',
+		roles: allRoles,
+		priority: 9,
+	},
+	{
+		action: 'scroll-down',
+		chords: [{key: 'downArrow'}],
+		keys: '↓',
+		label: null,
+		short: null,
+		description: 'scroll the log down one line',
+		group: 'view',
+		roles: allRoles,
+		priority: 9,
+	},
+	{
+		action: 'page-up',
+		chords: [{key: 'pageUp'}],
+		keys: 'pgup',
+		label: null,
+		short: null,
+		description: 'scroll the log up one page',
+		group: 'view',
+		roles: allRoles,
+		priority: 9,
+	},
+	{
+		action: 'page-down',
+		chords: [{key: 'pageDown'}],
+		keys: 'pgdn',
+		label: null,
+		short: null,
+		description: 'scroll the log down one page',
+		group: 'view',
+		roles: allRoles,
+		priority: 9,
+	},
+	{
+		action: 'scroll-top',
+		chords: [{input: 'g', ctrl: false}, {key: 'home'}],
+		keys: 'g home',
+		label: null,
+		short: null,
+		description: 'jump to the oldest log line',
+		group: 'view',
+		roles: allRoles,
+		priority: 9,
+	},
+	{
+		action: 'follow',
+		chords: [{input: 'G', ctrl: false}, {key: 'end'}],
+		keys: 'G end',
+		label: null,
+		short: null,
+		description: 'follow the log again (newest line at the bottom)',
+		group: 'view',
+		roles: allRoles,
+		priority: 9,
+	},
+	{
+		action: 'filter',
+		chords: [{input: '/', ctrl: false}],
+		keys: '/',
+		label: 'filter',
+		short: null,
+		description: 'filter the log (Enter keeps the filter, Esc clears it)',
+		group: 'view',
+		roles: allRoles,
+		priority: 4,
+	},
+	{
+		action: 'help',
+		chords: [{input: '?', ctrl: false}],
+		keys: '?',
+		label: 'help',
+		short: 'help',
+		description: 'show or hide this help',
+		group: 'view',
+		roles: allRoles,
+		priority: 0,
+	},
+	{
+		action: 'quit',
+		chords: [
+			{input: 'q', ctrl: false},
+			{input: 'c', ctrl: true},
+		],
+		keys: 'q ctrl+c',
+		label: 'quit',
+		short: 'quit',
+		description:
+			'quit (on the GPU host, asks whether Jupyter stops too; it keeps running by default)',
+		group: 'connection',
+		roles: allRoles,
+		priority: 0,
+	},
+];
+
+export const keyGroups: ReadonlyArray<{readonly group: KeyGroup; readonly title: string}> = [
+	{group: 'connection', title: 'Connection'},
+	{group: 'jupyter', title: 'Jupyter'},
+	{group: 'view', title: 'View'},
+];
+
+function matches(chord: KeyChord, input: string, key: KeyInfo): boolean {
+	if (chord.ctrl !== undefined && Boolean(key.ctrl) !== chord.ctrl) return false;
+	if (chord.shift !== undefined && Boolean(key.shift) !== chord.shift) return false;
+	if (chord.key !== undefined) return Boolean(key[chord.key]);
+	// Meta+letter is another key (Esc then a letter arrives as meta), not the letter.
+	if (key.meta && !key.escape) return false;
+	return chord.input !== undefined && chord.input === input;
+}
+
+/** The bindings that apply to a role, in table order. */
+export function bindingsFor(role: Role): KeyBinding[] {
+	return keymap.filter((b) => b.roles.includes(role));
+}
+
+/** What an Ink `useInput` pair means in the dashboard's normal mode, or null. */
+export function actionFor(input: string, key: KeyInfo, role: Role): KeyAction | null {
+	for (const binding of keymap) {
+		if (!binding.roles.includes(role)) continue;
+		if (binding.chords.some((chord) => matches(chord, input, key))) return binding.action;
+	}
+
+	return null;
+}
+
+/** The help overlay's content: every binding of the role, grouped. */
+export function helpSections(
+	role: Role,
+): Array<{readonly title: string; readonly bindings: KeyBinding[]}> {
+	const bindings = bindingsFor(role);
+	return keyGroups
+		.map(({group, title}) => ({title, bindings: bindings.filter((b) => b.group === group)}))
+		.filter((section) => section.bindings.length > 0);
+}
+
+export type FooterItem = {readonly keys: string; readonly label: string};
+
+function footerText(items: readonly FooterItem[], gap: string): string {
+	return items.map((item) => `${item.keys} ${item.label}`).join(gap);
+}
+
+/**
+ * The footer's items for a width: full labels with wide gaps when they fit, then short labels,
+ * then dropping the least needed bindings; `? help` and `q quit` stay to the end.
+ */
+export function footerItems(role: Role, width: number): {items: FooterItem[]; gap: string} {
+	const bindings = bindingsFor(role).filter((b) => b.label !== null);
+	const full = bindings.map((b) => ({keys: b.keys.split(' ')[0]!, label: b.label!}));
+	if (footerText(full, '  ').length <= width) return {items: full, gap: '  '};
+	let kept = bindings.filter((b) => b.short !== null);
+	const shortItems = () => kept.map((b) => ({keys: b.keys.split(' ')[0]!, label: b.short!}));
+	while (footerText(shortItems(), ' ').length > width) {
+		const dropped = kept.reduce<KeyBinding | undefined>(
+			(worst, b) => (b.priority > 0 && (!worst || b.priority >= worst.priority) ? b : worst),
+			undefined,
+		);
+		if (!dropped) break;
+		kept = kept.filter((b) => b !== dropped);
+	}
+
+	return {items: shortItems(), gap: ' '};
+}

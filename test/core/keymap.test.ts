@@ -1,0 +1,96 @@
+import {describe, expect, test} from 'vitest';
+import {
+	actionFor,
+	bindingsFor,
+	footerItems,
+	helpSections,
+	keymap,
+	type KeyInfo,
+} from '../../source/core/keymap.js';
+
+const none: KeyInfo = {};
+
+describe('actionFor', () => {
+	test.each([
+		['r', none, 'reconnect'],
+		['j', none, 'restart-jupyter'],
+		['c', none, 'copy-url'],
+		['o', none, 'open-browser'],
+		['/', none, 'filter'],
+		['?', none, 'help'],
+		['q', none, 'quit'],
+		['c', {ctrl: true}, 'quit'],
+		['g', none, 'scroll-top'],
+		['G', {shift: true}, 'follow'],
+		['', {tab: true}, 'focus-next'],
+		['', {tab: true, shift: true}, 'focus-previous'],
+		['', {upArrow: true}, 'scroll-up'],
+		['', {downArrow: true}, 'scroll-down'],
+		['', {pageUp: true}, 'page-up'],
+		['', {pageDown: true}, 'page-down'],
+		['', {home: true}, 'scroll-top'],
+		['', {end: true}, 'follow'],
+	] as const)('%j %j -> %s', (input, key, action) => {
+		for (const role of ['connect', 'host', 'demo'] as const) {
+			expect(actionFor(input, key, role)).toBe(action);
+		}
+	});
+
+	test('keys outside the table, and letters with Ctrl or Meta, mean nothing', () => {
+		expect(actionFor('x', none, 'connect')).toBeNull();
+		expect(actionFor('r', {ctrl: true}, 'connect')).toBeNull();
+		expect(actionFor('q', {meta: true}, 'connect')).toBeNull();
+		expect(actionFor('', {return: true}, 'connect')).toBeNull();
+		expect(actionFor('', {escape: true, meta: true}, 'connect')).toBeNull();
+	});
+});
+
+describe('the table', () => {
+	test('every binding has keys, a description and a role, and no two share a chord', () => {
+		const seen = new Set<string>();
+		for (const binding of keymap) {
+			expect(binding.keys).not.toBe('');
+			expect(binding.description.length).toBeGreaterThan(5);
+			expect(binding.roles.length).toBeGreaterThan(0);
+			for (const chord of binding.chords) {
+				const id = JSON.stringify([chord.input, chord.key, chord.shift, chord.ctrl]);
+				expect(seen.has(id), id).toBe(false);
+				seen.add(id);
+			}
+		}
+	});
+
+	test('help groups every binding of the role under connection, Jupyter and view', () => {
+		const sections = helpSections('host');
+		expect(sections.map((s) => s.title)).toEqual(['Connection', 'Jupyter', 'View']);
+		expect(sections.flatMap((s) => s.bindings.map((b) => b.action)).sort()).toEqual(
+			bindingsFor('host')
+				.map((b) => b.action)
+				.sort(),
+		);
+		expect(sections[1]!.bindings.map((b) => b.keys)).toEqual(['j', 'c', 'o']);
+	});
+});
+
+describe('footerItems', () => {
+	const text = (role: 'connect', width: number) => {
+		const {items, gap} = footerItems(role, width);
+		return items.map((i) => `${i.keys} ${i.label}`).join(gap);
+	};
+
+	test('wide: the full labels of UI.md', () => {
+		expect(text('connect', 159)).toBe(
+			'r reconnect  j restart jupyter  c copy url  o open  tab focus  / filter  ? help  q quit',
+		);
+	});
+
+	test('80 columns: the short labels of UI.md', () => {
+		expect(text('connect', 79)).toBe('r reconnect j restart c copy o open ? help q quit');
+	});
+
+	test('narrower: the least needed go first, help and quit stay', () => {
+		expect(text('connect', 32)).toBe('r reconnect c copy ? help q quit');
+		expect(text('connect', 31)).toBe('r reconnect ? help q quit');
+		expect(text('connect', 5)).toBe('? help q quit');
+	});
+});
