@@ -1,0 +1,135 @@
+/**
+ * The control socket's protocol: versioned JSON lines. A request names an operation; the reply
+ * carries its id; `subscribe` is followed by event lines (the `--no-tui` JSON contract, with `at`).
+ *
+ *   → {"v":1,"id":1,"op":"status"}
+ *   ← {"v":1,"id":1,"ok":true,"result":{…}}   or   {"v":1,"id":1,"ok":false,"error":"…"}
+ *   ← {"v":1,"event":{"type":"hop",…,"at":"…"}}   (after subscribe)
+ */
+import type {JsonEvent, StatusObject} from './events.js';
+
+export const protocolVersion = 1;
+
+export const controlOps = [
+	'status',
+	'subscribe',
+	'restart-jupyter',
+	'stop-jupyter',
+	'reconnect',
+	'token',
+] as const;
+/** What a client may ask. */
+export type ControlOp = (typeof controlOps)[number];
+
+export type ControlRequest = {readonly v: number; readonly id: number; readonly op: ControlOp};
+
+export type ControlReply =
+	| {readonly v: number; readonly id: number | null; readonly ok: true; readonly result: unknown}
+	| {readonly v: number; readonly id: number | null; readonly ok: false; readonly error: string};
+
+export type ControlEventLine = {readonly v: number; readonly event: JsonEvent};
+
+/** `status`'s result: the `status --json` object plus who answers. */
+export type ControlStatus = StatusObject & {
+	readonly pid: number;
+	readonly role: string;
+	readonly profile: string;
+};
+
+/** `token`'s result: the only way the token leaves `gpujup host`. */
+export type ControlToken = {readonly token: string; readonly port: number};
+
+/** Longest line either side accepts; a longer one is an error, not a memory leak. */
+export const maxLineBytes = 1024 * 1024;
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+	typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** One request line → the request, or the error reply to send back. */
+export function parseRequest(
+	line: string,
+):
+	| {readonly ok: true; readonly request: ControlRequest}
+	| {readonly ok: false; readonly reply: ControlReply} {
+	const fail = (id: number | null, error: string) => ({
+		ok: false as const,
+		reply: {v: protocolVersion, id, ok: false as const, error},
+	});
+	let parsed: unknown;
+	try {
+		parsed = JSON.parse(line);
+	} catch {
+		return fail(null, 'not a JSON line');
+	}
+
+	if (!isRecord(parsed)) return fail(null, 'a request is a JSON object');
+	const id =
+		typeof parsed['id'] === 'number' && Number.isInteger(parsed['id']) ? parsed['id'] : null;
+	if (parsed['v'] !== protocolVersion)
+		return fail(
+			id,
+			`unsupported protocol version ${JSON.stringify(parsed['v'] ?? null)}; this gpujup speaks v${protocolVersion}`,
+		);
+	if (id === null) return fail(null, 'a request needs an integer "id"');
+	const op = parsed['op'];
+	if (typeof op !== 'string' || !(controlOps as readonly string[]).includes(op))
+		return fail(id, `unknown op ${JSON.stringify(op ?? null)}; known: ${controlOps.join(', ')}`);
+	return {ok: true, request: {v: protocolVersion, id, op: op as ControlOp}};
+}
+
+/** One line from the server, as a client reads it. */
+export type ServerLine =
+	| {readonly kind: 'reply'; readonly reply: ControlReply}
+	| {readonly kind: 'event'; readonly event: JsonEvent}
+	| {readonly kind: 'invalid'; readonly message: string};
+
+export function parseServerLine(line: string): ServerLine {
+	let parsed: unknown;
+	try {
+		parsed = JSON.parse(line);
+	} catch {
+		return {kind: 'invalid', message: 'not a JSON line'};
+	}
+
+	if (!isRecord(parsed)) return {kind: 'invalid', message: 'not a JSON object'};
+	if (parsed['v'] !== protocolVersion)
+		return {
+			kind: 'invalid',
+			message: `the other side speaks protocol version ${JSON.stringify(parsed['v'] ?? null)}, this gpujup v${protocolVersion}`,
+		};
+	if (isRecord(parsed['event']) && typeof parsed['event']['type'] === 'string')
+		return {kind: 'event', event: parsed['event'] as JsonEvent};
+	const id = typeof parsed['id'] === 'number' ? parsed['id'] : null;
+	if (parsed['ok'] === true)
+		return {
+			kind: 'reply',
+			reply: {v: protocolVersion, id, ok: true, result: parsed['result'] ?? null},
+		};
+	if (parsed['ok'] === false)
+		return {
+			kind: 'reply',
+			reply: {
+				v: protocolVersion,
+				id,
+				ok: false,
+				error: typeof parsed['error'] === 'string' ? parsed['error'] : 'unknown error',
+			},
+		};
+	return {kind: 'invalid', message: 'neither a reply nor an event'};
+}
+
+/** Serialise one message as a line. */
+export function encodeLine(message: ControlRequest | ControlReply | ControlEventLine): string {
+	return `${JSON.stringify(message)}\n`;
+}
+
+/**
+ * Splits a byte stream's text into lines, keeping the unfinished tail. Returns null when the tail
+ * grows past {@link maxLineBytes}.
+ */
+export function splitLines(buffer: string, chunk: string): {lines: string[]; rest: string} | null {
+	const pieces = (buffer + chunk).split('\n');
+	const rest = pieces.pop() ?? '';
+	if (rest.length > maxLineBytes) return null;
+	return {lines: pieces.map((p) => p.replace(/\r$/, '')).filter((p) => p.length > 0), rest};
+}

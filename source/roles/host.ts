@@ -1,0 +1,182 @@
+import path from 'node:path';
+import type {Config} from '../config/types.js';
+import type {AppAction, AppState} from '../core/app-state.js';
+import type {Store} from '../core/store.js';
+import {
+	requestControl,
+	startControlServer,
+	type ControlServer,
+} from '../services/control-socket.js';
+import {
+	clearRecordedJupyter,
+	ensurePrivateDir,
+	JupyterSupervisor,
+	recordedJupyter,
+	terminateJupyter,
+} from '../services/jupyter-supervisor.js';
+import {ReverseTunnel} from '../services/reverse-tunnel.js';
+import {authOptions, keepalive, profileDir, relayKeyNames, type Asker} from './ssh-options.js';
+
+/** What `runHost` needs besides the config: the store, and the dashboard's prompts (TTY only). */
+export type HostIo = {
+	readonly store: Store<AppState, AppAction>;
+	readonly askSecret?: Asker['askSecret'];
+	readonly confirmHostKey?: Asker['confirmHostKey'];
+	/** The environment Jupyter starts with (default `process.env`). */
+	readonly jupyterEnv?: NodeJS.ProcessEnv;
+};
+
+/** The running host role. */
+export type HostHandle = {
+	/** Stop the tunnel and the socket; Jupyter keeps running unless `stopJupyter`. */
+	dispose(options?: {stopJupyter?: boolean}): Promise<void>;
+	readonly commands: {
+		/** Reconnect the reverse tunnel now (`r`). */
+		reconnect(): void;
+		/** Restart Jupyter (`j`, confirmed): a new process, kernels lost. */
+		restartJupyter(): Promise<void>;
+		stopJupyter(): Promise<void>;
+		/** For `gpujup url` and the copy key only; null while Jupyter is not running. */
+		token(): {token: string; port: number} | null;
+	};
+};
+
+/** The host's control socket: `${stateDir}/<profile>/host.sock`. */
+export function hostSocketPath(config: Config): string {
+	return path.join(profileDir(config), 'host.sock');
+}
+
+/** `<relay> (listening :<relay-port>)`, the reverse hop's label. */
+export function reverseLabel(config: Config): string {
+	const relay = config.relay;
+	return `${relay ? (relay.alias ?? relay.host) : 'relay'} (listening :${config.relayPort})`;
+}
+
+/**
+ * `gpujup host`: serve the control socket (refusing when another host runs for the profile),
+ * adopt or start Jupyter, and keep the reverse tunnel up; everything reports into `io.store`.
+ */
+export async function runHost(config: Config, io: HostIo): Promise<HostHandle> {
+	const relay = config.relay;
+	if (!relay)
+		throw new Error('gpujup host needs --relay [user@]host[:port] (or relay = in config.toml)');
+	const profile = config.profile ?? 'default';
+	const dir = profileDir(config);
+	ensurePrivateDir(dir);
+
+	let supervisor: JupyterSupervisor | null = null;
+	const stopJupyter = async () => {
+		const pid = supervisor?.status.pid ?? null;
+		await supervisor?.stop();
+		return {pid};
+	};
+
+	const token = () => {
+		if (!supervisor || supervisor.status.state === 'exited' || supervisor.status.pid === null)
+			return null;
+		return {token: supervisor.token(), port: supervisor.port};
+	};
+
+	const tunnel = new ReverseTunnel({
+		label: reverseLabel(config),
+		relay: {host: relay.host, port: relay.port, username: relay.user},
+		relayPort: config.relayPort,
+		sshPort: config.sshPort,
+		knownHostsFile: config.knownHosts,
+		hostKeyNames: relayKeyNames(config),
+		acceptNew: config.acceptNew,
+		...(io.confirmHostKey ? {confirmHostKey: io.confirmHostKey} : {}),
+		auth: authOptions(config, io.askSecret ? {askSecret: io.askSecret} : {}),
+		...keepalive(config),
+		onStatus: (patch) => io.store.dispatch({type: 'hop', hop: 'reverse', patch}),
+	});
+
+	// The socket first: a second `gpujup host` for this profile must stop before it touches Jupyter.
+	const server: ControlServer = await startControlServer({
+		path: hostSocketPath(config),
+		store: io.store,
+		role: 'host',
+		profile,
+		handlers: {
+			token,
+			restartJupyter: async () => supervisor?.restart(),
+			reconnect: () => tunnel.reconnectNow(),
+			stopJupyter,
+		},
+	});
+
+	supervisor = new JupyterSupervisor({
+		dir,
+		port: config.jupyterPort,
+		cmd: config.jupyterCmd,
+		env: config.env,
+		notebookDir: config.notebookDir,
+		dispatch: io.store.dispatch,
+		...(io.jupyterEnv ? {baseEnv: io.jupyterEnv} : {}),
+	});
+	try {
+		await supervisor.start();
+	} catch (error) {
+		await supervisor.dispose();
+		await server.dispose();
+		throw error;
+	}
+
+	tunnel.start();
+	const running = supervisor;
+	let disposed = false;
+	return {
+		async dispose(options = {}) {
+			if (disposed) return;
+			disposed = true;
+			await Promise.all([
+				tunnel.dispose(),
+				options.stopJupyter
+					? running.stop().then(async () => running.dispose())
+					: running.dispose(),
+			]);
+			await server.dispose();
+		},
+		commands: {
+			reconnect: () => tunnel.reconnectNow(),
+			restartJupyter: async () => running.restart(),
+			stopJupyter: async () => {
+				await running.stop();
+			},
+			token,
+		},
+	};
+}
+
+const errnoOf = (error: unknown): string | undefined =>
+	(error as NodeJS.ErrnoException | undefined)?.code;
+
+/**
+ * `gpujup host --stop-jupyter`: ask the running host to stop its Jupyter (so it does not restart
+ * it as a crash); with no host running, stop the one the profile's pid file names. Resolves the
+ * message to print.
+ */
+export async function stopJupyterForProfile(config: Config): Promise<string> {
+	const profile = config.profile ?? 'default';
+	try {
+		const result = (await requestControl(hostSocketPath(config), 'stop-jupyter', 30_000)) as {
+			pid?: number | null;
+		} | null;
+		const pid = result?.pid;
+		return `stopped Jupyter${typeof pid === 'number' ? ` (pid ${pid})` : ''} of the running gpujup host for profile ${profile}`;
+	} catch (error) {
+		const code = errnoOf(error);
+		if (code !== 'ENOENT' && code !== 'ECONNREFUSED') throw error;
+	}
+
+	const dir = profileDir(config);
+	const recorded = recordedJupyter(dir);
+	if (!recorded) {
+		clearRecordedJupyter(dir);
+		return `no Jupyter running for profile ${profile}`;
+	}
+
+	await terminateJupyter(recorded.pid);
+	clearRecordedJupyter(dir);
+	return `stopped Jupyter (pid ${recorded.pid}, port ${recorded.port}) for profile ${profile}`;
+}

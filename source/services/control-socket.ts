@@ -1,0 +1,410 @@
+import {chmodSync, lstatSync, mkdirSync, unlinkSync} from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import type {AppAction, AppState} from '../core/app-state.js';
+import {
+	encodeLine,
+	parseRequest,
+	parseServerLine,
+	protocolVersion,
+	splitLines,
+	type ControlOp,
+	type ControlRequest,
+	type ControlStatus,
+	type ControlToken,
+} from '../core/control-protocol.js';
+import {diffEvents, statusObject, type JsonEvent} from '../core/events.js';
+import type {Store} from '../core/store.js';
+
+/** What the socket's operations do; the role wires them to its services. */
+export type ControlHandlers = {
+	/** The Jupyter token and the port it is valid on (as seen from this machine), null when unknown. */
+	readonly token: () => ControlToken | null;
+	readonly restartJupyter: () => Promise<void>;
+	readonly reconnect: () => void;
+	/** `gpujup host --stop-jupyter` while a host runs; absent where there is no Jupyter to stop. */
+	readonly stopJupyter?: () => Promise<{readonly pid: number | null}>;
+};
+
+export type ControlServerOptions = {
+	/** Socket path (`${stateDir}/<profile>/host.sock`); its directory is made 0700. */
+	readonly path: string;
+	readonly store: Store<AppState, AppAction>;
+	readonly handlers: ControlHandlers;
+	/** Who serves, for `status` and the "already running" message (default `host`). */
+	readonly role?: string;
+	/** Default `default`. */
+	readonly profile?: string;
+};
+
+export type ControlServer = {
+	readonly path: string;
+	/** Close every connection and remove the socket file. */
+	dispose(): Promise<void>;
+};
+
+/** A subscriber this far behind is dropped rather than buffered without bound. */
+const maxBacklogBytes = 8 * 1024 * 1024;
+
+/** Thrown when another live gpujup already serves the socket path. */
+export class AlreadyRunningError extends Error {
+	readonly pid: number | null;
+	constructor(message: string, pid: number | null) {
+		super(message);
+		this.name = 'AlreadyRunningError';
+		this.pid = pid;
+	}
+}
+
+/** An `ok: false` reply, as the client sees it. */
+export class ControlError extends Error {
+	constructor(message: string) {
+		super(message);
+		this.name = 'ControlError';
+	}
+}
+
+const errnoOf = (error: unknown): string | undefined =>
+	(error as NodeJS.ErrnoException | undefined)?.code;
+
+/**
+ * Make room for our socket: refuse when a live process answers on `socketPath`, remove a stale
+ * socket file left by one that died.
+ */
+async function claimPath(socketPath: string, role: string, profile: string): Promise<void> {
+	let isSocket: boolean;
+	try {
+		isSocket = lstatSync(socketPath).isSocket();
+	} catch {
+		return;
+	}
+
+	if (!isSocket)
+		throw new Error(
+			`${socketPath} exists and is not a socket: remove it or choose another profile`,
+		);
+	try {
+		const status = (await requestControl(socketPath, 'status', 3000)) as Partial<ControlStatus>;
+		const pid = typeof status.pid === 'number' ? status.pid : null;
+		throw new AlreadyRunningError(
+			`gpujup ${status.role ?? role} is already running for profile ${status.profile ?? profile}${pid === null ? '' : ` (pid ${pid})`}`,
+			pid,
+		);
+	} catch (error) {
+		if (error instanceof AlreadyRunningError) throw error;
+		const code = errnoOf(error);
+		if (code !== 'ECONNREFUSED' && code !== 'ENOENT')
+			throw new AlreadyRunningError(
+				`another process holds ${socketPath} but does not answer (${error instanceof Error ? error.message : String(error)}); remove the file if no gpujup ${role} runs for profile ${profile}`,
+				null,
+			);
+	}
+
+	try {
+		unlinkSync(socketPath);
+	} catch {
+		// Gone meanwhile.
+	}
+}
+
+async function listenPrivate(server: net.Server, socketPath: string): Promise<void> {
+	// The socket is born 0600 (umask) so there is no moment where others could connect.
+	let previous: number | null = null;
+	try {
+		previous = process.umask(0o177);
+	} catch {
+		// Worker threads cannot change the umask; the 0700 directory and the chmod below still hold.
+	}
+
+	try {
+		await new Promise<void>((resolve, reject) => {
+			server.once('error', reject);
+			server.listen(socketPath, () => {
+				server.off('error', reject);
+				resolve();
+			});
+		});
+	} finally {
+		if (previous !== null) process.umask(previous);
+	}
+
+	chmodSync(socketPath, 0o600);
+}
+
+/**
+ * Serve the control socket: versioned JSON lines (see `core/control-protocol.ts`). Refuses to
+ * start when another gpujup answers on the path, naming its pid.
+ */
+export async function startControlServer(options: ControlServerOptions): Promise<ControlServer> {
+	const role = options.role ?? 'host';
+	const profile = options.profile ?? 'default';
+	const socketPath = path.resolve(options.path);
+	const dir = path.dirname(socketPath);
+	mkdirSync(dir, {recursive: true, mode: 0o700});
+	chmodSync(dir, 0o700);
+	await claimPath(socketPath, role, profile);
+
+	const connections = new Set<net.Socket>();
+	const server = net.createServer((socket) => {
+		connections.add(socket);
+		serveConnection(socket, options, role, profile);
+		socket.on('close', () => connections.delete(socket));
+	});
+	await listenPrivate(server, socketPath);
+	const inode = lstatSync(socketPath).ino;
+
+	return {
+		path: socketPath,
+		async dispose() {
+			const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+			for (const socket of connections) socket.destroy();
+			await closed;
+			try {
+				// Only our own file: a successor may already have replaced it.
+				if (lstatSync(socketPath).ino === inode) unlinkSync(socketPath);
+			} catch {
+				// Already gone.
+			}
+		},
+	};
+}
+
+function serveConnection(
+	socket: net.Socket,
+	options: ControlServerOptions,
+	role: string,
+	profile: string,
+): void {
+	socket.setEncoding('utf8');
+	let buffer = '';
+	let unsubscribe: (() => void) | null = null;
+	const send = (line: string) => {
+		if (socket.destroyed) return;
+		if (socket.writableLength > maxBacklogBytes) {
+			socket.destroy();
+			return;
+		}
+
+		socket.write(line);
+	};
+
+	const reply = (id: number, result: unknown) =>
+		send(encodeLine({v: protocolVersion, id, ok: true, result}));
+	const fail = (id: number | null, error: string) =>
+		send(encodeLine({v: protocolVersion, id, ok: false, error}));
+
+	const handle = async (request: ControlRequest): Promise<void> => {
+		switch (request.op) {
+			case 'status': {
+				const status: ControlStatus = {
+					...statusObject(options.store.getSnapshot()),
+					pid: process.pid,
+					role,
+					profile,
+				};
+				reply(request.id, status);
+				return;
+			}
+
+			case 'token': {
+				const token = options.handlers.token();
+				if (token) reply(request.id, token);
+				else fail(request.id, 'Jupyter is not running: no token to give');
+				return;
+			}
+
+			case 'reconnect': {
+				options.handlers.reconnect();
+				reply(request.id, null);
+				return;
+			}
+
+			case 'restart-jupyter': {
+				await options.handlers.restartJupyter();
+				reply(request.id, null);
+				return;
+			}
+
+			case 'stop-jupyter': {
+				if (!options.handlers.stopJupyter) {
+					fail(request.id, `gpujup ${role} has no Jupyter to stop`);
+					return;
+				}
+
+				reply(request.id, await options.handlers.stopJupyter());
+				return;
+			}
+
+			case 'subscribe': {
+				if (unsubscribe) {
+					fail(request.id, 'already subscribed');
+					return;
+				}
+
+				reply(request.id, null);
+				let previous: AppState | null = null;
+				const push = () => {
+					const next = options.store.getSnapshot();
+					const at = new Date().toISOString();
+					for (const event of diffEvents(previous, next))
+						send(encodeLine({v: protocolVersion, event: {...event, at} as JsonEvent}));
+					previous = next;
+				};
+
+				push();
+				unsubscribe = options.store.subscribe(push);
+			}
+		}
+	};
+
+	socket.on('data', (chunk: string) => {
+		const split = splitLines(buffer, chunk);
+		if (!split) {
+			fail(null, 'line too long');
+			socket.end();
+			return;
+		}
+
+		buffer = split.rest;
+		for (const line of split.lines) {
+			const parsed = parseRequest(line);
+			if (!parsed.ok) {
+				send(encodeLine(parsed.reply));
+				continue;
+			}
+
+			handle(parsed.request).catch((error: unknown) => {
+				fail(parsed.request.id, error instanceof Error ? error.message : String(error));
+			});
+		}
+	});
+	socket.on('error', () => {
+		// A client that went away; 'close' follows.
+	});
+	socket.on('close', () => {
+		unsubscribe?.();
+		unsubscribe = null;
+	});
+}
+
+function connectUnix(socketPath: string): net.Socket {
+	const socket = net.connect({path: socketPath});
+	socket.setEncoding('utf8');
+	return socket;
+}
+
+/**
+ * One request to the gpujup serving `socketPath`; resolves with the result, rejects with a
+ * {@link ControlError} for an error reply, or the connection's error (ENOENT / ECONNREFUSED: none
+ * runs).
+ */
+export async function requestControl(
+	socketPath: string,
+	op: Exclude<ControlOp, 'subscribe'>,
+	timeoutMs = 5000,
+): Promise<unknown> {
+	return new Promise((resolve, reject) => {
+		const socket = connectUnix(socketPath);
+		let buffer = '';
+		const timer = setTimeout(() => {
+			finish(() => reject(new Error(`no answer on ${socketPath} within ${timeoutMs} ms`)));
+		}, timeoutMs);
+		const finish = (settle: () => void) => {
+			clearTimeout(timer);
+			socket.destroy();
+			settle();
+		};
+
+		socket.on('connect', () => {
+			socket.write(encodeLine({v: protocolVersion, id: 1, op}));
+		});
+		socket.on('data', (chunk: string) => {
+			const split = splitLines(buffer, chunk);
+			if (!split) {
+				finish(() => reject(new Error('line too long')));
+				return;
+			}
+
+			buffer = split.rest;
+			for (const line of split.lines) {
+				const parsed = parseServerLine(line);
+				if (parsed.kind === 'invalid') {
+					finish(() => reject(new ControlError(parsed.message)));
+					return;
+				}
+
+				if (parsed.kind !== 'reply' || (parsed.reply.id !== 1 && parsed.reply.id !== null))
+					continue;
+				const {reply} = parsed;
+				finish(() => {
+					if (reply.ok) resolve(reply.result);
+					else reject(new ControlError(reply.error));
+				});
+				return;
+			}
+		});
+		socket.on('error', (error) => finish(() => reject(error)));
+		socket.on('close', () =>
+			finish(() => reject(new Error(`${socketPath} closed the connection without an answer`))),
+		);
+	});
+}
+
+export type Subscription = {dispose(): void};
+
+/**
+ * Stream the events of the gpujup serving `socketPath`: first its whole state, then changes.
+ * `onEnd` is called once when the stream ends (with the error, if any) but not after dispose.
+ */
+export function subscribeControl(
+	socketPath: string,
+	onEvent: (event: JsonEvent) => void,
+	onEnd?: (error: Error | null) => void,
+): Subscription {
+	const socket = connectUnix(socketPath);
+	let buffer = '';
+	let ended = false;
+	const end = (error: Error | null) => {
+		if (ended) return;
+		ended = true;
+		socket.destroy();
+		onEnd?.(error);
+	};
+
+	socket.on('connect', () => {
+		socket.write(encodeLine({v: protocolVersion, id: 1, op: 'subscribe'}));
+	});
+	socket.on('data', (chunk: string) => {
+		const split = splitLines(buffer, chunk);
+		if (!split) {
+			end(new Error('line too long'));
+			return;
+		}
+
+		buffer = split.rest;
+		for (const line of split.lines) {
+			const parsed = parseServerLine(line);
+			if (parsed.kind === 'invalid') end(new ControlError(parsed.message));
+			else if (parsed.kind === 'event') onEvent(parsed.event);
+			else if (!parsed.reply.ok) end(new ControlError(parsed.reply.error));
+			if (ended) return;
+		}
+	});
+	socket.on('error', (error) => end(error));
+	socket.on('close', () => end(null));
+	return {
+		dispose() {
+			ended = true;
+			socket.destroy();
+		},
+	};
+}
+
+/** The profile's socket path: `${stateDir}/<profile>/<name>.sock`. */
+export function controlSocketPath(
+	stateDir: string,
+	profile: string | null,
+	name: 'host' | 'connect',
+): string {
+	return path.join(stateDir, profile ?? 'default', `${name}.sock`);
+}

@@ -1,0 +1,762 @@
+import {spawn, type ChildProcess} from 'node:child_process';
+import {randomBytes} from 'node:crypto';
+import {
+	chmodSync,
+	closeSync,
+	mkdirSync,
+	openSync,
+	readSync,
+	readdirSync,
+	readFileSync,
+	readlinkSync,
+	renameSync,
+	statSync,
+	unlinkSync,
+	writeFileSync,
+	writeSync,
+} from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import {StringDecoder} from 'node:string_decoder';
+import type {AppAction} from '../core/app-state.js';
+import {defaultBackoff, nextDelay, stableResetMs, type BackoffPolicy} from '../core/backoff.js';
+import {jupyterUrl, maskTokens} from '../core/events.js';
+import {
+	describeEnv,
+	jupyterScript,
+	jupyterShell,
+	type JupyterEnv,
+} from '../core/jupyter-command.js';
+import type {JupyterState, JupyterStatus} from '../core/types.js';
+import {probeJupyter} from './jupyter-probe.js';
+
+/** Options of {@link JupyterSupervisor}. Times are in milliseconds. */
+export type JupyterSupervisorOptions = {
+	/** The profile's state directory (`${stateDir}/<profile>`): pid, runtime info, token, log. */
+	readonly dir: string;
+	readonly port: number;
+	/** `--jupyter-cmd`; null: `jupyter lab`, else `jupyter notebook`. */
+	readonly cmd: string | null;
+	readonly env: JupyterEnv;
+	readonly notebookDir: string;
+	/** Where status and log lines go (the app store's dispatch). */
+	readonly dispatch: (action: AppAction) => void;
+	/** The environment Jupyter inherits (default `process.env`); `JUPYTER_TOKEN` is set on top. */
+	readonly baseEnv?: NodeJS.ProcessEnv;
+	/** How often `/api/status` is asked and the process checked (default 3000). */
+	readonly pollMs?: number;
+	/** How often the log file is checked for new lines (default 500). */
+	readonly tailMs?: number;
+	/** A start that does not answer within this is reported `unreachable` (default 120 000). */
+	readonly startTimeoutMs?: number;
+	/** SIGTERM, then SIGKILL after this (default 10 000). */
+	readonly stopTimeoutMs?: number;
+	/** Spacing of restarts after crashes (default: the hops' policy). */
+	readonly backoff?: BackoffPolicy;
+	/** The log is rotated (to `jupyter.log.1`) when larger than this at a start (default 10 MB). */
+	readonly maxLogBytes?: number;
+};
+
+/** What `jupyter.json` holds: enough to recognise our Jupyter after gpujup restarts. */
+type RuntimeInfo = {
+	readonly pid: number;
+	readonly port: number;
+	readonly startedAt: number;
+	/** `/proc/<pid>/stat` start time, which tells our process from a later one with a reused pid. */
+	readonly startTicks: number | null;
+	readonly cmd: string;
+	readonly env: string;
+	readonly notebookDir: string;
+	readonly log: string;
+};
+
+/** Lines kept in memory for {@link JupyterSupervisor.recentLines}. */
+const ringCapacity = 1000;
+const tailChunkBytes = 256 * 1024;
+
+/** Files of one profile's Jupyter under its state directory. */
+export function jupyterPaths(dir: string) {
+	return {
+		pid: path.join(dir, 'jupyter.pid'),
+		info: path.join(dir, 'jupyter.json'),
+		token: path.join(dir, 'token'),
+		log: path.join(dir, 'jupyter.log'),
+	} as const;
+}
+
+/** Create `dir` (and missing parents) as 0700, and tighten it if it exists. */
+export function ensurePrivateDir(dir: string): void {
+	mkdirSync(dir, {recursive: true, mode: 0o700});
+	chmodSync(dir, 0o700);
+}
+
+/** The profile's token: read from its 0600 file, or made (24 random bytes, hex) and saved. */
+export function loadOrCreateToken(file: string): string {
+	try {
+		const text = readFileSync(file, 'utf8').trim();
+		if (/^[\da-f]{32,}$/.test(text)) {
+			chmodSync(file, 0o600);
+			return text;
+		}
+	} catch {
+		// No token yet.
+	}
+
+	const token = randomBytes(24).toString('hex');
+	const temporary = `${file}.${process.pid}.tmp`;
+	writeFileSync(temporary, `${token}\n`, {mode: 0o600});
+	chmodSync(temporary, 0o600);
+	renameSync(temporary, file);
+	return token;
+}
+
+function writePrivate(file: string, text: string): void {
+	const temporary = `${file}.${process.pid}.tmp`;
+	writeFileSync(temporary, text, {mode: 0o600});
+	chmodSync(temporary, 0o600);
+	renameSync(temporary, file);
+}
+
+/** State letter and start time from `/proc/<pid>/stat`, or undefined when there is no such process. */
+function procStat(pid: number): {state: string; ppid: number; startTicks: number} | undefined {
+	try {
+		const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+		// The command name is in parentheses and may itself contain spaces or parentheses.
+		const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+		return {state: rest[0] ?? '?', ppid: Number(rest[1]), startTicks: Number(rest[19])};
+	} catch {
+		return undefined;
+	}
+}
+
+/** True while `pid` exists and is not a zombie. */
+export function processAlive(pid: number): boolean {
+	const stat = procStat(pid);
+	return stat !== undefined && stat.state !== 'Z' && stat.state !== 'X';
+}
+
+function descendants(root: number): number[] {
+	const children = new Map<number, number[]>();
+	for (const name of readdirSync('/proc')) {
+		if (!/^\d+$/.test(name)) continue;
+		const stat = procStat(Number(name));
+		if (!stat) continue;
+		const list = children.get(stat.ppid) ?? [];
+		list.push(Number(name));
+		children.set(stat.ppid, list);
+	}
+
+	const result: number[] = [];
+	const stack = [...(children.get(root) ?? [])];
+	while (stack.length > 0) {
+		const pid = stack.pop()!;
+		result.push(pid);
+		stack.push(...(children.get(pid) ?? []));
+	}
+
+	return result;
+}
+
+function signal(pid: number, name: NodeJS.Signals, group: boolean): void {
+	try {
+		process.kill(group ? -pid : pid, name);
+	} catch {
+		// Already gone (or not a group leader: fall back to the process itself).
+		if (group) signal(pid, name, false);
+	}
+}
+
+/**
+ * Stop Jupyter `pid`: SIGTERM to its process group (Jupyter then shuts its kernels down), SIGKILL
+ * to it and every descendant after `timeoutMs`. Resolves when it is gone.
+ */
+export async function terminateJupyter(pid: number, timeoutMs = 10_000): Promise<void> {
+	if (!processAlive(pid)) return;
+	signal(pid, 'SIGTERM', true);
+	const deadline = Date.now() + timeoutMs;
+	while (processAlive(pid) && Date.now() < deadline) await sleep(50);
+	if (processAlive(pid)) {
+		const family = descendants(pid);
+		signal(pid, 'SIGKILL', true);
+		for (const child of family) signal(child, 'SIGKILL', false);
+		const killDeadline = Date.now() + 5000;
+		while (processAlive(pid) && Date.now() < killDeadline) await sleep(50);
+	}
+}
+
+async function sleep(ms: number): Promise<void> {
+	await new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Whether 127.0.0.1:`port` can be bound now. */
+async function portFree(port: number): Promise<boolean> {
+	return new Promise((resolve) => {
+		const server = net.createServer();
+		server.unref();
+		server.once('error', () => resolve(false));
+		server.listen({host: '127.0.0.1', port, exclusive: true}, () => {
+			server.close(() => resolve(true));
+		});
+	});
+}
+
+/**
+ * The process listening on TCP `port` (any address), found as `ss -ltnp` does: the socket's inode
+ * in /proc/net/tcp{,6}, then the process holding a descriptor to it. Null when unknown (another
+ * user's process is not readable).
+ */
+export function portHolder(port: number): {pid: number; command: string} | null {
+	const inodes = new Set<string>();
+	for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+		let text: string;
+		try {
+			text = readFileSync(table, 'utf8');
+		} catch {
+			continue;
+		}
+
+		for (const line of text.split('\n').slice(1)) {
+			const fields = line.trim().split(/\s+/);
+			const local = fields[1];
+			if (!local || fields[3] !== '0A') continue;
+			if (Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) !== port) continue;
+			if (fields[9] && fields[9] !== '0') inodes.add(`socket:[${fields[9]}]`);
+		}
+	}
+
+	if (inodes.size === 0) return null;
+	for (const name of readdirSync('/proc')) {
+		if (!/^\d+$/.test(name)) continue;
+		let fds: string[];
+		try {
+			fds = readdirSync(`/proc/${name}/fd`);
+		} catch {
+			continue;
+		}
+
+		for (const fd of fds) {
+			let target: string;
+			try {
+				target = readlinkSync(`/proc/${name}/fd/${fd}`);
+			} catch {
+				continue;
+			}
+
+			if (!inodes.has(target)) continue;
+			let command = '';
+			try {
+				command = readFileSync(`/proc/${name}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+			} catch {
+				// Gone meanwhile.
+			}
+
+			if (command.length > 80) command = `${command.slice(0, 77)}…`;
+			return {pid: Number(name), command: maskTokens(command)};
+		}
+	}
+
+	return null;
+}
+
+function readRuntimeInfo(file: string): RuntimeInfo | null {
+	try {
+		const parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<RuntimeInfo>;
+		if (typeof parsed.pid !== 'number' || typeof parsed.port !== 'number') return null;
+		return {
+			pid: parsed.pid,
+			port: parsed.port,
+			startedAt: typeof parsed.startedAt === 'number' ? parsed.startedAt : Date.now(),
+			startTicks: typeof parsed.startTicks === 'number' ? parsed.startTicks : null,
+			cmd: typeof parsed.cmd === 'string' ? parsed.cmd : '',
+			env: typeof parsed.env === 'string' ? parsed.env : '',
+			notebookDir: typeof parsed.notebookDir === 'string' ? parsed.notebookDir : '',
+			log: typeof parsed.log === 'string' ? parsed.log : '',
+		};
+	} catch {
+		return null;
+	}
+}
+
+function readPidFile(file: string): number | null {
+	try {
+		const pid = Number.parseInt(readFileSync(file, 'utf8').trim(), 10);
+		return Number.isInteger(pid) && pid > 1 ? pid : null;
+	} catch {
+		return null;
+	}
+}
+
+/**
+ * The Jupyter this profile's pid file names, when it is still that process (same start time).
+ * Used by `--stop-jupyter` without a running host.
+ */
+export function recordedJupyter(dir: string): {pid: number; port: number} | null {
+	const files = jupyterPaths(dir);
+	const pid = readPidFile(files.pid);
+	const info = readRuntimeInfo(files.info);
+	if (pid === null || !info || info.pid !== pid || !processAlive(pid)) return null;
+	if (info.startTicks !== null && procStat(pid)?.startTicks !== info.startTicks) return null;
+	return {pid, port: info.port};
+}
+
+/** Forget the recorded Jupyter (after it was stopped). */
+export function clearRecordedJupyter(dir: string): void {
+	const files = jupyterPaths(dir);
+	for (const file of [files.pid, files.info]) {
+		try {
+			unlinkSync(file);
+		} catch {
+			// Not there.
+		}
+	}
+}
+
+async function connectLoopback(port: number): Promise<net.Socket> {
+	return new Promise((resolve, reject) => {
+		const socket = net.connect({host: '127.0.0.1', port});
+		socket.once('connect', () => {
+			socket.off('error', reject);
+			resolve(socket);
+		});
+		socket.once('error', reject);
+	});
+}
+
+/**
+ * Runs Jupyter for `gpujup host` and keeps it running: adopts the one a previous gpujup left (same
+ * pid, same token), else starts one in its own session so it outlives us; restarts it after a
+ * crash with backoff; reports its state and its log (tokens masked) into the store.
+ */
+export class JupyterSupervisor {
+	readonly #options: JupyterSupervisorOptions;
+	readonly #files: ReturnType<typeof jupyterPaths>;
+	#token = '';
+	#status: JupyterStatus;
+	#pid: number | null = null;
+	#child: ChildProcess | null = null;
+	/** Epoch ms of the last spawn (for the start deadline). */
+	#spawnedAt = 0;
+	/** Crash restarts since the last stable run (drives the backoff). */
+	#attempt = 0;
+	#runningSince: number | null = null;
+	/** Set while a deliberate restart or stop runs, or after dispose: the monitor stands back. */
+	#busy = false;
+	#disposed = false;
+	#pollTimer: NodeJS.Timeout | null = null;
+	#tailTimer: NodeJS.Timeout | null = null;
+	#restartTimer: NodeJS.Timeout | null = null;
+	#ticking = false;
+	#tail = {offset: 0, ino: -1, partial: '', decoder: new StringDecoder('utf8')};
+	readonly #ring: string[] = [];
+
+	constructor(options: JupyterSupervisorOptions) {
+		this.#options = options;
+		this.#files = jupyterPaths(options.dir);
+		this.#status = {
+			state: 'starting',
+			url: jupyterUrl(options.port),
+			pid: null,
+			kernels: null,
+			restarts: 0,
+			startedAt: null,
+			lastActivity: null,
+			origin: null,
+			message: null,
+		};
+	}
+
+	/** The latest status (also dispatched as `{type: 'jupyter'}`). */
+	get status(): JupyterStatus {
+		return this.#status;
+	}
+
+	/** The port Jupyter serves on (127.0.0.1). */
+	get port(): number {
+		return this.#options.port;
+	}
+
+	/** The last log lines, tokens masked, oldest first. */
+	recentLines(): readonly string[] {
+		return [...this.#ring];
+	}
+
+	/**
+	 * The token. Only the control socket (for `gpujup url` and the copy key) may hand it out; it
+	 * must never reach the store, events or logs.
+	 */
+	token(): string {
+		return this.#token;
+	}
+
+	/** Adopt the running Jupyter of this profile, or start one. Resolves once that is decided. */
+	async start(): Promise<void> {
+		ensurePrivateDir(this.#options.dir);
+		this.#token = loadOrCreateToken(this.#files.token);
+		this.#publish({});
+		const adopted = await this.#tryAdopt();
+		if (this.#disposed) return;
+		if (!adopted) await this.#spawn('starting');
+		this.#startTimers();
+	}
+
+	/** Stop Jupyter (SIGTERM to its group, SIGKILL after the deadline) and start a new one. */
+	async restart(): Promise<void> {
+		if (this.#disposed) return;
+		this.#busy = true;
+		this.#clearRestartTimer();
+		try {
+			this.#publish({state: 'restarting', message: 'restarting on request'});
+			await this.#terminate();
+			this.#attempt = 0;
+			if (!this.#disposed) await this.#spawn('restarting');
+		} finally {
+			this.#busy = false;
+		}
+	}
+
+	/** Stop Jupyter for good (`--stop-jupyter`, quit with stop); its kernels end with it. */
+	async stop(): Promise<void> {
+		this.#busy = true;
+		this.#clearRestartTimer();
+		try {
+			await this.#terminate();
+			clearRecordedJupyter(this.#options.dir);
+			this.#publish({
+				state: 'exited',
+				pid: null,
+				kernels: null,
+				startedAt: null,
+				message: 'stopped',
+			});
+		} finally {
+			this.#busy = false;
+		}
+	}
+
+	/**
+	 * Stop supervising and leave Jupyter running (gpujup exits; the next one adopts it). The log
+	 * file keeps growing: it is Jupyter's, not ours.
+	 */
+	async dispose(): Promise<void> {
+		this.#disposed = true;
+		this.#clearRestartTimer();
+		if (this.#pollTimer) clearInterval(this.#pollTimer);
+		if (this.#tailTimer) clearInterval(this.#tailTimer);
+		this.#pollTimer = null;
+		this.#tailTimer = null;
+		this.#readTail();
+		this.#child?.removeAllListeners('exit');
+		this.#child = null;
+	}
+
+	#publish(patch: Partial<JupyterStatus>): void {
+		this.#status = {...this.#status, ...patch};
+		if (!this.#disposed) this.#options.dispatch({type: 'jupyter', jupyter: this.#status});
+	}
+
+	#startTimers(): void {
+		if (this.#disposed) return;
+		this.#pollTimer ??= setInterval(() => void this.#tick(), this.#options.pollMs ?? 3000);
+		this.#tailTimer ??= setInterval(() => this.#readTail(), this.#options.tailMs ?? 500);
+		this.#pollTimer.unref();
+		this.#tailTimer.unref();
+		void this.#tick();
+	}
+
+	#clearRestartTimer(): void {
+		if (this.#restartTimer) clearTimeout(this.#restartTimer);
+		this.#restartTimer = null;
+	}
+
+	async #probe() {
+		return probeJupyter(async () => connectLoopback(this.#options.port), this.#token, 5000);
+	}
+
+	async #tryAdopt(): Promise<boolean> {
+		const pid = readPidFile(this.#files.pid);
+		const info = readRuntimeInfo(this.#files.info);
+		if (pid === null || !info || info.pid !== pid || info.port !== this.#options.port) return false;
+		const stat = procStat(pid);
+		if (!stat || stat.state === 'Z' || stat.state === 'X') return false;
+		if (info.startTicks !== null && stat.startTicks !== info.startTicks) return false;
+		const probe = await this.#probe();
+		const answers = probe.reachable && probe.status === 200;
+		// Ours but not answering yet (gpujup restarted while it was starting): wait for it. A 403
+		// means another token: not the Jupyter we started.
+		if (!answers && probe.reachable) return false;
+		const cmd = jupyterScript(this.#commandOptions());
+		const differs = info.cmd !== cmd || info.notebookDir !== this.#options.notebookDir;
+		this.#pid = pid;
+		this.#spawnedAt = answers ? 0 : Date.now();
+		this.#runningSince = answers ? Date.now() : null;
+		this.#startTail(true);
+		this.#publish({
+			state: answers ? 'running' : 'starting',
+			pid,
+			startedAt: info.startedAt,
+			origin: 'adopted',
+			kernels: answers ? probe.kernels : null,
+			lastActivity: answers ? probe.lastActivity : null,
+			message: differs
+				? 'adopted a Jupyter started with other settings; restart it (j) to apply the new ones'
+				: null,
+		});
+		return true;
+	}
+
+	#commandOptions() {
+		return {
+			cmd: this.#options.cmd,
+			env: this.#options.env,
+			port: this.#options.port,
+			notebookDir: this.#options.notebookDir,
+			allowRoot: process.getuid?.() === 0,
+		};
+	}
+
+	async #spawn(state: JupyterState): Promise<void> {
+		this.#pid = null;
+		this.#runningSince = null;
+		const port = this.#options.port;
+		if (!(await portFree(port))) {
+			const holder = portHolder(port);
+			const who = holder
+				? `by pid ${holder.pid}${holder.command ? ` (${holder.command})` : ''}`
+				: 'by another process';
+			this.#publish({
+				state: 'exited',
+				pid: null,
+				kernels: null,
+				startedAt: null,
+				message: `port ${port} on 127.0.0.1 is already in use ${who}: stop it, or give Jupyter another port with --jupyter-port`,
+			});
+			return;
+		}
+
+		if (this.#disposed) return;
+		const log = this.#files.log;
+		try {
+			if (statSync(log).size > (this.#options.maxLogBytes ?? 10 * 1024 * 1024)) {
+				renameSync(log, `${log}.1`);
+				chmodSync(`${log}.1`, 0o600);
+			}
+		} catch {
+			// No log yet.
+		}
+
+		const script = jupyterScript(this.#commandOptions());
+		const fd = openSync(log, 'a', 0o600);
+		let child: ChildProcess;
+		try {
+			chmodSync(log, 0o600);
+			this.#startTail(false);
+			writeSync(
+				fd,
+				`[gpujup] ${new Date().toISOString()} starting Jupyter on 127.0.0.1:${port} (env ${describeEnv(this.#options.env)}): ${script}\n`,
+			);
+			const env: NodeJS.ProcessEnv = {...(this.#options.baseEnv ?? process.env)};
+			env['JUPYTER_TOKEN'] = this.#token;
+			// Its own session: a terminal hangup, our exit or systemd restarting us leave it running.
+			child = spawn(jupyterShell, ['-c', script], {
+				detached: true,
+				stdio: ['ignore', fd, fd],
+				env,
+				cwd: this.#options.notebookDir,
+			});
+		} finally {
+			closeSync(fd);
+		}
+
+		child.unref();
+		child.on('error', (error) => {
+			this.#publish({
+				state: 'exited',
+				pid: null,
+				message: `cannot start Jupyter: ${error.message}`,
+			});
+		});
+		const pid = child.pid;
+		if (pid === undefined) return;
+		this.#child = child;
+		child.once('exit', () => {
+			if (this.#child === child) void this.#tick();
+		});
+		this.#pid = pid;
+		this.#spawnedAt = Date.now();
+		const startedAt = Date.now();
+		writePrivate(this.#files.pid, `${pid}\n`);
+		const info: RuntimeInfo = {
+			pid,
+			port,
+			startedAt,
+			startTicks: procStat(pid)?.startTicks ?? null,
+			cmd: script,
+			env: describeEnv(this.#options.env),
+			notebookDir: this.#options.notebookDir,
+			log,
+		};
+		writePrivate(this.#files.info, `${JSON.stringify(info, null, '\t')}\n`);
+		this.#publish({
+			state,
+			pid,
+			startedAt,
+			origin: 'started',
+			kernels: null,
+			lastActivity: null,
+			message: null,
+		});
+	}
+
+	async #terminate(): Promise<void> {
+		const pid = this.#pid;
+		this.#child?.removeAllListeners('exit');
+		this.#child = null;
+		if (pid === null) return;
+		await terminateJupyter(pid, this.#options.stopTimeoutMs ?? 10_000);
+		this.#pid = null;
+	}
+
+	/** One look at the process and `/api/status`. */
+	async #tick(): Promise<void> {
+		if (this.#ticking || this.#busy || this.#disposed || this.#restartTimer) return;
+		this.#ticking = true;
+		try {
+			const pid = this.#pid;
+			if (pid === null) return;
+			if (!processAlive(pid)) {
+				this.#onDeath(pid);
+				return;
+			}
+
+			const probe = await this.#probe();
+			if (this.#busy || this.#disposed || this.#pid !== pid) return;
+			if (probe.reachable && probe.status === 200) {
+				this.#runningSince ??= Date.now();
+				if (Date.now() - this.#runningSince > stableResetMs) this.#attempt = 0;
+				this.#publish({
+					state: 'running',
+					kernels: probe.kernels,
+					lastActivity: probe.lastActivity,
+					message: this.#status.state === 'running' ? this.#status.message : null,
+				});
+				return;
+			}
+
+			const why = probe.reachable
+				? `/api/status answered ${probe.status} (another server on the port?)`
+				: probe.message;
+			const starting = this.#runningSince === null;
+			const timeout = this.#options.startTimeoutMs ?? 120_000;
+			if (starting && Date.now() - this.#spawnedAt < timeout) return;
+			this.#publish({
+				state: 'unreachable',
+				message: starting ? `no answer ${Math.round(timeout / 1000)} s after start: ${why}` : why,
+			});
+		} finally {
+			this.#ticking = false;
+		}
+	}
+
+	#onDeath(pid: number): void {
+		this.#readTail();
+		const exitCode = this.#child?.exitCode;
+		const signalCode = this.#child?.signalCode;
+		this.#child = null;
+		this.#pid = null;
+		const how =
+			signalCode != null
+				? `killed by ${signalCode}`
+				: exitCode != null
+					? `exited with code ${exitCode}`
+					: 'exited';
+		const last = this.#ring.at(-1);
+		this.#attempt += 1;
+		const delay = nextDelay(this.#attempt, this.#options.backoff ?? defaultBackoff);
+		this.#publish({
+			state: 'restarting',
+			pid: null,
+			kernels: null,
+			restarts: this.#status.restarts + 1,
+			message: `Jupyter (pid ${pid}) ${how}${last ? `; last log line: ${last}` : ''}; restarting${delay > 0 ? ` in ${(delay / 1000).toFixed(1)} s` : ''}`,
+		});
+		this.#restartTimer = setTimeout(() => {
+			this.#restartTimer = null;
+			if (this.#busy || this.#disposed) return;
+			void this.#spawn('restarting').then(() => this.#tick());
+		}, delay);
+	}
+
+	/** Follow the log from its end (a new start) or from its last few KB (adoption). */
+	#startTail(fromRecent: boolean): void {
+		let size = 0;
+		let ino = -1;
+		try {
+			const stat = statSync(this.#files.log);
+			size = stat.size;
+			ino = stat.ino;
+		} catch {
+			// Not there yet.
+		}
+
+		const offset = fromRecent ? Math.max(0, size - 8192) : size;
+		this.#tail = {offset, ino, partial: '', decoder: new StringDecoder('utf8')};
+		if (fromRecent && offset > 0) this.#tail.partial = '\0skip';
+		this.#readTail();
+	}
+
+	/** Emit the log's new complete lines, masked. The file is polled: it belongs to Jupyter. */
+	#readTail(): void {
+		let stat;
+		try {
+			stat = statSync(this.#files.log);
+		} catch {
+			return;
+		}
+
+		const tail = this.#tail;
+		if (stat.ino !== tail.ino || stat.size < tail.offset) {
+			// Rotated or truncated: start over at its beginning.
+			tail.ino = stat.ino;
+			tail.offset = 0;
+			tail.partial = '';
+			tail.decoder = new StringDecoder('utf8');
+		}
+
+		if (stat.size <= tail.offset) return;
+		const length = Math.min(stat.size - tail.offset, tailChunkBytes);
+		const buffer = Buffer.alloc(length);
+		let read = 0;
+		try {
+			const fd = openSync(this.#files.log, 'r');
+			try {
+				read = readSync(fd, buffer, 0, length, tail.offset);
+			} finally {
+				closeSync(fd);
+			}
+		} catch {
+			return;
+		}
+
+		tail.offset += read;
+		let text = tail.partial + tail.decoder.write(buffer.subarray(0, read));
+		if (text.startsWith('\0skip')) {
+			const newline = text.indexOf('\n');
+			if (newline === -1) {
+				tail.partial = text;
+				return;
+			}
+
+			text = text.slice(newline + 1);
+		}
+
+		const pieces = text.split('\n');
+		tail.partial = pieces.pop() ?? '';
+		const lines = pieces
+			.map((line) => maskTokens(line.replace(/\r$/, ''), this.#token))
+			.filter((line) => line.length > 0);
+		if (lines.length === 0) return;
+		this.#ring.push(...lines);
+		if (this.#ring.length > ringCapacity) this.#ring.splice(0, this.#ring.length - ringCapacity);
+		if (!this.#disposed) this.#options.dispatch({type: 'log', lines});
+	}
+}

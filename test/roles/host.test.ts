@@ -1,0 +1,188 @@
+import {readFileSync} from 'node:fs';
+import path from 'node:path';
+import {afterEach, describe, expect, test} from 'vitest';
+import type {Config} from '../../source/config/types.js';
+import {initialHop, initialState, reduce} from '../../source/core/app-state.js';
+import {createStore} from '../../source/core/store.js';
+import {requestControl} from '../../source/services/control-socket.js';
+import {processAlive, terminateJupyter} from '../../source/services/jupyter-supervisor.js';
+import {
+	hostSocketPath,
+	reverseLabel,
+	runHost,
+	stopJupyterForProfile,
+	type HostHandle,
+} from '../../source/roles/host.js';
+import {runKernelCode} from '../helpers/jupyter.js';
+import {startLab, type Lab} from '../helpers/openssh-lab.js';
+import {freePort, tempDir} from '../helpers/ports.js';
+import {waitFor} from '../helpers/wait-for.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+	for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+delete process.env['SSH_AUTH_SOCK'];
+
+async function setup() {
+	const lab = await startLab({reverse: 'none'});
+	cleanups.push(async () => lab.dispose());
+	const root = await tempDir('host-role');
+	cleanups.push(async () => root.dispose());
+	const jupyterPort = await freePort();
+	const config: Config = {
+		command: 'host',
+		profile: null,
+		configFile: null,
+		relay: {host: '127.0.0.1', port: lab.relay.port, user: lab.user, alias: null},
+		relayPort: lab.relayPort,
+		hostUser: lab.user,
+		jupyterPort,
+		localPort: 0,
+		identities: [lab.clientKey],
+		knownHosts: lab.knownHosts,
+		acceptNew: false,
+		keepaliveS: 1,
+		keepaliveCount: 3,
+		hostKeyAlias: null,
+		forwards: [],
+		jupyterLog: null,
+		nvidiaSmi: 'nvidia-smi',
+		sshPort: lab.gpu.sshPort,
+		jupyterCmd: null,
+		env: {kind: 'none'},
+		notebookDir: root.path,
+		noTui: true,
+		json: false,
+		stopJupyter: false,
+		printSystemdUnit: false,
+		home: lab.gpuHome,
+		stateDir: path.join(lab.gpuHome, '.local', 'state', 'gpujup'),
+	};
+	// Jupyter's runtime and data dirs follow the lab's GPU home, like an ssh session there sees.
+	const jupyterEnv = {...process.env, ...lab.gpuEnv()};
+	delete jupyterEnv['JUPYTER_TOKEN'];
+	const pids = new Set<number>();
+	cleanups.push(async () => {
+		await Promise.all([...pids].map(async (pid) => terminateJupyter(pid, 5000)));
+	});
+
+	const start = async () => {
+		const store = createStore(
+			reduce,
+			initialState({
+				role: 'host',
+				title: 'gpu',
+				hops: [initialHop('reverse', reverseLabel(config))],
+			}),
+		);
+		store.subscribe(() => {
+			const pid = store.getSnapshot().jupyter?.pid;
+			if (pid) pids.add(pid);
+		});
+		const handle: HostHandle = await runHost(config, {store, jupyterEnv});
+		cleanups.push(async () => handle.dispose());
+		const snapshot = () => store.getSnapshot();
+		const up = async () =>
+			waitFor(
+				() => {
+					const s = snapshot();
+					return s.hops[0]?.state === 'ready' && s.jupyter?.state === 'running' ? s : null;
+				},
+				{timeoutMs: 90_000, intervalMs: 100, message: 'reverse hop ready and Jupyter running'},
+			);
+		return {store, handle, snapshot, up};
+	};
+
+	return {lab, config, start, root};
+}
+
+async function kernelThroughTunnel(lab: Lab, jupyterPort: number, token: string): Promise<string> {
+	const local = await freePort();
+	const ssh = lab.spawnSsh([
+		'-N',
+		'-o',
+		'ExitOnForwardFailure=yes',
+		'-L',
+		`${local}:127.0.0.1:${jupyterPort}`,
+		...lab.sshArgs(),
+	]);
+	try {
+		return await waitFor(
+			async () => runKernelCode(`http://127.0.0.1:${local}/`, token, 'print(6 * 7)', 30_000),
+			{timeoutMs: 60_000, intervalMs: 500, message: 'kernel through the reverse tunnel'},
+		);
+	} finally {
+		ssh.kill('SIGTERM');
+	}
+}
+
+describe('gpujup host role', () => {
+	test('tunnel + Jupyter + control socket: a kernel runs through the relay; a second host is refused', async () => {
+		const {lab, config, start} = await setup();
+		const host = await start();
+		const ready = await host.up();
+		expect(ready.hops[0]!.label).toBe(`127.0.0.1 (listening :${lab.relayPort})`);
+		expect(ready.jupyter).toMatchObject({
+			url: `http://127.0.0.1:${config.jupyterPort}/`,
+			origin: 'started',
+		});
+
+		const socket = hostSocketPath(config);
+		const status = (await requestControl(socket, 'status')) as Record<string, unknown>;
+		expect(status).toMatchObject({ok: true, pid: process.pid, role: 'host', profile: 'default'});
+		const token = (await requestControl(socket, 'token')) as {token: string; port: number};
+		const tokenFile = path.join(config.stateDir, 'default', 'token');
+		expect(token).toEqual({
+			token: readFileSync(tokenFile, 'utf8').trim(),
+			port: config.jupyterPort,
+		});
+		expect(host.handle.commands.token()).toEqual(token);
+		expect(JSON.stringify(host.snapshot())).not.toContain(token.token);
+
+		expect((await kernelThroughTunnel(lab, config.jupyterPort, token.token)).trim()).toBe('42');
+
+		await expect(start()).rejects.toThrow(
+			`gpujup host is already running for profile default (pid ${process.pid})`,
+		);
+		// The refused second host left the first one's Jupyter alone.
+		expect(host.snapshot().jupyter?.pid).toBe(ready.jupyter?.pid);
+		expect(processAlive(ready.jupyter!.pid!)).toBe(true);
+	});
+
+	test('Jupyter outlives the host and is adopted; --stop-jupyter asks a running host, else uses the pid file', async () => {
+		const {config, start} = await setup();
+		const first = await start();
+		const {jupyter} = await first.up();
+		const pid = jupyter!.pid!;
+		await first.handle.dispose();
+		expect(processAlive(pid)).toBe(true);
+
+		const second = await start();
+		const adopted = await second.up();
+		expect(adopted.jupyter).toMatchObject({pid, origin: 'adopted'});
+
+		// With a host running, the host stops it (and does not restart it as a crash).
+		expect(await stopJupyterForProfile(config)).toBe(
+			`stopped Jupyter (pid ${pid}) of the running gpujup host for profile default`,
+		);
+		expect(processAlive(pid)).toBe(false);
+		expect(second.snapshot().jupyter).toMatchObject({state: 'exited', pid: null});
+		await expect(requestControl(hostSocketPath(config), 'token')).rejects.toThrow(/not running/);
+
+		await second.handle.commands.restartJupyter();
+		const restarted = await second.up();
+		const newPid = restarted.jupyter!.pid!;
+		expect(newPid).not.toBe(pid);
+		await second.handle.dispose();
+		expect(processAlive(newPid)).toBe(true);
+
+		// No host running: the pid file leads to it.
+		expect(await stopJupyterForProfile(config)).toBe(
+			`stopped Jupyter (pid ${newPid}, port ${config.jupyterPort}) for profile default`,
+		);
+		expect(processAlive(newPid)).toBe(false);
+		expect(await stopJupyterForProfile(config)).toBe('no Jupyter running for profile default');
+	});
+});

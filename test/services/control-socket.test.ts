@@ -1,0 +1,196 @@
+import {execFileSync} from 'node:child_process';
+import {existsSync, lstatSync, statSync} from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import {afterEach, describe, expect, test} from 'vitest';
+import {
+	initialHop,
+	initialState,
+	reduce,
+	type AppAction,
+	type AppState,
+} from '../../source/core/app-state.js';
+import type {JsonEvent} from '../../source/core/events.js';
+import {createStore, type Store} from '../../source/core/store.js';
+import {
+	AlreadyRunningError,
+	ControlError,
+	requestControl,
+	startControlServer,
+	subscribeControl,
+	type ControlHandlers,
+} from '../../source/services/control-socket.js';
+import {tempDir} from '../helpers/ports.js';
+import {waitFor} from '../helpers/wait-for.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+	for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function setup(handlers: Partial<ControlHandlers> = {}) {
+	const dir = await tempDir('ctl');
+	cleanups.push(async () => dir.dispose());
+	const socketPath = path.join(dir.path, 'state', 'default', 'host.sock');
+	const store: Store<AppState, AppAction> = createStore(
+		reduce,
+		initialState({
+			role: 'host',
+			title: 'gpu',
+			hops: [initialHop('reverse', 'relay (listening :1)')],
+		}),
+	);
+	const calls: string[] = [];
+	const server = await startControlServer({
+		path: socketPath,
+		store,
+		handlers: {
+			token: handlers.token ?? (() => ({token: 'f'.repeat(48), port: 19508})),
+			restartJupyter:
+				handlers.restartJupyter ??
+				(async () => {
+					calls.push('restart');
+				}),
+			reconnect: handlers.reconnect ?? (() => calls.push('reconnect')),
+		},
+	});
+	cleanups.push(async () => server.dispose());
+	return {dir, socketPath, store, server, calls};
+}
+
+/** Send raw lines and collect the reply lines (one per request). */
+async function raw(socketPath: string, lines: string[]): Promise<unknown[]> {
+	const socket = net.connect({path: socketPath});
+	cleanups.push(() => void socket.destroy());
+	let text = '';
+	socket.setEncoding('utf8');
+	socket.on('data', (chunk: string) => (text += chunk));
+	socket.write(lines.map((l) => `${l}\n`).join(''));
+	await waitFor(() => text.split('\n').filter(Boolean).length >= lines.length, {
+		message: 'replies',
+	});
+	return text
+		.split('\n')
+		.filter(Boolean)
+		.map((l) => JSON.parse(l) as unknown);
+}
+
+describe('control socket', () => {
+	test('is a 0600 socket in a 0700 directory and answers status, token, reconnect, restart-jupyter', async () => {
+		const {socketPath, calls} = await setup();
+		expect(lstatSync(socketPath).isSocket()).toBe(true);
+		expect(statSync(socketPath).mode & 0o777).toBe(0o600);
+		expect(statSync(path.dirname(socketPath)).mode & 0o777).toBe(0o700);
+
+		const status = (await requestControl(socketPath, 'status')) as Record<string, unknown>;
+		expect(status).toMatchObject({
+			ok: false,
+			pid: process.pid,
+			role: 'host',
+			profile: 'default',
+			jupyter: null,
+			hops: [{type: 'hop', hop: 'reverse', state: 'connecting', attempt: 0}],
+		});
+		expect(await requestControl(socketPath, 'token')).toEqual({token: 'f'.repeat(48), port: 19508});
+		expect(await requestControl(socketPath, 'reconnect')).toBeNull();
+		expect(await requestControl(socketPath, 'restart-jupyter')).toBeNull();
+		expect(calls).toEqual(['reconnect', 'restart']);
+	});
+
+	test('errors: unknown version names the supported one; bad op; bad JSON; handler failure; no token', async () => {
+		const {socketPath} = await setup({
+			token: () => null,
+			restartJupyter: async () => {
+				throw new Error('port 19508 is busy');
+			},
+		});
+		const replies = await raw(socketPath, [
+			'{"v":2,"id":7,"op":"status"}',
+			'{"v":1,"id":8,"op":"explode"}',
+			'not json',
+			'{"v":1,"id":9,"op":"restart-jupyter"}',
+		]);
+		expect(replies).toEqual([
+			{
+				v: 1,
+				id: 7,
+				ok: false,
+				error: 'unsupported protocol version 2; this gpujup speaks v1',
+			},
+			{
+				v: 1,
+				id: 8,
+				ok: false,
+				error:
+					'unknown op "explode"; known: status, subscribe, restart-jupyter, stop-jupyter, reconnect, token',
+			},
+			{v: 1, id: null, ok: false, error: 'not a JSON line'},
+			{v: 1, id: 9, ok: false, error: 'port 19508 is busy'},
+		]);
+		await expect(requestControl(socketPath, 'token')).rejects.toThrow(ControlError);
+		await expect(requestControl(socketPath, 'token')).rejects.toThrow(/Jupyter is not running/);
+	});
+
+	test('subscribe streams the whole state first, then the changes, each with `at`', async () => {
+		const {socketPath, store} = await setup();
+		const events: JsonEvent[] = [];
+		const subscription = subscribeControl(socketPath, (event) => events.push(event));
+		cleanups.push(() => subscription.dispose());
+		await waitFor(() => events.length >= 1, {message: 'snapshot'});
+		expect(events[0]).toMatchObject({type: 'hop', hop: 'reverse', state: 'connecting'});
+		expect(events[0]!.at).toMatch(/^\d{4}-\d\d-\d\dT/);
+
+		store.dispatch({type: 'hop', hop: 'reverse', patch: {state: 'ready', readySince: Date.now()}});
+		store.dispatch({type: 'log', lines: ['[I] hello']});
+		await waitFor(() => events.length >= 3, {message: 'changes'});
+		expect(events.slice(1).map(({at: _at, ...rest}) => rest)).toEqual([
+			{
+				type: 'hop',
+				hop: 'reverse',
+				state: 'ready',
+				attempt: 0,
+				reconnects: 0,
+				rttMs: null,
+				error: null,
+			},
+			{type: 'log', source: 'jupyter', line: '[I] hello'},
+		]);
+	});
+
+	test('a second server on a live path is refused, naming the pid; a stale socket file is replaced', async () => {
+		const {socketPath, store, server} = await setup();
+		const handlers = {
+			token: () => null,
+			restartJupyter: async () => {},
+			reconnect: () => {},
+		};
+		const second = startControlServer({path: socketPath, store, handlers});
+		await expect(second).rejects.toThrow(AlreadyRunningError);
+		await expect(startControlServer({path: socketPath, store, handlers})).rejects.toThrow(
+			`gpujup host is already running for profile default (pid ${process.pid})`,
+		);
+
+		await server.dispose();
+		expect(existsSync(socketPath)).toBe(false);
+		// A process that died without removing its socket leaves a file nobody answers on.
+		execFileSync('/usr/bin/python3', [
+			'-c',
+			'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])',
+			socketPath,
+		]);
+		expect(lstatSync(socketPath).isSocket()).toBe(true);
+		const third = await startControlServer({path: socketPath, store, handlers});
+		cleanups.push(async () => third.dispose());
+		expect((await requestControl(socketPath, 'status')) as {pid: number}).toMatchObject({
+			pid: process.pid,
+		});
+	});
+
+	test('with nobody serving, requests fail with the connection error', async () => {
+		const dir = await tempDir('ctl-none');
+		cleanups.push(async () => dir.dispose());
+		await expect(requestControl(path.join(dir.path, 'host.sock'), 'status')).rejects.toMatchObject({
+			code: 'ENOENT',
+		});
+	});
+});

@@ -1,0 +1,286 @@
+import {execFileSync} from 'node:child_process';
+import {mkdirSync, readFileSync, statSync, writeFileSync, chmodSync} from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import {afterEach, describe, expect, test} from 'vitest';
+import {initialState, reduce, type AppAction, type AppState} from '../../source/core/app-state.js';
+import {diffEvents} from '../../source/core/events.js';
+import type {JupyterEnv} from '../../source/core/jupyter-command.js';
+import {createStore, type Store} from '../../source/core/store.js';
+import {
+	JupyterSupervisor,
+	jupyterPaths,
+	processAlive,
+	terminateJupyter,
+} from '../../source/services/jupyter-supervisor.js';
+import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
+import {waitFor} from '../helpers/wait-for.js';
+
+type Harness = {
+	readonly store: Store<AppState, AppAction>;
+	/** Every JSON event the store produced, serialised. */
+	readonly events: string[];
+	readonly stateDir: string;
+	readonly notebookDir: string;
+	readonly baseEnv: NodeJS.ProcessEnv;
+	readonly port: number;
+	readonly root: TempDir;
+	supervisor(options?: {env?: JupyterEnv; cmd?: string | null; port?: number}): JupyterSupervisor;
+};
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+	for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function harness(): Promise<Harness> {
+	const root = await tempDir('jsup');
+	const port = await freePort();
+	const stateDir = path.join(root.path, 'state', 'default');
+	const notebookDir = path.join(root.path, 'notebooks');
+	const home = path.join(root.path, 'home');
+	mkdirSync(notebookDir, {recursive: true});
+	mkdirSync(home, {recursive: true});
+	const baseEnv: NodeJS.ProcessEnv = {
+		...process.env,
+		HOME: home,
+		XDG_DATA_HOME: path.join(home, '.local/share'),
+		XDG_RUNTIME_DIR: path.join(home, 'run'),
+		JUPYTER_RUNTIME_DIR: path.join(home, 'runtime'),
+		JUPYTER_CONFIG_DIR: path.join(home, '.jupyter'),
+		IPYTHONDIR: path.join(home, '.ipython'),
+	};
+	delete baseEnv['JUPYTER_TOKEN'];
+	const store = createStore(reduce, initialState({role: 'host', title: 't', hops: []}));
+	const events: string[] = [];
+	let previous: AppState | null = null;
+	const record = () => {
+		const next = store.getSnapshot();
+		for (const event of diffEvents(previous, next)) events.push(JSON.stringify(event));
+		previous = next;
+	};
+
+	record();
+	const unsubscribe = store.subscribe(record);
+	const supervisors: JupyterSupervisor[] = [];
+	const pids = new Set<number>();
+	const unwatch = store.subscribe(() => {
+		const pid = store.getSnapshot().jupyter?.pid;
+		if (pid) pids.add(pid);
+	});
+	cleanups.push(async () => {
+		unsubscribe();
+		unwatch();
+		for (const supervisor of supervisors) await supervisor.dispose();
+		await Promise.all([...pids].map(async (pid) => terminateJupyter(pid, 5000)));
+		await root.dispose();
+	});
+	return {
+		store,
+		events,
+		stateDir,
+		notebookDir,
+		baseEnv,
+		port,
+		root,
+		supervisor(options = {}) {
+			const supervisor = new JupyterSupervisor({
+				dir: stateDir,
+				port: options.port ?? port,
+				cmd: options.cmd === undefined ? null : options.cmd,
+				env: options.env ?? {kind: 'none'},
+				notebookDir,
+				dispatch: store.dispatch,
+				baseEnv,
+				pollMs: 250,
+				tailMs: 100,
+				backoff: {initialMs: 200, stepMs: 500, multiplier: 2, maxMs: 2000, jitter: 0},
+			});
+			supervisors.push(supervisor);
+			return supervisor;
+		},
+	};
+}
+
+async function apiStatus(port: number, token: string | null): Promise<number> {
+	return new Promise((resolve, reject) => {
+		const headers: Record<string, string> = token ? {authorization: `token ${token}`} : {};
+		const request = http.get(
+			{host: '127.0.0.1', port, path: '/api/status', headers},
+			(response) => {
+				response.resume();
+				resolve(response.statusCode ?? 0);
+			},
+		);
+		request.on('error', reject);
+	});
+}
+
+const jupyterOf = (h: Harness) => h.store.getSnapshot().jupyter;
+
+async function waitRunning(h: Harness, predicate: (pid: number) => boolean = () => true) {
+	return waitFor(
+		() => {
+			const j = jupyterOf(h);
+			return j?.state === 'running' && j.pid !== null && predicate(j.pid) ? j : null;
+		},
+		{timeoutMs: 90_000, intervalMs: 100, message: 'Jupyter running'},
+	);
+}
+
+const environOf = (pid: number): Map<string, string> =>
+	new Map(
+		readFileSync(`/proc/${pid}/environ`, 'utf8')
+			.split('\0')
+			.filter(Boolean)
+			.map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]),
+	);
+
+const mode = (file: string) => statSync(file).mode & 0o777;
+
+describe('JupyterSupervisor with Debian Jupyter', () => {
+	test('starts Jupyter on its port, keeps the token out of argv, log and events, restarts it after kill -9', async () => {
+		const h = await harness();
+		const supervisor = h.supervisor();
+		await supervisor.start();
+		const first = await waitRunning(h);
+		const token = supervisor.token();
+		expect(token).toMatch(/^[\da-f]{48}$/);
+		expect(first).toMatchObject({
+			url: `http://127.0.0.1:${h.port}/`,
+			origin: 'started',
+			restarts: 0,
+			kernels: 0,
+		});
+		expect(first.lastActivity).toMatch(/^\d{4}-/);
+		expect(await apiStatus(h.port, token)).toBe(200);
+		expect(await apiStatus(h.port, null)).toBe(403);
+
+		const pid = first.pid!;
+		const files = jupyterPaths(h.stateDir);
+		expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.toContain(token);
+		expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toContain(`--port=${h.port}`);
+		expect(environOf(pid).get('JUPYTER_TOKEN')).toBe(token);
+		expect(readFileSync(files.token, 'utf8').trim()).toBe(token);
+		expect(mode(files.token)).toBe(0o600);
+		expect(mode(files.log)).toBe(0o600);
+		expect(mode(h.stateDir)).toBe(0o700);
+		expect(Number(readFileSync(files.pid, 'utf8'))).toBe(pid);
+		expect(JSON.parse(readFileSync(files.info, 'utf8'))).toMatchObject({pid, port: h.port});
+		// Jupyter's own log lines reach the store (the "is running at" banner).
+		await waitFor(() => h.store.getSnapshot().logs.some((l) => l.includes('is running at')), {
+			message: 'banner in the log pane',
+		});
+		await apiStatus(h.port, token);
+		const log = readFileSync(files.log, 'utf8');
+		expect(log).toContain(`127.0.0.1:${h.port}`);
+		expect(log).not.toContain(token);
+		expect(h.store.getSnapshot().logs.join('\n')).not.toContain(token);
+		expect(h.events.join('\n')).not.toContain(token);
+		expect(JSON.stringify(h.store.getSnapshot())).not.toContain(token);
+
+		process.kill(pid, 'SIGKILL');
+		const second = await waitRunning(h, (p) => p !== pid);
+		expect(second.restarts).toBe(1);
+		expect(second.url).toBe(`http://127.0.0.1:${h.port}/`);
+		expect(supervisor.token()).toBe(token);
+		expect(await apiStatus(h.port, token)).toBe(200);
+		expect(h.events.some((e) => e.includes('"state":"restarting"'))).toBe(true);
+		expect(h.events.join('\n')).not.toContain(token);
+	});
+
+	test('Jupyter outlives the supervisor, the next one adopts it; restart makes a new pid; stop ends it', async () => {
+		const h = await harness();
+		const first = h.supervisor();
+		await first.start();
+		const {pid} = await waitRunning(h);
+		const token = first.token();
+		await first.dispose();
+		// gpujup host is gone: Jupyter must not be.
+		expect(processAlive(pid!)).toBe(true);
+		expect(await apiStatus(h.port, token)).toBe(200);
+
+		const second = h.supervisor();
+		await second.start();
+		const adopted = await waitRunning(h);
+		expect(adopted.pid).toBe(pid);
+		expect(adopted.origin).toBe('adopted');
+		expect(second.token()).toBe(token);
+
+		await second.restart();
+		const restarted = await waitRunning(h, (p) => p !== pid);
+		expect(restarted.origin).toBe('started');
+		expect(processAlive(pid!)).toBe(false);
+		expect(await apiStatus(h.port, token)).toBe(200);
+
+		await second.stop();
+		expect(processAlive(restarted.pid!)).toBe(false);
+		expect(jupyterOf(h)).toMatchObject({state: 'exited', pid: null, message: 'stopped'});
+		await expect(apiStatus(h.port, token)).rejects.toThrow(/ECONNREFUSED/);
+	});
+
+	test('a busy port is reported with the process holding it and the flag to change', async () => {
+		const h = await harness();
+		const blocker = net.createServer();
+		await new Promise<void>((resolve) => blocker.listen(h.port, '127.0.0.1', resolve));
+		cleanups.push(async () => new Promise((resolve) => blocker.close(() => resolve())));
+		const supervisor = h.supervisor();
+		await supervisor.start();
+		const j = await waitFor(() => (jupyterOf(h)?.state === 'exited' ? jupyterOf(h) : null), {
+			message: 'exited',
+		});
+		expect(j.message).toContain(
+			`port ${h.port} on 127.0.0.1 is already in use by pid ${process.pid}`,
+		);
+		expect(j.message).toContain('--jupyter-port');
+		expect(j.pid).toBeNull();
+	});
+
+	test('venv: Jupyter runs with the venv activated', async () => {
+		const h = await harness();
+		const venv = path.join(h.root.path, 'my venv');
+		execFileSync('/usr/bin/python3', [
+			'-m',
+			'venv',
+			'--system-site-packages',
+			'--without-pip',
+			venv,
+		]);
+		const supervisor = h.supervisor({env: {kind: 'venv', path: venv}});
+		await supervisor.start();
+		const {pid} = await waitRunning(h);
+		const environ = environOf(pid!);
+		expect(environ.get('VIRTUAL_ENV')).toBe(venv);
+		expect(environ.get('PATH')?.split(':')[0]).toBe(path.join(venv, 'bin'));
+		expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.toContain(supervisor.token());
+	});
+
+	test('conda: activates through conda.sh of `conda info --base` (stand-in conda)', async () => {
+		const h = await harness();
+		// The SPEC's stand-in: a `conda` that only checks the activation command line.
+		const base = path.join(h.root.path, 'conda base');
+		const bin = path.join(h.root.path, 'bin');
+		const record = path.join(h.root.path, 'conda-calls');
+		mkdirSync(path.join(base, 'etc/profile.d'), {recursive: true});
+		mkdirSync(bin, {recursive: true});
+		writeFileSync(
+			path.join(bin, 'conda'),
+			`#!/bin/sh\necho "exe $*" >> '${record}'\n[ "$*" = "info --base" ] && echo '${base}' && exit 0\nexit 2\n`,
+		);
+		chmodSync(path.join(bin, 'conda'), 0o755);
+		writeFileSync(
+			path.join(base, 'etc/profile.d/conda.sh'),
+			`conda() {\n echo "fn $*" >> '${record}'\n [ "$1" = activate ] || return 2\n export CONDA_DEFAULT_ENV="$2"\n}\n`,
+		);
+		h.baseEnv['PATH'] = `${bin}:${h.baseEnv['PATH'] ?? ''}`;
+		const supervisor = h.supervisor({env: {kind: 'conda', name: 'tf 2'}});
+		await supervisor.start();
+		const {pid} = await waitRunning(h);
+		expect(readFileSync(record, 'utf8').split('\n').filter(Boolean)).toEqual([
+			'exe info --base',
+			'fn activate tf 2',
+		]);
+		expect(environOf(pid!).get('CONDA_DEFAULT_ENV')).toBe('tf 2');
+	});
+});
