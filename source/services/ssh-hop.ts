@@ -1,0 +1,749 @@
+import {EventEmitter} from 'node:events';
+import net from 'node:net';
+import {performance} from 'node:perf_hooks';
+import type {Duplex} from 'node:stream';
+import ssh2 from 'ssh2';
+import type {Client, ConnectConfig, ServerHostKeyAlgorithm} from 'ssh2';
+import type {BackoffPolicy} from '../core/backoff.js';
+import {classifyError, HopError} from '../core/classify-error.js';
+import {
+	initialHopMachine,
+	parentDownError,
+	statusOf,
+	transition,
+	type HopEffect,
+	type HopEvent,
+	type HopMachineState,
+} from '../core/hop-machine.js';
+import {
+	checkHostKey,
+	fingerprintSha256,
+	keyTypeOf,
+	knownKeyTypes,
+	type KnownHostsEntry,
+} from '../core/known-hosts.js';
+import type {ClassifiedError, HopName, HopState, HopStatus} from '../core/types.js';
+import {onClockJump} from './clock-watch.js';
+import {appendKnownHost, loadKnownHosts} from './known-hosts-file.js';
+import {
+	createAuthSession,
+	tildify,
+	type AuthSession,
+	type KeyCache,
+	type SshAuthOptions,
+} from './ssh-auth.js';
+import {startTcpProbe, type TcpProbeLoop} from './tcp-probe.js';
+
+/** Everything one hop needs; see SPEC "Reconnect" and "Security". */
+export type SshHopOptions = {
+	readonly name: HopName;
+	/** What the user reads: `relay.example.org:22`, `p507 (via :19506)`. */
+	readonly label: string;
+	readonly host: string;
+	readonly port: number;
+	readonly username: string;
+	/**
+	 * Second hop: its socket comes from the parent hop via
+	 * `parent.client.forwardOut('127.0.0.1', 0, viaTarget.host, viaTarget.port)` — `localhost` and
+	 * the relay port, as `ssh -J` does.
+	 */
+	readonly via?: SshHop;
+	readonly viaTarget?: {readonly host: string; readonly port: number};
+	readonly knownHostsFile: string;
+	/** Names the host key is looked up under; the first is the one recorded for a new key. */
+	readonly hostKeyNames: readonly string[];
+	/** Record unknown host keys without asking (never accepts a changed one). */
+	readonly acceptNew: boolean;
+	/** Ask the user (dashboard prompt); true trusts and records an unknown key. */
+	readonly confirmHostKey?: (info: {
+		host: string;
+		keyType: string;
+		fingerprint: string;
+	}) => Promise<boolean>;
+	readonly auth: SshAuthOptions;
+	/** Interval of our own keepalive, in ms (SPEC `--keepalive` × 1000). */
+	readonly keepaliveMs: number;
+	/** Intervals of total silence before the link is declared lost. */
+	readonly keepaliveCount: number;
+	/**
+	 * Runs after auth, before 'ready' (the GPU host's reverse tunnel uses it for forwardIn and its
+	 * probe); a throw drops the session and retries, or stops if the error is terminal.
+	 */
+	readonly setup?: (client: Client, signal: AbortSignal) => Promise<void>;
+	/** The caller dispatches it to the store: `{type: 'hop', hop: name, patch}`. */
+	readonly onStatus: (patch: Partial<Omit<HopStatus, 'hop' | 'label'>>) => void;
+	/** TCP connect + SSH handshake + auth + setup must finish within this (default max(keepalive × count, 15 s)); time spent in prompts does not count. */
+	readonly connectTimeoutMs?: number;
+	/** How often the relay is knocked while waiting (default 1000 ms). */
+	readonly probeIntervalMs?: number;
+	readonly backoff?: BackoffPolicy;
+};
+
+type SshHopEvents = {
+	ready: [client: Client];
+	down: [];
+};
+
+type Attempt = {
+	readonly epoch: number;
+	readonly client: Client;
+	readonly abort: AbortController;
+	readonly auth: AuthSession;
+	sock: Duplex | null;
+	/** performance.now() of the last byte received: any traffic is life (OpenSSH semantics). */
+	lastInbound: number;
+	promptsOpen: number;
+	connectTimer: NodeJS.Timeout | undefined;
+	forceCloseTimer: NodeJS.Timeout | undefined;
+	closed: boolean;
+	readonly closedPromise: Promise<void>;
+	markClosed: () => void;
+};
+
+type Keepalive = {
+	readonly epoch: number;
+	interval: NodeJS.Timeout;
+	deadline: NodeJS.Timeout | undefined;
+	pingOutstanding: boolean;
+};
+
+/** ssh2's default host key order (constants.js), ed25519 first. */
+const defaultHostKeyAlgorithms: readonly ServerHostKeyAlgorithm[] = [
+	'ssh-ed25519',
+	'ecdsa-sha2-nistp256',
+	'ecdsa-sha2-nistp384',
+	'ecdsa-sha2-nistp521',
+	'rsa-sha2-512',
+	'rsa-sha2-256',
+	'ssh-rsa',
+];
+
+/**
+ * The host key algorithms to offer, the types already in known_hosts first (as OpenSSH orders
+ * them), so a server with several keys shows the one we can verify instead of looking "changed".
+ */
+export function hostKeyAlgorithmOrder(knownTypes: readonly string[]): ServerHostKeyAlgorithm[] {
+	const first: ServerHostKeyAlgorithm[] = [];
+	for (const type of knownTypes) {
+		const algorithms: readonly string[] =
+			type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [type];
+		for (const algorithm of algorithms) {
+			const known = defaultHostKeyAlgorithms.find((a) => a === algorithm);
+			if (known && !first.includes(known)) first.push(known);
+		}
+	}
+	return [...first, ...defaultHostKeyAlgorithms.filter((a) => !first.includes(a))];
+}
+
+/** `ssh-ed25519` -> `ED25519`, as ssh prints key types next to fingerprints. */
+export function keyTypeLabel(keyType: string): string {
+	if (keyType === 'ssh-ed25519') return 'ED25519';
+	if (keyType === 'ssh-rsa') return 'RSA';
+	if (keyType.startsWith('ecdsa-')) return 'ECDSA';
+	if (keyType === 'ssh-dss') return 'DSA';
+	return keyType;
+}
+
+/** ssh2 internals used for OpenSSH-style keepalives (see client.js `sendKA`). */
+type ClientInternals = {
+	_protocol?: {ping?: () => void};
+	_callbacks?: Array<(hadError: unknown) => void>;
+};
+
+/**
+ * One SSH connection kept alive: a new ssh2 Client per attempt, host keys verified against
+ * known_hosts, our own keepalive that counts any inbound byte as life, retry at once then backoff,
+ * a TCP probe that cuts the wait short, and a second hop that follows its parent. Decisions are in
+ * core/hop-machine.ts; this class only runs their effects.
+ */
+export class SshHop extends EventEmitter<SshHopEvents> {
+	readonly #o: SshHopOptions;
+	readonly #keyCache: KeyCache = new Map();
+	#m: HopMachineState;
+	#attempt: Attempt | null = null;
+	#ready: Client | null = null;
+	#keepalive: Keepalive | null = null;
+	#retryTimer: NodeJS.Timeout | undefined;
+	#stableTimer: NodeJS.Timeout | undefined;
+	#probe: TcpProbeLoop | null = null;
+	#rttMs: number | null = null;
+	#lastStatus = '';
+	#queue: HopEvent[] = [];
+	#draining = false;
+	#unsubscribeClock: (() => void) | null = null;
+	/** waitReady callers: called with the client on ready, with null on dispose. */
+	readonly #waiters = new Set<(client: Client | null) => void>();
+	readonly #onParentReady = () => this.#dispatch({type: 'parent-ready', now: Date.now()});
+	readonly #onParentDown = () => this.#dispatch({type: 'parent-down', error: parentDownError});
+
+	constructor(options: SshHopOptions) {
+		super();
+		if (options.via && !options.viaTarget)
+			throw new Error('SshHop: `via` needs `viaTarget` (the relay-side host and port)');
+		this.#o = options;
+		this.#m = initialHopMachine({hasParent: Boolean(options.via), policy: options.backoff});
+	}
+
+	/** The connected client, only while ready. */
+	get client(): Client | null {
+		return this.#ready;
+	}
+
+	get state(): HopState {
+		return this.#m.phase;
+	}
+
+	/** Start connecting (or, for a second hop, wait for the parent); idempotent. */
+	start(): void {
+		if (this.#m.started || this.#m.phase === 'closed') return;
+		this.#unsubscribeClock = onClockJump(() =>
+			this.#dispatch({type: 'clock-jump', now: Date.now()}),
+		);
+		const parent = this.#o.via;
+		if (parent) {
+			parent.on('ready', this.#onParentReady);
+			parent.on('down', this.#onParentDown);
+			if (parent.client) this.#dispatch({type: 'parent-ready', now: Date.now()});
+		}
+		this.#dispatch({type: 'start'});
+	}
+
+	/** Retry now, skipping the backoff; also from `failed` (after the user fixed a key). */
+	reconnectNow(): void {
+		this.#dispatch({type: 'reconnect-now', now: Date.now()});
+	}
+
+	/**
+	 * Resolve with the ready client, waiting up to `ms`; null on timeout or dispose. The listener
+	 * is removed however it settles.
+	 */
+	async waitReady(ms: number): Promise<Client | null> {
+		if (this.#ready) return this.#ready;
+		if (this.#m.phase === 'closed') return null;
+		return new Promise((resolve) => {
+			const waiter = (client: Client | null) => {
+				clearTimeout(timer);
+				this.#waiters.delete(waiter);
+				resolve(client);
+			};
+			const timer = setTimeout(() => waiter(null), ms);
+			this.#waiters.add(waiter);
+		});
+	}
+
+	/** Close the connection and stop every timer; resolves once the socket is gone (2 s at most). */
+	async dispose(): Promise<void> {
+		const attempt = this.#attempt;
+		this.#dispatch({type: 'dispose'});
+		this.#unsubscribeClock?.();
+		this.#unsubscribeClock = null;
+		this.#o.via?.off('ready', this.#onParentReady);
+		this.#o.via?.off('down', this.#onParentDown);
+		clearTimeout(this.#retryTimer);
+		clearTimeout(this.#stableTimer);
+		this.#probe?.dispose();
+		this.#stopKeepalive();
+		for (const waiter of [...this.#waiters]) waiter(null);
+		if (attempt && !attempt.closed) {
+			let timer: NodeJS.Timeout | undefined;
+			await Promise.race([
+				attempt.closedPromise,
+				new Promise<void>((resolve) => {
+					timer = setTimeout(resolve, 2000);
+				}),
+			]);
+			clearTimeout(timer);
+		}
+		this.removeAllListeners();
+	}
+
+	#dispatch(event: HopEvent): void {
+		this.#queue.push(event);
+		if (this.#draining) return;
+		this.#draining = true;
+		try {
+			for (let next = this.#queue.shift(); next; next = this.#queue.shift()) {
+				const {state, effects} = transition(this.#m, next);
+				this.#m = state;
+				for (const effect of effects) this.#run(effect);
+				this.#publish();
+			}
+		} finally {
+			this.#draining = false;
+		}
+	}
+
+	#publish(): void {
+		const patch = {...statusOf(this.#m), rttMs: this.#m.phase === 'ready' ? this.#rttMs : null};
+		const key = JSON.stringify(patch);
+		if (key === this.#lastStatus) return;
+		this.#lastStatus = key;
+		this.#o.onStatus(patch);
+	}
+
+	#run(effect: HopEffect): void {
+		switch (effect.type) {
+			case 'connect': {
+				void this.#connect(effect.epoch);
+				break;
+			}
+			case 'destroy': {
+				this.#destroyAttempt();
+				break;
+			}
+			case 'schedule-retry': {
+				clearTimeout(this.#retryTimer);
+				this.#retryTimer = setTimeout(
+					() => this.#dispatch({type: 'retry-due', epoch: effect.epoch, now: Date.now()}),
+					effect.ms,
+				);
+				break;
+			}
+			case 'cancel-retry': {
+				clearTimeout(this.#retryTimer);
+				this.#retryTimer = undefined;
+				break;
+			}
+			case 'start-probe': {
+				this.#probe?.dispose();
+				this.#probe = startTcpProbe({
+					host: this.#o.host,
+					port: this.#o.port,
+					banner: true,
+					intervalMs: this.#o.probeIntervalMs ?? 1000,
+					onAnswer: () => this.#dispatch({type: 'probe-ok', epoch: effect.epoch, now: Date.now()}),
+				});
+				break;
+			}
+			case 'stop-probe': {
+				this.#probe?.dispose();
+				this.#probe = null;
+				break;
+			}
+			case 'start-keepalive': {
+				this.#startKeepalive(effect.epoch);
+				break;
+			}
+			case 'stop-keepalive': {
+				this.#stopKeepalive();
+				break;
+			}
+			case 'schedule-stable': {
+				clearTimeout(this.#stableTimer);
+				this.#stableTimer = setTimeout(
+					() => this.#dispatch({type: 'stable', epoch: effect.epoch}),
+					effect.ms,
+				);
+				this.#stableTimer.unref();
+				break;
+			}
+			case 'check': {
+				this.#checkNow(effect.epoch);
+				break;
+			}
+			case 'emit-ready': {
+				const attempt = this.#attempt;
+				if (!attempt) break;
+				this.#ready = attempt.client;
+				for (const waiter of [...this.#waiters]) waiter(attempt.client);
+				this.emit('ready', attempt.client);
+				break;
+			}
+			case 'emit-down': {
+				this.#ready = null;
+				this.#rttMs = null;
+				clearTimeout(this.#stableTimer);
+				this.emit('down');
+				break;
+			}
+		}
+	}
+
+	#where(): string {
+		return `${this.#o.host}:${this.#o.port}`;
+	}
+
+	#error(epoch: number, error: ClassifiedError): void {
+		this.#dispatch({type: 'error', epoch, error});
+	}
+
+	#closed(attempt: Attempt): void {
+		if (attempt.closed) return;
+		attempt.closed = true;
+		clearTimeout(attempt.connectTimer);
+		clearTimeout(attempt.forceCloseTimer);
+		attempt.abort.abort();
+		attempt.markClosed();
+		const wasReady = this.#m.phase === 'ready' && this.#m.epoch === attempt.epoch;
+		this.#dispatch({
+			type: 'closed',
+			epoch: attempt.epoch,
+			now: Date.now(),
+			random: Math.random(),
+			fallback: {
+				kind: 'closed',
+				message: wasReady
+					? `connection to ${this.#o.label} was closed by the server or the network`
+					: `connection to ${this.#o.label} closed before it was ready`,
+			},
+		});
+		if (this.#attempt === attempt) this.#attempt = null;
+	}
+
+	async #connect(epoch: number): Promise<void> {
+		const o = this.#o;
+		let resolveClosed!: () => void;
+		const closedPromise = new Promise<void>((resolve) => {
+			resolveClosed = resolve;
+		});
+		const abort = new AbortController();
+		const client = new ssh2.Client();
+		const attempt: Attempt = {
+			epoch,
+			client,
+			abort,
+			auth: createAuthSession({
+				username: o.username,
+				where: this.#where(),
+				cache: this.#keyCache,
+				signal: abort.signal,
+				auth: {
+					...o.auth,
+					askSecret:
+						o.auth.askSecret &&
+						((message, echo) => this.#prompt(attempt, o.auth.askSecret!(message, echo))),
+				},
+			}),
+			sock: null,
+			lastInbound: performance.now(),
+			promptsOpen: 0,
+			connectTimer: undefined,
+			forceCloseTimer: undefined,
+			closed: false,
+			closedPromise,
+			markClosed: resolveClosed,
+		};
+		this.#attempt = attempt;
+		const stale = () => this.#attempt !== attempt || attempt.closed;
+
+		client.on('error', (err: Error & {level?: string}) => {
+			if (err.level === 'agent') {
+				attempt.auth.note(`ssh-agent: ${err.message}`);
+				return;
+			}
+			if (err.level === 'client-authentication') {
+				// ssh2 also reports a failed signature this way and goes on with the next key;
+				// only the final verdict is an error, and it names everything that was tried.
+				if (/all configured authentication methods failed/i.test(err.message))
+					this.#error(epoch, attempt.auth.failure());
+				else attempt.auth.note(err.message);
+				return;
+			}
+			this.#error(epoch, classifyError(err, {host: o.host, port: o.port}));
+		});
+		client.on('close', () => this.#closed(attempt));
+		client.on('ready', () => void this.#onAuthenticated(attempt));
+
+		this.#armConnectTimer(attempt);
+
+		let entries: KnownHostsEntry[] = [];
+		try {
+			entries = await loadKnownHosts(o.knownHostsFile);
+		} catch (error) {
+			this.#error(epoch, {
+				kind: 'host-key',
+				message: `cannot read known_hosts ${tildify(o.knownHostsFile)}: ${(error as Error).message} — fix its permissions or pass --known-hosts FILE`,
+			});
+			this.#closed(attempt);
+			return;
+		}
+		if (stale()) return;
+
+		let sock: Duplex;
+		try {
+			sock = await this.#openSocket();
+		} catch (error) {
+			if (!stale()) {
+				this.#error(
+					epoch,
+					classifyError(error, {
+						host: o.viaTarget?.host ?? o.host,
+						port: o.viaTarget?.port ?? o.port,
+					}),
+				);
+				this.#closed(attempt);
+			}
+			return;
+		}
+		if (stale()) {
+			sock.on('error', () => {});
+			sock.destroy();
+			return;
+		}
+		attempt.sock = sock;
+
+		const known = knownKeyTypes(entries, o.hostKeyNames);
+		const config: ConnectConfig = {
+			sock,
+			username: o.username,
+			// Our own timers replace ssh2's: its keepalive counts only replies, and its readyTimeout
+			// would also run while the user types a passphrase.
+			readyTimeout: 0,
+			keepaliveInterval: 0,
+			hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
+				this.#verifyHostKey(attempt, entries, key).then(verify, (error: unknown) => {
+					this.#error(epoch, classifyError(error, {host: o.host, port: o.port}));
+					verify(false);
+				});
+			},
+			authHandler: attempt.auth.handler,
+		};
+		if (known.length > 0) config.algorithms = {serverHostKey: hostKeyAlgorithmOrder(known)};
+		try {
+			client.connect(config);
+		} catch (error) {
+			this.#error(epoch, classifyError(error, {host: o.host, port: o.port}));
+			sock.on('error', () => {});
+			sock.destroy();
+			this.#closed(attempt);
+			return;
+		}
+		// Added after connect(): ssh2 has paused the socket, so this listener does not start the
+		// flow before ssh2's own parser is attached.
+		sock.on('data', () => {
+			attempt.lastInbound = performance.now();
+		});
+	}
+
+	/** The first hop's TCP socket, or the second hop's direct-tcpip channel through the parent. */
+	async #openSocket(): Promise<Duplex> {
+		const o = this.#o;
+		if (!o.via || !o.viaTarget) {
+			const sock = net.connect({host: o.host, port: o.port});
+			sock.setNoDelay(true);
+			return sock;
+		}
+		const parent = o.via.client;
+		if (!parent) throw new HopError(parentDownError);
+		const target = o.viaTarget;
+		return new Promise((resolve, reject) => {
+			try {
+				parent.forwardOut('127.0.0.1', 0, target.host, target.port, (err, channel) => {
+					if (err) {
+						reject(err);
+						return;
+					}
+					channel.on('error', () => {});
+					resolve(channel);
+				});
+			} catch (error) {
+				reject(new HopError(parentDownError, {cause: error}));
+			}
+		});
+	}
+
+	async #prompt<T>(attempt: Attempt, question: Promise<T>): Promise<T> {
+		attempt.promptsOpen++;
+		try {
+			return await question;
+		} finally {
+			attempt.promptsOpen--;
+			attempt.lastInbound = performance.now();
+			this.#armConnectTimer(attempt);
+		}
+	}
+
+	#connectTimeoutMs(): number {
+		return (
+			this.#o.connectTimeoutMs ?? Math.max(this.#o.keepaliveMs * this.#o.keepaliveCount, 15_000)
+		);
+	}
+
+	#armConnectTimer(attempt: Attempt): void {
+		clearTimeout(attempt.connectTimer);
+		if (attempt.closed || this.#m.phase !== 'connecting' || this.#m.epoch !== attempt.epoch) return;
+		const ms = this.#connectTimeoutMs();
+		attempt.connectTimer = setTimeout(() => {
+			if (attempt.promptsOpen > 0) return; // re-armed when the prompt settles
+			if (attempt.closed || this.#m.epoch !== attempt.epoch || this.#m.phase !== 'connecting')
+				return;
+			this.#error(attempt.epoch, {
+				kind: 'timeout',
+				message: `${this.#o.label} did not complete the SSH handshake within ${Math.round(ms / 1000)} s — is the link up, and is that an SSH server?`,
+			});
+			this.#destroyAttempt();
+		}, ms);
+	}
+
+	async #verifyHostKey(
+		attempt: Attempt,
+		entries: KnownHostsEntry[],
+		key: Buffer,
+	): Promise<boolean> {
+		const o = this.#o;
+		const name = o.hostKeyNames[0] ?? o.host;
+		const keyType = keyTypeOf(key);
+		const keyBase64 = key.toString('base64');
+		const fingerprint = fingerprintSha256(key);
+		const shown = `${keyTypeLabel(keyType)} ${fingerprint}`;
+		const file = tildify(o.knownHostsFile);
+		const verdict = checkHostKey(entries, o.hostKeyNames, keyType, keyBase64);
+		const fail = (message: string) => {
+			this.#error(attempt.epoch, {kind: 'host-key', message});
+			return false;
+		};
+		switch (verdict.status) {
+			case 'ok': {
+				return true;
+			}
+			case 'revoked': {
+				return fail(
+					`host key for ${name} (${shown}) is marked @revoked in ${file} line ${verdict.line} — refusing to connect; ask the host's admin for its new key`,
+				);
+			}
+			case 'changed': {
+				return fail(
+					`HOST KEY FOR ${name} HAS CHANGED — it now offers ${shown} but ${file} (line ${verdict.lines.join(', ')}) has ${verdict.knownFingerprints.join(', ')}; this could be an attack. If the host was reinstalled on purpose, run: ssh-keygen -R "${name}" -f ${file}`,
+				);
+			}
+			case 'unknown': {
+				let trust = o.acceptNew;
+				if (!trust && o.confirmHostKey)
+					trust = await this.#prompt(attempt, o.confirmHostKey({host: name, keyType, fingerprint}));
+				if (!trust) {
+					return fail(
+						o.confirmHostKey
+							? `host key for ${name} (${shown}) was not accepted`
+							: `host key for ${name} is unknown (${shown}) — accept it in the dashboard, run with --accept-new, or add it to ${file}`,
+					);
+				}
+				if (attempt.closed) return false;
+				await appendKnownHost(o.knownHostsFile, name, keyType, keyBase64);
+				return true;
+			}
+		}
+	}
+
+	async #onAuthenticated(attempt: Attempt): Promise<void> {
+		const setup = this.#o.setup;
+		if (setup) {
+			try {
+				await setup(attempt.client, attempt.abort.signal);
+			} catch (error) {
+				if (attempt.closed) return;
+				this.#error(attempt.epoch, classifyError(error, {host: this.#o.host, port: this.#o.port}));
+				this.#destroyAttempt();
+				return;
+			}
+		}
+		if (attempt.closed || this.#attempt !== attempt) return;
+		clearTimeout(attempt.connectTimer);
+		attempt.lastInbound = performance.now();
+		this.#dispatch({type: 'connected', epoch: attempt.epoch, now: Date.now()});
+	}
+
+	#destroyAttempt(): void {
+		const attempt = this.#attempt;
+		if (!attempt || attempt.closed) return;
+		attempt.abort.abort();
+		clearTimeout(attempt.connectTimer);
+		// client.destroy() only acts on a writable socket; destroy the socket itself as well so a
+		// half-closed or never-connected one goes too.
+		attempt.client.destroy();
+		attempt.sock?.destroy();
+		if (!attempt.sock) {
+			// Still loading known_hosts or opening the channel: nothing will emit close for us.
+			this.#closed(attempt);
+			return;
+		}
+		// A channel on a dead parent may never report its close: do not wait on a dead link.
+		clearTimeout(attempt.forceCloseTimer);
+		attempt.forceCloseTimer = setTimeout(() => this.#closed(attempt), 2000);
+	}
+
+	#startKeepalive(epoch: number): void {
+		this.#stopKeepalive();
+		const attempt = this.#attempt;
+		if (!attempt || attempt.epoch !== epoch) return;
+		const ka: Keepalive = {
+			epoch,
+			interval: setInterval(() => this.#ping(attempt, ka), this.#o.keepaliveMs),
+			deadline: undefined,
+			pingOutstanding: false,
+		};
+		this.#keepalive = ka;
+		this.#armDeadline(attempt, ka);
+		// Measure the RTT at once instead of one interval later.
+		this.#ping(attempt, ka);
+	}
+
+	#stopKeepalive(): void {
+		const ka = this.#keepalive;
+		if (!ka) return;
+		clearInterval(ka.interval);
+		clearTimeout(ka.deadline);
+		this.#keepalive = null;
+	}
+
+	/** Declare the link lost only after keepalive × count with nothing at all received. */
+	#armDeadline(attempt: Attempt, ka: Keepalive, limitMs?: number): void {
+		clearTimeout(ka.deadline);
+		const limit = limitMs ?? this.#o.keepaliveMs * this.#o.keepaliveCount;
+		const armedAt = performance.now();
+		const remaining = attempt.lastInbound + limit - armedAt;
+		if (remaining > 0) {
+			// A shortened limit (after a clock jump) lasts only until the link shows life again.
+			ka.deadline = setTimeout(
+				() => this.#armDeadline(attempt, ka, attempt.lastInbound > armedAt ? undefined : limitMs),
+				remaining + 1,
+			);
+			return;
+		}
+		if (this.#keepalive !== ka) return;
+		const seconds = (limit / 1000).toFixed(limit < 10_000 ? 1 : 0);
+		this.#dispatch({
+			type: 'keepalive-timeout',
+			epoch: ka.epoch,
+			error: {
+				kind: 'timeout',
+				message: `nothing received from ${this.#o.label} for ${seconds} s (keepalive ${this.#o.keepaliveMs / 1000} s × ${this.#o.keepaliveCount}) — the link is down`,
+			},
+		});
+	}
+
+	#ping(attempt: Attempt, ka: Keepalive): void {
+		if (this.#keepalive !== ka || ka.pingOutstanding) return;
+		const internals = attempt.client as unknown as ClientInternals;
+		const protocol = internals._protocol;
+		const callbacks = internals._callbacks;
+		if (!protocol?.ping || !Array.isArray(callbacks)) return;
+		const sent = performance.now();
+		ka.pingOutstanding = true;
+		// Same order trick as ssh2's own keepalive: the global request's reply (success or failure,
+		// OpenSSH answers failure) pops the next callback.
+		callbacks.push(() => {
+			ka.pingOutstanding = false;
+			if (this.#keepalive !== ka) return;
+			this.#rttMs = Math.round((performance.now() - sent) * 10) / 10;
+			this.#publish();
+		});
+		try {
+			protocol.ping();
+		} catch {
+			ka.pingOutstanding = false;
+		}
+	}
+
+	/** After a clock jump: ping now and give the link a short grace to prove itself. */
+	#checkNow(epoch: number): void {
+		const attempt = this.#attempt;
+		const ka = this.#keepalive;
+		if (!attempt || !ka || ka.epoch !== epoch) return;
+		const limit = this.#o.keepaliveMs * this.#o.keepaliveCount;
+		const grace = Math.min(limit, Math.max(2 * this.#o.keepaliveMs, 3000));
+		attempt.lastInbound = performance.now();
+		ka.pingOutstanding = false;
+		this.#ping(attempt, ka);
+		this.#armDeadline(attempt, ka, grace);
+	}
+}
