@@ -1,0 +1,136 @@
+/**
+ * Puts the replaying fake nvidia-smi (fake-nvidia-smi.mjs, through the fake-nvidia-smi-bin/
+ * wrapper) into a bin dir of a test's own, configured by a file beside it, so that it works both
+ * for local runs (PATH of a child) and as the GPU host's nvidia-smi in an OpenSSH lab
+ * (`startLab({hostEnvPath: binDir})`), where the test's environment does not reach the session.
+ */
+import {execFile} from 'node:child_process';
+import {copyFile, readFile, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import {fileURLToPath} from 'node:url';
+import {promisify} from 'node:util';
+
+const execFileP = promisify(execFile);
+
+/** The real captures, read from `../shared/` beside the repository (never copied into it). */
+export const samplesDir = fileURLToPath(
+	new URL('../../../shared/nvidia-smi-samples/', import.meta.url),
+);
+
+/** Absolute path of one sample file. */
+export function samplePath(name: string): string {
+	return path.join(samplesDir, name);
+}
+
+/** The four multi-command captures the fake replays. */
+export const captureFiles = [
+	'h100-80gb-hbm3_linux_590.48.01_capture.txt',
+	'h100-80gb-hbm3-mig_linux_590.48.01_capture.txt',
+	'rtx-4080-super_linux_595.71.05_capture.txt',
+	'rtx-2080-super_windows-wddm_610.62_capture.txt',
+] as const;
+
+export const p100Csv = 'tesla-p100-pcie-16gb_query-gpu.csv';
+
+const helpersDir = path.dirname(fileURLToPath(import.meta.url));
+const wrapper = path.join(helpersDir, 'fake-nvidia-smi-bin', 'nvidia-smi');
+const script = path.join(helpersDir, 'fake-nvidia-smi.mjs');
+
+/** How the fake behaves (see fake-nvidia-smi.mjs). */
+export type FakeNvidiaSmiConfig = {
+	/** Sample file names (in samplesDir) or absolute paths; several make a multi-GPU host. */
+	readonly captures?: readonly string[];
+	readonly mode?: 'replay' | 'hang' | `hang-after:${number}` | 'no-driver' | 'mismatch';
+	readonly state?: 'idle' | 'load' | 'cycle';
+	/** Fields the fake rejects as an older driver would. */
+	readonly invalidFields?: readonly string[];
+	/** Captured pid → live pid. */
+	readonly pidMap?: Readonly<Record<number, number>>;
+	/** A file that gets one line per invocation. */
+	readonly logFile?: string;
+};
+
+/** An installed fake. */
+export type FakeNvidiaSmi = {
+	/** The wrapper's absolute path (the bin dir is its dirname). */
+	readonly command: string;
+	/** A string in the command line of every fake process of this install, for `pgrep -f`. */
+	readonly marker: string;
+	/** Rewrite the config (takes effect at the next invocation). */
+	configure(config: FakeNvidiaSmiConfig): Promise<void>;
+	/** Live processes of this install (the fake itself: the wrapper execs node). */
+	pids(): Promise<number[]>;
+	/**
+	 * Live processes of this install that have set up their SIGTERM handler: a hung fake is only
+	 * "hung" from then on (before, SIGTERM would still end it, which would hide a missing SIGKILL).
+	 */
+	hungPids(): Promise<number[]>;
+};
+
+const shellValue = (value: string) => `'${value.replaceAll("'", `'\\''`)}'`;
+
+/** Install the fake as `<binDir>/nvidia-smi`, with `config`. */
+export async function installFakeNvidiaSmi(
+	binDir: string,
+	config: FakeNvidiaSmiConfig,
+): Promise<FakeNvidiaSmi> {
+	const command = path.join(binDir, 'nvidia-smi');
+	const marker = `--fake-id=${binDir}`;
+	await copyFile(wrapper, command);
+	const configure = async (next: FakeNvidiaSmiConfig) => {
+		const values: Record<string, string> = {
+			FAKE_NVIDIA_SMI_NODE: process.execPath,
+			FAKE_NVIDIA_SMI_SCRIPT: script,
+			FAKE_NVIDIA_SMI_ID: binDir,
+			FAKE_NVIDIA_SMI_CAPTURES: (next.captures ?? [])
+				.map((name) => (path.isAbsolute(name) ? name : samplePath(name)))
+				.join(','),
+			FAKE_NVIDIA_SMI_MODE: next.mode ?? 'replay',
+			FAKE_NVIDIA_SMI_STATE: next.state ?? 'cycle',
+			FAKE_NVIDIA_SMI_INVALID: (next.invalidFields ?? []).join(','),
+			FAKE_NVIDIA_SMI_PID_MAP: Object.entries(next.pidMap ?? {})
+				.map(([from, to]) => `${from}=${to}`)
+				.join(','),
+			FAKE_NVIDIA_SMI_LOG: next.logFile ?? '',
+		};
+		const text = Object.entries(values)
+			.map(([key, value]) => `${key}=${shellValue(value)}; export ${key}\n`)
+			.join('');
+		await writeFile(path.join(binDir, 'fake-nvidia-smi.env'), text);
+	};
+	await configure(config);
+	return {
+		command,
+		marker,
+		configure,
+		pids: async () => pgrep(marker),
+		async hungPids() {
+			const pids = await pgrep(marker);
+			const catching = await Promise.all(pids.map(async (pid) => catchesSigterm(pid)));
+			return pids.filter((_, i) => catching[i]);
+		},
+	};
+}
+
+/** Whether `pid` has a handler for SIGTERM (bit 15 of SigCgt in /proc/PID/status). */
+async function catchesSigterm(pid: number): Promise<boolean> {
+	const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+	const mask = /^SigCgt:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+	return mask !== undefined && (BigInt(`0x${mask}`) & (1n << 14n)) !== 0n;
+}
+
+/** Pids whose command line contains `pattern` (pgrep -f, run directly so no shell matches itself). */
+export async function pgrep(pattern: string): Promise<number[]> {
+	try {
+		const {stdout} = await execFileP('pgrep', ['-f', '--', pattern]);
+		return stdout
+			.split('\n')
+			.filter(Boolean)
+			.map(Number)
+			.filter((pid) => pid !== process.pid);
+	} catch (error: unknown) {
+		// pgrep exits 1 when nothing matches.
+		if ((error as {code?: number}).code === 1) return [];
+		throw error;
+	}
+}
