@@ -131,7 +131,12 @@ export function parseCli(
 	const relayGiven = get('relay');
 	let relay: ResolvedRelay | null = null;
 	if (relayGiven) relay = resolveRelay(relayGiven, home, localUser);
-	else if (command === 'connect' || command === 'host' || command === 'doctor') {
+	// `host --stop-jupyter` acts on this machine only: no relay needed.
+	else if (
+		command === 'connect' ||
+		(command === 'host' && !flags.stopJupyter) ||
+		command === 'doctor'
+	) {
 		const where = file ? `, or relay = "…" in ${file.path}` : '';
 		throw new ConfigError(
 			`--relay: required for "${command}"; give --relay [user@]host[:port] (or GPUJUP_RELAY${where})`,

@@ -1,3 +1,6 @@
+import {GpuStream} from '../services/gpu-stream.js';
+import {localRunner} from '../services/command-runner.js';
+import {startHostStats} from '../services/host-stats.js';
 import path from 'node:path';
 import type {Config} from '../config/types.js';
 import type {AppAction, AppState} from '../core/app-state.js';
@@ -123,13 +126,26 @@ export async function runHost(config: Config, io: HostIo): Promise<HostHandle> {
 	}
 
 	tunnel.start();
+	// The GPUs and the box itself, served to laptops through the control socket's subscribe.
+	const gpu = new GpuStream({
+		runner: localRunner(),
+		nvidiaSmi: config.nvidiaSmi,
+		onStatus: (status) => io.store.dispatch({type: 'gpu', gpu: status}),
+	});
+	gpu.start();
+	const hostStats = startHostStats({
+		intervalMs: 2000,
+		onStats: (stats) => io.store.dispatch({type: 'host-stats', host: stats}),
+	});
 	const running = supervisor;
 	let disposed = false;
 	return {
 		async dispose(options = {}) {
 			if (disposed) return;
 			disposed = true;
+			hostStats.dispose();
 			await Promise.all([
+				gpu.dispose(),
 				tunnel.dispose(),
 				options.stopJupyter
 					? running.stop().then(async () => running.dispose())

@@ -1,0 +1,253 @@
+import {lookup} from 'node:dns/promises';
+import type {Client} from 'ssh2';
+import type {Duplex} from 'node:stream';
+import type {Config} from '../config/types.js';
+import {initialHop, initialState, reduce} from '../core/app-state.js';
+import {parseRuntimeFiles, pickServer, runtimeDiscoveryScript} from '../core/jupyter-runtime.js';
+import {recognizeNvidiaSmiError} from '../core/nvidia-smi.js';
+import {createStore} from '../core/store.js';
+import type {ClassifiedError} from '../core/types.js';
+import {probeJupyter} from '../services/jupyter-probe.js';
+import {execText} from '../services/remote-exec.js';
+import {openRemoteStream} from '../services/remote-jupyter.js';
+import type {SshHop} from '../services/ssh-hop.js';
+import {probeTcp} from '../services/tcp-probe.js';
+import {createHops, gpuHostLabel, relayLabel} from '../roles/connect.js';
+
+/** One line of `gpujup doctor`. */
+export type DoctorStep = {
+	readonly name: string;
+	readonly ok: boolean;
+	readonly detail: string;
+	/** The exact fix, on the first failure. */
+	readonly fix: string | null;
+};
+
+const hopTimeoutMs = 20_000;
+
+/** Waits for the hop's first outcome: its client, or the error that stopped it. */
+async function firstOutcome(hop: SshHop): Promise<Client | ClassifiedError> {
+	const deadline = Date.now() + hopTimeoutMs;
+	while (Date.now() < deadline) {
+		if (hop.client) return hop.client;
+		if (hop.state === 'failed' || hop.state === 'waiting' || hop.state === 'lost') {
+			const error = lastError.get(hop);
+			if (error) return error;
+		}
+
+		await new Promise((resolve) => {
+			setTimeout(resolve, 50);
+		});
+	}
+
+	return {kind: 'timeout', message: `no SSH session within ${hopTimeoutMs / 1000} s`};
+}
+
+const lastError = new WeakMap<SshHop, ClassifiedError>();
+
+async function readBanner(stream: Duplex, timeoutMs = 5000): Promise<string> {
+	return new Promise((resolve) => {
+		let text = '';
+		const finish = () => {
+			clearTimeout(timer);
+			stream.destroy();
+			resolve(text.split(/\r?\n/)[0] ?? '');
+		};
+
+		const timer = setTimeout(finish, timeoutMs);
+		stream.on('data', (chunk: Buffer) => {
+			text += chunk.toString('latin1');
+			if (text.includes('\n')) finish();
+		});
+		stream.on('close', finish);
+		stream.on('error', finish);
+	});
+}
+
+function hopFix(error: ClassifiedError, which: 'relay' | 'GPU host', config: Config): string {
+	switch (error.kind) {
+		case 'host-key': {
+			return error.message;
+		}
+
+		case 'auth': {
+			return which === 'relay'
+				? `check the user (${config.relay!.user}) and key: load it into ssh-agent or pass -i ~/.ssh/KEY; its public key must be in the relay's ~/.ssh/authorized_keys`
+				: `the GPU host must accept ${config.hostUser}'s key: add the public key to ~/.ssh/authorized_keys there, or pass --host-user / -i`;
+		}
+
+		default: {
+			return error.message;
+		}
+	}
+}
+
+/** Runs every check in order, stopping at the first failure (later steps need the earlier). */
+export async function runDoctorChecks(config: Config): Promise<DoctorStep[]> {
+	const steps: DoctorStep[] = [];
+	const pass = (name: string, detail: string) => {
+		steps.push({name, ok: true, detail, fix: null});
+	};
+
+	const fail = (name: string, detail: string, fix: string) => {
+		steps.push({name, ok: false, detail, fix});
+		return steps;
+	};
+
+	const relay = config.relay!;
+	pass('config', config.configFile ?? 'flags, environment and defaults (no config file)');
+
+	try {
+		const address = await lookup(relay.host);
+		pass('DNS', `${relay.host} → ${address.address}`);
+	} catch {
+		return fail(
+			'DNS',
+			`${relay.host} does not resolve`,
+			`check the relay's name (--relay, or HostName in ~/.ssh/config for the alias)`,
+		);
+	}
+
+	if (!(await probeTcp({host: relay.host, port: relay.port, timeoutMs: 5000, banner: true})))
+		return fail(
+			'TCP',
+			`no SSH server answers on ${relay.host}:${relay.port}`,
+			`is the relay up, and is its SSH port ${relay.port}? Set it with --relay ${relay.host}:PORT`,
+		);
+	pass('TCP', `${relay.host}:${relay.port} answers with an SSH banner`);
+
+	const store = createStore(
+		reduce,
+		initialState({
+			role: 'connect',
+			title: config.hostUser,
+			hops: [initialHop('relay', relayLabel(config)), initialHop('host', gpuHostLabel(config))],
+		}),
+	);
+	const {relay: relayHop, host: hostHop} = createHops(config, store, () => ({}));
+	store.subscribe(() => {
+		for (const hop of store.getSnapshot().hops) {
+			const target = hop.hop === 'relay' ? relayHop : hostHop;
+			if (hop.error) lastError.set(target, hop.error);
+		}
+	});
+	try {
+		relayHop.start();
+		const relayOutcome = await firstOutcome(relayHop);
+		if (!('kind' in relayOutcome)) {
+			pass('host key', `the relay's key matches ${config.knownHosts}`);
+			pass('auth', `logged in to the relay as ${relay.user}`);
+		} else if (relayOutcome.kind === 'host-key') {
+			return fail('host key', relayOutcome.message, hopFix(relayOutcome, 'relay', config));
+		} else {
+			pass('host key', `the relay's key matches ${config.knownHosts}`);
+			return fail('auth', relayOutcome.message, hopFix(relayOutcome, 'relay', config));
+		}
+
+		const relayClient = relayOutcome;
+		let tunnel: Duplex;
+		try {
+			tunnel = await new Promise<Duplex>((resolve, reject) => {
+				relayClient.forwardOut('127.0.0.1', 0, 'localhost', config.relayPort, (error, channel) => {
+					if (error) reject(error);
+					else resolve(channel);
+				});
+			});
+		} catch (error) {
+			const message = error instanceof Error ? error.message : String(error);
+			return fail(
+				'reverse port',
+				`nothing listens on the relay's localhost:${config.relayPort} (${message})`,
+				`no reverse tunnel: start \`gpujup host --relay ${relay.user}@${relay.host}\` on the GPU host (or your ssh -R ${config.relayPort}:localhost:22 loop), or fix --relay-port`,
+			);
+		}
+
+		pass('reverse port', `the relay's localhost:${config.relayPort} accepts connections`);
+		const banner = await readBanner(tunnel);
+		if (!banner.startsWith('SSH-'))
+			return fail(
+				'GPU host sshd',
+				`localhost:${config.relayPort} on the relay does not answer like sshd (${banner ? JSON.stringify(banner.slice(0, 40)) : 'no banner'})`,
+				`the reverse tunnel must lead to the GPU host's sshd: check that sshd runs there and the tunnel's target port (gpujup host --ssh-port, or -R ${config.relayPort}:localhost:22)`,
+			);
+		pass('GPU host sshd', banner.trim());
+
+		hostHop.start();
+		const hostOutcome = await firstOutcome(hostHop);
+		if ('kind' in hostOutcome)
+			return fail(
+				hostOutcome.kind === 'host-key' ? 'GPU host key' : 'GPU host auth',
+				hostOutcome.message,
+				hopFix(hostOutcome, 'GPU host', config),
+			);
+		pass('GPU host login', `logged in to the GPU host as ${config.hostUser}`);
+
+		let token: string | null = null;
+		try {
+			const {stdout} = await execText(hostOutcome, runtimeDiscoveryScript);
+			token = pickServer(parseRuntimeFiles(stdout), config.jupyterPort)?.token ?? null;
+		} catch {
+			// The probe below still tells whether Jupyter answers.
+		}
+
+		const probe = await probeJupyter(
+			async () => openRemoteStream(hostOutcome, config.jupyterPort),
+			token,
+		);
+		if (!probe.reachable)
+			return fail(
+				'Jupyter',
+				`nothing answers on the GPU host's 127.0.0.1:${config.jupyterPort} (${probe.message})`,
+				`start Jupyter there: \`gpujup host\` supervises it, or \`jupyter notebook --no-browser --ip=127.0.0.1 --port=${config.jupyterPort} --port-retries=0\`; or fix --jupyter-port`,
+			);
+		pass(
+			'Jupyter',
+			`answers on the GPU host's 127.0.0.1:${config.jupyterPort}${token ? (probe.status === 200 ? ' and accepts its token' : ` (HTTP ${probe.status} with the runtime file's token)`) : ` (HTTP ${probe.status}; no runtime file with its token)`}`,
+		);
+
+		try {
+			const result = await execText(
+				hostOutcome,
+				`${config.nvidiaSmi} --query-gpu=name,driver_version --format=csv,noheader`,
+				{timeoutMs: 15_000},
+			);
+			const problem = recognizeNvidiaSmiError(result.stdout + result.stderr);
+			if (problem) return fail('nvidia-smi', problem.message, problem.fix);
+			if (result.code !== 0)
+				return fail(
+					'nvidia-smi',
+					`\`${config.nvidiaSmi}\` failed on the GPU host (exit ${result.code}): ${(result.stderr || result.stdout).trim().slice(0, 200)}`,
+					result.code === 127
+						? `install the NVIDIA driver there, or point --nvidia-smi at it (WSL: /usr/lib/wsl/lib/nvidia-smi)`
+						: `run \`${config.nvidiaSmi}\` on the GPU host to see why`,
+				);
+			const gpus = result.stdout.trim().split('\n').filter(Boolean);
+			pass('nvidia-smi', `${gpus.length} GPU${gpus.length === 1 ? '' : 's'}: ${gpus.join('; ')}`);
+		} catch (error) {
+			return fail(
+				'nvidia-smi',
+				error instanceof Error ? error.message : String(error),
+				`\`${config.nvidiaSmi}\` hangs on the GPU host: the driver may be stuck (check dmesg there)`,
+			);
+		}
+
+		return steps;
+	} finally {
+		await hostHop.dispose();
+		await relayHop.dispose();
+	}
+}
+
+/** `gpujup doctor`: a line per check, the fix at the first failure, exit 1 on failure. */
+export async function runDoctor(config: Config): Promise<number> {
+	const steps = await runDoctorChecks(config);
+	const width = Math.max(...steps.map((s) => s.name.length));
+	for (const step of steps) {
+		process.stdout.write(`${step.ok ? '✓' : '✗'} ${step.name.padEnd(width)}  ${step.detail}\n`);
+		if (step.fix) process.stdout.write(`  ${' '.repeat(width)}  fix: ${step.fix}\n`);
+	}
+
+	const failed = steps.some((s) => !s.ok);
+	process.stdout.write(failed ? 'doctor found a problem\n' : 'all checks passed\n');
+	return failed ? 1 : 0;
+}

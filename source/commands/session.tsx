@@ -1,0 +1,183 @@
+import {render} from 'ink';
+import path from 'node:path';
+import {App, type Commands} from '../app.js';
+import type {Config} from '../config/types.js';
+import type {AppAction, AppState} from '../core/app-state.js';
+import type {Store} from '../core/store.js';
+import {openInBrowser} from '../services/browser.js';
+import {copyToClipboard} from '../services/clipboard.js';
+import {startControlServer} from '../services/control-socket.js';
+import {startJsonWriter} from '../services/json-writer.js';
+import {enterAlternateScreen, restoreTerminal} from '../services/terminal.js';
+import {profileDir, type AskerFactory} from '../roles/ssh-options.js';
+import {createPromptAsker} from './asker.js';
+
+/** What a running role (connect, host, demo) offers the dashboard, the socket and the shell. */
+export type SessionHandle = {
+	reconnect(): void;
+	restartJupyter(): Promise<void>;
+	/** The Jupyter URL with its token as seen from this machine, or null while unknown. */
+	urlWithToken(): string | null;
+	/** For the control socket's `token` request. */
+	token(): {token: string; port: number} | null;
+	dispose(options: {stopJupyter: boolean}): Promise<void>;
+};
+
+export type SessionOptions = {
+	readonly config: Config;
+	readonly store: Store<AppState, AppAction>;
+	/** `connect.sock` or `host.sock` in the profile's state directory; null for none (demo). */
+	readonly socketName: string | null;
+	readonly start: (asker: AskerFactory) => Promise<SessionHandle>;
+};
+
+const disposeDeadlineMs = 5000;
+
+function errorMessage(error: unknown): string {
+	return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Runs a role until the user quits or a signal comes: the dashboard on a TTY, JSON lines
+ * otherwise (exiting 1 when a hop fails for good: auth or host key). Resolves the exit code.
+ */
+export async function runSession(options: SessionOptions): Promise<number> {
+	const {config, store} = options;
+	const tui = !config.noTui;
+	let handle: SessionHandle | undefined;
+	let finish: (code: number) => void = () => {};
+	const done = new Promise<number>((resolve) => {
+		finish = resolve;
+	});
+	const prompts = createPromptAsker(store);
+	const asker: AskerFactory = tui ? prompts.factory : () => ({});
+
+	let noticeTimer: NodeJS.Timeout | undefined;
+	const notify = (text: string, level: 'info' | 'warn' | 'error' = 'info') => {
+		store.dispatch({type: 'notice', notice: {text, level, at: Date.now()}});
+		clearTimeout(noticeTimer);
+		noticeTimer = setTimeout(() => {
+			store.dispatch({type: 'notice', notice: null});
+		}, 2000);
+		noticeTimer.unref();
+	};
+
+	let quitting = false;
+	const quit = async (code: number, stopJupyter = false) => {
+		if (quitting) return;
+		quitting = true;
+		prompts.cancelAll();
+		const deadline = new Promise<void>((resolve) => {
+			setTimeout(resolve, disposeDeadlineMs).unref();
+		});
+		await Promise.race([handle?.dispose({stopJupyter}).catch(() => {}), deadline]);
+		finish(code);
+	};
+
+	const commands: Commands = {
+		reconnect() {
+			handle?.reconnect();
+			notify('reconnecting…');
+		},
+		restartJupyter() {
+			notify('restarting Jupyter…');
+			handle?.restartJupyter().catch((error: unknown) => {
+				notify(errorMessage(error), 'error');
+			});
+		},
+		copyUrl() {
+			const url = handle?.urlWithToken();
+			if (!url) {
+				notify('no Jupyter URL yet: the token is not known', 'warn');
+				return;
+			}
+
+			copyToClipboard(url);
+			notify('copied ✓');
+		},
+		openBrowser() {
+			const url = handle?.urlWithToken();
+			if (!url) {
+				notify('no Jupyter URL yet: the token is not known', 'warn');
+				return;
+			}
+
+			openInBrowser(url, profileDir(config)).then(
+				() => {
+					notify('opening the browser…');
+				},
+				(error: unknown) => {
+					notify(`could not open a browser: ${errorMessage(error)} — press c to copy`, 'warn');
+				},
+			);
+		},
+		answerPrompt(id, answer) {
+			prompts.answer(id, answer);
+		},
+		quit({stopJupyter}) {
+			void quit(0, stopJupyter);
+		},
+	};
+
+	const onSignal = () => {
+		void quit(0);
+	};
+
+	process.on('SIGINT', onSignal);
+	process.on('SIGTERM', onSignal);
+	process.on('SIGHUP', onSignal);
+
+	let writer: ReturnType<typeof startJsonWriter> | undefined;
+	let unsubscribeFailure: (() => void) | undefined;
+	let ink: ReturnType<typeof render> | undefined;
+	if (tui) {
+		enterAlternateScreen();
+		ink = render(<App store={store} commands={commands} />, {exitOnCtrlC: false});
+	} else {
+		writer = startJsonWriter(store, process.stdout);
+		// Under --no-tui nobody can answer a question: auth and host-key failures end the run.
+		unsubscribeFailure = store.subscribe(() => {
+			const failed = store.getSnapshot().hops.find((h) => h.state === 'failed');
+			if (!failed || quitting) return;
+			if (failed.error) process.stderr.write(`gpujup: ${failed.hop}: ${failed.error.message}\n`);
+			void quit(1);
+		});
+	}
+
+	let server: {dispose(): Promise<void> | void} | undefined;
+	try {
+		handle = await options.start(asker);
+		if (options.socketName) {
+			server = await startControlServer({
+				path: path.join(profileDir(config), options.socketName),
+				role: 'connect',
+				profile: config.profile ?? 'default',
+				store,
+				handlers: {
+					token: () => handle?.token() ?? null,
+					restartJupyter: async () => handle?.restartJupyter(),
+					reconnect: () => handle?.reconnect(),
+				},
+			});
+		}
+	} catch (error) {
+		process.exitCode = 1;
+		await quit(1);
+		ink?.unmount();
+		restoreTerminal();
+		writer?.write({type: 'error', kind: 'closed', message: errorMessage(error)});
+		process.stderr.write(`gpujup: ${errorMessage(error)}\n`);
+		return 1;
+	}
+
+	const code = await done;
+	unsubscribeFailure?.();
+	await server?.dispose();
+	ink?.unmount();
+	restoreTerminal();
+	writer?.dispose();
+	process.off('SIGINT', onSignal);
+	process.off('SIGTERM', onSignal);
+	process.off('SIGHUP', onSignal);
+	return code;
+}

@@ -1,0 +1,165 @@
+import path from 'node:path';
+import type {Client} from 'ssh2';
+import type {Config} from '../config/types.js';
+import {createStore} from '../core/store.js';
+import {initialHop, initialState, reduce} from '../core/app-state.js';
+import {jupyterUrlWithToken, statusObject, type StatusObject} from '../core/events.js';
+import {RemoteJupyter} from '../services/remote-jupyter.js';
+import {requestControl} from '../services/control-socket.js';
+import {GpuStream} from '../services/gpu-stream.js';
+import {sshRunner} from '../services/command-runner.js';
+import {createHops, gpuHostLabel, relayLabel} from '../roles/connect.js';
+import {profileDir} from '../roles/ssh-options.js';
+
+/** Sockets of a gpujup running on this machine, the GPU host's agent first. */
+function socketPaths(config: Config): string[] {
+	const dir = profileDir(config);
+	return [path.join(dir, 'host.sock'), path.join(dir, 'connect.sock')];
+}
+
+/** Asks whichever gpujup runs here; null when none answers. */
+async function askRunning(config: Config, op: 'status' | 'token'): Promise<unknown> {
+	for (const socket of socketPaths(config)) {
+		try {
+			return await requestControl(socket, op, 3000);
+		} catch {
+			// Not running there: try the next.
+		}
+	}
+
+	return null;
+}
+
+function describe(status: StatusObject): string {
+	const lines = status.hops.map((h) => {
+		const rtt = h.rttMs === null ? '' : `  rtt ${Math.round(h.rttMs)} ms`;
+		const error = h.error ? `  — ${h.error.message}` : '';
+		return `${h.hop.padEnd(8)}${h.state}${rtt}${error}`;
+	});
+	if (status.forward)
+		lines.push(
+			`forward ${status.forward.local} → ${status.forward.remote} ${status.forward.state} (${status.forward.connections} open)`,
+		);
+	if (status.jupyter)
+		lines.push(
+			`jupyter ${status.jupyter.state}${status.jupyter.url ? `  ${status.jupyter.url}` : ''}${status.jupyter.kernels === null ? '' : `  ${status.jupyter.kernels} kernels`}`,
+		);
+	if (status.gpu) {
+		if (status.gpu.error) lines.push(`gpu     ${status.gpu.error.message}`);
+		for (const gpu of status.gpu.gpus)
+			lines.push(
+				`gpu ${gpu.index}   ${gpu.name}  ${gpu.mig ? 'MIG' : gpu.utilizationGpu === null ? '–' : `${gpu.utilizationGpu}%`}  ${gpu.memoryUsedMiB ?? '–'}/${gpu.memoryTotalMiB ?? '–'} MiB`,
+			);
+	}
+
+	lines.push(status.ok ? 'all up' : 'not all up');
+	return lines.join('\n') + '\n';
+}
+
+async function waitUntil(check: () => boolean, timeoutMs: number): Promise<void> {
+	const end = Date.now() + timeoutMs;
+	while (!check() && Date.now() < end) {
+		await new Promise((resolve) => {
+			setTimeout(resolve, 100);
+		});
+	}
+}
+
+/**
+ * Checks the chain once from flags and config, without binding the local port: both hops, then
+ * Jupyter through the second, then one GPU sample.
+ */
+export async function checkChainOnce(config: Config): Promise<StatusObject> {
+	const store = createStore(
+		reduce,
+		initialState({
+			role: 'connect',
+			title: config.hostUser,
+			hops: [initialHop('relay', relayLabel(config)), initialHop('host', gpuHostLabel(config))],
+		}),
+	);
+	const {relay, host} = createHops(config, store, () => ({}));
+	const jupyter = new RemoteJupyter({
+		remotePort: config.jupyterPort,
+		localPort: config.localPort,
+		onStatus(status) {
+			store.dispatch({type: 'jupyter', jupyter: status});
+		},
+	});
+	let client: Client | null = null;
+	const gpu = new GpuStream({
+		runner: sshRunner(() => client),
+		nvidiaSmi: config.nvidiaSmi,
+		onStatus(status) {
+			store.dispatch({type: 'gpu', gpu: status});
+		},
+	});
+	host.on('ready', (ready: Client) => {
+		client = ready;
+		jupyter.attach(ready);
+		gpu.start();
+	});
+	const deadlineMs = Math.max(20_000, config.keepaliveS * config.keepaliveCount * 1000);
+	// Stop waiting at the first real failure; the GPU host waits for the relay at first.
+	const settled = () =>
+		relay.state === 'failed' ||
+		relay.state === 'waiting' ||
+		host.state === 'failed' ||
+		(host.state === 'waiting' && relay.state === 'ready');
+
+	try {
+		relay.start();
+		host.start();
+		await waitUntil(() => host.state === 'ready' || settled(), deadlineMs);
+		if (host.state === 'ready') {
+			await waitUntil(() => store.getSnapshot().jupyter !== null, 15_000);
+			await waitUntil(() => store.getSnapshot().gpu !== null, 5000);
+		}
+
+		return statusObject(store.getSnapshot());
+	} finally {
+		jupyter.dispose();
+		await gpu.dispose();
+		await host.dispose();
+		await relay.dispose();
+	}
+}
+
+/** `gpujup status [--json]`: exit 0 only when all is up. */
+export async function runStatus(config: Config): Promise<number> {
+	let status = (await askRunning(config, 'status')) as StatusObject | null;
+	if (!status) {
+		if (!config.relay) {
+			process.stderr.write(
+				'gpujup: no gpujup is running here and no relay is configured — start `gpujup --relay user@relay`, or pass --relay to check the chain once\n',
+			);
+			return 1;
+		}
+
+		status = await checkChainOnce(config);
+	}
+
+	const clean: StatusObject = {
+		ok: status.ok,
+		hops: status.hops,
+		forward: status.forward,
+		jupyter: status.jupyter,
+		gpu: status.gpu,
+	};
+	process.stdout.write(config.json ? JSON.stringify(clean) + '\n' : describe(clean));
+	return clean.ok ? 0 : 1;
+}
+
+/** `gpujup url`: the URL with its token, from the gpujup running here. */
+export async function runUrl(config: Config): Promise<number> {
+	const answer = (await askRunning(config, 'token')) as {token: string; port: number} | null;
+	if (!answer?.token) {
+		process.stderr.write(
+			'gpujup: no running gpujup here knows a Jupyter token — start one with `gpujup --relay user@relay` (laptop) or `gpujup host --relay user@relay` (GPU host), then try again\n',
+		);
+		return 1;
+	}
+
+	process.stdout.write(jupyterUrlWithToken(answer.port, answer.token) + '\n');
+	return 0;
+}

@@ -1,0 +1,202 @@
+import type {AppState} from './app-state.js';
+import type {
+	ClassifiedError,
+	ErrorKind,
+	ForwardStatus,
+	GpuStatus,
+	HopName,
+	HopState,
+	HopStatus,
+	HostStats,
+	JupyterState,
+	JupyterStatus,
+} from './types.js';
+
+/** The SPEC's JSON contract, one object per line (`--no-tui`, the control sockets' subscribe). */
+export type HopEvent = {
+	readonly type: 'hop';
+	readonly hop: HopName;
+	readonly state: HopState;
+	readonly attempt: number;
+	readonly reconnects: number;
+	readonly rttMs: number | null;
+	readonly error: ClassifiedError | null;
+};
+
+export type ForwardEvent = {
+	readonly type: 'forward';
+	readonly local: string;
+	readonly remote: string;
+	readonly state: ForwardStatus['state'];
+	readonly connections: number;
+};
+
+export type JupyterEvent = {
+	readonly type: 'jupyter';
+	readonly state: JupyterState;
+	readonly url: string | null;
+	readonly pid: number | null;
+	readonly kernels: number | null;
+};
+
+export type GpuEvent = {
+	readonly type: 'gpu';
+	readonly gpus: ReadonlyArray<{
+		readonly index: number;
+		readonly uuid: string;
+		readonly name: string;
+		readonly mig: boolean;
+		readonly utilizationGpu: number | null;
+		readonly memoryUsedMiB: number | null;
+		readonly memoryTotalMiB: number | null;
+		readonly temperatureC: number | null;
+		readonly powerW: number | null;
+		readonly powerLimitW: number | null;
+		readonly fanPercent: number | null;
+	}>;
+	readonly processes: GpuStatus['processes'];
+	readonly error: GpuStatus['error'];
+};
+
+export type HostEvent = {readonly type: 'host'} & HostStats;
+export type LogEvent = {readonly type: 'log'; readonly source: 'jupyter'; readonly line: string};
+export type ErrorEvent = {
+	readonly type: 'error';
+	readonly kind: ErrorKind;
+	readonly message: string;
+};
+
+export type JsonEventBody =
+	HopEvent | ForwardEvent | JupyterEvent | GpuEvent | HostEvent | LogEvent | ErrorEvent;
+export type JsonEvent = JsonEventBody & {readonly at: string};
+
+export function hopEvent(h: HopStatus): HopEvent {
+	return {
+		type: 'hop',
+		hop: h.hop,
+		state: h.state,
+		attempt: h.attempt,
+		reconnects: h.reconnects,
+		rttMs: h.rttMs === null ? null : Math.round(h.rttMs * 10) / 10,
+		error: h.error,
+	};
+}
+
+export function forwardEvent(f: ForwardStatus): ForwardEvent {
+	return {
+		type: 'forward',
+		local: f.local,
+		remote: f.remote,
+		state: f.state,
+		connections: f.connections,
+	};
+}
+
+export function jupyterEvent(j: JupyterStatus): JupyterEvent {
+	return {type: 'jupyter', state: j.state, url: j.url, pid: j.pid, kernels: j.kernels};
+}
+
+export function gpuEvent(g: GpuStatus): GpuEvent {
+	return {
+		type: 'gpu',
+		gpus: [...g.gpus]
+			.sort((a, b) => a.index - b.index)
+			.map((x) => ({
+				index: x.index,
+				uuid: x.uuid,
+				name: x.name,
+				mig: x.mig,
+				utilizationGpu: x.utilizationGpu,
+				memoryUsedMiB: x.memoryUsedMiB,
+				memoryTotalMiB: x.memoryTotalMiB,
+				temperatureC: x.temperatureC,
+				powerW: x.powerW,
+				powerLimitW: x.powerLimitW,
+				fanPercent: x.fanPercent,
+			})),
+		processes: g.processes,
+		error: g.error,
+	};
+}
+
+/** What makes a hop worth a new line: RTT alone changes with every keepalive and is not news. */
+function hopKey(h: HopStatus): string {
+	return JSON.stringify([h.state, h.attempt, h.reconnects, h.error]);
+}
+
+/**
+ * The events that tell a reader of the JSON lines how `prev` became `next`. With `prev` null, the
+ * whole state (the first lines a subscriber gets).
+ */
+export function diffEvents(prev: AppState | null, next: AppState): JsonEventBody[] {
+	const events: JsonEventBody[] = [];
+	for (const hop of next.hops) {
+		const before = prev?.hops.find((h) => h.hop === hop.hop);
+		if (!before || hopKey(before) !== hopKey(hop)) events.push(hopEvent(hop));
+	}
+
+	for (const forward of next.forwards) {
+		const before = prev?.forwards.find((f) => f.local === forward.local);
+		if (!before || JSON.stringify(forwardEvent(before)) !== JSON.stringify(forwardEvent(forward)))
+			events.push(forwardEvent(forward));
+	}
+
+	if (
+		next.jupyter &&
+		(!prev?.jupyter ||
+			JSON.stringify(jupyterEvent(prev.jupyter)) !== JSON.stringify(jupyterEvent(next.jupyter)))
+	)
+		events.push(jupyterEvent(next.jupyter));
+	// Samples come every second; an unchanged one (or a repeated error) is not news.
+	if (next.gpu && next.gpu !== prev?.gpu) {
+		const event = gpuEvent(next.gpu);
+		if (!prev?.gpu || JSON.stringify(gpuEvent(prev.gpu)) !== JSON.stringify(event))
+			events.push(event);
+	}
+	if (next.host && next.host !== prev?.host) events.push({type: 'host', ...next.host});
+	// A new reader (prev null) gets the lines kept so far, then each new one.
+	const newLines = prev ? Math.min(next.logSeq - prev.logSeq, next.logs.length) : next.logs.length;
+	if (newLines > 0)
+		for (const line of next.logs.slice(-newLines))
+			events.push({type: 'log', source: 'jupyter', line});
+
+	return events;
+}
+
+export type StatusObject = {
+	readonly ok: boolean;
+	readonly hops: HopEvent[];
+	readonly forward: ForwardEvent | null;
+	readonly jupyter: JupyterEvent | null;
+	readonly gpu: GpuEvent | null;
+};
+
+/** `status --json`: ok means every hop is ready and Jupyter answers; GPU trouble does not count. */
+export function statusObject(state: AppState): StatusObject {
+	const hops = state.hops.map(hopEvent);
+	const forward = state.forwards[0] ? forwardEvent(state.forwards[0]) : null;
+	const jupyter = state.jupyter ? jupyterEvent(state.jupyter) : null;
+	const ok = hops.every((h) => h.state === 'ready') && jupyter?.state === 'running';
+	return {ok, hops, forward, jupyter, gpu: state.gpu ? gpuEvent(state.gpu) : null};
+}
+
+/**
+ * Masks Jupyter tokens in text meant for eyes or logs: `token=abc…` and, when known, the token
+ * itself wherever it stands.
+ */
+export function maskTokens(text: string, token?: string | null): string {
+	let masked = text.replaceAll(/(token=)[^&\s"'<>]+/gi, '$1…');
+	masked = masked.replaceAll(/(Authorization:\s*token\s+)\S+/gi, '$1…');
+	if (token && token.length >= 8) masked = masked.replaceAll(token, '…');
+	return masked;
+}
+
+/** `http://127.0.0.1:19507/`, never with a token. */
+export function jupyterUrl(port: number): string {
+	return `http://127.0.0.1:${port}/`;
+}
+
+/** The one place a URL with its token is made: `gpujup url` and the copy key. */
+export function jupyterUrlWithToken(port: number, token: string): string {
+	return `http://127.0.0.1:${port}/?token=${encodeURIComponent(token)}`;
+}

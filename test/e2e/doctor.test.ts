@@ -1,0 +1,113 @@
+import {randomBytes} from 'node:crypto';
+import {writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+import {installFakeNvidiaSmi} from '../helpers/fake-nvidia-smi.js';
+import {startJupyter, type RunningJupyter} from '../helpers/jupyter.js';
+import {startLab, type Lab} from '../helpers/openssh-lab.js';
+import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
+import {runGpujup} from './gpujup-process.js';
+
+/** Each broken step of the chain is named by `gpujup doctor`, with its fix, exit 1. */
+describe('gpujup doctor against OpenSSH', () => {
+	let lab: Lab;
+	let bin: TempDir;
+	let notebooks: TempDir;
+	let jupyter: RunningJupyter | undefined;
+	let jupyterPort: number;
+	const token = randomBytes(16).toString('hex');
+
+	beforeAll(async () => {
+		bin = await tempDir('gpujup-doctor-bin-');
+		await installFakeNvidiaSmi(bin.path, {
+			captures: ['rtx-4080-super_linux_595.71.05_capture.txt'],
+		});
+		lab = await startLab({hostEnvPath: bin.path});
+		notebooks = await tempDir('gpujup-doctor-nb-');
+		jupyterPort = await freePort();
+		jupyter = await startJupyter({
+			port: jupyterPort,
+			token,
+			dir: notebooks.path,
+			env: lab.gpuEnv(),
+		});
+	});
+
+	afterAll(async () => {
+		await jupyter?.dispose();
+		await notebooks?.dispose();
+		await lab?.dispose();
+		await bin?.dispose();
+	});
+
+	const args = (overrides: {relayPort?: number; knownHosts?: string} = {}) => [
+		'doctor',
+		'--relay',
+		`root@127.0.0.1:${overrides.relayPort ?? lab.relay.port}`,
+		'--relay-port',
+		String(lab.relayPort),
+		'--jupyter-port',
+		String(jupyterPort),
+		'-i',
+		lab.clientKey,
+		'--known-hosts',
+		overrides.knownHosts ?? lab.knownHosts,
+	];
+
+	/** The step marked ✗ and the fix line under it. */
+	const failure = (stdout: string) => {
+		const lines = stdout.split('\n');
+		const index = lines.findIndex((l) => l.startsWith('✗'));
+		return {step: lines[index] ?? '', fix: lines[index + 1] ?? ''};
+	};
+
+	it('passes every check on a healthy chain', async () => {
+		const result = await runGpujup(args(), lab.env());
+		expect(result.stdout).toContain('all checks passed');
+		expect(result.stdout).toMatch(/✓ nvidia-smi\s+1 GPU: NVIDIA GeForce RTX 4080 SUPER/);
+		expect(result.stdout).not.toContain(token);
+		expect(result.code).toBe(0);
+	});
+
+	it('names a wrong relay port', async () => {
+		const closed = await freePort();
+		const result = await runGpujup(args({relayPort: closed}), lab.env());
+		expect(result.code).toBe(1);
+		const {step, fix} = failure(result.stdout);
+		expect(step).toMatch(/^✗ TCP/);
+		expect(fix).toContain('fix:');
+		expect(fix).toContain('--relay');
+	});
+
+	it('names an unknown host key', async () => {
+		const empty = path.join(bin.path, 'empty_known_hosts');
+		await writeFile(empty, '');
+		const result = await runGpujup(args({knownHosts: empty}), lab.env());
+		expect(result.code).toBe(1);
+		const {step, fix} = failure(result.stdout);
+		expect(step).toMatch(/^✗ host key/);
+		expect(step + fix).toMatch(/SHA256:/);
+		expect(fix).toMatch(/--accept-new|known_hosts/);
+	});
+
+	it('names a missing reverse tunnel, then Jupyter down', async () => {
+		await lab.stopReverse();
+		try {
+			const result = await runGpujup(args(), lab.env());
+			expect(result.code).toBe(1);
+			const {step, fix} = failure(result.stdout);
+			expect(step).toMatch(/^✗ reverse port/);
+			expect(fix).toContain('gpujup host');
+		} finally {
+			await lab.startReverse();
+		}
+
+		await jupyter?.dispose();
+		jupyter = undefined;
+		const result = await runGpujup(args(), lab.env());
+		expect(result.code).toBe(1);
+		const {step, fix} = failure(result.stdout);
+		expect(step).toMatch(/^✗ Jupyter/);
+		expect(fix).toContain(`--port=${jupyterPort}`);
+	});
+});

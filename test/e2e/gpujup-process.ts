@@ -1,0 +1,101 @@
+import {spawn, type ChildProcess} from 'node:child_process';
+import {fileURLToPath} from 'node:url';
+import {waitFor} from '../helpers/wait-for.js';
+
+/** The built binary; `npm test` builds it before vitest runs. */
+export const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+
+export type JsonLine = Record<string, unknown> & {type: string; at: string};
+
+/** A `gpujup … --no-tui` child whose JSON lines the test reads. */
+export type GpujupProcess = {
+	readonly child: ChildProcess;
+	readonly lines: JsonLine[];
+	/** Everything on stdout and stderr, for assertions that nothing leaked. */
+	output(): string;
+	stderr(): string;
+	/** The first line (from line `from` on, default 0) that matches, waiting for it. */
+	waitForLine(
+		match: (line: JsonLine) => boolean,
+		options?: {timeoutMs?: number; from?: number},
+	): Promise<JsonLine>;
+	exited(): Promise<number | null>;
+	stop(): Promise<number | null>;
+};
+
+export function spawnGpujup(args: readonly string[], env: NodeJS.ProcessEnv): GpujupProcess {
+	const child = spawn(process.execPath, [cli, ...args], {
+		env,
+		stdio: ['ignore', 'pipe', 'pipe'],
+	});
+	const lines: JsonLine[] = [];
+	let stdout = '';
+	let stderr = '';
+	let pending = '';
+	child.stdout!.setEncoding('utf8');
+	child.stderr!.setEncoding('utf8');
+	child.stdout!.on('data', (chunk: string) => {
+		stdout += chunk;
+		pending += chunk;
+		let newline = pending.indexOf('\n');
+		while (newline !== -1) {
+			const line = pending.slice(0, newline);
+			pending = pending.slice(newline + 1);
+			if (line.trim()) lines.push(JSON.parse(line) as JsonLine);
+			newline = pending.indexOf('\n');
+		}
+	});
+	child.stderr!.on('data', (chunk: string) => {
+		stderr += chunk;
+	});
+	const exit = new Promise<number | null>((resolve) => {
+		child.on('exit', (code) => {
+			resolve(code);
+		});
+	});
+	return {
+		child,
+		lines,
+		output: () => stdout + stderr,
+		stderr: () => stderr,
+		async waitForLine(match, options = {}) {
+			const from = options.from ?? 0;
+			return waitFor(() => lines.find((line, i) => i >= from && match(line)), {
+				timeoutMs: options.timeoutMs ?? 60_000,
+				message: `a matching JSON line; stderr: ${stderr}`,
+			});
+		},
+		exited: async () => exit,
+		async stop() {
+			if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+			return exit;
+		},
+	};
+}
+
+/** Runs gpujup to completion. */
+export async function runGpujup(
+	args: readonly string[],
+	env: NodeJS.ProcessEnv,
+	timeoutMs = 90_000,
+): Promise<{code: number | null; stdout: string; stderr: string}> {
+	return new Promise((resolve, reject) => {
+		const child = spawn(process.execPath, [cli, ...args], {env, stdio: ['ignore', 'pipe', 'pipe']});
+		let stdout = '';
+		let stderr = '';
+		child.stdout.on('data', (chunk: Buffer) => {
+			stdout += chunk.toString();
+		});
+		child.stderr.on('data', (chunk: Buffer) => {
+			stderr += chunk.toString();
+		});
+		const timer = setTimeout(() => {
+			child.kill('SIGKILL');
+			reject(new Error(`gpujup ${args.join(' ')} did not finish in ${timeoutMs} ms: ${stderr}`));
+		}, timeoutMs);
+		child.on('exit', (code) => {
+			clearTimeout(timer);
+			resolve({code, stdout, stderr});
+		});
+	});
+}

@@ -1,0 +1,244 @@
+import {readdir, readFile} from 'node:fs/promises';
+import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+import {runKernelCode} from '../helpers/jupyter.js';
+import {startLab, type Lab} from '../helpers/openssh-lab.js';
+import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
+import {isAlive} from '../helpers/proc.js';
+import {waitFor} from '../helpers/wait-for.js';
+import {runGpujup, spawnGpujup, type GpujupProcess} from './gpujup-process.js';
+
+/** Every process's argv, to prove the token is in none. */
+async function allCommandLines(): Promise<string> {
+	const parts: string[] = [];
+	for (const entry of await readdir('/proc')) {
+		if (!/^\d+$/.test(entry)) continue;
+		try {
+			parts.push((await readFile(`/proc/${entry}/cmdline`, 'utf8')).replaceAll('\0', ' '));
+		} catch {
+			// Gone meanwhile.
+		}
+	}
+
+	return parts.join('\n');
+}
+
+/** `gpujup host` against a real OpenSSH relay and Debian's Jupyter, reached by real OpenSSH clients. */
+describe('gpujup host', () => {
+	let lab: Lab;
+	let notebooks: TempDir;
+	let jupyterPort: number;
+	const hosts: GpujupProcess[] = [];
+
+	beforeAll(async () => {
+		lab = await startLab({reverse: 'none'});
+		notebooks = await tempDir('gpujup-host-nb-');
+		jupyterPort = await freePort();
+	});
+
+	afterAll(async () => {
+		for (const host of hosts) await host.stop();
+		await runGpujup(
+			['host', '--stop-jupyter', '--jupyter-port', String(jupyterPort)],
+			lab.gpuEnv(),
+		);
+		await notebooks?.dispose();
+		await lab?.dispose();
+	});
+
+	const hostArgs = () => [
+		'host',
+		'--no-tui',
+		'--relay',
+		`root@127.0.0.1:${lab.relay.port}`,
+		'--relay-port',
+		String(lab.relayPort),
+		'--ssh-port',
+		String(lab.gpu.sshPort),
+		'--jupyter-port',
+		String(jupyterPort),
+		'--jupyter-cmd',
+		'jupyter notebook',
+		'--notebook-dir',
+		notebooks.path,
+		'-i',
+		lab.clientKey,
+		'--known-hosts',
+		lab.knownHosts,
+		'--keepalive',
+		'1',
+	];
+
+	const startHost = () => {
+		const host = spawnGpujup(hostArgs(), lab.gpuEnv());
+		hosts.push(host);
+		return host;
+	};
+
+	const hostUrl = async () =>
+		waitFor(async () => {
+			const result = await runGpujup(['url'], lab.gpuEnv());
+			return result.code === 0 ? result.stdout.trim() : undefined;
+		});
+
+	it('makes the tunnel and Jupyter that OpenSSH and gpujup connect reach; Jupyter outlives it', async () => {
+		const host = startHost();
+		await host.waitForLine((l) => l.type === 'hop' && l.hop === 'reverse' && l.state === 'ready');
+		const running = await host.waitForLine((l) => l.type === 'jupyter' && l.state === 'running', {
+			timeoutMs: 120_000,
+		});
+		const pid = running['pid'] as number;
+		expect(running['url']).toBe(`http://127.0.0.1:${jupyterPort}/`);
+
+		const url = await hostUrl();
+		const token = new URL(url).searchParams.get('token')!;
+		expect(token.length).toBeGreaterThanOrEqual(32);
+		expect(url).toBe(`http://127.0.0.1:${jupyterPort}/?token=${token}`);
+
+		// A real OpenSSH client: -J through the relay's reverse port, then -L to Jupyter.
+		const localPort = await freePort();
+		const ssh = lab.spawnSsh([
+			'-N',
+			'-o',
+			'ExitOnForwardFailure=yes',
+			'-L',
+			`${localPort}:127.0.0.1:${jupyterPort}`,
+			...lab.sshArgs(),
+		]);
+		try {
+			await waitFor(
+				async () => {
+					const response = await fetch(`http://127.0.0.1:${localPort}/api/status`, {
+						headers: {authorization: `token ${token}`},
+					}).catch(() => null);
+					return response?.status === 200;
+				},
+				{timeoutMs: 60_000},
+			);
+			expect(await runKernelCode(`http://127.0.0.1:${localPort}/`, token, 'print(6*7)')).toBe(
+				'42\n',
+			);
+		} finally {
+			ssh.kill();
+		}
+
+		// gpujup connect reaches the same Jupyter through the same tunnel, token from its runtime file.
+		const connect = spawnGpujup(
+			[
+				'connect',
+				'--no-tui',
+				'--local-port',
+				'0',
+				'--relay',
+				`root@127.0.0.1:${lab.relay.port}`,
+				'--relay-port',
+				String(lab.relayPort),
+				'--jupyter-port',
+				String(jupyterPort),
+				'-i',
+				lab.clientKey,
+				'--known-hosts',
+				lab.knownHosts,
+			],
+			lab.env(),
+		);
+		try {
+			await connect.waitForLine((l) => l.type === 'jupyter' && l.state === 'running');
+			const connectUrl = await waitFor(async () => {
+				const result = await runGpujup(['url'], lab.env());
+				return result.code === 0 ? result.stdout.trim() : undefined;
+			});
+			expect(new URL(connectUrl).searchParams.get('token')).toBe(token);
+			expect(await runKernelCode(connectUrl.split('?')[0]!, token, 'print(7*6)')).toBe('42\n');
+		} finally {
+			expect(await connect.stop()).toBe(0);
+		}
+
+		expect(await allCommandLines()).not.toContain(token);
+		expect(host.output()).not.toContain(token);
+		expect(connect.output()).not.toContain(token);
+
+		// kill -9: back on the same port with the same token.
+		process.kill(pid, 'SIGKILL');
+		const back = await host.waitForLine(
+			(l) => l.type === 'jupyter' && l.state === 'running' && l['pid'] !== pid,
+			{timeoutMs: 120_000},
+		);
+		expect(back['url']).toBe(`http://127.0.0.1:${jupyterPort}/`);
+		expect(await hostUrl()).toBe(url);
+
+		// A kernel, then gpujup host stops (SIGTERM, as systemd does): Jupyter and the kernel live on.
+		const kernel = (await (
+			await fetch(`http://127.0.0.1:${jupyterPort}/api/kernels`, {
+				method: 'POST',
+				headers: {authorization: `token ${token}`},
+				body: '{}',
+			})
+		).json()) as {id: string};
+		expect(await host.stop()).toBe(0);
+		const jupyterPid = back['pid'] as number;
+		expect(await isAlive(jupyterPid)).toBe(true);
+		const kernels = (await (
+			await fetch(`http://127.0.0.1:${jupyterPort}/api/kernels`, {
+				headers: {authorization: `token ${token}`},
+			})
+		).json()) as Array<{id: string}>;
+		expect(kernels.map((k) => k.id)).toContain(kernel.id);
+
+		// A new gpujup host adopts it: same pid, same token.
+		const second = startHost();
+		const adopted = await second.waitForLine((l) => l.type === 'jupyter' && l.state === 'running', {
+			timeoutMs: 120_000,
+		});
+		expect(adopted['pid']).toBe(jupyterPid);
+		expect(await hostUrl()).toBe(url);
+		await second.waitForLine((l) => l.type === 'hop' && l.hop === 'reverse' && l.state === 'ready');
+
+		// The relay drops the tunnel's session: the port comes back.
+		const before = second.lines.length;
+		await lab.dropRelaySessions();
+		await second.waitForLine(
+			(l) =>
+				l.type === 'hop' &&
+				l.hop === 'reverse' &&
+				l.state === 'ready' &&
+				(l['reconnects'] as number) >= 1,
+			{timeoutMs: 90_000, from: before},
+		);
+		const echo = await waitFor(
+			async () => {
+				const result = await lab.ssh([...lab.sshArgs(), 'echo', 'through-the-tunnel']);
+				return result.code === 0 ? result.stdout : undefined;
+			},
+			{timeoutMs: 60_000},
+		);
+		expect(echo.trim()).toBe('through-the-tunnel');
+
+		// A second gpujup host for the same profile refuses and names the first.
+		const third = await runGpujup(hostArgs(), lab.gpuEnv());
+		expect(third.code).not.toBe(0);
+		expect(third.stderr).toMatch(/already running.*pid \d+/i);
+
+		expect(await second.stop()).toBe(0);
+		const stopped = await runGpujup(
+			['host', '--stop-jupyter', '--jupyter-port', String(jupyterPort)],
+			lab.gpuEnv(),
+		);
+		expect(stopped.code).toBe(0);
+		await waitFor(async () => !(await isAlive(jupyterPid)), {timeoutMs: 30_000});
+	});
+
+	it('prints a systemd user unit with the current flags', async () => {
+		const result = await runGpujup(
+			['host', '--relay', 'me@relay.example.org', '--env', 'conda:tf', '--print-systemd-unit'],
+			lab.gpuEnv(),
+		);
+		expect(result.code).toBe(0);
+		expect(result.stdout).toContain('Restart=always');
+		expect(result.stdout).toContain('KillMode=process');
+		expect(result.stdout).toMatch(
+			/ExecStart=.*host.*--relay.*me@relay\.example\.org.*--env.*conda:tf.*--no-tui/,
+		);
+		const execStart = result.stdout.split('\n').find((line) => line.startsWith('ExecStart='));
+		expect(execStart).not.toContain('--print-systemd-unit');
+	});
+});
