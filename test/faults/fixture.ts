@@ -1,0 +1,353 @@
+/**
+ * Shared set-up for the fault and security suites: a real OpenSSH lab, Debian's Jupyter on the
+ * GPU host's loopback, the built `gpujup` with `--no-tui`, and small readers of its JSON lines and
+ * of /proc. Nothing here asserts; the tests do.
+ */
+import {randomBytes} from 'node:crypto';
+import {readdir, readFile, readlink, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import {spawnGpujup, type GpujupProcess, type JsonLine} from '../e2e/gpujup-process.js';
+import {startJupyter, type RunningJupyter} from '../helpers/jupyter.js';
+import {startLab, type Lab, type LabOptions} from '../helpers/openssh-lab.js';
+import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
+import {waitFor} from '../helpers/wait-for.js';
+
+/** A lab with (optionally) a Jupyter started by the test on the GPU host's loopback. */
+export type Chain = {
+	readonly lab: Lab;
+	readonly jupyterPort: number;
+	readonly token: string;
+	readonly jupyter: RunningJupyter | undefined;
+	/** Scratch dir of the test (notebooks, extra known_hosts files). */
+	readonly scratch: string;
+	dispose(): Promise<void>;
+};
+
+export async function startChain(
+	options: {lab?: LabOptions; jupyter?: boolean} = {},
+): Promise<Chain> {
+	const lab = await startLab(options.lab);
+	let scratch: TempDir | undefined;
+	let jupyter: RunningJupyter | undefined;
+	const token = randomBytes(16).toString('hex');
+	try {
+		scratch = await tempDir('faults');
+		const jupyterPort = await freePort();
+		if (options.jupyter ?? true) {
+			jupyter = await startJupyter({
+				port: jupyterPort,
+				token,
+				dir: scratch.path,
+				env: lab.gpuEnv(),
+			});
+		}
+		const dir = scratch;
+		return {
+			lab,
+			jupyterPort,
+			token,
+			jupyter,
+			scratch: dir.path,
+			async dispose() {
+				await jupyter?.dispose();
+				await lab.dispose();
+				await dir.dispose();
+			},
+		};
+	} catch (error: unknown) {
+		await jupyter?.dispose();
+		await lab.dispose();
+		await scratch?.dispose();
+		throw error;
+	}
+}
+
+/**
+ * A known_hosts for reaching the relay through a proxy on `port`: the relay's key under
+ * `[127.0.0.1]:<port>`, the GPU host's where the lab put it.
+ */
+export async function proxyKnownHosts(lab: Lab, dir: string, port: number): Promise<string> {
+	const file = path.join(dir, `known_hosts-${port}`);
+	const original = await readFile(lab.knownHosts, 'utf8');
+	await writeFile(file, `${original}[127.0.0.1]:${port} ${lab.relay.hostKeyPub}\n`, {mode: 0o600});
+	return file;
+}
+
+export type ConnectArgsOptions = {
+	/** The port `--relay` names (the relay's own, or a fault proxy's). */
+	readonly relayPort?: number;
+	readonly knownHosts?: string;
+	readonly jupyterPort: number;
+	readonly keepalive?: number;
+	readonly keepaliveCount?: number;
+	readonly localPort?: number;
+	readonly extra?: readonly string[];
+};
+
+/** Flags for `gpujup connect --no-tui` against the lab. */
+export function connectArgs(lab: Lab, options: ConnectArgsOptions): string[] {
+	return [
+		'connect',
+		'--no-tui',
+		'--relay',
+		`root@127.0.0.1:${options.relayPort ?? lab.relay.port}`,
+		'--relay-port',
+		String(lab.relayPort),
+		'--jupyter-port',
+		String(options.jupyterPort),
+		'--local-port',
+		String(options.localPort ?? 0),
+		'-i',
+		lab.clientKey,
+		'--known-hosts',
+		options.knownHosts ?? lab.knownHosts,
+		'--keepalive',
+		String(options.keepalive ?? 0.5),
+		'--keepalive-count',
+		String(options.keepaliveCount ?? 3),
+		...(options.extra ?? []),
+	];
+}
+
+/** Flags for `gpujup host --no-tui` against the lab (the lab must not run its own `ssh -R`). */
+export function hostArgs(
+	lab: Lab,
+	options: {
+		relayPort?: number;
+		knownHosts?: string;
+		jupyterPort: number;
+		notebookDir: string;
+		keepalive?: number;
+		keepaliveCount?: number;
+	},
+): string[] {
+	return [
+		'host',
+		'--no-tui',
+		'--relay',
+		`root@127.0.0.1:${options.relayPort ?? lab.relay.port}`,
+		'--relay-port',
+		String(lab.relayPort),
+		'--ssh-port',
+		String(lab.gpu.sshPort),
+		'--jupyter-port',
+		String(options.jupyterPort),
+		'--notebook-dir',
+		options.notebookDir,
+		'-i',
+		lab.clientKey,
+		'--known-hosts',
+		options.knownHosts ?? lab.knownHosts,
+		'--keepalive',
+		String(options.keepalive ?? 0.5),
+		'--keepalive-count',
+		String(options.keepaliveCount ?? 3),
+	];
+}
+
+export type HopName = 'relay' | 'host' | 'reverse';
+
+/** The last `hop` line for `hop` from index `from` on. */
+export function lastHop(proc: GpujupProcess, hop: HopName, from = 0): JsonLine | undefined {
+	for (let i = proc.lines.length - 1; i >= from; i--) {
+		const line = proc.lines[i]!;
+		if (line.type === 'hop' && line['hop'] === hop) return line;
+	}
+	return undefined;
+}
+
+/** Throw (so waitFor reports it) when the process has exited: a crash is never "not yet". */
+export function assertAlive(proc: GpujupProcess): void {
+	const {child} = proc;
+	if (child.exitCode !== null || child.signalCode !== null) {
+		throw new Error(
+			`gpujup exited (${child.exitCode ?? child.signalCode}); stderr: ${proc.stderr().slice(-3000)}`,
+		);
+	}
+}
+
+/** Wait until every hop in `hops` is ready (by its latest line) and return those lines. */
+export async function waitReady(
+	proc: GpujupProcess,
+	hops: readonly HopName[],
+	options: {timeoutMs?: number; minReconnects?: Partial<Record<HopName, number>>} = {},
+): Promise<JsonLine[]> {
+	const wanted = options.minReconnects ?? {};
+	let seen: unknown;
+	try {
+		return await waitFor(
+			() => {
+				assertAlive(proc);
+				const lines = hops.map((hop) => lastHop(proc, hop));
+				seen = lines;
+				const ready = lines.every(
+					(line, i) =>
+						line?.['state'] === 'ready' &&
+						Number(line['reconnects'] ?? 0) >= (wanted[hops[i]!] ?? 0),
+				);
+				return ready ? (lines as JsonLine[]) : undefined;
+			},
+			{timeoutMs: options.timeoutMs ?? 60_000, intervalMs: 25},
+		);
+	} catch (error: unknown) {
+		throw new Error(
+			`hops ${hops.join(', ')} not ready (reconnects >= ${JSON.stringify(wanted)}); last hop lines: ${JSON.stringify(seen)}; ${String(error)}`,
+			{cause: error},
+		);
+	}
+}
+
+/** The `reconnects` of the latest line for `hop` (0 before any). */
+export function reconnects(proc: GpujupProcess, hop: HopName): number {
+	return Number(lastHop(proc, hop)?.['reconnects'] ?? 0);
+}
+
+/** Wait for a line after index `from` that matches; resolve with its index. */
+export async function waitLineAfter(
+	proc: GpujupProcess,
+	from: number,
+	match: (line: JsonLine) => boolean,
+	timeoutMs = 60_000,
+	message = 'a matching JSON line',
+): Promise<number> {
+	return waitFor(
+		() => {
+			for (let i = from; i < proc.lines.length; i++) if (match(proc.lines[i]!)) return i + 1;
+			assertAlive(proc);
+			return undefined;
+		},
+		{timeoutMs, intervalMs: 25, message: `${message}; stderr: ${proc.stderr().slice(-2000)}`},
+	).then((index) => index - 1);
+}
+
+export const isHopState =
+	(hop: HopName, state: string) =>
+	(line: JsonLine): boolean =>
+		line.type === 'hop' && line['hop'] === hop && line['state'] === state;
+
+/** The local port of the listening forward to `127.0.0.1:<remotePort>`. */
+export async function forwardPort(proc: GpujupProcess, remotePort: number): Promise<number> {
+	return waitFor(
+		() => {
+			assertAlive(proc);
+			const line = proc.lines.findLast(
+				(l) =>
+					l.type === 'forward' &&
+					l['state'] === 'listening' &&
+					l['remote'] === `127.0.0.1:${remotePort}`,
+			);
+			return line ? Number(String(line['local']).split(':').at(-1)) : undefined;
+		},
+		{timeoutMs: 60_000, message: `forward to 127.0.0.1:${remotePort} listening`},
+	);
+}
+
+/** GET `api/status` through `port` with the token; true on 200. */
+export async function jupyterAnswers(port: number, token: string): Promise<boolean> {
+	const response = await fetch(`http://127.0.0.1:${port}/api/status`, {
+		headers: {authorization: `token ${token}`},
+		signal: AbortSignal.timeout(5000),
+	}).catch(() => undefined);
+	await response?.arrayBuffer().catch(() => undefined);
+	return response?.status === 200;
+}
+
+/** Spawn gpujup and give it back with a disposer that also waits for its exit. */
+export function spawn(args: readonly string[], env: NodeJS.ProcessEnv): GpujupProcess {
+	return spawnGpujup(args, env);
+}
+
+/** Stop a gpujup child: SIGTERM, SIGKILL after 10 s. */
+export async function stopGpujup(proc: GpujupProcess | undefined): Promise<void> {
+	if (!proc) return;
+	const {child} = proc;
+	if (child.exitCode !== null || child.signalCode !== null) return;
+	const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+	await proc.stop();
+	clearTimeout(timer);
+}
+
+/** VmRSS (KiB) and the number of open fds of a live process. */
+export async function processFootprint(pid: number): Promise<{rssKiB: number; fds: number}> {
+	const status = await readFile(`/proc/${pid}/status`, 'utf8');
+	const rss = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+	const fds = await readdir(`/proc/${pid}/fd`);
+	return {rssKiB: Number(rss?.[1] ?? Number.NaN), fds: fds.length};
+}
+
+/** Socket inodes among a process's open fds. */
+export async function socketInodes(pid: number): Promise<Set<string>> {
+	const inodes = new Set<string>();
+	const fds = await readdir(`/proc/${pid}/fd`).catch(() => []);
+	for (const fd of fds) {
+		const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+		const match = /^socket:\[(\d+)\]$/.exec(target);
+		if (match) inodes.add(match[1]!);
+	}
+	return inodes;
+}
+
+export type Listener = {readonly family: 4 | 6; readonly address: string; readonly port: number};
+
+const hexToIpv4 = (hex: string): string =>
+	[6, 4, 2, 0].map((i) => Number.parseInt(hex.slice(i, i + 2), 16)).join('.');
+
+/** IPv6 in /proc/net/tcp6 is four little-endian 32-bit words. */
+const hexToIpv6 = (hex: string): string => {
+	const bytes: string[] = [];
+	for (let word = 0; word < 4; word++) {
+		const chunk = hex.slice(word * 8, word * 8 + 8);
+		for (let i = 6; i >= 0; i -= 2) bytes.push(chunk.slice(i, i + 2));
+	}
+	const groups: string[] = [];
+	for (let i = 0; i < 16; i += 2) groups.push(`${bytes[i]}${bytes[i + 1]}`.toLowerCase());
+	return groups.join(':');
+};
+
+/** Every TCP socket in LISTEN state owned by `pid` (from /proc/net/tcp and tcp6). */
+export async function tcpListeners(pid: number): Promise<Listener[]> {
+	const inodes = await socketInodes(pid);
+	const result: Listener[] = [];
+	for (const [file, family] of [
+		['/proc/net/tcp', 4],
+		['/proc/net/tcp6', 6],
+	] as const) {
+		const text = await readFile(file, 'utf8').catch(() => '');
+		for (const row of text.split('\n').slice(1)) {
+			const cols = row.trim().split(/\s+/);
+			if (cols.length < 10 || cols[3] !== '0A' || !inodes.has(cols[9]!)) continue;
+			const [addressHex, portHex] = cols[1]!.split(':') as [string, string];
+			result.push({
+				family,
+				address: family === 4 ? hexToIpv4(addressHex) : hexToIpv6(addressHex),
+				port: Number.parseInt(portHex, 16),
+			});
+		}
+	}
+	return result;
+}
+
+/** True for 127.0.0.1 (and ::ffff:127.0.0.1 / ::1, the loopback in IPv6 form). */
+export function isLoopback(listener: Listener): boolean {
+	if (listener.family === 4) return listener.address === '127.0.0.1';
+	return (
+		listener.address === '0000:0000:0000:0000:0000:ffff:7f00:0001' ||
+		listener.address === '0000:0000:0000:0000:0000:0000:0000:0001'
+	);
+}
+
+/** A small seeded PRNG (mulberry32), so a failing random run can be replayed from its seed. */
+export function seededRandom(seed: number): () => number {
+	let a = seed >>> 0;
+	return () => {
+		a = (a + 0x6d2b79f5) >>> 0;
+		let t = a;
+		t = Math.imul(t ^ (t >>> 15), t | 1);
+		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+		return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+	};
+}
+
+export async function sleep(ms: number): Promise<void> {
+	await new Promise((resolve) => setTimeout(resolve, ms));
+}

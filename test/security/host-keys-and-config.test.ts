@@ -1,0 +1,174 @@
+import {execFile} from 'node:child_process';
+import {access, mkdir, readFile, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import {promisify} from 'node:util';
+import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+import {runGpujup} from '../e2e/gpujup-process.js';
+import {captureFiles, installFakeNvidiaSmi} from '../helpers/fake-nvidia-smi.js';
+import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
+import {connectArgs, hostArgs, startChain, type Chain} from '../faults/fixture.js';
+
+const execFileP = promisify(execFile);
+
+type Line = {
+	type: string;
+	hop?: string;
+	state?: string;
+	attempt?: number;
+	error?: {kind: string; message: string} | null;
+};
+
+const parseLines = (stdout: string): Line[] =>
+	stdout
+		.split('\n')
+		.filter((line) => line.trim())
+		.map((line) => JSON.parse(line) as Line);
+
+const exists = async (file: string) =>
+	access(file).then(
+		() => true,
+		() => false,
+	);
+
+/** Host keys (a changed one is refused on every hop) and ~/.ssh/config that never runs code. */
+describe('host keys and ssh config', () => {
+	let chain: Chain;
+	let otherKey: string;
+	let bin: TempDir;
+
+	beforeAll(async () => {
+		// A GPU host with a (replaying) nvidia-smi, so that doctor can pass every step.
+		bin = await tempDir('fake-smi');
+		await installFakeNvidiaSmi(bin.path, {captures: [captureFiles[2]]});
+		chain = await startChain({lab: {hostEnvPath: bin.path}});
+		const file = path.join(chain.scratch, 'impostor');
+		await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'impostor', '-f', file]);
+		// 'ssh-ed25519 AAAA…': what a man in the middle's key looks like.
+		otherKey = (await readFile(`${file}.pub`, 'utf8')).trim().split(' ').slice(0, 2).join(' ');
+	});
+
+	afterAll(async () => {
+		await chain?.dispose();
+		await bin?.dispose();
+	});
+
+	/** A copy of the lab's known_hosts with `name`'s key swapped for the impostor's. */
+	const changedKnownHosts = async (name: string): Promise<string> => {
+		const original = await readFile(chain.lab.knownHosts, 'utf8');
+		const lines = original.split('\n');
+		const at = lines.findIndex((line) => line.startsWith(`${name} `));
+		expect(at, `${name} in ${original}`).toBeGreaterThanOrEqual(0);
+		lines[at] = `${name} ${otherKey}`;
+		const file = path.join(chain.scratch, `known_hosts-changed-${name.replaceAll(/\W/g, '_')}`);
+		await writeFile(file, lines.join('\n'), {mode: 0o600});
+		return file;
+	};
+
+	const expectRefused = (result: {code: number | null; stdout: string}, hop: string) => {
+		expect(result.code).toBe(1);
+		const lines = parseLines(result.stdout);
+		const failed = lines.find((line) => line.type === 'hop' && line.state === 'failed');
+		expect(failed?.hop).toBe(hop);
+		expect(failed?.error?.kind).toBe('host-key');
+		// Both fingerprints, so the user can compare.
+		expect(failed?.error?.message.match(/SHA256:/g)?.length ?? 0).toBeGreaterThanOrEqual(2);
+		// Never retried, never a hop of this kind past it.
+		expect(lines.filter((line) => line.hop === hop && line.state === 'ready')).toEqual([]);
+		expect(
+			Math.max(0, ...lines.filter((l) => l.hop === hop).map((l) => l.attempt ?? 0)),
+		).toBeLessThanOrEqual(1);
+		return lines;
+	};
+
+	it('connect refuses a changed relay key', async () => {
+		const knownHosts = await changedKnownHosts(`[127.0.0.1]:${chain.lab.relay.port}`);
+		const result = await runGpujup(
+			connectArgs(chain.lab, {jupyterPort: chain.jupyterPort, knownHosts}),
+			chain.lab.env(),
+		);
+		const lines = expectRefused(result, 'relay');
+		expect(lines.some((line) => line.hop === 'host' && line.state === 'ready')).toBe(false);
+	}, 240_000);
+
+	it('connect refuses a changed GPU host key (second hop) after the relay hop succeeded', async () => {
+		const knownHosts = await changedKnownHosts(`[localhost]:${chain.lab.relayPort}`);
+		const result = await runGpujup(
+			connectArgs(chain.lab, {jupyterPort: chain.jupyterPort, knownHosts}),
+			chain.lab.env(),
+		);
+		const lines = expectRefused(result, 'host');
+		expect(lines.some((line) => line.hop === 'relay' && line.state === 'ready')).toBe(true);
+		// The known_hosts file was not "fixed" behind the user's back.
+		expect(await readFile(knownHosts, 'utf8')).toContain(otherKey);
+	}, 240_000);
+
+	it('host refuses a changed relay key for its reverse tunnel', async () => {
+		const knownHosts = await changedKnownHosts(`[127.0.0.1]:${chain.lab.relay.port}`);
+		const jupyterPort = await freePort();
+		const args = hostArgs(chain.lab, {jupyterPort, notebookDir: chain.scratch, knownHosts});
+		try {
+			const result = await runGpujup(args, chain.lab.gpuEnv());
+			expectRefused(result, 'reverse');
+		} finally {
+			// A Jupyter it may have started outlives it by design.
+			await runGpujup([...args, '--stop-jupyter'], chain.lab.gpuEnv()).catch(() => undefined);
+		}
+	}, 240_000);
+
+	it('never runs `Match exec` from ~/.ssh/config (status, doctor), though it reads the config', async () => {
+		const sshDir = path.join(chain.lab.home, '.ssh');
+		await mkdir(sshDir, {recursive: true, mode: 0o700});
+		const markers = [1, 2, 3, 4].map((n) => path.join(chain.scratch, `match-exec-ran-${n}`));
+		const included = path.join(sshDir, 'extra.conf');
+		await writeFile(
+			included,
+			[
+				`Match exec "touch ${markers[2]}"`,
+				'  User root',
+				`Match host gpurelay exec "touch ${markers[3]}"`,
+				'  Port 1',
+				'',
+			].join('\n'),
+			{mode: 0o600},
+		);
+		await writeFile(
+			path.join(sshDir, 'config'),
+			[
+				`Match exec "touch ${markers[0]}"`,
+				'  User nobody',
+				'Host gpurelay',
+				'  HostName 127.0.0.1',
+				`  Port ${chain.lab.relay.port}`,
+				'  User root',
+				`  IdentityFile ${chain.lab.clientKey}`,
+				`Match originalhost gpurelay exec "touch ${markers[1]}"`,
+				'  Port 2',
+				`Include ${included}`,
+				'',
+			].join('\n'),
+			{mode: 0o600},
+		);
+		const common = [
+			'--relay',
+			'gpurelay',
+			'--relay-port',
+			String(chain.lab.relayPort),
+			'--jupyter-port',
+			String(chain.jupyterPort),
+			'--known-hosts',
+			chain.lab.knownHosts,
+			'--keepalive',
+			'1',
+		];
+		const status = await runGpujup(['status', '--json', ...common], chain.lab.env());
+		const doctor = await runGpujup(['doctor', ...common], chain.lab.env());
+		for (const marker of markers) expect(await exists(marker), marker).toBe(false);
+		// The alias was resolved from the config (HostName, Port, User, IdentityFile): every step got
+		// through, so the file was read, only its `exec` was not run.
+		expect(doctor.stdout).toMatch(/auth/);
+		expect(doctor.code, doctor.stdout).toBe(0);
+		const object = JSON.parse(status.stdout) as {hops: Array<{hop: string; state: string}>};
+		expect(object.hops.find((hop) => hop.hop === 'relay')?.state, status.stdout).toBe('ready');
+		expect(status.code).toBe(0);
+	}, 240_000);
+});
