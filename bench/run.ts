@@ -210,7 +210,7 @@ type Gpujup = {
 };
 
 const startGpujup = (args: readonly string[], env: NodeJS.ProcessEnv): Gpujup => {
-	const child = spawn(process.execPath, [cli, ...args], {env, stdio: ['ignore', 'pipe', 'pipe']});
+	const child = spawn(cli, args, {env, stdio: ['ignore', 'pipe', 'pipe']});
 	const lines: Array<Record<string, unknown>> = [];
 	let pending = '';
 	let stderr = '';
@@ -728,7 +728,7 @@ async function main(): Promise<void> {
 			const pidFile = path.join(scratch.path, 'dashboard.pid');
 			const args = connectArgs(paths.direct, ssh.knownHosts, 0).filter((arg) => arg !== '--no-tui');
 			const tmux = await startTmux(
-				['sh', '-c', 'echo $$ > "$0"; exec "$@"', pidFile, process.execPath, cli, ...args],
+				['sh', '-c', 'echo $$ > "$0"; exec "$@"', pidFile, cli, ...args],
 				{env: gpujupEnv(), width: 160, height: 48},
 			);
 			try {

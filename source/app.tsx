@@ -58,14 +58,20 @@ export function App({store, commands, now = Date.now, color, columns, rows}: App
 	// Ink clears the whole screen on every frame once output reaches the last row: keep it free.
 	const height = Math.max(1, (rows ?? size.rows) - 1);
 	const useColor = color ?? !process.env['NO_COLOR'];
-	const [draft, setDraft] = useState('');
+	const [draft, setDraftState] = useState('');
+	// Keys can arrive before React re-renders with the new draft: the handler reads this ref.
+	const draftRef = useRef('');
+	const setDraft = useCallback((update: string | ((previous: string) => string)) => {
+		draftRef.current = typeof update === 'function' ? update(draftRef.current) : update;
+		setDraftState(draftRef.current);
+	}, []);
 	const quitting = useRef(false);
 	// A prompt stays in the store until the shell clears it: answer each one once.
 	const answered = useRef<number | null>(null);
 	const promptId = state.prompt?.id ?? null;
 	useEffect(() => {
 		setDraft('');
-	}, [promptId]);
+	}, [promptId, setDraft]);
 
 	const mode = state.prompt
 		? 'prompt'
@@ -278,7 +284,7 @@ export function App({store, commands, now = Date.now, color, columns, rows}: App
 				answer(null);
 				setDraft('');
 			} else if (key.return) {
-				answer(draft);
+				answer(draftRef.current);
 				setDraft('');
 			} else if (isErase(key)) {
 				setDraft((d) => [...d].slice(0, -1).join(''));
@@ -287,7 +293,7 @@ export function App({store, commands, now = Date.now, color, columns, rows}: App
 				if (text) setDraft((d) => d + text);
 			}
 		},
-		[store, commands, quit, draft],
+		[store, commands, quit, setDraft],
 	);
 
 	useInput(onPrompt, {isActive: mode === 'prompt'});

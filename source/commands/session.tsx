@@ -8,6 +8,7 @@ import {openInBrowser} from '../services/browser.js';
 import {copyToClipboard} from '../services/clipboard.js';
 import {startControlServer} from '../services/control-socket.js';
 import {startJsonWriter} from '../services/json-writer.js';
+import {shareInkOutputCaches} from '../services/ink-output-cache.js';
 import {enterAlternateScreen, restoreTerminal} from '../services/terminal.js';
 import {profileDir, type AskerFactory} from '../roles/ssh-options.js';
 import {createPromptAsker} from './asker.js';
@@ -76,6 +77,12 @@ export async function runSession(options: SessionOptions): Promise<number> {
 
 	const commands: Commands = {
 		reconnect() {
+			// `r` retries what is down now, skipping its backoff; a healthy hop is left alone.
+			if (store.getSnapshot().hops.every((hop) => hop.state === 'ready')) {
+				notify('all hops are up: nothing to reconnect');
+				return;
+			}
+
 			handle?.reconnect();
 			notify('reconnecting…');
 		},
@@ -131,8 +138,13 @@ export async function runSession(options: SessionOptions): Promise<number> {
 	let unsubscribeFailure: (() => void) | undefined;
 	let ink: ReturnType<typeof render> | undefined;
 	if (tui) {
+		await shareInkOutputCaches();
 		enterAlternateScreen();
-		ink = render(<App store={store} commands={commands} />, {exitOnCtrlC: false});
+		ink = render(<App store={store} commands={commands} />, {
+			exitOnCtrlC: false,
+			// Updates come in bursts (a sample, then its processes): draw them as one frame.
+			maxFps: 10,
+		});
 	} else {
 		writer = startJsonWriter(store, process.stdout);
 		// Under --no-tui nobody can answer a question: auth and host-key failures end the run.

@@ -1,20 +1,23 @@
-import {useEffect, useState} from 'react';
+import {useEffect, useReducer, useRef} from 'react';
 
 /**
- * The dashboard's single clock: `now()` sampled once a second, so uptimes and countdowns move
- * without anything else changing. `intervalMs` 0 samples once (tests pass a fixed `now`).
+ * The dashboard's clock: `now()` read at each render, so uptimes and countdowns are never behind
+ * what the store says. A timer redraws once a second only when nothing else did (a GPU sample
+ * already redraws every second): an idle dashboard draws once a second, not twice.
+ * `intervalMs` 0 never redraws by itself (tests pass a fixed `now`).
  */
 export function useClock(now: () => number, intervalMs = 1000): number {
-	const [time, setTime] = useState(now);
+	const [, tick] = useReducer((count: number) => count + 1, 0);
+	const lastDrawn = useRef(0);
+	lastDrawn.current = Date.now();
 	useEffect(() => {
-		setTime(now());
 		if (intervalMs <= 0) return;
 		const timer = setInterval(() => {
-			setTime(now());
+			if (Date.now() - lastDrawn.current >= intervalMs * 0.9) tick();
 		}, intervalMs);
 		return () => {
 			clearInterval(timer);
 		};
-	}, [now, intervalMs]);
-	return time;
+	}, [intervalMs]);
+	return now();
 }

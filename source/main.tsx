@@ -1,0 +1,65 @@
+/** Everything `gpujup` does, loaded by cli.tsx once the environment is set. */
+import process from 'node:process';
+import {parseCli, ConfigError} from './config/resolve.js';
+import type {Config} from './config/types.js';
+import {restoreTerminal} from './services/terminal.js';
+
+function fail(error: unknown): never {
+	restoreTerminal();
+	const message = error instanceof Error ? error.message : String(error);
+	process.stderr.write(`gpujup: ${message}\n`);
+	process.exit(error instanceof ConfigError ? 2 : 1);
+}
+
+process.on('uncaughtException', fail);
+process.on('unhandledRejection', fail);
+
+/** Each command loads only what it uses: a laptop never loads the GPU host's modules. */
+async function run(config: Config): Promise<number> {
+	switch (config.command) {
+		case 'connect': {
+			const {runConnectCommand} = await import('./commands/connect.js');
+			return runConnectCommand(config);
+		}
+
+		case 'host': {
+			const {runHostCommand} = await import('./commands/host.js');
+			return runHostCommand(config);
+		}
+
+		case 'status': {
+			const {runStatus} = await import('./commands/status.js');
+			return runStatus(config);
+		}
+
+		case 'url': {
+			const {runUrl} = await import('./commands/status.js');
+			return runUrl(config);
+		}
+
+		case 'doctor': {
+			const {runDoctor} = await import('./commands/doctor.js');
+			return runDoctor(config);
+		}
+
+		case 'demo': {
+			const {runDemoCommand} = await import('./commands/demo.js');
+			return runDemoCommand(config);
+		}
+	}
+}
+
+try {
+	const result = parseCli(process.argv.slice(2), process.env, {
+		stdoutIsTty: Boolean(process.stdout.isTTY),
+	});
+	if (result.kind === 'run') {
+		const code = await run(result.config);
+		restoreTerminal();
+		process.exit(code);
+	} else {
+		process.stdout.write(result.text.endsWith('\n') ? result.text : result.text + '\n');
+	}
+} catch (error) {
+	fail(error);
+}
