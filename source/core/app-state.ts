@@ -61,6 +61,7 @@ export type AppAction =
 	| {readonly type: 'host-stats'; readonly host: HostStats}
 	| {readonly type: 'log'; readonly lines: readonly string[]}
 	| {readonly type: 'source'; readonly source: string | null}
+	| {readonly type: 'title'; readonly title: string}
 	| {readonly type: 'notice'; readonly notice: Notice | null}
 	| {readonly type: 'prompt'; readonly prompt: Prompt | null}
 	| {readonly type: 'overlay'; readonly overlay: Overlay}
@@ -183,6 +184,10 @@ export function reduce(state: AppState, action: AppAction): AppState {
 				logSeq: state.logSeq + action.lines.length,
 				ui: {...state.ui, logScroll},
 			};
+		}
+
+		case 'title': {
+			return state.title === action.title ? state : {...state, title: action.title};
 		}
 
 		case 'source': {

@@ -4,6 +4,7 @@ import type {AppAction, AppState} from '../core/app-state.js';
 import {jupyterUrlWithToken, maskTokens, type JsonEvent} from '../core/events.js';
 import {connectAgent, type Agent} from '../services/agent-channel.js';
 import {RemoteLogTail} from '../services/log-tail.js';
+import {execText} from '../services/remote-exec.js';
 import type {Store} from '../core/store.js';
 import {startLocalForward} from '../services/local-forward.js';
 import {RemoteJupyter} from '../services/remote-jupyter.js';
@@ -219,6 +220,22 @@ export async function runConnect(
 		host.on('ready', (client: Client) => {
 			currentClient = client;
 			jupyter.attach(client);
+			// The GPU host's own name, for the title and the path line (p507, not user@gpu-host).
+			execText(client, 'hostname', {timeoutMs: 10_000}).then(
+				({stdout}) => {
+					const name = stdout.trim().split('\n')[0]?.trim();
+					if (!name || !/^[\w.-]{1,64}$/.test(name)) return;
+					store.dispatch({type: 'title', title: name});
+					store.dispatch({
+						type: 'hop',
+						hop: 'host',
+						patch: {label: `${name} (via :${config.relayPort})`},
+					});
+				},
+				() => {
+					// No exec: the title stays the user's.
+				},
+			);
 			connectAgent(client, config.profile ?? 'default', onAgentEvent).then(
 				(found) => {
 					if (currentClient !== client) {
