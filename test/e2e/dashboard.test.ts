@@ -1,0 +1,320 @@
+import {execFile} from 'node:child_process';
+import {randomBytes} from 'node:crypto';
+import {promisify} from 'node:util';
+import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+import {installFakeNvidiaSmi} from '../helpers/fake-nvidia-smi.js';
+import {startJupyter, type RunningJupyter} from '../helpers/jupyter.js';
+import {startLab, type Lab} from '../helpers/openssh-lab.js';
+import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
+import {startTmux, type Tmux} from '../helpers/tmux.js';
+import {waitFor} from '../helpers/wait-for.js';
+import {cli, runGpujup, spawnGpujup, type GpujupProcess} from './gpujup-process.js';
+
+const execFileP = promisify(execFile);
+
+const rtx4080 = 'rtx-4080-super_linux_595.71.05_capture.txt';
+
+/** The flags of `gpujup connect` against a lab, with a known local port. */
+const connectArgs = (lab: Lab, jupyterPort: number, localPort: number, extra: string[] = []) => [
+	'connect',
+	'--relay',
+	`root@127.0.0.1:${lab.relay.port}`,
+	'--relay-port',
+	String(lab.relayPort),
+	'--jupyter-port',
+	String(jupyterPort),
+	'--local-port',
+	String(localPort),
+	'-i',
+	lab.clientKey,
+	'--known-hosts',
+	lab.knownHosts,
+	'--keepalive',
+	'1',
+	'--keepalive-count',
+	'3',
+	...extra,
+];
+
+/** The screen with wrapped rows joined (`capture-pane -J`): a row wider than the pane shows here. */
+async function joinedScreen(tmux: Tmux): Promise<string[]> {
+	const {stdout} = await execFileP('tmux', [
+		'-L',
+		tmux.socketName,
+		'capture-pane',
+		'-p',
+		'-J',
+		'-t',
+		'main',
+	]);
+	return stdout.replace(/\n$/, '').split('\n');
+}
+
+/** The numbers after `pid ` on screen (the Jupyter pane's). */
+const pidOnScreen = (screen: string): number | undefined => {
+	const match = /running\s+pid (\d+)/.exec(screen);
+	return match ? Number(match[1]) : undefined;
+};
+
+/** `q`: exit 0, cursor back, alternate screen off. */
+async function quitCleanly(tmux: Tmux): Promise<void> {
+	await tmux.sendKeys('q');
+	const code = await waitFor(async () => {
+		const value = await tmux.exitCode();
+		return value === null ? undefined : {value};
+	});
+	expect(code.value).toBe(0);
+	expect(await tmux.cursorVisible()).toBe(true);
+	expect(await tmux.alternateScreen()).toBe(false);
+}
+
+/** Jupyter's own startup line (notebook 6 / jupyter_server), as it is in the log. */
+const startupLine = /is running at|Serving notebooks from/g;
+
+describe('dashboard in tmux, with gpujup host on the GPU host', () => {
+	let lab: Lab;
+	let bin: TempDir;
+	let notebooks: TempDir;
+	let jupyterPort: number;
+	let host: GpujupProcess;
+
+	beforeAll(async () => {
+		bin = await tempDir('gpujup-dash-bin-');
+		await installFakeNvidiaSmi(bin.path, {captures: [rtx4080]});
+		lab = await startLab({reverse: 'none', hostEnvPath: bin.path});
+		notebooks = await tempDir('gpujup-dash-nb-');
+		jupyterPort = await freePort();
+		host = spawnGpujup(
+			[
+				'host',
+				'--no-tui',
+				'--relay',
+				`root@127.0.0.1:${lab.relay.port}`,
+				'--relay-port',
+				String(lab.relayPort),
+				'--ssh-port',
+				String(lab.gpu.sshPort),
+				'--jupyter-port',
+				String(jupyterPort),
+				'--jupyter-cmd',
+				'jupyter notebook',
+				'--notebook-dir',
+				notebooks.path,
+				'-i',
+				lab.clientKey,
+				'--known-hosts',
+				lab.knownHosts,
+				'--keepalive',
+				'1',
+			],
+			lab.gpuEnv(),
+		);
+		await host.waitForLine((l) => l.type === 'hop' && l.hop === 'reverse' && l.state === 'ready', {
+			timeoutMs: 90_000,
+		});
+		await host.waitForLine((l) => l.type === 'jupyter' && l.state === 'running', {
+			timeoutMs: 120_000,
+		});
+	}, 240_000);
+
+	afterAll(async () => {
+		await host?.stop();
+		if (lab) {
+			await runGpujup(
+				['host', '--stop-jupyter', '--jupyter-port', String(jupyterPort)],
+				lab.gpuEnv(),
+			);
+		}
+		await notebooks?.dispose();
+		await lab?.dispose();
+		await bin?.dispose();
+	});
+
+	it('shows live hops, GPU, Jupyter and its log; c copies, j y restarts, r reconnects, q exits', async () => {
+		const hostUrl = await waitFor(async () => {
+			const result = await runGpujup(['url'], lab.gpuEnv());
+			return result.code === 0 ? result.stdout.trim() : undefined;
+		});
+		const token = new URL(hostUrl).searchParams.get('token')!;
+		expect(token).toBeTruthy();
+		const running = host.lines.findLast((l) => l.type === 'jupyter' && l.state === 'running');
+		const firstPid = running?.['pid'] as number;
+		expect(firstPid).toBeGreaterThan(0);
+
+		const localPort = await freePort();
+		const tmux = await startTmux(
+			[process.execPath, cli, ...connectArgs(lab, jupyterPort, localPort)],
+			{env: lab.env(), width: 160, height: 48},
+		);
+		try {
+			// Every pane live: hops up, the GPU of the capture, Jupyter with its pid, Jupyter's log.
+			let screen = await tmux.waitForText('all hops up', 90_000);
+			screen = await tmux.waitForText(/RTX 4080/, 60_000);
+			screen = await tmux.waitForText(`running  pid ${firstPid}`, 60_000);
+			screen = await tmux.waitForText(startupLine, 60_000);
+			expect(screen).toMatch(/relay: ready/);
+			expect(screen).toContain(`▶ http://127.0.0.1:${localPort}`);
+			// The capture's RTX 4080 SUPER has 16 GiB (16376 MiB).
+			expect(screen).toMatch(/\d+(\.\d)?\/16\.0 GiB/);
+			expect(screen).toMatch(/via gpujup host/);
+			expect(screen).toContain('token=•••');
+			expect(screen).not.toContain(token);
+
+			// c: the full URL with the token goes to the clipboard (tmux's buffer through OSC 52).
+			await tmux.sendKeys('c');
+			await tmux.waitForText('copied', 10_000);
+			const copied = await waitFor(async () => {
+				const buffer = await tmux.buffer();
+				return buffer.includes('token=') ? buffer : undefined;
+			});
+			expect(copied.trim()).toBe(`http://127.0.0.1:${localPort}/?token=${token}`);
+
+			// j, then y: a new Jupyter (new pid, on the host and on screen), its startup in the log.
+			const startupsBefore = (screen.match(startupLine) ?? []).length;
+			const linesBefore = host.lines.length;
+			await tmux.sendKeys('j');
+			await tmux.waitForText(/Restart Jupyter\?/, 10_000);
+			await tmux.sendKeys('y');
+			const restarted = await host.waitForLine(
+				(l) => l.type === 'jupyter' && l.state === 'running' && l['pid'] !== firstPid,
+				{timeoutMs: 120_000, from: linesBefore},
+			);
+			const secondPid = restarted['pid'] as number;
+			screen = await tmux.waitForText(`running  pid ${secondPid}`, 60_000);
+			const status = await runGpujup(['status', '--json'], lab.gpuEnv());
+			expect((JSON.parse(status.stdout) as {jupyter: {pid: number}}).jupyter.pid).toBe(secondPid);
+			screen = await waitFor(
+				async () => {
+					const now = await tmux.capture();
+					return (now.match(startupLine) ?? []).length > startupsBefore ? now : undefined;
+				},
+				{timeoutMs: 60_000, message: 'the restarted Jupyter’s startup lines in the log pane'},
+			);
+			expect(pidOnScreen(screen)).toBe(secondPid);
+			// The same token after the restart: the copy still works.
+			expect((await runGpujup(['url'], lab.gpuEnv())).stdout.trim()).toBe(hostUrl);
+
+			// r on a healthy chain: nothing to retry, and it says so.
+			await tmux.sendKeys('r');
+			await tmux.waitForText('all hops are up', 10_000);
+
+			// The relay drops every session (gpujup host's tunnel too); r retries at once, and the
+			// counter says the chain came back.
+			await lab.dropRelaySessions();
+			await tmux.waitForText(/reconnects [1-9]|relay: (lost|down|connecting)/, 60_000);
+			await tmux.sendKeys('r');
+			screen = await tmux.waitForText(/reconnects [1-9]/, 90_000);
+			screen = await tmux.waitForText('all hops up', 90_000);
+			expect(screen).toMatch(/relay: ready/);
+			// Jupyter (still the same one) is reachable again behind the healed chain.
+			screen = await tmux.waitForText(`running  pid ${secondPid}`, 60_000);
+			expect(screen).toContain('all hops up');
+
+			await quitCleanly(tmux);
+		} finally {
+			await tmux.dispose();
+		}
+	}, 420_000);
+});
+
+describe('dashboard in tmux, exec fallback (no gpujup host; the seed’s ssh -R and Jupyter)', () => {
+	let lab: Lab;
+	let bin: TempDir;
+	let notebooks: TempDir;
+	let jupyter: RunningJupyter;
+	let jupyterPort: number;
+	const token = randomBytes(16).toString('hex');
+
+	beforeAll(async () => {
+		bin = await tempDir('gpujup-dash-fb-bin-');
+		await installFakeNvidiaSmi(bin.path, {captures: [rtx4080]});
+		lab = await startLab({hostEnvPath: bin.path});
+		notebooks = await tempDir('gpujup-dash-fb-nb-');
+		jupyterPort = await freePort();
+		jupyter = await startJupyter({
+			port: jupyterPort,
+			token,
+			dir: notebooks.path,
+			env: lab.gpuEnv(),
+		});
+	}, 240_000);
+
+	afterAll(async () => {
+		await jupyter?.dispose();
+		await notebooks?.dispose();
+		await lab?.dispose();
+		await bin?.dispose();
+	});
+
+	it('shows hops, Jupyter from its runtime file, GPUs from nvidia-smi and the fallback note; c copies; j explains', async () => {
+		const localPort = await freePort();
+		const tmux = await startTmux(
+			[
+				process.execPath,
+				cli,
+				...connectArgs(lab, jupyterPort, localPort, ['--jupyter-log', jupyter.logFile]),
+			],
+			{env: lab.env(), width: 160, height: 48},
+		);
+		try {
+			let screen = await tmux.waitForText('all hops up', 90_000);
+			screen = await tmux.waitForText(`running  pid ${jupyter.pid}`, 60_000);
+			screen = await tmux.waitForText(/RTX 4080/, 60_000);
+			screen = await tmux.waitForText(startupLine, 60_000);
+			expect(screen).toMatch(/\d+(\.\d)?\/16\.0 GiB/);
+			expect(screen).toMatch(/runtime file/);
+			expect(screen).toMatch(/exec fallback/);
+			expect(screen).not.toContain(token);
+
+			await tmux.sendKeys('c');
+			await tmux.waitForText('copied', 10_000);
+			const copied = await waitFor(async () => {
+				const buffer = await tmux.buffer();
+				return buffer.includes('token=') ? buffer : undefined;
+			});
+			expect(copied.trim()).toBe(`http://127.0.0.1:${localPort}/?token=${token}`);
+
+			// j y: no agent to restart Jupyter; the dashboard says so and keeps running.
+			await tmux.sendKeys('j');
+			await tmux.waitForText(/Restart Jupyter\?/, 10_000);
+			await tmux.sendKeys('y');
+			screen = await tmux.waitForText(/needs `?gpujup host/, 10_000);
+			expect(await tmux.exitCode()).toBeNull();
+			expect(screen).toContain(`running  pid ${jupyter.pid}`);
+			expect(screen).toContain('all hops up');
+
+			await quitCleanly(tmux);
+		} finally {
+			await tmux.dispose();
+		}
+	}, 300_000);
+
+	it('fits 80×24: no row wider than 80, header on row 1, footer on the last rows', async () => {
+		const localPort = await freePort();
+		const tmux = await startTmux(
+			[
+				process.execPath,
+				cli,
+				...connectArgs(lab, jupyterPort, localPort, ['--jupyter-log', jupyter.logFile]),
+			],
+			{env: lab.env(), width: 80, height: 24},
+		);
+		try {
+			await tmux.waitForText('hops up', 90_000);
+			await tmux.waitForText(/RTX 4080/, 60_000);
+			await tmux.waitForText(/jupyter running/, 60_000);
+			await tmux.waitForText(startupLine, 60_000);
+			const rows = await joinedScreen(tmux);
+			expect(rows.length).toBeLessThanOrEqual(24);
+			for (const row of rows) expect([...row.trimEnd()].length).toBeLessThanOrEqual(80);
+			expect(rows[0]).toMatch(/^ gpujup .*hops up/);
+			const footer = rows.map((row) => row.trimEnd()).filter(Boolean);
+			expect(rows.slice(-2).join('\n')).toMatch(/q quit/);
+			expect(footer.at(-1)).toMatch(/q quit/);
+			expect(rows.join('\n')).toContain(`http://127.0.0.1:${localPort}`);
+			await quitCleanly(tmux);
+		} finally {
+			await tmux.dispose();
+		}
+	}, 240_000);
+});
