@@ -5,7 +5,6 @@ import type {AppAction, AppState} from '../core/app-state.js';
 import {
 	encodeLine,
 	parseRequest,
-	parseServerLine,
 	protocolVersion,
 	splitLines,
 	type ControlOp,
@@ -15,6 +14,7 @@ import {
 } from '../core/control-protocol.js';
 import {diffEvents, statusObject, type JsonEvent} from '../core/events.js';
 import type {Store} from '../core/store.js';
+import {ControlConnection} from './control-connection.js';
 
 /** What the socket's operations do; the role wires them to its services. */
 export type ControlHandlers = {
@@ -57,12 +57,7 @@ export class AlreadyRunningError extends Error {
 }
 
 /** An `ok: false` reply, as the client sees it. */
-export class ControlError extends Error {
-	constructor(message: string) {
-		super(message);
-		this.name = 'ControlError';
-	}
-}
+export {ControlError} from './control-connection.js';
 
 const errnoOf = (error: unknown): string | undefined =>
 	(error as NodeJS.ErrnoException | undefined)?.code;
@@ -287,12 +282,6 @@ function serveConnection(
 	});
 }
 
-function connectUnix(socketPath: string): net.Socket {
-	const socket = net.connect({path: socketPath});
-	socket.setEncoding('utf8');
-	return socket;
-}
-
 /**
  * One request to the gpujup serving `socketPath`; resolves with the result, rejects with a
  * {@link ControlError} for an error reply, or the connection's error (ENOENT / ECONNREFUSED: none
@@ -303,51 +292,12 @@ export async function requestControl(
 	op: Exclude<ControlOp, 'subscribe'>,
 	timeoutMs = 5000,
 ): Promise<unknown> {
-	return new Promise((resolve, reject) => {
-		const socket = connectUnix(socketPath);
-		let buffer = '';
-		const timer = setTimeout(() => {
-			finish(() => reject(new Error(`no answer on ${socketPath} within ${timeoutMs} ms`)));
-		}, timeoutMs);
-		const finish = (settle: () => void) => {
-			clearTimeout(timer);
-			socket.destroy();
-			settle();
-		};
-
-		socket.on('connect', () => {
-			socket.write(encodeLine({v: protocolVersion, id: 1, op}));
-		});
-		socket.on('data', (chunk: string) => {
-			const split = splitLines(buffer, chunk);
-			if (!split) {
-				finish(() => reject(new Error('line too long')));
-				return;
-			}
-
-			buffer = split.rest;
-			for (const line of split.lines) {
-				const parsed = parseServerLine(line);
-				if (parsed.kind === 'invalid') {
-					finish(() => reject(new ControlError(parsed.message)));
-					return;
-				}
-
-				if (parsed.kind !== 'reply' || (parsed.reply.id !== 1 && parsed.reply.id !== null))
-					continue;
-				const {reply} = parsed;
-				finish(() => {
-					if (reply.ok) resolve(reply.result);
-					else reject(new ControlError(reply.error));
-				});
-				return;
-			}
-		});
-		socket.on('error', (error) => finish(() => reject(error)));
-		socket.on('close', () =>
-			finish(() => reject(new Error(`${socketPath} closed the connection without an answer`))),
-		);
-	});
+	const connection = new ControlConnection(net.connect({path: socketPath}));
+	try {
+		return await connection.request(op, timeoutMs);
+	} finally {
+		connection.close();
+	}
 }
 
 export type Subscription = {dispose(): void};
@@ -361,41 +311,25 @@ export function subscribeControl(
 	onEvent: (event: JsonEvent) => void,
 	onEnd?: (error: Error | null) => void,
 ): Subscription {
-	const socket = connectUnix(socketPath);
-	let buffer = '';
+	const connection = new ControlConnection(net.connect({path: socketPath}));
 	let ended = false;
 	const end = (error: Error | null) => {
 		if (ended) return;
 		ended = true;
-		socket.destroy();
+		connection.close();
 		onEnd?.(error);
 	};
 
-	socket.on('connect', () => {
-		socket.write(encodeLine({v: protocolVersion, id: 1, op: 'subscribe'}));
+	// Before subscribing: the snapshot follows the reply in the same read.
+	connection.on('event', onEvent);
+	connection.on('close', end);
+	connection.request('subscribe').catch((error: unknown) => {
+		end(error instanceof Error ? error : new Error(String(error)));
 	});
-	socket.on('data', (chunk: string) => {
-		const split = splitLines(buffer, chunk);
-		if (!split) {
-			end(new Error('line too long'));
-			return;
-		}
-
-		buffer = split.rest;
-		for (const line of split.lines) {
-			const parsed = parseServerLine(line);
-			if (parsed.kind === 'invalid') end(new ControlError(parsed.message));
-			else if (parsed.kind === 'event') onEvent(parsed.event);
-			else if (!parsed.reply.ok) end(new ControlError(parsed.reply.error));
-			if (ended) return;
-		}
-	});
-	socket.on('error', (error) => end(error));
-	socket.on('close', () => end(null));
 	return {
 		dispose() {
 			ended = true;
-			socket.destroy();
+			connection.close();
 		},
 	};
 }

@@ -1,0 +1,118 @@
+import {EventEmitter} from 'node:events';
+import type {Duplex} from 'node:stream';
+import {
+	encodeLine,
+	parseServerLine,
+	protocolVersion,
+	splitLines,
+	type ControlOp,
+} from '../core/control-protocol.js';
+import type {JsonEvent} from '../core/events.js';
+
+/** An error reply from the other side, or a line that breaks the protocol. */
+export class ControlError extends Error {
+	constructor(message: string) {
+		super(message);
+		this.name = 'ControlError';
+	}
+}
+
+type Pending = {
+	readonly resolve: (result: unknown) => void;
+	readonly reject: (error: Error) => void;
+	readonly timer: NodeJS.Timeout;
+};
+
+type AgentEvents = {
+	event: [JsonEvent];
+	close: [Error | null];
+};
+
+/**
+ * One connection to a control socket over any stream (a local Unix socket, or an SSH
+ * stream-local channel to the GPU host's `gpujup host`), speaking the versioned JSON lines of core/control-protocol.ts:
+ * requests with replies, and one subscription whose events arrive as `event`.
+ */
+export class ControlConnection extends EventEmitter<AgentEvents> {
+	#nextId = 1;
+	#buffer = '';
+	#closed = false;
+	readonly #pending = new Map<number, Pending>();
+
+	constructor(private readonly stream: Duplex) {
+		super();
+		stream.setEncoding('utf8');
+		stream.on('data', (chunk: string) => {
+			this.#read(chunk);
+		});
+		stream.on('error', (error: Error) => {
+			this.#close(error);
+		});
+		stream.on('close', () => {
+			this.#close(null);
+		});
+	}
+
+	/** Sends one request and resolves its result; rejects on an error reply, a close or the deadline. */
+	async request(op: ControlOp, timeoutMs = 5000): Promise<unknown> {
+		if (this.#closed) throw new Error('the control connection is closed');
+		const id = this.#nextId++;
+		return new Promise((resolve, reject) => {
+			const timer = setTimeout(() => {
+				this.#pending.delete(id);
+				reject(new Error(`no answer to "${op}" within ${timeoutMs} ms`));
+			}, timeoutMs);
+			this.#pending.set(id, {resolve, reject, timer});
+			this.stream.write(encodeLine({v: protocolVersion, id, op}));
+		});
+	}
+
+	close(): void {
+		this.stream.destroy();
+		this.#close(null);
+	}
+
+	#read(chunk: string): void {
+		const split = splitLines(this.#buffer, chunk);
+		if (!split) {
+			this.stream.destroy();
+			this.#close(new Error('the agent sent a line that is too long'));
+			return;
+		}
+
+		this.#buffer = split.rest;
+		for (const line of split.lines) {
+			const parsed = parseServerLine(line);
+			if (parsed.kind === 'invalid') {
+				this.stream.destroy();
+				this.#close(new ControlError(parsed.message));
+				return;
+			}
+
+			if (parsed.kind === 'event') {
+				this.emit('event', parsed.event);
+				continue;
+			}
+
+			const id = parsed.reply.id;
+			const pending = id === null ? undefined : this.#pending.get(id);
+			if (!pending) continue;
+			this.#pending.delete(id!);
+			clearTimeout(pending.timer);
+			if (parsed.reply.ok) pending.resolve(parsed.reply.result);
+			else pending.reject(new ControlError(parsed.reply.error));
+		}
+	}
+
+	#close(error: Error | null): void {
+		if (this.#closed) return;
+		this.#closed = true;
+		for (const pending of this.#pending.values()) {
+			clearTimeout(pending.timer);
+			pending.reject(error ?? new Error('the connection closed without an answer'));
+		}
+
+		this.#pending.clear();
+		this.emit('close', error);
+	}
+}
