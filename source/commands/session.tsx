@@ -1,6 +1,5 @@
-import {render} from 'ink';
 import path from 'node:path';
-import {App, type Commands} from '../app.js';
+import type {Commands} from '../app.js';
 import type {Config} from '../config/types.js';
 import type {AppAction, AppState} from '../core/app-state.js';
 import type {Store} from '../core/store.js';
@@ -136,8 +135,10 @@ export async function runSession(options: SessionOptions): Promise<number> {
 
 	let writer: ReturnType<typeof startJsonWriter> | undefined;
 	let unsubscribeFailure: (() => void) | undefined;
-	let ink: ReturnType<typeof render> | undefined;
+	let ink: {unmount(): void} | undefined;
 	if (tui) {
+		// Ink and React only for the dashboard: `--no-tui` (systemd, scripts) starts faster without.
+		const [{render}, {App}] = await Promise.all([import('ink'), import('../app.js')]);
 		await shareInkOutputCaches();
 		enterAlternateScreen();
 		ink = render(<App store={store} commands={commands} />, {
