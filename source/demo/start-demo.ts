@@ -93,6 +93,9 @@ export function demoStore(
 						origin: jupyter.kind() === 'stand-in' ? 'stand-in' : action.jupyter.origin,
 					},
 				});
+			} else if (action.type === 'source') {
+				// The demo's GPU host has no agent by design: say what it is, not "fallback".
+				base.dispatch({type: 'source', source: 'the demo’s embedded GPU host'});
 			} else {
 				base.dispatch(action);
 			}
