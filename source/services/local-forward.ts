@@ -2,6 +2,7 @@ import net from 'node:net';
 import type {Client, ClientChannel} from 'ssh2';
 import {HopError} from '../core/classify-error.js';
 import type {ForwardStatus} from '../core/types.js';
+import {widenChannelWindow} from './ssh-hop.js';
 
 /** The hop a forward rides on: only what the forward needs from an SshHop. */
 export type ForwardHop = {
@@ -90,6 +91,8 @@ export async function startLocalForward(o: LocalForwardOptions): Promise<LocalFo
 							socket.destroy();
 							return;
 						}
+						// ssh2's fixed 2 MiB window costs most of the throughput over two hops (see extraChannelWindow).
+						widenChannelWindow(channel);
 						bridge(socket, channel);
 					},
 				);
