@@ -1,0 +1,87 @@
+/**
+ * RemoteLogTail against the lab's real OpenSSH GPU host: the exec fallback's `tail -F` of
+ * `--jupyter-log`, resumed from its byte offset after the session drops.
+ */
+import {appendFile, readFile, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import ssh2, {type Client} from 'ssh2';
+import {afterAll, beforeAll, expect, test} from 'vitest';
+import {RemoteLogTail} from '../../source/services/log-tail.js';
+import {pgrep} from '../helpers/fake-nvidia-smi.js';
+import {startLab, type Lab} from '../helpers/openssh-lab.js';
+import {tempDir, type TempDir} from '../helpers/ports.js';
+import {waitFor} from '../helpers/wait-for.js';
+
+let lab: Lab;
+let dir: TempDir;
+
+beforeAll(async () => {
+	lab = await startLab({reverse: 'none'});
+	dir = await tempDir('gpujup-log-tail-');
+});
+
+afterAll(async () => {
+	await lab?.dispose();
+	await dir?.dispose();
+});
+
+/** A session on the GPU host's sshd (the hop machinery is tested elsewhere). */
+async function connect(): Promise<Client> {
+	const client = new ssh2.Client();
+	client.on('error', () => {});
+	const privateKey = await readFile(lab.clientKey);
+	await new Promise<void>((resolve, reject) => {
+		client.once('ready', resolve);
+		client.once('error', reject);
+		client.connect({
+			host: '127.0.0.1',
+			port: lab.gpu.port,
+			username: lab.user,
+			privateKey,
+			hostVerifier: () => true,
+		});
+	});
+	return client;
+}
+
+test('follows the log, resumes at its offset after a drop, and leaves no tail behind', async () => {
+	const log = path.join(dir.path, 'jupyter.log');
+	await writeFile(log, 'old line 1\nold line 2\n');
+	const lines: string[] = [];
+	const tail = new RemoteLogTail({path: log, onLines: (more) => lines.push(...more)});
+	let client = await connect();
+	try {
+		tail.attach(client);
+		await waitFor(() => lines.length >= 2, {message: 'the existing lines'});
+		await appendFile(log, 'new line 3\n');
+		await waitFor(() => lines.includes('new line 3'), {message: 'a line appended while attached'});
+
+		// The session drops; lines written meanwhile must neither be lost nor shown twice.
+		tail.detach();
+		client.destroy();
+		await appendFile(log, 'while down 4\nwhile down 5\n');
+		client = await connect();
+		tail.attach(client);
+		await waitFor(() => lines.includes('while down 5'), {message: 'the lines written while down'});
+		await appendFile(log, 'after 6\n');
+		await waitFor(() => lines.includes('after 6'), {message: 'a line after the resume'});
+		// One tail follows the file now (the check below for none left is not vacuous).
+		expect(await pgrep(`tail -c .* -F ${log}`)).toHaveLength(1);
+		expect(lines).toEqual([
+			'old line 1',
+			'old line 2',
+			'new line 3',
+			'while down 4',
+			'while down 5',
+			'after 6',
+		]);
+	} finally {
+		tail.detach();
+		client.destroy();
+	}
+
+	// The exec wrapper ends tail when its channel closes: nothing follows the file any more.
+	await waitFor(async () => (await pgrep(`tail -c .* -F ${log}`)).length === 0, {
+		message: 'no tail left on the GPU host',
+	});
+});
