@@ -2,17 +2,15 @@ import {lookup} from 'node:dns/promises';
 import type {Client} from 'ssh2';
 import type {Duplex} from 'node:stream';
 import type {Config} from '../config/types.js';
-import {initialHop, initialState, reduce} from '../core/app-state.js';
 import {parseRuntimeFiles, pickServer, runtimeDiscoveryScript} from '../core/jupyter-runtime.js';
 import {recognizeNvidiaSmiError} from '../core/nvidia-smi.js';
-import {createStore} from '../core/store.js';
 import type {ClassifiedError} from '../core/types.js';
 import {probeJupyter} from '../services/jupyter-probe.js';
 import {execText} from '../services/remote-exec.js';
 import {openRemoteStream} from '../services/remote-jupyter.js';
 import type {SshHop} from '../services/ssh-hop.js';
 import {probeTcp} from '../services/tcp-probe.js';
-import {createHops, gpuHostLabel, relayLabel} from '../roles/connect.js';
+import {connectStore, createHops} from '../roles/connect.js';
 
 /** One line of `gpujup doctor`. */
 export type DoctorStep = {
@@ -26,14 +24,16 @@ export type DoctorStep = {
 const hopTimeoutMs = 20_000;
 
 /** Waits for the hop's first outcome: its client, or the error that stopped it. */
-async function firstOutcome(hop: SshHop): Promise<Client | ClassifiedError> {
+async function firstOutcome(
+	hop: SshHop,
+	lastError: () => ClassifiedError | null,
+): Promise<Client | ClassifiedError> {
 	const deadline = Date.now() + hopTimeoutMs;
 	while (Date.now() < deadline) {
 		if (hop.client) return hop.client;
-		if (hop.state === 'failed' || hop.state === 'waiting' || hop.state === 'lost') {
-			const error = lastError.get(hop);
-			if (error) return error;
-		}
+		const error = lastError();
+		if (error && (hop.state === 'failed' || hop.state === 'waiting' || hop.state === 'lost'))
+			return error;
 
 		await new Promise((resolve) => {
 			setTimeout(resolve, 50);
@@ -42,8 +42,6 @@ async function firstOutcome(hop: SshHop): Promise<Client | ClassifiedError> {
 
 	return {kind: 'timeout', message: `no SSH session within ${hopTimeoutMs / 1000} s`};
 }
-
-const lastError = new WeakMap<SshHop, ClassifiedError>();
 
 async function readBanner(stream: Duplex, timeoutMs = 5000): Promise<string> {
 	return new Promise((resolve) => {
@@ -116,24 +114,13 @@ export async function runDoctorChecks(config: Config): Promise<DoctorStep[]> {
 		);
 	pass('TCP', `${relay.host}:${relay.port} answers with an SSH banner`);
 
-	const store = createStore(
-		reduce,
-		initialState({
-			role: 'connect',
-			title: config.hostUser,
-			hops: [initialHop('relay', relayLabel(config)), initialHop('host', gpuHostLabel(config))],
-		}),
-	);
+	const store = connectStore(config);
 	const {relay: relayHop, host: hostHop} = createHops(config, store, () => ({}));
-	store.subscribe(() => {
-		for (const hop of store.getSnapshot().hops) {
-			const target = hop.hop === 'relay' ? relayHop : hostHop;
-			if (hop.error) lastError.set(target, hop.error);
-		}
-	});
+	const lastError = (name: 'relay' | 'host') =>
+		store.getSnapshot().hops.find((h) => h.hop === name)?.error ?? null;
 	try {
 		relayHop.start();
-		const relayOutcome = await firstOutcome(relayHop);
+		const relayOutcome = await firstOutcome(relayHop, () => lastError('relay'));
 		if (!('kind' in relayOutcome)) {
 			pass('host key', `the relay's key matches ${config.knownHosts}`);
 			pass('auth', `logged in to the relay as ${relay.user}`);
@@ -173,7 +160,7 @@ export async function runDoctorChecks(config: Config): Promise<DoctorStep[]> {
 		pass('GPU host sshd', banner.trim());
 
 		hostHop.start();
-		const hostOutcome = await firstOutcome(hostHop);
+		const hostOutcome = await firstOutcome(hostHop, () => lastError('host'));
 		if ('kind' in hostOutcome)
 			return fail(
 				hostOutcome.kind === 'host-key' ? 'GPU host key' : 'GPU host auth',

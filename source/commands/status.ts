@@ -1,14 +1,12 @@
 import path from 'node:path';
 import type {Client} from 'ssh2';
 import type {Config} from '../config/types.js';
-import {createStore} from '../core/store.js';
-import {initialHop, initialState, reduce} from '../core/app-state.js';
 import {jupyterUrlWithToken, statusObject, type StatusObject} from '../core/events.js';
 import {RemoteJupyter} from '../services/remote-jupyter.js';
 import {requestControl} from '../services/control-socket.js';
 import {GpuStream} from '../services/gpu-stream.js';
 import {sshRunner} from '../services/command-runner.js';
-import {createHops, gpuHostLabel, relayLabel} from '../roles/connect.js';
+import {connectStore, createHops} from '../roles/connect.js';
 import {profileDir} from '../roles/ssh-options.js';
 
 /** Sockets of a gpujup running on this machine, the GPU host's agent first. */
@@ -70,14 +68,7 @@ async function waitUntil(check: () => boolean, timeoutMs: number): Promise<void>
  * Jupyter through the second, then one GPU sample.
  */
 export async function checkChainOnce(config: Config): Promise<StatusObject> {
-	const store = createStore(
-		reduce,
-		initialState({
-			role: 'connect',
-			title: config.hostUser,
-			hops: [initialHop('relay', relayLabel(config)), initialHop('host', gpuHostLabel(config))],
-		}),
-	);
+	const store = connectStore(config);
 	const {relay, host} = createHops(config, store, () => ({}));
 	const jupyter = new RemoteJupyter({
 		remotePort: config.jupyterPort,

@@ -1,11 +1,17 @@
 import type {Client} from 'ssh2';
 import type {Config} from '../config/types.js';
-import type {AppAction, AppState} from '../core/app-state.js';
+import {
+	initialHop,
+	initialState,
+	reduce,
+	type AppAction,
+	type AppState,
+} from '../core/app-state.js';
 import {jupyterUrlWithToken, maskTokens, type JsonEvent} from '../core/events.js';
 import {connectAgent, type Agent} from '../services/agent-channel.js';
 import {RemoteLogTail} from '../services/log-tail.js';
 import {execText} from '../services/remote-exec.js';
-import type {Store} from '../core/store.js';
+import {createStore, type Store} from '../core/store.js';
 import {startLocalForward} from '../services/local-forward.js';
 import {RemoteJupyter} from '../services/remote-jupyter.js';
 import {SshHop} from '../services/ssh-hop.js';
@@ -41,6 +47,22 @@ export function relayLabel(config: Config): string {
 
 export function gpuHostLabel(config: Config): string {
 	return `${config.hostUser}@gpu-host (via :${config.relayPort})`;
+}
+
+/** The store of a laptop-side run (connect, status, doctor): the relay and GPU host hops. */
+export function connectStore(
+	config: Config,
+	extra: {subtitle?: string; configFile?: string | null} = {},
+): Store<AppState, AppAction> {
+	return createStore(
+		reduce,
+		initialState({
+			role: 'connect',
+			title: config.hostUser,
+			...extra,
+			hops: [initialHop('relay', relayLabel(config)), initialHop('host', gpuHostLabel(config))],
+		}),
+	);
 }
 
 /**
