@@ -5,32 +5,42 @@ import path from 'node:path';
 
 const handedOut = new Set<number>();
 
-const bindZero = async (): Promise<number> =>
-	new Promise((resolve, reject) => {
+const tryBind = async (port: number): Promise<boolean> =>
+	new Promise((resolve) => {
 		const server = net.createServer();
 		server.unref();
-		server.once('error', reject);
-		server.listen({host: '127.0.0.1', port: 0, exclusive: true}, () => {
-			const address = server.address();
-			const port = typeof address === 'object' && address ? address.port : 0;
-			server.close(() => resolve(port));
+		server.once('error', () => resolve(false));
+		server.listen({host: '127.0.0.1', port, exclusive: true}, () => {
+			server.close(() => resolve(true));
 		});
 	});
 
 /**
- * A TCP port on 127.0.0.1 that was free a moment ago. Never the same port twice in one process
- * (two workers are separate processes; the kernel's ephemeral allocator makes clashes between
- * them unlikely, and a helper that binds late retries on EADDRINUSE where it can).
+ * Ports come from below the kernel's ephemeral range (32768+ here), so no outgoing connection of
+ * any process can take one between the test's check and its server's bind, and each vitest
+ * worker has a slice of its own, so two workers never hand out the same port.
+ */
+const sliceSize = 5000;
+const worker = Number(process.env['VITEST_POOL_ID'] ?? process.env['VITEST_WORKER_ID'] ?? 0);
+const sliceStart = 10_000 + ((Number.isFinite(worker) ? worker : process.pid) % 4) * sliceSize;
+let next = Math.floor(Math.random() * sliceSize);
+
+/**
+ * A TCP port on 127.0.0.1 that was free a moment ago, from this process's slice; never the same
+ * one twice in a process.
  */
 export async function freePort(): Promise<number> {
-	for (let attempt = 0; attempt < 100; attempt++) {
-		const port = await bindZero();
-		if (port > 0 && !handedOut.has(port)) {
+	for (let attempt = 0; attempt < sliceSize; attempt++) {
+		const port = sliceStart + (next++ % sliceSize);
+		if (handedOut.has(port)) continue;
+
+		if (await tryBind(port)) {
 			handedOut.add(port);
 			return port;
 		}
 	}
-	throw new Error('freePort: no fresh port after 100 tries');
+
+	throw new Error('freePort: no free port left in this worker’s slice');
 }
 
 /** A temporary directory (mode 0700) and a way to remove it with everything in it. */
