@@ -5,7 +5,7 @@ import {startJupyter, runKernelCode, type RunningJupyter} from '../helpers/jupyt
 import {startLab, type Lab} from '../helpers/openssh-lab.js';
 import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
 import {waitFor} from '../helpers/wait-for.js';
-import {runGpujup, spawnGpujup} from './gpujup-process.js';
+import {labChainFlags, runGpujup, spawnGpujup} from './gpujup-process.js';
 
 /** `gpujup connect` against real OpenSSH sshd (relay + GPU host, seed's `ssh -R`) and real Jupyter. */
 describe('gpujup connect against OpenSSH and Jupyter', () => {
@@ -33,22 +33,7 @@ describe('gpujup connect against OpenSSH and Jupyter', () => {
 		await lab?.dispose();
 	});
 
-	const chainArgs = () => [
-		'--relay',
-		`root@127.0.0.1:${lab.relay.port}`,
-		'--relay-port',
-		String(lab.relayPort),
-		'--jupyter-port',
-		String(jupyterPort),
-		'--identity',
-		lab.clientKey,
-		'--known-hosts',
-		lab.knownHosts,
-		'--keepalive',
-		'1',
-		'--keepalive-count',
-		'3',
-	];
+	const chainArgs = () => labChainFlags(lab, jupyterPort);
 
 	it('reaches Jupyter through both hops, serves url and status, and heals a dropped relay session', async () => {
 		const gpujup = spawnGpujup(

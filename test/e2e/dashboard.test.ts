@@ -8,7 +8,14 @@ import {startLab, type Lab} from '../helpers/openssh-lab.js';
 import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
 import {startTmux, type Tmux} from '../helpers/tmux.js';
 import {waitFor} from '../helpers/wait-for.js';
-import {cli, runGpujup, spawnGpujup, type GpujupProcess} from './gpujup-process.js';
+import {
+	cli,
+	labChainFlags,
+	labHostArgs,
+	runGpujup,
+	spawnGpujup,
+	type GpujupProcess,
+} from './gpujup-process.js';
 
 const execFileP = promisify(execFile);
 
@@ -17,22 +24,9 @@ const rtx4080 = 'rtx-4080-super_linux_595.71.05_capture.txt';
 /** The flags of `gpujup connect` against a lab, with a known local port. */
 const connectArgs = (lab: Lab, jupyterPort: number, localPort: number, extra: string[] = []) => [
 	'connect',
-	'--relay',
-	`root@127.0.0.1:${lab.relay.port}`,
-	'--relay-port',
-	String(lab.relayPort),
-	'--jupyter-port',
-	String(jupyterPort),
+	...labChainFlags(lab, jupyterPort),
 	'--local-port',
 	String(localPort),
-	'-i',
-	lab.clientKey,
-	'--known-hosts',
-	lab.knownHosts,
-	'--keepalive',
-	'1',
-	'--keepalive-count',
-	'3',
 	...extra,
 ];
 
@@ -84,31 +78,7 @@ describe('dashboard in tmux, with gpujup host on the GPU host', () => {
 		lab = await startLab({reverse: 'none', hostEnvPath: bin.path});
 		notebooks = await tempDir('gpujup-dash-nb-');
 		jupyterPort = await freePort();
-		host = spawnGpujup(
-			[
-				'host',
-				'--no-tui',
-				'--relay',
-				`root@127.0.0.1:${lab.relay.port}`,
-				'--relay-port',
-				String(lab.relayPort),
-				'--ssh-port',
-				String(lab.gpu.sshPort),
-				'--jupyter-port',
-				String(jupyterPort),
-				'--jupyter-cmd',
-				'jupyter notebook',
-				'--notebook-dir',
-				notebooks.path,
-				'-i',
-				lab.clientKey,
-				'--known-hosts',
-				lab.knownHosts,
-				'--keepalive',
-				'1',
-			],
-			lab.gpuEnv(),
-		);
+		host = spawnGpujup(labHostArgs(lab, jupyterPort, notebooks.path), lab.gpuEnv());
 		await host.waitForLine((l) => l.type === 'hop' && l.hop === 'reverse' && l.state === 'ready', {
 			timeoutMs: 90_000,
 		});

@@ -1,5 +1,6 @@
 import {spawn, type ChildProcess} from 'node:child_process';
 import {fileURLToPath} from 'node:url';
+import type {Lab} from '../helpers/openssh-lab.js';
 import {waitFor} from '../helpers/wait-for.js';
 
 /** The built binary; `npm test` builds it before vitest runs. */
@@ -98,4 +99,53 @@ export async function runGpujup(
 			resolve({code, stdout, stderr});
 		});
 	});
+}
+
+/**
+ * The flags that point `gpujup connect`, `status` or `doctor` at a lab's relay and GPU host, with
+ * short keepalives (tests wait with generous deadlines instead).
+ */
+export function labChainFlags(lab: Lab, jupyterPort: number): string[] {
+	return [
+		'--relay',
+		`root@127.0.0.1:${lab.relay.port}`,
+		'--relay-port',
+		String(lab.relayPort),
+		'--jupyter-port',
+		String(jupyterPort),
+		'--identity',
+		lab.clientKey,
+		'--known-hosts',
+		lab.knownHosts,
+		'--keepalive',
+		'1',
+		'--keepalive-count',
+		'3',
+	];
+}
+
+/** `gpujup host --no-tui` on a lab's GPU host, supervising `jupyter notebook` in `notebookDir`. */
+export function labHostArgs(lab: Lab, jupyterPort: number, notebookDir: string): string[] {
+	return [
+		'host',
+		'--no-tui',
+		'--relay',
+		`root@127.0.0.1:${lab.relay.port}`,
+		'--relay-port',
+		String(lab.relayPort),
+		'--ssh-port',
+		String(lab.gpu.sshPort),
+		'--jupyter-port',
+		String(jupyterPort),
+		'--jupyter-cmd',
+		'jupyter notebook',
+		'--notebook-dir',
+		notebookDir,
+		'--identity',
+		lab.clientKey,
+		'--known-hosts',
+		lab.knownHosts,
+		'--keepalive',
+		'1',
+	];
 }

@@ -5,7 +5,13 @@ import {startLab, type Lab} from '../helpers/openssh-lab.js';
 import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
 import {isAlive} from '../helpers/proc.js';
 import {waitFor} from '../helpers/wait-for.js';
-import {runGpujup, spawnGpujup, type GpujupProcess} from './gpujup-process.js';
+import {
+	labChainFlags,
+	labHostArgs,
+	runGpujup,
+	spawnGpujup,
+	type GpujupProcess,
+} from './gpujup-process.js';
 
 /** Every process's argv, to prove the token is in none. */
 async function allCommandLines(): Promise<string> {
@@ -45,28 +51,7 @@ describe('gpujup host', () => {
 		await lab?.dispose();
 	});
 
-	const hostArgs = () => [
-		'host',
-		'--no-tui',
-		'--relay',
-		`root@127.0.0.1:${lab.relay.port}`,
-		'--relay-port',
-		String(lab.relayPort),
-		'--ssh-port',
-		String(lab.gpu.sshPort),
-		'--jupyter-port',
-		String(jupyterPort),
-		'--jupyter-cmd',
-		'jupyter notebook',
-		'--notebook-dir',
-		notebooks.path,
-		'-i',
-		lab.clientKey,
-		'--known-hosts',
-		lab.knownHosts,
-		'--keepalive',
-		'1',
-	];
+	const hostArgs = () => labHostArgs(lab, jupyterPort, notebooks.path);
 
 	const startHost = () => {
 		const host = spawnGpujup(hostArgs(), lab.gpuEnv());
@@ -123,22 +108,7 @@ describe('gpujup host', () => {
 
 		// gpujup connect reaches the same Jupyter through the same tunnel, token from its runtime file.
 		const connect = spawnGpujup(
-			[
-				'connect',
-				'--no-tui',
-				'--local-port',
-				'0',
-				'--relay',
-				`root@127.0.0.1:${lab.relay.port}`,
-				'--relay-port',
-				String(lab.relayPort),
-				'--jupyter-port',
-				String(jupyterPort),
-				'-i',
-				lab.clientKey,
-				'--known-hosts',
-				lab.knownHosts,
-			],
+			['connect', '--no-tui', '--local-port', '0', ...labChainFlags(lab, jupyterPort)],
 			lab.env(),
 		);
 		try {
