@@ -12,6 +12,7 @@ import path from 'node:path';
 import ssh2, {type Connection, type ServerChannel} from 'ssh2';
 import {hostPatternFor} from '../core/known-hosts.js';
 import type {ExecIo} from './gpu-host-commands.js';
+import {generateEd25519} from '../services/ssh-keys.js';
 
 export type EmbeddedServersOptions = {
 	/** A private (0700) directory for the key and known_hosts files. */
@@ -76,9 +77,9 @@ function isLoopbackName(host: string): boolean {
 export async function startEmbeddedServers(
 	options: EmbeddedServersOptions,
 ): Promise<EmbeddedServers> {
-	const relayHostKey = ssh2.utils.generateKeyPairSync('ed25519');
-	const gpuHostKey = ssh2.utils.generateKeyPairSync('ed25519');
-	const clientKey = ssh2.utils.generateKeyPairSync('ed25519', {comment: 'gpujup-demo'});
+	const relayHostKey = generateEd25519();
+	const gpuHostKey = generateEd25519();
+	const clientKey = generateEd25519('gpujup-demo');
 	const clientPublic = parseKey(clientKey.public);
 	const clientPublicBlob = clientPublic.getPublicSSH();
 

@@ -14,6 +14,7 @@ import {handleGpuHostExec} from '../../source/demo/gpu-host-commands.js';
 import {createSimulatedMachine} from '../../source/demo/simulated-gpus.js';
 import {tempDir, type TempDir} from '../helpers/ports.js';
 import {waitFor} from '../helpers/wait-for.js';
+import {generateEd25519} from '../../source/services/ssh-keys.js';
 
 let dir: TempDir;
 let servers: EmbeddedServers;
@@ -156,7 +157,7 @@ describe('the demo embedded relay and GPU host', () => {
 	});
 
 	it('rejects any key but the demo key', async () => {
-		const other = ssh2.utils.generateKeyPairSync('ed25519');
+		const other = generateEd25519();
 		await expect(
 			connect({
 				port: servers.relayPort,

@@ -11,10 +11,11 @@ import {startLocalForward} from '../../source/services/local-forward.js';
 import {SshHop} from '../../source/services/ssh-hop.js';
 import {tempDir} from '../helpers/ports.js';
 import {waitFor} from '../helpers/wait-for.js';
+import {generateEd25519} from '../../source/services/ssh-keys.js';
 
 /** An ssh2 Server on 127.0.0.1:0 that lets anyone in and opens direct-tcpip to allowed ports. */
 async function startSshServer(allowPorts: () => readonly number[]) {
-	const hostKey = ssh2.utils.generateKeyPairSync('ed25519');
+	const hostKey = generateEd25519();
 	const connections = new Set<Connection>();
 	const server = new ssh2.Server({hostKeys: [hostKey.private]}, (conn) => {
 		connections.add(conn);

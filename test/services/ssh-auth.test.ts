@@ -11,6 +11,7 @@ import {tildify} from '../../source/services/ssh-auth.js';
 import {SshHop, type SshHopOptions} from '../../source/services/ssh-hop.js';
 import {tempDir, type TempDir} from '../helpers/ports.js';
 import {waitFor} from '../helpers/wait-for.js';
+import {generateEd25519} from '../../source/services/ssh-keys.js';
 
 const execFileP = promisify(execFile);
 
@@ -25,7 +26,7 @@ async function startServer(o: {
 	/** keyboard-interactive: the answer that is accepted for the one prompt. */
 	code?: string;
 }) {
-	const hostKey = ssh2.utils.generateKeyPairSync('ed25519');
+	const hostKey = generateEd25519();
 	const connections = new Set<Connection>();
 	let accepted = 0;
 	const server = new ssh2.Server({hostKeys: [hostKey.private]}, (conn) => {

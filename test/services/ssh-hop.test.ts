@@ -20,6 +20,7 @@ import {startFaultProxy} from '../helpers/fault-proxy.js';
 import {startLab, type Lab} from '../helpers/openssh-lab.js';
 import {tempDir, type TempDir} from '../helpers/ports.js';
 import {waitFor} from '../helpers/wait-for.js';
+import {generateEd25519} from '../../source/services/ssh-keys.js';
 
 const execFileP = promisify(execFile);
 
@@ -462,7 +463,7 @@ describe('SshHop against real OpenSSH (relay + GPU host + ssh -R)', () => {
 describe('SshHop lifecycle (in-process ssh2 server)', () => {
 	/** An ssh2 Server on 127.0.0.1:0 that lets anyone in; counts logins. */
 	async function startServer() {
-		const hostKey = ssh2.utils.generateKeyPairSync('ed25519');
+		const hostKey = generateEd25519();
 		let logins = 0;
 		const server = new ssh2.Server({hostKeys: [hostKey.private]}, (conn) => {
 			conn.on('error', () => {});
