@@ -3,29 +3,25 @@ import type {Client, ClientChannel} from 'ssh2';
 import type {BackoffPolicy} from '../core/backoff.js';
 import {HopError} from '../core/classify-error.js';
 import type {HopStatus} from '../core/types.js';
-import type {SshAuthOptions} from './ssh-auth.js';
-import {SshHop} from './ssh-hop.js';
+import {SshHop, type SshHopOptions} from './ssh-hop.js';
 
 /** Options of {@link ReverseTunnel}; times in milliseconds. */
-export type ReverseTunnelOptions = {
-	/** `relay.example.org (listening :19506)` */
-	readonly label: string;
+export type ReverseTunnelOptions = Pick<
+	SshHopOptions,
+	| 'label'
+	| 'knownHostsFile'
+	| 'hostKeyNames'
+	| 'acceptNew'
+	| 'confirmHostKey'
+	| 'auth'
+	| 'keepaliveMs'
+	| 'keepaliveCount'
+> & {
 	readonly relay: {readonly host: string; readonly port: number; readonly username: string};
 	/** The port on the relay's loopback that leads to our sshd (`--relay-port`). */
 	readonly relayPort: number;
 	/** Our own sshd on 127.0.0.1 (`--ssh-port`). */
 	readonly sshPort: number;
-	readonly knownHostsFile: string;
-	readonly hostKeyNames: readonly string[];
-	readonly acceptNew: boolean;
-	readonly confirmHostKey?: (info: {
-		host: string;
-		keyType: string;
-		fingerprint: string;
-	}) => Promise<boolean>;
-	readonly auth: SshAuthOptions;
-	readonly keepaliveMs: number;
-	readonly keepaliveCount: number;
 	/** How often the end-to-end probe runs once ready (default 30 000, like autossh's monitor). */
 	readonly probeIntervalMs?: number;
 	/** How long the probe waits for the banner (default 10 000). */
