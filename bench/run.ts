@@ -20,7 +20,7 @@ import process from 'node:process';
 import {fileURLToPath} from 'node:url';
 import WebSocket from 'ws';
 import {startFaultProxy, type FaultProxy} from '../test/helpers/fault-proxy.js';
-import {startJupyter, type RunningJupyter} from '../test/helpers/jupyter.js';
+import {executeRequest, startJupyter, type RunningJupyter} from '../test/helpers/jupyter.js';
 import {startLab, type Lab} from '../test/helpers/openssh-lab.js';
 import {freePort, tempDir, type TempDir} from '../test/helpers/ports.js';
 import {stopChild} from '../test/helpers/proc.js';
@@ -336,29 +336,7 @@ const cellRoundTrips = async (port: number, token: string, cells: number): Promi
 					}
 				};
 				ws.on('message', onMessage);
-				ws.send(
-					JSON.stringify({
-						header: {
-							msg_id: msgId,
-							username: 'bench',
-							session,
-							msg_type: 'execute_request',
-							version: '5.3',
-							date: new Date().toISOString(),
-						},
-						parent_header: {},
-						metadata: {},
-						content: {
-							code,
-							silent: false,
-							store_history: false,
-							user_expressions: {},
-							allow_stdin: false,
-						},
-						channel: 'shell',
-						buffers: [],
-					}),
-				);
+				ws.send(JSON.stringify(executeRequest(code, session, msgId, 'bench')));
 			});
 		// The first cell pays for the kernel's warm-up; it is not counted.
 		await execute('1');

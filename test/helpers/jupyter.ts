@@ -125,6 +125,32 @@ type JupyterMessage = {
 	channel?: string;
 };
 
+/** A Jupyter messaging protocol 5.3 `execute_request` for the kernel's shell channel. */
+export function executeRequest(code: string, session: string, msgId: string, username: string) {
+	return {
+		header: {
+			msg_id: msgId,
+			username,
+			session,
+			msg_type: 'execute_request',
+			version: '5.3',
+			date: new Date().toISOString(),
+		},
+		parent_header: {},
+		metadata: {},
+		content: {
+			code,
+			silent: false,
+			store_history: false,
+			user_expressions: {},
+			allow_stdin: false,
+			stop_on_error: true,
+		},
+		channel: 'shell',
+		buffers: [],
+	};
+}
+
 /**
  * Start a python3 kernel on the server at `baseUrl` (maybe a forwarded port), run `code`, return
  * what it printed on stdout, and delete the kernel. Rejects with the traceback on an error.
@@ -171,30 +197,7 @@ export async function runKernelCode(
 			ws.on('error', (error) => finish(error));
 			ws.on('close', () => finish(new Error('kernel websocket closed before the reply')));
 			ws.on('open', () => {
-				ws.send(
-					JSON.stringify({
-						header: {
-							msg_id: msgId,
-							username: 'gpujup-test',
-							session,
-							msg_type: 'execute_request',
-							version: '5.3',
-							date: new Date().toISOString(),
-						},
-						parent_header: {},
-						metadata: {},
-						content: {
-							code,
-							silent: false,
-							store_history: false,
-							user_expressions: {},
-							allow_stdin: false,
-							stop_on_error: true,
-						},
-						channel: 'shell',
-						buffers: [],
-					}),
-				);
+				ws.send(JSON.stringify(executeRequest(code, session, msgId, 'gpujup-test')));
 			});
 			ws.on('message', (data, isBinary) => {
 				if (isBinary) return;
