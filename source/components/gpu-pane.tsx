@@ -1,5 +1,6 @@
 import {Box} from 'ink';
-import {formatMiB, formatMiBPair, sanitizeLine, textWidth, unknown} from '../core/format.js';
+import {formatMiB, formatMiBPair, textWidth, unknown} from '../core/format.js';
+import {sanitizeLine} from '../core/sanitize.js';
 import {gpuErrorFix} from '../core/nvidia-smi.js';
 import type {GpuInfo, GpuProcess, GpuStatus, HostStats} from '../core/types.js';
 import {gradePercent, makeTheme, ThemeContext, type Grade} from '../theme.js';

@@ -1,6 +1,7 @@
 import {Box} from 'ink';
 import {maskTokens} from '../core/events.js';
-import {sanitizeLine, textWidth, truncate} from '../core/format.js';
+import {textWidth, truncate} from '../core/format.js';
+import {sanitizeLine} from '../core/sanitize.js';
 import {useTheme} from '../theme.js';
 import {Line} from './line.js';
 import {Panel} from './panel.js';

@@ -79,22 +79,3 @@ export function fit(text: string, width: number): string {
 	const cut = truncate(text, width);
 	return cut + ' '.repeat(Math.max(0, width - textWidth(cut)));
 }
-
-// CSI and OSC sequences, then any other C0/C1 control character.
-/* eslint-disable no-control-regex */
-const escapeSequences =
-	/\u001B\[[0-?]*[ -/]*[@-~]|\u001B\][^\u0007\u001B]*(?:\u0007|\u001B\\)?|\u001B./g;
-const controlCharacters = /[\u0000-\u0008\u000A-\u001F\u007F-\u009F]/g;
-/* eslint-enable no-control-regex */
-
-/**
- * Make text from elsewhere (Jupyter's log) fit for one line of the dashboard: colours and cursor
- * moves stripped, tabs as spaces, other control characters dropped, so a line can never move the
- * cursor or wrap behind Ink's back.
- */
-export function sanitizeLine(text: string): string {
-	return text
-		.replaceAll(escapeSequences, '')
-		.replaceAll('\t', '    ')
-		.replaceAll(controlCharacters, '');
-}

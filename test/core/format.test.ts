@@ -7,7 +7,6 @@ import {
 	formatMiBPair,
 	formatRtt,
 	portOf,
-	sanitizeLine,
 	secondsUntil,
 	truncate,
 } from '../../source/core/format.js';
@@ -56,11 +55,5 @@ describe('text', () => {
 		expect(truncate('abc', 4)).toBe('abc');
 		expect(fit('ab', 4)).toBe('ab  ');
 		expect(fit('abcdef', 4)).toBe('abc…');
-	});
-
-	test('log lines lose colours, cursor moves and control characters', () => {
-		expect(sanitizeLine('\u001B[32m[I 14:02]\u001B[0m ok\r')).toBe('[I 14:02] ok');
-		expect(sanitizeLine('a\tb')).toBe('a    b');
-		expect(sanitizeLine('\u001B]8;;http://x\u0007link\u001B]8;;\u0007 \u001B[2K')).toBe('link ');
 	});
 });

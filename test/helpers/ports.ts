@@ -20,9 +20,15 @@ const tryBind = async (port: number): Promise<boolean> =>
  * any process can take one between the test's check and its server's bind, and each vitest
  * worker has a slice of its own, so two workers never hand out the same port.
  */
-const sliceSize = 5000;
 const worker = Number(process.env['VITEST_POOL_ID'] ?? process.env['VITEST_WORKER_ID'] ?? 0);
-const sliceStart = 10_000 + ((Number.isFinite(worker) ? worker : process.pid) % 4) * sliceSize;
+const workerSlot = Number.isFinite(worker) ? worker : process.pid;
+// GPUJUP_TEST_SLOT (0–9) gives runs of the suite side by side (one per checkout) slices of
+// their own: 1000 ports per worker, two workers per slot.
+const runSlot = Number(process.env['GPUJUP_TEST_SLOT'] ?? Number.NaN);
+const sliceSize = Number.isInteger(runSlot) ? 1000 : 5000;
+const sliceStart = Number.isInteger(runSlot)
+	? 10_000 + ((runSlot % 10) * 2 + (workerSlot % 2)) * sliceSize
+	: 10_000 + (workerSlot % 4) * sliceSize;
 let next = Math.floor(Math.random() * sliceSize);
 
 /**
