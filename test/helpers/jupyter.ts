@@ -172,56 +172,7 @@ export async function runKernelCode(
 	if (!created.ok) throw new Error(`POST api/kernels: ${created.status} ${await created.text()}`);
 	const {id} = (await created.json()) as {id: string};
 	try {
-		const wsUrl = new URL(`api/kernels/${id}/channels`, base);
-		wsUrl.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
-		const session = randomUUID();
-		wsUrl.searchParams.set('session_id', session);
-		return await new Promise<string>((resolve, reject) => {
-			const ws = new WebSocket(wsUrl, {headers: {authorization: `token ${token}`}});
-			const msgId = randomUUID();
-			let stdout = '';
-			let replied = false;
-			let idle = false;
-			const timer = setTimeout(
-				() => finish(new Error(`kernel did not finish in ${timeoutMs} ms`)),
-				timeoutMs,
-			);
-			const finish = (error?: Error) => {
-				clearTimeout(timer);
-				ws.removeAllListeners();
-				ws.on('error', () => {});
-				ws.terminate();
-				if (error) reject(error);
-				else resolve(stdout);
-			};
-			ws.on('error', (error) => finish(error));
-			ws.on('close', () => finish(new Error('kernel websocket closed before the reply')));
-			ws.on('open', () => {
-				ws.send(JSON.stringify(executeRequest(code, session, msgId, 'gpujup-test')));
-			});
-			ws.on('message', (data, isBinary) => {
-				if (isBinary) return;
-				const message = JSON.parse(String(data)) as JupyterMessage;
-				if (message.parent_header.msg_id !== msgId) return;
-				const type = message.header.msg_type;
-				if (type === 'stream' && message.content.name === 'stdout') {
-					stdout += String(message.content.text);
-				} else if (type === 'error') {
-					const traceback = (message.content.traceback as string[] | undefined) ?? [];
-					finish(
-						new Error(
-							`${String(message.content.ename)}: ${String(message.content.evalue)}\n${traceback.join('\n')}`,
-						),
-					);
-					return;
-				} else if (type === 'execute_reply') {
-					replied = true;
-				} else if (type === 'status' && message.content.execution_state === 'idle') {
-					idle = true;
-				}
-				if (replied && idle) finish();
-			});
-		});
+		return await executeInKernel(baseUrl, token, id, code, timeoutMs);
 	} finally {
 		await fetch(new URL(`api/kernels/${id}`, base), {
 			method: 'DELETE',
@@ -229,4 +180,68 @@ export async function runKernelCode(
 			signal: AbortSignal.timeout(10_000),
 		}).catch(() => {});
 	}
+}
+
+/**
+ * Run `code` in the existing kernel `kernelId` over its WebSocket; resolves with what it printed
+ * on stdout once it is idle again, rejects with `ename: evalue` and the traceback on an error.
+ */
+export async function executeInKernel(
+	baseUrl: string,
+	token: string,
+	kernelId: string,
+	code: string,
+	timeoutMs = 60_000,
+): Promise<string> {
+	const base = new URL(baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
+	const wsUrl = new URL(`api/kernels/${kernelId}/channels`, base);
+	wsUrl.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
+	const session = randomUUID();
+	wsUrl.searchParams.set('session_id', session);
+	return new Promise<string>((resolve, reject) => {
+		const ws = new WebSocket(wsUrl, {headers: {authorization: `token ${token}`}});
+		const msgId = randomUUID();
+		let stdout = '';
+		let replied = false;
+		let idle = false;
+		const timer = setTimeout(
+			() => finish(new Error(`kernel did not finish in ${timeoutMs} ms`)),
+			timeoutMs,
+		);
+		const finish = (error?: Error) => {
+			clearTimeout(timer);
+			ws.removeAllListeners();
+			ws.on('error', () => {});
+			ws.terminate();
+			if (error) reject(error);
+			else resolve(stdout);
+		};
+		ws.on('error', (error) => finish(error));
+		ws.on('close', () => finish(new Error('kernel websocket closed before the reply')));
+		ws.on('open', () => {
+			ws.send(JSON.stringify(executeRequest(code, session, msgId, 'gpujup-test')));
+		});
+		ws.on('message', (data, isBinary) => {
+			if (isBinary) return;
+			const message = JSON.parse(String(data)) as JupyterMessage;
+			if (message.parent_header.msg_id !== msgId) return;
+			const type = message.header.msg_type;
+			if (type === 'stream' && message.content.name === 'stdout') {
+				stdout += String(message.content.text);
+			} else if (type === 'error') {
+				const traceback = (message.content.traceback as string[] | undefined) ?? [];
+				finish(
+					new Error(
+						`${String(message.content.ename)}: ${String(message.content.evalue)}\n${traceback.join('\n')}`,
+					),
+				);
+				return;
+			} else if (type === 'execute_reply') {
+				replied = true;
+			} else if (type === 'status' && message.content.execution_state === 'idle') {
+				idle = true;
+			}
+			if (replied && idle) finish();
+		});
+	});
 }
