@@ -352,3 +352,45 @@ export function kernelNotifications(
 
 	return notes;
 }
+
+/**
+ * One exec on a GPU host without `gpujup host` that prints what the kernel monitor needs of its
+ * process table: the clock tick and page size, every /proc/<pid>/stat line, and the kernel
+ * connection file each command line names. Two processes a round, whatever the process count;
+ * run through `sh -c` so fish and tcsh login shells read it the same.
+ */
+export const procDumpCommand =
+	"sh -c 'getconf CLK_TCK; getconf PAGESIZE; echo ---; cat /proc/[0-9]*/stat 2>/dev/null; echo ---;" +
+	' grep -a -o "kernel-[A-Za-z0-9_-]*[.]json" /proc/[0-9]*/cmdline 2>/dev/null; true\'';
+
+/** Parses what {@link procDumpCommand} printed; lines of another shape are skipped. */
+export function parseProcDump(text: string, at: number): ProcSnapshot {
+	const [units = '', stats = '', kernels = ''] = text.split(/^---$/m);
+	const [tick, page] = units.trim().split(/\s+/).map(Number);
+	const ticksPerSecond = Number.isInteger(tick) && tick! > 0 ? tick! : 100;
+	const pageKiB = Number.isInteger(page) && page! > 0 ? page! / 1024 : 4;
+	const files = new Map<number, string>();
+	for (const line of kernels.split('\n')) {
+		const match = /^\/proc\/(\d+)\/cmdline:(kernel-[\w-]{1,64}\.json)$/.exec(line.trim());
+		if (match) files.set(Number(match[1]), match[2]!);
+	}
+
+	const processes: ProcSample[] = [];
+	for (const line of stats.split('\n')) {
+		const close = line.lastIndexOf(')');
+		const pid = Number.parseInt(line, 10);
+		if (close < 0 || !Number.isInteger(pid)) continue;
+		const rest = line.slice(close + 2).split(' ');
+		if (rest.length < 22 || rest[0] === 'Z' || rest[0] === 'X') continue;
+		const file = files.get(pid);
+		processes.push({
+			pid,
+			ppid: Number(rest[1]),
+			argv: file ? [file] : [],
+			cpuTicks: Number(rest[11]) + Number(rest[12]),
+			rssKiB: Number(rest[21]) * pageKiB,
+		});
+	}
+
+	return {at, ticksPerSecond, processes};
+}

@@ -2,6 +2,7 @@ import {describe, expect, test} from 'vitest';
 import {
 	joinKernels,
 	kernelIdOf,
+	parseProcDump,
 	kernelNotifications,
 	parseRestKernels,
 	processTree,
@@ -259,5 +260,26 @@ describe('notifications', () => {
 			kernelNotifications(gone, [kernel({pids: [401]})], {notifyAfterMs: 1, now: 1})[0]?.message,
 		).toBe('train.ipynb (python3) died (pid 200); Jupyter restarted it, its variables are gone');
 		expect(kernelNotifications(gone, [], {notifyAfterMs: 1, now: 1})).toEqual([]);
+	});
+});
+
+describe('the process table over exec', () => {
+	test('stat lines whose command name holds spaces and parentheses parse; junk is skipped', () => {
+		const table = parseProcDump(
+			[
+				'100',
+				'4096',
+				'---',
+				'42 (we ird) (name)) S 1 42 42 0 -1 4194304 0 0 0 0 250 50 0 0 20 0 1 0 100 1000 256 0',
+				'not a stat line',
+				'---',
+				`/proc/42/cmdline:kernel-${idB}.json`,
+				'',
+			].join('\n'),
+			5,
+		);
+		expect(table.processes).toEqual([
+			{pid: 42, ppid: 1, argv: [`kernel-${idB}.json`], cpuTicks: 300, rssKiB: 1024},
+		]);
 	});
 });
