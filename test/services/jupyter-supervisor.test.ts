@@ -1,5 +1,5 @@
 import {execFileSync} from 'node:child_process';
-import {mkdirSync, readFileSync, statSync, writeFileSync, chmodSync} from 'node:fs';
+import {appendFileSync, mkdirSync, readFileSync, statSync, writeFileSync, chmodSync} from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -7,7 +7,10 @@ import {afterEach, describe, expect, test} from 'vitest';
 import {initialState, reduce, type AppAction, type AppState} from '../../source/core/app-state.js';
 import {diffEvents} from '../../source/core/events.js';
 import type {JupyterEnv} from '../../source/core/jupyter-command.js';
+import type {JsonEvent} from '../../source/core/events.js';
 import {createStore, type Store} from '../../source/core/store.js';
+import {ControlConnection} from '../../source/services/control-connection.js';
+import {startControlServer} from '../../source/services/control-socket.js';
 import {
 	JupyterSupervisor,
 	jupyterPaths,
@@ -218,6 +221,58 @@ describe('JupyterSupervisor with Debian Jupyter', () => {
 		expect(processAlive(restarted.pid!)).toBe(false);
 		expect(jupyterOf(h)).toMatchObject({state: 'exited', pid: null, message: 'stopped'});
 		await expect(apiStatus(h.port, token)).rejects.toThrow(/ECONNREFUSED/);
+	});
+
+	test('a 2 MiB line of \\r progress reaches subscribed laptops as its last state and cuts none off', async () => {
+		const h = await harness();
+		const supervisor = h.supervisor();
+		await supervisor.start();
+		await waitRunning(h);
+		const server = await startControlServer({
+			path: path.join(h.root.path, 'host.sock'),
+			store: h.store,
+			handlers: {token: () => null, restartJupyter: async () => {}, reconnect: () => {}},
+		});
+		cleanups.push(async () => server.dispose());
+		/** A laptop's agent channel: the same client, subscribed to the host's events. */
+		const subscribe = async () => {
+			const connection = new ControlConnection(net.connect({path: server.path}));
+			const laptop = {lines: [] as string[], closed: undefined as Error | null | undefined};
+			connection.on('event', (event: JsonEvent) => {
+				if (event.type === 'log') laptop.lines.push(event.line);
+			});
+			connection.on('close', (error) => {
+				laptop.closed = error;
+			});
+			cleanups.push(async () => connection.close());
+			await connection.request('subscribe');
+			return laptop;
+		};
+
+		const first = await subscribe();
+		// tqdm-style progress on one line, as a notebook extension or Jupyter's stderr writes it.
+		let progress = '';
+		for (let step = 0; progress.length < 2 * 1024 * 1024; step++)
+			progress += `\rdownloading: ${String(step).padStart(6)} ${'#'.repeat(step % 50).padEnd(50)}|`;
+		const last = progress.slice(progress.lastIndexOf('\r') + 1);
+		appendFileSync(jupyterPaths(h.stateDir).log, `${progress}\nafter the progress\n`);
+		await waitFor(() => first.closed !== undefined || first.lines.includes('after the progress'), {
+			message: 'the line after the progress',
+		});
+		expect(first.closed).toBeUndefined();
+		expect(first.lines.filter((line) => line.startsWith('downloading:'))).toEqual([last]);
+
+		// A laptop that connects later gets the recent lines replayed: the same, still connected.
+		const second = await subscribe();
+		await waitFor(
+			() => second.closed !== undefined || second.lines.includes('after the progress'),
+			{
+				message: 'the replayed lines',
+			},
+		);
+		expect(second.closed).toBeUndefined();
+		expect(second.lines).toContain(last);
+		expect(first.closed).toBeUndefined();
 	});
 
 	test('a busy port is reported with the process holding it and the flag to change', async () => {
