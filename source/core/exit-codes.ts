@@ -12,3 +12,9 @@ export const hostCredentialsExitCode = 78;
 
 /** Bad usage or config: the message names the flag, or the file, line and key. */
 export const usageExitCode = 2;
+
+/**
+ * The Jupyter start script ends with this when the env (`--env`) has no ipykernel: the supervisor
+ * then reports the fix instead of restarting into the same failure.
+ */
+export const missingIpykernelExitCode = 78;

@@ -26,8 +26,10 @@ import {
 	describeEnv,
 	jupyterScript,
 	jupyterShell,
+	missingIpykernelMessage,
 	type JupyterEnv,
 } from '../core/jupyter-command.js';
+import {missingIpykernelExitCode} from '../core/exit-codes.js';
 import type {JupyterState, JupyterStatus} from '../core/types.js';
 import {probeJupyter} from './jupyter-probe.js';
 
@@ -82,6 +84,8 @@ export function jupyterPaths(dir: string) {
 		info: path.join(dir, 'jupyter.json'),
 		token: path.join(dir, 'token'),
 		log: path.join(dir, 'jupyter.log'),
+		/** gpujup's own entry first on Jupyter's JUPYTER_PATH: the env's `python3` kernelspec. */
+		data: path.join(dir, 'jupyter-data'),
 	} as const;
 }
 
@@ -512,6 +516,7 @@ export class JupyterSupervisor {
 			port: this.#options.port,
 			notebookDir: this.#options.notebookDir,
 			allowRoot: process.getuid?.() === 0,
+			dataDir: this.#files.data,
 		};
 	}
 
@@ -546,6 +551,7 @@ export class JupyterSupervisor {
 		}
 
 		const script = jupyterScript(this.#commandOptions());
+		if (this.#options.env.kind !== 'none') ensurePrivateDir(this.#files.data);
 		const fd = openSync(log, 'a', 0o600);
 		let child: ChildProcess;
 		try {
@@ -625,6 +631,9 @@ export class JupyterSupervisor {
 			const pid = this.#pid;
 			if (pid === null) return;
 			if (!processAlive(pid)) {
+				// Our child, dead but not reaped yet: its 'exit' (with the status) ticks again.
+				const child = this.#child;
+				if (child && child.exitCode === null && child.signalCode === null) return;
 				this.#onDeath(pid);
 				return;
 			}
@@ -670,6 +679,18 @@ export class JupyterSupervisor {
 				: exitCode != null
 					? `exited with code ${exitCode}`
 					: 'exited';
+		if (exitCode === missingIpykernelExitCode) {
+			// The env cannot run kernels: restarting would fail the same way until the user fixes it.
+			this.#publish({
+				state: 'exited',
+				pid: null,
+				kernels: null,
+				startedAt: null,
+				message: missingIpykernelMessage(this.#options.env),
+			});
+			return;
+		}
+
 		const last = this.#ring.at(-1);
 		this.#attempt += 1;
 		const delay = nextDelay(this.#attempt, this.#options.backoff ?? defaultBackoff);
