@@ -1,11 +1,61 @@
+import {accessSync, constants, statSync} from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import type {Config} from '../config/types.js';
 import {initialHop, initialState, reduce} from '../core/app-state.js';
 import {jupyterUrlWithToken} from '../core/events.js';
+import {hostCredentialsExitCode} from '../core/exit-codes.js';
 import {createStore} from '../core/store.js';
-import {systemdUnit} from '../core/systemd-unit.js';
+import {servicePath, systemdUnit, unfitPathDir} from '../core/systemd-unit.js';
 import {runHost, stopJupyterForProfile} from '../roles/host.js';
 import {runSession} from './session.js';
+
+/** Dirs a wrapper made for one session lives in: never frozen into a unit. */
+function temporaryDirs(): string[] {
+	const runtime = process.env['XDG_RUNTIME_DIR'];
+	return [os.tmpdir(), '/tmp', '/var/tmp', ...(runtime ? [runtime] : [])];
+}
+
+/** The dir holding the first executable `name` on `searchPath` (skipping shims and temp dirs). */
+function toolDir(name: string, searchPath: string, temporary: readonly string[]): string | null {
+	if (name.includes('/')) return path.isAbsolute(name) ? path.dirname(name) : null;
+	for (const dir of searchPath.split(':')) {
+		if (unfitPathDir(dir, temporary)) continue;
+		const file = path.join(dir, name);
+		try {
+			accessSync(file, constants.X_OK);
+			if (statSync(file).isFile()) return dir;
+		} catch {
+			// Not here.
+		}
+	}
+
+	return null;
+}
+
+/**
+ * The unit's PATH: a systemd user manager's own lacks ~/.local/bin and conda's dirs, and the
+ * interactive one holds shims and session wrappers. Node's dir, gpujup's, and those of the tools
+ * `gpujup host` runs: Jupyter (after the env's own bin), conda, nvidia-smi.
+ */
+function unitPath(config: Config): string {
+	const current = process.env['PATH'] ?? '';
+	const temporary = temporaryDirs();
+	const firstWord = (command: string) => command.trim().split(/\s+/)[0] ?? '';
+	const tools = [
+		'gpujup',
+		firstWord(config.jupyterCmd ?? 'jupyter'),
+		firstWord(config.nvidiaSmi),
+		...(config.env.kind === 'conda' ? ['conda'] : []),
+	];
+	const needed = [path.dirname(process.execPath)];
+	for (const tool of tools) {
+		const dir = toolDir(tool, current, temporary);
+		if (dir !== null) needed.push(dir);
+	}
+
+	return servicePath({current, needed, temporary});
+}
 
 /** `gpujup host`, `--print-systemd-unit` and `--stop-jupyter`. */
 export async function runHostCommand(config: Config): Promise<number> {
@@ -15,8 +65,7 @@ export async function runHostCommand(config: Config): Promise<number> {
 				execPath: process.execPath,
 				script: process.argv[1] ?? 'gpujup',
 				workingDirectory: config.notebookDir,
-				// A systemd user manager's PATH lacks ~/.local/bin and conda's dirs.
-				...(process.env['PATH'] ? {path: process.env['PATH']} : {}),
+				path: unitPath(config),
 			}),
 		);
 		return 0;
@@ -45,6 +94,8 @@ export async function runHostCommand(config: Config): Promise<number> {
 		config,
 		store,
 		socketName: null,
+		// systemd must not restart into the same refusal (RestartPreventExitStatus).
+		failedExitCode: hostCredentialsExitCode,
 		async start(asker) {
 			const ask = asker('reverse');
 			const handle = await runHost(config, {

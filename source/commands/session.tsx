@@ -29,6 +29,8 @@ export type SessionOptions = {
 	/** `connect.sock` or `host.sock` in the profile's state directory; null for none (demo). */
 	readonly socketName: string | null;
 	readonly start: (asker: AskerFactory) => Promise<SessionHandle>;
+	/** The exit status under --no-tui when a hop fails for good (auth or host key); default 1. */
+	readonly failedExitCode?: number;
 };
 
 const disposeDeadlineMs = 5000;
@@ -153,7 +155,7 @@ export async function runSession(options: SessionOptions): Promise<number> {
 			const failed = store.getSnapshot().hops.find((h) => h.state === 'failed');
 			if (!failed || quitting) return;
 			if (failed.error) process.stderr.write(`gpujup: ${failed.hop}: ${failed.error.message}\n`);
-			void quit(1);
+			void quit(options.failedExitCode ?? 1);
 		});
 	}
 

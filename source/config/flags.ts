@@ -152,7 +152,8 @@ export function helpText(): string {
 		'',
 		'Each flag also has a variable (GPUJUP_RELAY_PORT) and a config-file key',
 		'(relay-port = 19506). Flag > variable > config file > ~/.ssh/config > default.',
-		'Exit codes: 0 ok, 1 a check failed or the chain is down, 2 bad usage or config.',
+		'Exit codes: 0 ok, 1 a check failed or the chain is down, 2 bad usage or config,',
+		'78 host --no-tui: the relay refused the key, or its host key is unknown/changed.',
 		'',
 	].join('\n');
 }

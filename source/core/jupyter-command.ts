@@ -1,7 +1,9 @@
 /**
- * The command line `gpujup host` starts Jupyter with: environment activation, the default command
- * and the flags that pin it to the loopback port it was told. Pure: the supervisor runs it.
+ * The command line `gpujup host` starts Jupyter with: environment activation, the env's kernel,
+ * the default command and the flags that pin it to the loopback port it was told. Pure: the
+ * supervisor runs it.
  */
+import {missingIpykernelExitCode} from './exit-codes.js';
 
 /** `--env`: which environment Jupyter runs in. */
 export type JupyterEnv =
@@ -17,6 +19,11 @@ export type JupyterCommandOptions = {
 	readonly notebookDir: string;
 	/** Jupyter refuses to run as root without `--allow-root`. */
 	readonly allowRoot: boolean;
+	/**
+	 * gpujup's own Jupyter data dir (0700, in its state dir), put first on `JUPYTER_PATH`: with an
+	 * env, its `kernels/python3` is written to run the env's python. Null: no kernel of ours.
+	 */
+	readonly dataDir: string | null;
 };
 
 /** Where conda installers put it, tried when `conda` is not on PATH. */
@@ -85,6 +92,55 @@ export function activation(env: JupyterEnv): string {
 	}
 }
 
+/** Why an env cannot run kernels, and the fix; in Jupyter's log and the status message. */
+export function missingIpykernelMessage(env: JupyterEnv): string {
+	return (
+		`${describeEnv(env)} has no ipykernel, so notebooks cannot run in it: ` +
+		'run `pip install ipykernel` with that env activated, then restart Jupyter (j)'
+	);
+}
+
+/**
+ * Checks that the env's python has ipykernel, then writes `<dataDir>/kernels/python3/kernel.json`
+ * (0600) naming that python: argv[1] is the data dir, argv[2] the display name. Exits with
+ * {@link missingIpykernelExitCode} when ipykernel is missing.
+ */
+const kernelSpecWriter = [
+	'import importlib.util, json, os, sys',
+	`if importlib.util.find_spec("ipykernel") is None: sys.exit(${missingIpykernelExitCode})`,
+	'd = os.path.join(sys.argv[1], "kernels", "python3")',
+	'os.makedirs(d, mode=0o700, exist_ok=True)',
+	'spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"], ' +
+		'"display_name": sys.argv[2], "language": "python", "metadata": {"debugger": True}}',
+	'f = os.path.join(d, "kernel.json")',
+	'fd = os.open(f + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)',
+	'with os.fdopen(fd, "w") as out: json.dump(spec, out, indent=1)',
+	'os.replace(f + ".tmp", f)',
+].join('\n');
+
+/**
+ * Shell text, after activation, that makes the env's python the `python3` kernel (or refuses, with
+ * {@link missingIpykernelMessage}), ending in ` && `. Jupyter's own `python3` kernelspec (Debian's
+ * names /usr/bin/python3) would otherwise win whatever the env: a kernelspec in a dir first on
+ * `JUPYTER_PATH` wins over every other; the user's own entries stay after it.
+ */
+export function envKernel(env: JupyterEnv, dataDir: string | null): string {
+	if (env.kind === 'none' || dataDir === null) return '';
+	// The env's own python, never one further down PATH (a conda env without python would get base's).
+	const python =
+		env.kind === 'venv'
+			? shellQuote(`${env.path.replace(/\/+$/, '')}/bin/python`)
+			: '"$CONDA_PREFIX/bin/python"';
+	const refuse = `{ echo ${shellQuote(`gpujup: ${missingIpykernelMessage(env)}`)} >&2; exit ${missingIpykernelExitCode}; }`;
+	return (
+		`if [ ! -x ${python} ]; then ${refuse}; fi; ` +
+		`${python} -c ${shellQuote(kernelSpecWriter)} ${shellQuote(dataDir)} ${shellQuote(`Python 3 (${describeEnv(env)})`)}; ` +
+		`__rc=$?; if [ "$__rc" = ${missingIpykernelExitCode} ]; then ${refuse}; fi; ` +
+		'if [ "$__rc" != 0 ]; then exit "$__rc"; fi; ' +
+		`export JUPYTER_PATH=${shellQuote(dataDir)}"\${JUPYTER_PATH:+:$JUPYTER_PATH}" && `
+	);
+}
+
 /**
  * The script for `bash -c`. `exec` replaces the shell so the pid we record is Jupyter's; without
  * `--jupyter-cmd`, JupyterLab is used when the activated environment has it.
@@ -96,7 +152,7 @@ export function jupyterScript(options: JupyterCommandOptions): string {
 			? `if jupyter lab --version >/dev/null 2>&1; then exec jupyter lab ${args}; ` +
 				`else exec jupyter notebook ${args}; fi`
 			: `exec ${options.cmd} ${args}`;
-	return `${activation(options.env)}${run}`;
+	return `${activation(options.env)}${envKernel(options.env, options.dataDir)}${run}`;
 }
 
 /** What `--env` reads as for messages: `conda:tf`, `venv:/opt/venv`, `none`. */

@@ -1,6 +1,7 @@
 /**
  * `gpujup host --print-systemd-unit`: a systemd user unit that runs this very command line. Pure.
  */
+import {hostCredentialsExitCode, usageExitCode} from './exit-codes.js';
 
 export type SystemdUnitOptions = {
 	/** The node binary (`process.execPath`). */
@@ -8,7 +9,7 @@ export type SystemdUnitOptions = {
 	/** gpujup's entry script (`process.argv[1]`). */
 	readonly script: string;
 	readonly workingDirectory: string;
-	/** PATH for the service (a user manager's default PATH lacks ~/.local/bin, conda…); omitted when undefined. */
+	/** PATH for the service (see {@link servicePath}); omitted when undefined. */
 	readonly path?: string;
 };
 
@@ -35,6 +36,49 @@ export function environmentAssignment(name: string, value: string): string {
 	return `"${text.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
 }
 
+/** Where every system keeps the basic tools; always in the unit's PATH. */
+const systemDirs = ['/usr/local/bin', '/usr/bin', '/bin'] as const;
+
+const trimSlashes = (dir: string): string => (dir === '/' ? dir : dir.replace(/\/+$/, ''));
+
+/**
+ * Whether `dir` must stay out of a unit's PATH: relative or empty, a version manager's shims
+ * (pyenv, rbenv, asdf: they need the shell's setup to pick a version), a package runner's
+ * `node_modules/.bin`, or under one of the `temporary` dirs (a wrapper made for one shell session).
+ */
+export function unfitPathDir(dir: string, temporary: readonly string[]): boolean {
+	const clean = trimSlashes(dir);
+	if (!clean.startsWith('/')) return true;
+	if (/\/shims(?:\/|$)/.test(clean) || /\/node_modules\/\.bin(?:\/|$)/.test(clean)) return true;
+	return temporary.some((root) => {
+		const base = trimSlashes(root);
+		return base !== '/' && base !== '' && (clean === base || clean.startsWith(`${base}/`));
+	});
+}
+
+/**
+ * The unit's PATH: only the dirs gpujup needs (`needed`: node's, gpujup's, those of the tools it
+ * runs), in the order the interactive PATH (`current`) has them so the same programs win, then
+ * the ones it lacks; the system dirs always; no duplicates, nothing {@link unfitPathDir} rejects.
+ */
+export function servicePath(options: {
+	readonly current: string;
+	readonly needed: readonly string[];
+	readonly temporary: readonly string[];
+}): string {
+	const fit = (dir: string) => !unfitPathDir(dir, options.temporary);
+	const needed = new Set([...options.needed.filter(fit).map(trimSlashes), ...systemDirs]);
+	const chosen: string[] = [];
+	const add = (dir: string) => {
+		if (!chosen.includes(dir)) chosen.push(dir);
+	};
+
+	for (const dir of options.current.split(':').filter(fit).map(trimSlashes))
+		if (needed.has(dir)) add(dir);
+	for (const dir of needed) add(dir);
+	return chosen.join(':');
+}
+
 /**
  * The unit text. `argv` is gpujup's own arguments (`process.argv.slice(2)`); `--print-systemd-unit`
  * and any TUI flag are dropped and `--no-tui` added (the journal gets JSON lines).
@@ -53,11 +97,13 @@ export function systemdUnit(argv: readonly string[], options: SystemdUnitOptions
 		'# Logs: journalctl --user -u gpujup-host -f',
 		'[Unit]',
 		'Description=gpujup host: reverse SSH tunnel to the relay and a supervised Jupyter',
-		'Wants=network-online.target',
-		'After=network-online.target',
+		// No network-online.target: a user manager cannot see it, and gpujup waits for the relay
+		// itself. No start limit: the default gives up after five restarts in ten seconds.
+		'StartLimitIntervalSec=0',
 		'',
 		'[Service]',
-		'Type=simple',
+		// `exec`: a missing node or script fails the start instead of passing for a running service.
+		'Type=exec',
 		`WorkingDirectory=${escapeSpecifiers(options.workingDirectory)}`,
 		`ExecStart=${exec}`,
 		'Environment=NODE_ENV=production',
@@ -65,7 +111,10 @@ export function systemdUnit(argv: readonly string[], options: SystemdUnitOptions
 			? []
 			: [`Environment=${environmentAssignment('PATH', options.path)}`]),
 		'Restart=always',
-		'RestartSec=2',
+		'RestartSec=5',
+		`# ${hostCredentialsExitCode}: the relay refused the key or its host key is unknown or changed; ${usageExitCode}: bad flags or config.`,
+		'# Retrying cannot fix those: fix it, then systemctl --user restart gpujup-host.',
+		`RestartPreventExitStatus=${usageExitCode} ${hostCredentialsExitCode}`,
 		// Only gpujup is stopped on restart: Jupyter runs in its own session and is adopted.
 		'KillMode=process',
 		'',

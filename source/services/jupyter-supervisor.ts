@@ -21,12 +21,15 @@ import {StringDecoder} from 'node:string_decoder';
 import type {AppAction} from '../core/app-state.js';
 import {defaultBackoff, nextDelay, stableResetMs, type BackoffPolicy} from '../core/backoff.js';
 import {jupyterUrl, maskTokens} from '../core/events.js';
+import {LogLineAssembler} from '../core/log-lines.js';
 import {
 	describeEnv,
 	jupyterScript,
 	jupyterShell,
+	missingIpykernelMessage,
 	type JupyterEnv,
 } from '../core/jupyter-command.js';
+import {missingIpykernelExitCode} from '../core/exit-codes.js';
 import type {JupyterState, JupyterStatus} from '../core/types.js';
 import {probeJupyter} from './jupyter-probe.js';
 
@@ -81,6 +84,8 @@ export function jupyterPaths(dir: string) {
 		info: path.join(dir, 'jupyter.json'),
 		token: path.join(dir, 'token'),
 		log: path.join(dir, 'jupyter.log'),
+		/** gpujup's own entry first on Jupyter's JUPYTER_PATH: the env's `python3` kernelspec. */
+		data: path.join(dir, 'jupyter-data'),
 	} as const;
 }
 
@@ -346,7 +351,7 @@ export class JupyterSupervisor {
 	#tailTimer: NodeJS.Timeout | null = null;
 	#restartTimer: NodeJS.Timeout | null = null;
 	#ticking = false;
-	#tail = {offset: 0, ino: -1, partial: '', decoder: new StringDecoder('utf8')};
+	#tail = this.#newTail(0, -1, false);
 	readonly #ring: string[] = [];
 
 	constructor(options: JupyterSupervisorOptions) {
@@ -511,6 +516,7 @@ export class JupyterSupervisor {
 			port: this.#options.port,
 			notebookDir: this.#options.notebookDir,
 			allowRoot: process.getuid?.() === 0,
+			dataDir: this.#files.data,
 		};
 	}
 
@@ -545,6 +551,7 @@ export class JupyterSupervisor {
 		}
 
 		const script = jupyterScript(this.#commandOptions());
+		if (this.#options.env.kind !== 'none') ensurePrivateDir(this.#files.data);
 		const fd = openSync(log, 'a', 0o600);
 		let child: ChildProcess;
 		try {
@@ -624,6 +631,9 @@ export class JupyterSupervisor {
 			const pid = this.#pid;
 			if (pid === null) return;
 			if (!processAlive(pid)) {
+				// Our child, dead but not reaped yet: its 'exit' (with the status) ticks again.
+				const child = this.#child;
+				if (child && child.exitCode === null && child.signalCode === null) return;
 				this.#onDeath(pid);
 				return;
 			}
@@ -669,6 +679,18 @@ export class JupyterSupervisor {
 				: exitCode != null
 					? `exited with code ${exitCode}`
 					: 'exited';
+		if (exitCode === missingIpykernelExitCode) {
+			// The env cannot run kernels: restarting would fail the same way until the user fixes it.
+			this.#publish({
+				state: 'exited',
+				pid: null,
+				kernels: null,
+				startedAt: null,
+				message: missingIpykernelMessage(this.#options.env),
+			});
+			return;
+		}
+
 		const last = this.#ring.at(-1);
 		this.#attempt += 1;
 		const delay = nextDelay(this.#attempt, this.#options.backoff ?? defaultBackoff);
@@ -699,9 +721,24 @@ export class JupyterSupervisor {
 		}
 
 		const offset = fromRecent ? Math.max(0, size - 8192) : size;
-		this.#tail = {offset, ino, partial: '', decoder: new StringDecoder('utf8')};
-		if (fromRecent && offset > 0) this.#tail.partial = '\0skip';
+		this.#tail = this.#newTail(offset, ino, fromRecent && offset > 0);
 		this.#readTail();
+	}
+
+	/**
+	 * Where the log is read from, and the text not yet a whole line. `skipFirst`: the offset may be
+	 * mid-line (adoption), so what comes before the first newline is dropped.
+	 */
+	#newTail(offset: number, ino: number, skipFirst: boolean) {
+		return {
+			offset,
+			ino,
+			skipFirst,
+			decoder: new StringDecoder('utf8'),
+			// Progress bars (`\r`) kept in their last state, runaway lines cut: no line can outgrow
+			// what a laptop accepts (the control protocol's line limit).
+			lines: new LogLineAssembler({mask: (line) => maskTokens(line, this.#token)}),
+		};
 	}
 
 	/** Emit the log's new complete lines, masked. The file is polled: it belongs to Jupyter. */
@@ -713,15 +750,12 @@ export class JupyterSupervisor {
 			return;
 		}
 
-		const tail = this.#tail;
-		if (stat.ino !== tail.ino || stat.size < tail.offset) {
+		if (stat.ino !== this.#tail.ino || stat.size < this.#tail.offset) {
 			// Rotated or truncated: start over at its beginning.
-			tail.ino = stat.ino;
-			tail.offset = 0;
-			tail.partial = '';
-			tail.decoder = new StringDecoder('utf8');
+			this.#tail = this.#newTail(0, stat.ino, false);
 		}
 
+		const tail = this.#tail;
 		if (stat.size <= tail.offset) return;
 		const length = Math.min(stat.size - tail.offset, tailChunkBytes);
 		const buffer = Buffer.alloc(length);
@@ -738,22 +772,15 @@ export class JupyterSupervisor {
 		}
 
 		tail.offset += read;
-		let text = tail.partial + tail.decoder.write(buffer.subarray(0, read));
-		if (text.startsWith('\0skip')) {
+		let text = tail.decoder.write(buffer.subarray(0, read));
+		if (tail.skipFirst) {
 			const newline = text.indexOf('\n');
-			if (newline === -1) {
-				tail.partial = text;
-				return;
-			}
-
+			if (newline === -1) return;
 			text = text.slice(newline + 1);
+			tail.skipFirst = false;
 		}
 
-		const pieces = text.split('\n');
-		tail.partial = pieces.pop() ?? '';
-		const lines = pieces
-			.map((line) => maskTokens(line.replace(/\r$/, ''), this.#token))
-			.filter((line) => line.length > 0);
+		const lines = tail.lines.push(text).filter((line) => line.length > 0);
 		if (lines.length === 0) return;
 		this.#ring.push(...lines);
 		if (this.#ring.length > ringCapacity) this.#ring.splice(0, this.#ring.length - ringCapacity);

@@ -1,10 +1,15 @@
-import {execFileSync} from 'node:child_process';
+import {execFileSync, spawnSync} from 'node:child_process';
+import {mkdtempSync, readFileSync, rmSync, statSync} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import {describe, expect, test} from 'vitest';
 import {
 	activation,
 	describeEnv,
 	jupyterArgs,
+	envKernel,
 	jupyterScript,
+	missingIpykernelMessage,
 	shellQuote,
 } from '../../source/core/jupyter-command.js';
 
@@ -28,6 +33,7 @@ describe('jupyter command line', () => {
 				port: 8888,
 				notebookDir: "/home/u/my 'nb'",
 				allowRoot: false,
+				dataDir: '/s/jupyter-data',
 			}),
 		).toBe(
 			"exec /opt/jl/bin/jupyter lab --no-browser --ip=127.0.0.1 --port=8888 --port-retries=0 '--notebook-dir=/home/u/my '\\''nb'\\'''",
@@ -36,7 +42,14 @@ describe('jupyter command line', () => {
 
 	test('without --jupyter-cmd, lab when the environment has it, else notebook', () => {
 		expect(
-			jupyterScript({cmd: null, env: {kind: 'none'}, port: 1, notebookDir: '/n', allowRoot: false}),
+			jupyterScript({
+				cmd: null,
+				env: {kind: 'none'},
+				port: 1,
+				notebookDir: '/n',
+				allowRoot: false,
+				dataDir: null,
+			}),
 		).toBe(
 			'if jupyter lab --version >/dev/null 2>&1; then exec jupyter lab --no-browser --ip=127.0.0.1 --port=1 --port-retries=0 --notebook-dir=/n; ' +
 				'else exec jupyter notebook --no-browser --ip=127.0.0.1 --port=1 --port-retries=0 --notebook-dir=/n; fi',
@@ -75,6 +88,85 @@ describe('jupyter command line', () => {
 
 		expect(status).toBe(127);
 		expect(stderr).toContain('gpujup: conda not found');
+	});
+
+	test('with an env, its python becomes the python3 kernel, first on JUPYTER_PATH', () => {
+		expect(envKernel({kind: 'none'}, '/s/data')).toBe('');
+		expect(envKernel({kind: 'venv', path: '/v'}, null)).toBe('');
+		const venv = envKernel({kind: 'venv', path: '/opt/my venv/'}, '/s/jupyter-data');
+		expect(venv.startsWith("if [ ! -x '/opt/my venv/bin/python' ]; then")).toBe(true);
+		expect(venv).toContain("'Python 3 (venv:/opt/my venv/)'");
+		expect(
+			venv.endsWith('export JUPYTER_PATH=/s/jupyter-data"${JUPYTER_PATH:+:$JUPYTER_PATH}" && '),
+		).toBe(true);
+		expect(envKernel({kind: 'conda', name: 'tf'}, '/d')).toContain('"$CONDA_PREFIX/bin/python"');
+		// After activation, before Jupyter.
+		const script = jupyterScript({
+			cmd: 'jupyter notebook',
+			env: {kind: 'venv', path: '/v'},
+			port: 1,
+			notebookDir: '/n',
+			allowRoot: false,
+			dataDir: '/d',
+		});
+		expect(script.startsWith('. /v/bin/activate && if [ ! -x /v/bin/python ]')).toBe(true);
+		expect(script).toMatch(/JUPYTER_PATH:\+:\$JUPYTER_PATH\}" && exec jupyter notebook /);
+	});
+
+	test('the kernel script writes the spec with the env python, keeps JUPYTER_PATH, or refuses', () => {
+		const root = mkdtempSync(path.join(os.tmpdir(), 'gpujup-kernel-'));
+		try {
+			const run = (python: string) =>
+				spawnSync(
+					'/bin/bash',
+					[
+						'-c',
+						`${envKernel({kind: 'conda', name: 'x'}, path.join(root, 'data'))}echo "$JUPYTER_PATH"`,
+					],
+					{
+						env: {CONDA_PREFIX: python, JUPYTER_PATH: '/mine', PATH: '/usr/bin:/bin'},
+						encoding: 'utf8',
+						// Not a socket: Debian's bash reads ~/.bashrc when stdin is one (as from sshd).
+						stdio: ['ignore', 'pipe', 'pipe'],
+					},
+				);
+			// Debian's python3 has ipykernel: a conda prefix whose bin/python is it.
+			const prefix = path.join(root, 'env');
+			execFileSync('/bin/mkdir', ['-p', path.join(prefix, 'bin')]);
+			execFileSync('/bin/ln', ['-s', '/usr/bin/python3', path.join(prefix, 'bin', 'python')]);
+			const good = run(prefix);
+			expect(good.stderr).toBe('');
+			expect(good.status).toBe(0);
+			expect(good.stdout).toBe(`${path.join(root, 'data')}:/mine\n`);
+			const file = path.join(root, 'data', 'kernels', 'python3', 'kernel.json');
+			expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({
+				argv: [
+					path.join(prefix, 'bin', 'python'),
+					'-m',
+					'ipykernel_launcher',
+					'-f',
+					'{connection_file}',
+				],
+				display_name: 'Python 3 (conda:x)',
+				language: 'python',
+				metadata: {debugger: true},
+			});
+			expect(statSync(file).mode & 0o777).toBe(0o600);
+
+			// A prefix with no python at all, and one whose python lacks ipykernel.
+			for (const broken of [path.join(root, 'nothing'), path.join(root, 'bare')]) {
+				if (broken.endsWith('bare'))
+					execFileSync('/usr/bin/python3', ['-m', 'venv', '--without-pip', broken]);
+				const refused = run(broken);
+				expect(refused.status).toBe(78);
+				expect(refused.stdout).toBe('');
+				expect(refused.stderr).toBe(
+					`gpujup: ${missingIpykernelMessage({kind: 'conda', name: 'x'})}\n`,
+				);
+			}
+		} finally {
+			rmSync(root, {recursive: true, force: true});
+		}
 	});
 
 	test('shellQuote survives a round trip through the shell', () => {

@@ -1,4 +1,7 @@
-import {readdir, readFile} from 'node:fs/promises';
+import {execFile} from 'node:child_process';
+import {mkdir, readdir, readFile, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import {promisify} from 'node:util';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {runKernelCode} from '../helpers/jupyter.js';
 import {startLab, type Lab} from '../helpers/openssh-lab.js';
@@ -12,6 +15,8 @@ import {
 	spawnGpujup,
 	type GpujupProcess,
 } from './gpujup-process.js';
+
+const execFileP = promisify(execFile);
 
 /** Every process's argv, to prove the token is in none. */
 async function allCommandLines(): Promise<string> {
@@ -197,18 +202,88 @@ describe('gpujup host', () => {
 		await waitFor(async () => !(await isAlive(jupyterPid)), {timeoutMs: 30_000});
 	});
 
-	it('prints a systemd user unit with the current flags', async () => {
-		const result = await runGpujup(
-			['host', '--relay', 'me@relay.example.org', '--env', 'conda:tf', '--print-systemd-unit'],
-			lab.gpuEnv(),
-		);
-		expect(result.code).toBe(0);
-		expect(result.stdout).toContain('Restart=always');
-		expect(result.stdout).toContain('KillMode=process');
-		expect(result.stdout).toMatch(
-			/ExecStart=.*host.*--relay.*me@relay\.example\.org.*--env.*conda:tf.*--no-tui/,
-		);
-		const execStart = result.stdout.split('\n').find((line) => line.startsWith('ExecStart='));
-		expect(execStart).not.toContain('--print-systemd-unit');
+	it('prints a systemd user unit with the current flags that systemd-analyze accepts', async () => {
+		const dir = await tempDir('gpujup-unit-');
+		try {
+			// An interactive PATH as a user has it: pyenv shims, a wrapper dir, duplicates.
+			const shims = path.join(dir.path, '.pyenv', 'shims');
+			const wrapper = path.join(dir.path, 'wrapper', 'bin');
+			for (const bin of [shims, wrapper]) {
+				await mkdir(bin, {recursive: true});
+				await writeFile(path.join(bin, 'jupyter'), '#!/bin/sh\nexit 1\n', {mode: 0o755});
+			}
+
+			const env = lab.gpuEnv();
+			env['PATH'] = [shims, wrapper, '/usr/bin', path.dirname(process.execPath), '/usr/bin/']
+				.concat((env['PATH'] ?? '').split(':'))
+				.join(':');
+			const result = await runGpujup(
+				['host', '--relay', 'me@relay.example.org', '--env', 'conda:tf', '--print-systemd-unit'],
+				env,
+			);
+			expect(result.code).toBe(0);
+			const unit = result.stdout;
+			expect(unit).toContain('\nRestart=always\n');
+			expect(unit).toContain('\nRestartPreventExitStatus=2 78\n');
+			expect(unit).toContain('\nStartLimitIntervalSec=0\n');
+			expect(unit).toContain('\nKillMode=process\n');
+			expect(unit).not.toContain('network-online');
+			expect(unit).toMatch(
+				/ExecStart=.*host.*--relay.*me@relay\.example\.org.*--env.*conda:tf.*--no-tui/,
+			);
+			const execStart = unit.split('\n').find((line) => line.startsWith('ExecStart='));
+			expect(execStart).not.toContain('--print-systemd-unit');
+			const pathLine = unit.split('\n').find((line) => line.startsWith('Environment=PATH='));
+			const dirs = pathLine!.slice('Environment=PATH='.length).split(':');
+			expect(new Set(dirs).size).toBe(dirs.length);
+			for (const entry of dirs) {
+				expect(entry, entry).toMatch(/^\/[^\s]*[^/]$/);
+				expect(entry, entry).not.toMatch(/shims|^\/tmp\//);
+				expect(entry.startsWith(dir.path), entry).toBe(false);
+			}
+
+			expect(dirs).toContain(path.dirname(process.execPath));
+			expect(dirs).toContain('/usr/bin');
+
+			// systemd's own check, in user mode, without a running systemd (as root in CI).
+			const unitFile = path.join(dir.path, 'gpujup-host.service');
+			await writeFile(unitFile, unit);
+			const runtime = path.join(dir.path, 'run');
+			await mkdir(runtime, {mode: 0o700});
+			const verify = await execFileP('systemd-analyze', ['verify', '--user', unitFile], {
+				env: {...process.env, XDG_RUNTIME_DIR: runtime, SYSTEMD_LOG_LEVEL: 'notice'},
+			}).catch((error: {stdout: string; stderr: string; code: number}) => error);
+			expect(verify.stderr).toBe('');
+			expect(verify.stdout).toBe('');
+		} finally {
+			await dir.dispose();
+		}
+	});
+
+	it('exits 78 under --no-tui when the relay refuses the key or its host key is not known', async () => {
+		const dir = await tempDir('gpujup-host-creds-');
+		try {
+			const key = path.join(dir.path, 'other');
+			await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+			const refusedArgs = hostArgs();
+			refusedArgs[refusedArgs.indexOf('--identity') + 1] = key;
+			const refused = await runGpujup(refusedArgs, lab.gpuEnv());
+			expect(refused.stderr).toMatch(/reverse: authentication .*failed/);
+			expect(refused.code).toBe(78);
+
+			const knownHosts = path.join(dir.path, 'known_hosts');
+			await writeFile(knownHosts, '');
+			const unknownArgs = hostArgs();
+			unknownArgs[unknownArgs.indexOf('--known-hosts') + 1] = knownHosts;
+			const unknown = await runGpujup(unknownArgs, lab.gpuEnv());
+			expect(unknown.stderr).toMatch(/reverse: .*host key/i);
+			expect(unknown.code).toBe(78);
+
+			// Documented where a user of the unit looks.
+			const help = await runGpujup(['host', '--help'], lab.gpuEnv());
+			expect(help.stdout).toMatch(/78 .*(auth|key)/);
+		} finally {
+			await dir.dispose();
+		}
 	});
 });

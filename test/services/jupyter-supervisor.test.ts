@@ -1,5 +1,14 @@
 import {execFileSync} from 'node:child_process';
-import {mkdirSync, readFileSync, statSync, writeFileSync, chmodSync} from 'node:fs';
+import {
+	appendFileSync,
+	chmodSync,
+	mkdirSync,
+	readdirSync,
+	readFileSync,
+	statSync,
+	symlinkSync,
+	writeFileSync,
+} from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -7,13 +16,17 @@ import {afterEach, describe, expect, test} from 'vitest';
 import {initialState, reduce, type AppAction, type AppState} from '../../source/core/app-state.js';
 import {diffEvents} from '../../source/core/events.js';
 import type {JupyterEnv} from '../../source/core/jupyter-command.js';
+import type {JsonEvent} from '../../source/core/events.js';
 import {createStore, type Store} from '../../source/core/store.js';
+import {ControlConnection} from '../../source/services/control-connection.js';
+import {startControlServer} from '../../source/services/control-socket.js';
 import {
 	JupyterSupervisor,
 	jupyterPaths,
 	processAlive,
 	terminateJupyter,
 } from '../../source/services/jupyter-supervisor.js';
+import {runKernelCode} from '../helpers/jupyter.js';
 import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
 import {waitFor} from '../helpers/wait-for.js';
 
@@ -220,6 +233,58 @@ describe('JupyterSupervisor with Debian Jupyter', () => {
 		await expect(apiStatus(h.port, token)).rejects.toThrow(/ECONNREFUSED/);
 	});
 
+	test('a 2 MiB line of \\r progress reaches subscribed laptops as its last state and cuts none off', async () => {
+		const h = await harness();
+		const supervisor = h.supervisor();
+		await supervisor.start();
+		await waitRunning(h);
+		const server = await startControlServer({
+			path: path.join(h.root.path, 'host.sock'),
+			store: h.store,
+			handlers: {token: () => null, restartJupyter: async () => {}, reconnect: () => {}},
+		});
+		cleanups.push(async () => server.dispose());
+		/** A laptop's agent channel: the same client, subscribed to the host's events. */
+		const subscribe = async () => {
+			const connection = new ControlConnection(net.connect({path: server.path}));
+			const laptop = {lines: [] as string[], closed: undefined as Error | null | undefined};
+			connection.on('event', (event: JsonEvent) => {
+				if (event.type === 'log') laptop.lines.push(event.line);
+			});
+			connection.on('close', (error) => {
+				laptop.closed = error;
+			});
+			cleanups.push(async () => connection.close());
+			await connection.request('subscribe');
+			return laptop;
+		};
+
+		const first = await subscribe();
+		// tqdm-style progress on one line, as a notebook extension or Jupyter's stderr writes it.
+		let progress = '';
+		for (let step = 0; progress.length < 2 * 1024 * 1024; step++)
+			progress += `\rdownloading: ${String(step).padStart(6)} ${'#'.repeat(step % 50).padEnd(50)}|`;
+		const last = progress.slice(progress.lastIndexOf('\r') + 1);
+		appendFileSync(jupyterPaths(h.stateDir).log, `${progress}\nafter the progress\n`);
+		await waitFor(() => first.closed !== undefined || first.lines.includes('after the progress'), {
+			message: 'the line after the progress',
+		});
+		expect(first.closed).toBeUndefined();
+		expect(first.lines.filter((line) => line.startsWith('downloading:'))).toEqual([last]);
+
+		// A laptop that connects later gets the recent lines replayed: the same, still connected.
+		const second = await subscribe();
+		await waitFor(
+			() => second.closed !== undefined || second.lines.includes('after the progress'),
+			{
+				message: 'the replayed lines',
+			},
+		);
+		expect(second.closed).toBeUndefined();
+		expect(second.lines).toContain(last);
+		expect(first.closed).toBeUndefined();
+	});
+
 	test('a busy port is reported with the process holding it and the flag to change', async () => {
 		const h = await harness();
 		const blocker = net.createServer();
@@ -237,9 +302,11 @@ describe('JupyterSupervisor with Debian Jupyter', () => {
 		expect(j.pid).toBeNull();
 	});
 
-	test('venv: Jupyter runs with the venv activated', async () => {
+	test("venv: Jupyter runs with the venv activated, and its kernels on the venv's python", async () => {
 		const h = await harness();
 		const venv = path.join(h.root.path, 'my venv');
+		// Debian's python3 over Debian's Jupyter: the venv has no jupyter of its own, so the server
+		// is /usr/bin/jupyter, whose python3 kernelspec names /usr/bin/python3.
 		execFileSync('/usr/bin/python3', [
 			'-m',
 			'venv',
@@ -247,6 +314,21 @@ describe('JupyterSupervisor with Debian Jupyter', () => {
 			'--without-pip',
 			venv,
 		]);
+		const lib = path.join(venv, 'lib');
+		const sitePackages = path.join(lib, readdirSync(lib)[0]!, 'site-packages');
+		writeFileSync(path.join(sitePackages, 'venvonly.py'), 'WHERE = "only in the venv"\n');
+		// The user's own kernelspecs stay, on the JUPYTER_PATH they set.
+		const userData = path.join(h.root.path, 'user-data');
+		mkdirSync(path.join(userData, 'kernels', 'mine'), {recursive: true});
+		writeFileSync(
+			path.join(userData, 'kernels', 'mine', 'kernel.json'),
+			JSON.stringify({
+				argv: ['/usr/bin/python3', '-m', 'ipykernel_launcher', '-f', '{connection_file}'],
+				display_name: 'Mine',
+				language: 'python',
+			}),
+		);
+		h.baseEnv['JUPYTER_PATH'] = userData;
 		const supervisor = h.supervisor({env: {kind: 'venv', path: venv}});
 		await supervisor.start();
 		const {pid} = await waitRunning(h);
@@ -254,6 +336,50 @@ describe('JupyterSupervisor with Debian Jupyter', () => {
 		expect(environ.get('VIRTUAL_ENV')).toBe(venv);
 		expect(environ.get('PATH')?.split(':')[0]).toBe(path.join(venv, 'bin'));
 		expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.toContain(supervisor.token());
+		const jupyterPath = environ.get('JUPYTER_PATH')!.split(':');
+		expect(jupyterPath).toHaveLength(2);
+		expect(jupyterPath[0]!.startsWith(`${h.stateDir}/`)).toBe(true);
+		expect(jupyterPath[1]).toBe(userData);
+		expect(mode(jupyterPath[0]!)).toBe(0o700);
+
+		const url = `http://127.0.0.1:${h.port}/`;
+		const printed = await runKernelCode(
+			url,
+			supervisor.token(),
+			'import sys, venvonly; print(venvonly.WHERE); print(sys.executable)',
+		);
+		expect(printed).toBe(`only in the venv\n${path.join(venv, 'bin', 'python')}\n`);
+		const specs = (await (
+			await fetch(`${url}api/kernelspecs`, {
+				headers: {authorization: `token ${supervisor.token()}`},
+			})
+		).json()) as {default: string; kernelspecs: Record<string, {spec: {display_name: string}}>};
+		expect(specs.default).toBe('python3');
+		expect(specs.kernelspecs['python3']?.spec.display_name).toBe(`Python 3 (venv:${venv})`);
+		expect(specs.kernelspecs['mine']?.spec.display_name).toBe('Mine');
+	});
+
+	test('venv without ipykernel: Jupyter is not started, and the message names the fix', async () => {
+		const h = await harness();
+		const venv = path.join(h.root.path, 'bare venv');
+		execFileSync('/usr/bin/python3', ['-m', 'venv', '--without-pip', venv]);
+		const supervisor = h.supervisor({env: {kind: 'venv', path: venv}});
+		await supervisor.start();
+		const j = await waitFor(
+			() => {
+				const now = jupyterOf(h);
+				return now?.state === 'exited' || now?.state === 'restarting' ? now : null;
+			},
+			{timeoutMs: 60_000, message: 'the refusal'},
+		);
+		expect(j.state).toBe('exited');
+		expect(j.message).toContain(`venv:${venv} has no ipykernel`);
+		expect(j.message).toContain('pip install ipykernel');
+		expect(j.restarts).toBe(0);
+		expect(j.pid).toBeNull();
+		// Not retried as a crash: the same refusal stands until the user fixes the env.
+		expect(supervisor.status).toMatchObject({state: 'exited', restarts: 0});
+		expect(h.store.getSnapshot().logs.join('\n')).toContain('pip install ipykernel');
 	});
 
 	test('conda: activates through conda.sh of `conda info --base` (stand-in conda)', async () => {
@@ -269,9 +395,13 @@ describe('JupyterSupervisor with Debian Jupyter', () => {
 			`#!/bin/sh\necho "exe $*" >> '${record}'\n[ "$*" = "info --base" ] && echo '${base}' && exit 0\nexit 2\n`,
 		);
 		chmodSync(path.join(bin, 'conda'), 0o755);
+		// The env's python, as conda puts it in the env's prefix (Debian's, which has ipykernel).
+		const prefix = path.join(base, 'envs', 'tf 2');
+		mkdirSync(path.join(prefix, 'bin'), {recursive: true});
+		symlinkSync('/usr/bin/python3', path.join(prefix, 'bin', 'python'));
 		writeFileSync(
 			path.join(base, 'etc/profile.d/conda.sh'),
-			`conda() {\n echo "fn $*" >> '${record}'\n [ "$1" = activate ] || return 2\n export CONDA_DEFAULT_ENV="$2"\n}\n`,
+			`conda() {\n echo "fn $*" >> '${record}'\n [ "$1" = activate ] || return 2\n export CONDA_DEFAULT_ENV="$2" CONDA_PREFIX='${base}/envs/'"$2"\n}\n`,
 		);
 		h.baseEnv['PATH'] = `${bin}:${h.baseEnv['PATH'] ?? ''}`;
 		const supervisor = h.supervisor({env: {kind: 'conda', name: 'tf 2'}});
@@ -282,5 +412,12 @@ describe('JupyterSupervisor with Debian Jupyter', () => {
 			'fn activate tf 2',
 		]);
 		expect(environOf(pid!).get('CONDA_DEFAULT_ENV')).toBe('tf 2');
+		// The env's python runs the kernels.
+		const printed = await runKernelCode(
+			`http://127.0.0.1:${h.port}/`,
+			supervisor.token(),
+			'import sys; print(sys.executable)',
+		);
+		expect(printed).toBe(`${path.join(prefix, 'bin', 'python')}\n`);
 	});
 });

@@ -2,7 +2,7 @@
  * RemoteLogTail against the lab's real OpenSSH GPU host: the exec fallback's `tail -F` of
  * `--jupyter-log`, resumed from its byte offset after the session drops.
  */
-import {appendFile, readFile, writeFile} from 'node:fs/promises';
+import {appendFile, readFile, stat, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import ssh2, {type Client} from 'ssh2';
 import {afterAll, beforeAll, expect, test} from 'vitest';
@@ -84,4 +84,65 @@ test('follows the log, resumes at its offset after a drop, and leaves no tail be
 	await waitFor(async () => (await pgrep(`tail -c .* -F ${log}`)).length === 0, {
 		message: 'no tail left on the GPU host',
 	});
+});
+
+test('multibyte characters split across chunks arrive whole, and the resume offset stays on the byte', async () => {
+	const log = path.join(dir.path, 'utf8.log');
+	// 3-byte characters (€) and a 4-byte one (🚀) in lines of ~3 KB: the channel's chunks (powers of
+	// two) cannot all end on a character boundary.
+	const line = (label: string) => `${label} ${'€'.repeat(999)}🚀`;
+	const batch = (label: string, count: number) =>
+		Array.from({length: count}, (_, i) => line(`${label}${i}`));
+	const existing = batch('old', 9);
+	await writeFile(log, `${existing.join('\n')}\n`);
+	const lines: string[] = [];
+	const tail = new RemoteLogTail({path: log, onLines: (more) => lines.push(...more)});
+	let client = await connect();
+	try {
+		tail.attach(client);
+		await waitFor(() => lines.length >= 9, {message: 'the existing lines'});
+		const attached = batch('new', 9);
+		await appendFile(log, `${attached.join('\n')}\n`);
+		await waitFor(() => lines.length >= 18, {message: 'the lines written while attached'});
+		// The resume point is the end of the last whole line, counted in bytes.
+		expect(tail.offset).toBe((await stat(log)).size);
+		// Half a line, cut inside a character, then the hop drops.
+		const half = Buffer.from(line('split'));
+		await appendFile(log, half.subarray(0, 1001));
+		tail.detach();
+		client.destroy();
+		await appendFile(log, Buffer.concat([half.subarray(1001), Buffer.from('\n')]));
+		const whileDown = batch('down', 5);
+		await appendFile(log, `${whileDown.join('\n')}\n`);
+		client = await connect();
+		tail.attach(client);
+		await waitFor(() => lines.includes(whileDown.at(-1)!), {
+			message: 'the lines written while down',
+		});
+		expect(lines.join('\n')).not.toContain('\uFFFD');
+		expect(lines).toEqual([...existing, ...attached, line('split'), ...whileDown]);
+		expect(tail.offset).toBe((await stat(log)).size);
+	} finally {
+		tail.detach();
+		client.destroy();
+	}
+});
+
+test('a first attach to a long log starts at a whole line', async () => {
+	const log = path.join(dir.path, 'long.log');
+	const all = Array.from({length: 400}, (_, i) => `line ${i} ${'é'.repeat(60)}`);
+	await writeFile(log, `${all.join('\n')}\n`);
+	const lines: string[] = [];
+	const tail = new RemoteLogTail({path: log, onLines: (more) => lines.push(...more)});
+	const client = await connect();
+	try {
+		tail.attach(client);
+		await waitFor(() => lines.includes(all.at(-1)!), {message: 'the end of the log'});
+		// Only the recent end (32 KB), each line whole.
+		expect(lines.length).toBeLessThan(all.length);
+		expect(lines).toEqual(all.slice(-lines.length));
+	} finally {
+		tail.detach();
+		client.destroy();
+	}
 });
