@@ -41,7 +41,7 @@ const parseOptions = (argv: readonly string[]): Options => {
 		else if (arg === '--runs') runs = Number(argv[++i]);
 		else if (arg.startsWith('--runs=')) runs = Number(arg.slice('--runs='.length));
 		else if (arg === '--help' || arg === '-h') {
-			process.stdout.write('Usage: node dist/bench/run.js [--runs N] [--quick]\n');
+			process.stdout.write('Usage: npm run bench -- [--runs N] [--quick]\n');
 			process.exit(0);
 		} else {
 			process.stderr.write(`bench: unknown argument ${arg}\n`);
