@@ -38,6 +38,7 @@ export type SampleSet = {
 	/** The desktop GPU (`captures[2]`) as the dashboard and doctor show it. */
 	readonly desktop: {
 		readonly name: string;
+		readonly uuid: string;
 		/** The part of its name the GPU pane shows at every width. */
 		readonly model: string;
 		/** memory.total as the pane prints it (`…/16.0 GiB`). */
@@ -79,6 +80,8 @@ const shared: SampleSet = {
 	],
 	desktop: {
 		name: 'NVIDIA GeForce RTX 4080 SUPER',
+		// Masked in the capture.
+		uuid: 'GPU-00000000-0000-0000-0000-000000000000',
 		model: 'RTX 4080',
 		memoryTotalGiB: '16.0',
 		driverVersion: '595.71.05',
@@ -112,6 +115,7 @@ const fixtures: SampleSet = {
 	captures: ['l40s', 'a100-sxm4-80gb-mig', 'rtx-3090', 'rtx-a4000-wddm'],
 	desktop: {
 		name: 'NVIDIA GeForce RTX 3090',
+		uuid: 'GPU-9e27d4b8-1a53-4c0f-a6d2-58b1e7c3f092',
 		model: 'RTX 3090',
 		memoryTotalGiB: '24.0',
 		driverVersion: '560.35.03',

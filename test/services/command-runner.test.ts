@@ -91,7 +91,7 @@ describe('localRunner', () => {
 		});
 		const out = collect(running.stdout);
 		expect(await running.exited).toEqual({code: 0, signal: null});
-		expect(out()).toBe('GPU-00000000-0000-0000-0000-000000000000\n');
+		expect(out()).toBe(`${samples.desktop.uuid}\n`);
 		await waitFor(async () => (await pgrep('sleep 4321')).length === 0, {message: 'timer gone'});
 		expect(await pgrep(dir.path)).toEqual([]);
 	});

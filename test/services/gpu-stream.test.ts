@@ -127,7 +127,7 @@ describe('GpuStream through the replaying nvidia-smi', () => {
 		expect(calls.some((c) => c.includes('--query-compute-apps=') && c.includes('-lms 400'))).toBe(
 			true,
 		);
-		// MIG H100 (GPU 1): known as MIG, its utilization unknown rather than 0.
+		// The MIG GPU (GPU 1): known as MIG, its utilization unknown rather than 0.
 		expect(statuses[0]!.gpus[1]).toMatchObject({mig: true, utilizationGpu: null});
 		// Processes of every GPU arrive, in GPU order.
 		const withProcesses = await waitFor(
