@@ -4,7 +4,7 @@ import reactHooks from 'eslint-plugin-react-hooks';
 import globals from 'globals';
 
 export default tseslint.config(
-	{ignores: ['dist/**', 'node_modules/**', 'media/**']},
+	{ignores: ['dist/**', 'dist-bench/**', 'node_modules/**', 'media/**']},
 	js.configs.recommended,
 	...tseslint.configs.recommended,
 	{

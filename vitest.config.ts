@@ -3,6 +3,8 @@ import {defineConfig} from 'vitest/config';
 export default defineConfig({
 	test: {
 		include: ['test/**/*.test.{ts,tsx}'],
+		// Prints which nvidia-smi samples run: the real captures in ../shared, or the project's own.
+		globalSetup: ['test/global-setup.ts'],
 		pool: 'forks',
 		// Two cores and real sshd/Jupyter processes per test file: keep the run calm.
 		maxWorkers: 2,

@@ -11,16 +11,16 @@
 import {spawn, spawnSync, execFileSync, type ChildProcess} from 'node:child_process';
 import {randomBytes, randomUUID} from 'node:crypto';
 import {copyFile, mkdir, readFile, writeFile} from 'node:fs/promises';
-import {existsSync, readFileSync} from 'node:fs';
+import {existsSync} from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
-import {fileURLToPath} from 'node:url';
 import WebSocket from 'ws';
 import {startFaultProxy, type FaultProxy} from '../test/helpers/fault-proxy.js';
 import {executeRequest, startJupyter, type RunningJupyter} from '../test/helpers/jupyter.js';
+import {samplePath, samples, repoRoot} from '../test/helpers/nvidia-smi-samples.js';
 import {startLab, type Lab} from '../test/helpers/openssh-lab.js';
 import {freePort, tempDir, type TempDir} from '../test/helpers/ports.js';
 import {stopChild} from '../test/helpers/proc.js';
@@ -41,7 +41,7 @@ const parseOptions = (argv: readonly string[]): Options => {
 		else if (arg === '--runs') runs = Number(argv[++i]);
 		else if (arg.startsWith('--runs=')) runs = Number(arg.slice('--runs='.length));
 		else if (arg === '--help' || arg === '-h') {
-			process.stdout.write('Usage: node dist/bench/run.js [--runs N] [--quick]\n');
+			process.stdout.write('Usage: npm run bench -- [--runs N] [--quick]\n');
 			process.exit(0);
 		} else {
 			process.stderr.write(`bench: unknown argument ${arg}\n`);
@@ -55,29 +55,12 @@ const parseOptions = (argv: readonly string[]): Options => {
 	return {runs: runs ?? (quick ? 2 : 5), quick};
 };
 
-/** The repository root: the first dir upwards with gpujup's package.json (works from dist/ too). */
-const findRoot = (): string => {
-	let dir = path.dirname(fileURLToPath(import.meta.url));
-	for (;;) {
-		const file = path.join(dir, 'package.json');
-		if (existsSync(file) && /"name":\s*"gpujup"/.test(readFileSync(file, 'utf8'))) return dir;
-		const up = path.dirname(dir);
-		if (up === dir) throw new Error('bench: cannot find the gpujup repository root');
-		dir = up;
-	}
-};
-
-const root = findRoot();
+const root = repoRoot;
 const cli = path.join(root, 'dist', 'cli.js');
-const samples = path.join(root, '..', 'shared', 'nvidia-smi-samples');
 const fakeWrapper = path.join(root, 'test', 'helpers', 'fake-nvidia-smi-bin', 'nvidia-smi');
 const fakeScript = path.join(root, 'test', 'helpers', 'fake-nvidia-smi.mjs');
-const captures = [
-	'h100-80gb-hbm3_linux_590.48.01_capture.txt',
-	'h100-80gb-hbm3-mig_linux_590.48.01_capture.txt',
-	'rtx-4080-super_linux_595.71.05_capture.txt',
-	'rtx-2080-super_windows-wddm_610.62_capture.txt',
-];
+/** Four GPUs: the real captures in ../shared when present, else the project's fixtures. */
+const captures = samples.captures.map((name) => samplePath(name));
 
 const log = (text: string) => process.stderr.write(`bench: ${text}\n`);
 
@@ -106,7 +89,7 @@ const installFake = async (binDir: string, logFile: string) => {
 		FAKE_NVIDIA_SMI_NODE: process.execPath,
 		FAKE_NVIDIA_SMI_SCRIPT: fakeScript,
 		FAKE_NVIDIA_SMI_ID: binDir,
-		FAKE_NVIDIA_SMI_CAPTURES: captures.map((name) => path.join(samples, name)).join(','),
+		FAKE_NVIDIA_SMI_CAPTURES: captures.join(','),
 		FAKE_NVIDIA_SMI_MODE: 'replay',
 		FAKE_NVIDIA_SMI_STATE: 'cycle',
 		FAKE_NVIDIA_SMI_INVALID: '',
@@ -379,6 +362,7 @@ async function main(): Promise<void> {
 		const smiLog = path.join(scratch.path, 'nvidia-smi.log');
 		await installFake(bin, smiLog);
 
+		log(`nvidia-smi samples: ${samples.label}`);
 		log('starting the OpenSSH lab (relay + GPU host sshd, seed ssh -R)…');
 		const lab = await startLab({hostEnvPath: bin});
 		cleanups.unshift(async () => lab.dispose());

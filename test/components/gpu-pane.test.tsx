@@ -1,5 +1,6 @@
 /**
- * GPU pane frames, from GpuStatus built out of the real captures (../shared/nvidia-smi-samples).
+ * GPU pane frames, from GpuStatus built out of the nvidia-smi samples (the real captures in
+ * ../shared/nvidia-smi-samples, else the project's fixtures): each set has its own table of frames.
  * vitest sets FORCE_COLOR=0; this file turns colour support on before Ink (and its chalk) load, so
  * the `color` prop alone decides, and compares frames with the escapes stripped.
  */
@@ -7,8 +8,8 @@ import type * as InkTesting from 'ink-testing-library';
 import {afterEach, beforeAll, describe, expect, test} from 'vitest';
 import type * as Pane from '../../source/components/gpu-pane.js';
 import type {GpuStatus, HostStats} from '../../source/core/types.js';
-import {captureFiles, p100Csv} from '../helpers/fake-nvidia-smi.js';
 import {expectedHost} from '../helpers/fake-nvidia-smi-expect.js';
+import {samples} from '../helpers/nvidia-smi-samples.js';
 
 // Type-only imports are erased: nothing of Ink loads before FORCE_COLOR is set below.
 let ink: typeof InkTesting;
@@ -27,7 +28,8 @@ afterEach(() => {
 // eslint-disable-next-line no-control-regex
 const stripAnsi = (text: string) => text.replaceAll(/\u001B\[[0-9;]*m/g, '');
 
-const [h100, h100Mig, rtx4080, rtx2080] = captureFiles;
+const captureFiles = samples.captures;
+const [dataCentre, mig, desktop, windows] = captureFiles;
 const users = ['alice', 'bob'];
 
 /** A GpuStatus from captures in their `load` state; users as ps would give them. */
@@ -87,9 +89,10 @@ function draw(gpu: GpuStatus | null, options: Options): string {
 
 const lines = (frame: string) => stripAnsi(frame).split('\n');
 
-describe('GpuPane frames', () => {
-	test('one GPU: bars, sparkline, memory, temperature, power, fan; processes by memory', () => {
-		expect(lines(draw(status([h100]), {width: 60, height: 9}))).toEqual([
+/** The frames each sample set must draw, at the sizes the tests below use. */
+const frames = {
+	shared: {
+		one: [
 			'┌ GPUs  p507 · driver 590.48.01 · cpu 23% · mem 41/62 GiB ─┐',
 			'│ 0 H100 80GB HBM3  util █████████████ 100% ▁▂▃▅▆▇█▇▅▄▂█   │',
 			'│                   mem  ███▏          19.4/79.6 GiB 59°C  │',
@@ -99,11 +102,8 @@ describe('GpuPane frames', () => {
 			'│ 11327  alice  2.5 GiB  /root/tools/memhog                │',
 			'│ 11328  bob    1.5 GiB  /root/tools/memhog                │',
 			'└──────────────────────────────────────────────────────────┘',
-		]);
-	});
-
-	test('four GPUs: a block each, the processes of all of them with their GPU, the rest counted', () => {
-		expect(lines(draw(status(captureFiles), {width: 100, height: 20}))).toEqual([
+		],
+		four: [
 			'┌ GPUs  p507 · driver 590.48.01 · cpu 23% · mem 41/62 GiB ─────────────────────────────────────────┐',
 			'│ 0 H100 80GB HBM3  util ████████████████████ 100% ▁▂▃▅▆▇█▇▅▄▂█                                    │',
 			'│                   mem  ████▉                19.4/79.6 GiB 59°C                                   │',
@@ -124,22 +124,112 @@ describe('GpuPane frames', () => {
 			'│ 1   21180  bob    2.2 GiB  /root/tools/memhog                                                    │',
 			'│ … 26 more                                                                                        │',
 			'└──────────────────────────────────────────────────────────────────────────────────────────────────┘',
-		]);
-	});
-
-	test('MIG: shown as MIG, never as 0 %', () => {
-		const frame = lines(draw(status([h100Mig]), {width: 60, height: 6}));
-		expect(frame).toEqual([
+		],
+		mig: [
 			'┌ GPUs  p507 · driver 590.48.01 · cpu 23% · mem 41/62 GiB ─┐',
 			'│ 0 H100 80GB HBM3  util –              MIG                │',
 			'│                   mem  █▊            10.9/79.6 GiB 53°C  │',
 			'│                   pwr  434/700 W  fan –                  │',
 			'│ … 3 processes                                            │',
 			'└──────────────────────────────────────────────────────────┘',
-		]);
+		],
+		migCompact: [' GPU0 H100 80GB HB   MIG –          10.9/79.6G 53°C 434W'],
+		compact: [
+			' GPU0 H100 80GB HB  100% █████████  19.4/79.6G 59°C 632W  ▁▂▃▅▆▇█▇▅▄▂█',
+			' GPU1 H100 80GB HB   MIG –          10.9/79.6G 53°C 434W',
+			' GPU2 RTX 4080 S      7% ▋           1.4/16.0G 46°C  84W  ▁▂▃▅▆▇█▇▅▄▂█',
+			' GPU3 RTX 2080 S      7% ▋            1.3/8.0G 44°C  98W  ▁▂▃▅▆▇█▇▅▄▂█',
+		],
+		few: [' GPU0 RTX 4080 S    7% ▋           1.4/16.0G 46°C  84W  ▁▂▃▅▆▇█▇▅▄▂█', ' … 2 more GPUs'],
+		short: [
+			'┌ GPUs  p507 · cpu 23% · mem 41/62 GiB ────────────────────┐',
+			'│ 0 Tesla P100-PCI  util                 0% ▁▂▃▅▆▇█▇▅▄▂█   │',
+			'│                   mem  –             0.0/– GiB 37°C      │',
+			'│                   pwr  28/– W  fan –                     │',
+			'└──────────────────────────────────────────────────────────┘',
+		],
+		simHeader: '┌ GPUs  p507 · simulated · driver 595.71.05 ───────────────┐',
+		simCompact: [' GPU0 RTX 4080 S    7% ▋           1.4/16.0G 46°C  84W  ▁▂▃▅▆▇█▇▅▄▂█  simulated'],
+		colour: {hot: '\u001B[31m100%', cool: '\u001B[32m  7%'},
+	},
+	fixtures: {
+		one: [
+			'┌ GPUs  p507 · driver 550.90.07 · cpu 23% · mem 41/62 GiB ─┐',
+			'│ 0 L40S  util █████████████████▌  97% ▁▂▃▅▆▇█▇▅▄▂█        │',
+			'│         mem  ████████████       30.0/45.0 GiB 66°C       │',
+			'│         pwr  341/350 W  fan –                            │',
+			'│ PID    USER   GPU MEM  COMMAND                           │',
+			'│ 40211  alice  24.0 GiB python3                           │',
+			'│ 40388  bob    4.0 GiB  /usr/bin/python3                  │',
+			'│ 40390  alice  2.0 GiB  ./nbody                           │',
+			'└──────────────────────────────────────────────────────────┘',
+		],
+		four: [
+			'┌ GPUs  p507 · driver 550.90.07 · cpu 23% · mem 41/62 GiB ─────────────────────────────────────────┐',
+			'│ 0 L40S            util ███████████████████▍  97% ▁▂▃▅▆▇█▇▅▄▂█                                    │',
+			'│                   mem  █████████████▍       30.0/45.0 GiB 66°C                                   │',
+			'│                   pwr  341/350 W  fan –                                                          │',
+			'│ 1 A100-SXM4-80GB  util –                     MIG                                                 │',
+			'│                   mem  █████                19.8/80.0 GiB 47°C                                   │',
+			'│                   pwr  188/400 W  fan –                                                          │',
+			'│ 2 RTX 3090        util █▊                     9% ▁▂▃▅▆▇█▇▅▄▂█                                    │',
+			'│                   mem  █▍                   1.6/24.0 GiB 45°C                                    │',
+			'│                   pwr  113/350 W  fan 0%                                                         │',
+			'│ 3 RTX A4000       util ████████████▊         64% ▁▂▃▅▆▇█▇▅▄▂█                                    │',
+			'│                   mem  ████████▎            6.6/16.0 GiB 71°C                                    │',
+			'│                   pwr  131/140 W  fan 46%                                                        │',
+			'│ GPU PID    USER   GPU MEM  COMMAND                                                               │',
+			'│ 0   40211  alice  24.0 GiB python3                                                               │',
+			'│ 1   51007  bob    10.0 GiB python3                                                               │',
+			'│ 1   51122  alice  9.8 GiB  python3                                                               │',
+			'│ 0   40388  bob    4.0 GiB  /usr/bin/python3                                                      │',
+			'│ … 9 more                                                                                         │',
+			'└──────────────────────────────────────────────────────────────────────────────────────────────────┘',
+		],
+		mig: [
+			'┌ GPUs  p507 · driver 550.90.07 · cpu 23% · mem 41/62 GiB ─┐',
+			'│ 0 A100-SXM4-80GB  util –              MIG                │',
+			'│                   mem  ███▎          19.8/80.0 GiB 47°C  │',
+			'│                   pwr  188/400 W  fan –                  │',
+			'│ … 2 processes                                            │',
+			'└──────────────────────────────────────────────────────────┘',
+		],
+		migCompact: [' GPU0 A100-SXM4-80   MIG –          19.8/80.0G 47°C 188W'],
+		compact: [
+			' GPU0 L40S           97% ████████▊  30.0/45.0G 66°C 341W  ▁▂▃▅▆▇█▇▅▄▂█',
+			' GPU1 A100-SXM4-80   MIG –          19.8/80.0G 47°C 188W',
+			' GPU2 RTX 3090        9% ▊           1.6/24.0G 45°C 113W  ▁▂▃▅▆▇█▇▅▄▂█',
+			' GPU3 RTX A4000      64% █████▊      6.6/16.0G 71°C 131W  ▁▂▃▅▆▇█▇▅▄▂█',
+		],
+		few: [' GPU0 RTX 3090    9% ▊           1.6/24.0G 45°C 113W  ▁▂▃▅▆▇█▇▅▄▂█', ' … 2 more GPUs'],
+		short: [
+			'┌ GPUs  p507 · cpu 23% · mem 41/62 GiB ────────────────────┐',
+			'│ 0 Tesla V100-PCI  util ▍               3% ▁▂▃▅▆▇█▇▅▄▂█   │',
+			'│                   mem  –             0.3/– GiB 41°C      │',
+			'│                   pwr  39/– W  fan –                     │',
+			'└──────────────────────────────────────────────────────────┘',
+		],
+		simHeader: '┌ GPUs  p507 · simulated · driver 560.35.03 ───────────────┐',
+		simCompact: [' GPU0 RTX 3090    9% ▊           1.6/24.0G 45°C 113W  ▁▂▃▅▆▇█▇▅▄▂█  simulated'],
+		colour: {hot: '\u001B[31m 97%', cool: '\u001B[32m  9%'},
+	},
+}[samples.kind];
+
+describe('GpuPane frames', () => {
+	test('one GPU: bars, sparkline, memory, temperature, power, fan; processes by memory', () => {
+		expect(lines(draw(status([dataCentre]), {width: 60, height: 9}))).toEqual(frames.one);
+	});
+
+	test('four GPUs: a block each, the processes of all of them with their GPU, the rest counted', () => {
+		expect(lines(draw(status(captureFiles), {width: 100, height: 20}))).toEqual(frames.four);
+	});
+
+	test('MIG: shown as MIG, never as 0 %', () => {
+		const frame = lines(draw(status([mig]), {width: 60, height: 6}));
+		expect(frame).toEqual(frames.mig);
 		expect(frame.join('\n')).not.toMatch(/\b0%/);
-		const compact = lines(draw(status([h100Mig]), {width: 80, height: 1, compact: true}));
-		expect(compact).toEqual([' GPU0 H100 80GB HB   MIG –          10.9/79.6G 53°C 434W']);
+		const compact = lines(draw(status([mig]), {width: 80, height: 1, compact: true}));
+		expect(compact).toEqual(frames.migCompact);
 	});
 
 	test('no driver: nvidia-smi’s message and the likely fix; nothing else breaks', () => {
@@ -160,30 +250,18 @@ describe('GpuPane frames', () => {
 	});
 
 	test('80 columns: one line per GPU, like the 80×24 sketch', () => {
-		expect(lines(draw(status(captureFiles), {width: 80, height: 4, compact: true}))).toEqual([
-			' GPU0 H100 80GB HB  100% █████████  19.4/79.6G 59°C 632W  ▁▂▃▅▆▇█▇▅▄▂█',
-			' GPU1 H100 80GB HB   MIG –          10.9/79.6G 53°C 434W',
-			' GPU2 RTX 4080 S      7% ▋           1.4/16.0G 46°C  84W  ▁▂▃▅▆▇█▇▅▄▂█',
-			' GPU3 RTX 2080 S      7% ▋            1.3/8.0G 44°C  98W  ▁▂▃▅▆▇█▇▅▄▂█',
-		]);
+		expect(lines(draw(status(captureFiles), {width: 80, height: 4, compact: true}))).toEqual(
+			frames.compact,
+		);
 		// Fewer rows than GPUs: the rest is counted, not dropped silently.
 		expect(
-			lines(draw(status([rtx4080, rtx2080, h100]), {width: 80, height: 2, compact: true})),
-		).toEqual([
-			' GPU0 RTX 4080 S    7% ▋           1.4/16.0G 46°C  84W  ▁▂▃▅▆▇█▇▅▄▂█',
-			' … 2 more GPUs',
-		]);
+			lines(draw(status([desktop, windows, dataCentre]), {width: 80, height: 2, compact: true})),
+		).toEqual(frames.few);
 	});
 
-	test('unknown values are –, never 0 (the P100 CSV has no limit, fan or total memory)', () => {
-		const frame = lines(draw(status([p100Csv], 'idle'), {width: 60, height: 5}));
-		expect(frame).toEqual([
-			'┌ GPUs  p507 · cpu 23% · mem 41/62 GiB ────────────────────┐',
-			'│ 0 Tesla P100-PCI  util                 0% ▁▂▃▅▆▇█▇▅▄▂█   │',
-			'│                   mem  –             0.0/– GiB 37°C      │',
-			'│                   pwr  28/– W  fan –                     │',
-			'└──────────────────────────────────────────────────────────┘',
-		]);
+	test('unknown values are –, never 0 (the short CSV has no limit, fan or total memory)', () => {
+		const frame = lines(draw(status([samples.shortCsv], 'idle'), {width: 60, height: 5}));
+		expect(frame).toEqual(frames.short);
 	});
 
 	test('waiting, no GPUs, simulated', () => {
@@ -192,23 +270,21 @@ describe('GpuPane frames', () => {
 			'│ waiting for nvidia-smi…              │',
 			'└──────────────────────────────────────┘',
 		]);
-		const simulated = {...status([rtx4080]), simulated: true, processes: []};
-		expect(lines(draw(simulated, {width: 60, height: 5, host: null}))[0]).toBe(
-			'┌ GPUs  p507 · simulated · driver 595.71.05 ───────────────┐',
+		const simulated = {...status([desktop]), simulated: true, processes: []};
+		expect(lines(draw(simulated, {width: 60, height: 5, host: null}))[0]).toBe(frames.simHeader);
+		expect(lines(draw(simulated, {width: 80, height: 1, compact: true}))).toEqual(
+			frames.simCompact,
 		);
-		expect(lines(draw(simulated, {width: 80, height: 1, compact: true}))).toEqual([
-			' GPU0 RTX 4080 S    7% ▋           1.4/16.0G 46°C  84W  ▁▂▃▅▆▇█▇▅▄▂█  simulated',
-		]);
 	});
 
 	test('never wider than width, never taller than height', () => {
 		const fixtures: Array<GpuStatus | null> = [
 			null,
 			noDriver,
-			status([h100]),
+			status([dataCentre]),
 			status(captureFiles),
-			status([h100Mig]),
-			status([p100Csv], 'idle'),
+			status([mig]),
+			status([samples.shortCsv], 'idle'),
 		];
 		for (const gpu of fixtures) {
 			for (const compact of [false, true]) {
@@ -226,21 +302,21 @@ describe('GpuPane frames', () => {
 });
 
 describe('colour', () => {
-	test('graded by load: 100 % red, 7 % green; color off: the same text, no escape', () => {
-		const coloured = draw(status([h100, rtx4080]), {
+	test('graded by load: the busy GPU red, the idle one green; color off: the same text, no escape', () => {
+		const coloured = draw(status([dataCentre, desktop]), {
 			width: 80,
 			height: 2,
 			compact: true,
 			color: true,
 		});
-		const plain = draw(status([h100, rtx4080]), {
+		const plain = draw(status([dataCentre, desktop]), {
 			width: 80,
 			height: 2,
 			compact: true,
 			color: false,
 		});
-		expect(coloured).toContain('\u001B[31m100%');
-		expect(coloured).toContain('\u001B[32m  7%');
+		expect(coloured).toContain(frames.colour.hot);
+		expect(coloured).toContain(frames.colour.cool);
 		expect(plain).not.toContain('\u001B');
 		expect(stripAnsi(coloured)).toBe(plain);
 	});

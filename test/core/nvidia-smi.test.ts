@@ -15,10 +15,11 @@ import {
 } from '../../source/core/nvidia-smi.js';
 import type {GpuInfo} from '../../source/core/types.js';
 import {columnOf, hostRows, readSource, type HostEntry} from '../helpers/fake-nvidia-smi.mjs';
-import {captureFiles, p100Csv, samplePath} from '../helpers/fake-nvidia-smi.js';
 import {expectedGpu, expectedProcess, raw} from '../helpers/fake-nvidia-smi-expect.js';
+import {samplePath, samples} from '../helpers/nvidia-smi-samples.js';
 
-// The samples live beside the repository (../shared), never in it.
+// The real captures beside the repository (../shared, never in it), else the project's fixtures.
+const captureFiles = samples.captures;
 const sample = (name: string) => readFileSync(samplePath(name), 'utf8');
 
 /** What nvidia-smi prints with `noheader,nounits` for `fields`, from the capture's `--format=csv`. */
@@ -37,7 +38,7 @@ function asNoheaderNounits(entries: readonly HostEntry[], fields: readonly strin
 		.join('\n');
 }
 
-describe('parseGpuCsv on the real captures', () => {
+describe(`parseGpuCsv on the samples (${samples.kind})`, () => {
 	for (const file of captureFiles) {
 		for (const state of ['idle', 'load'] as const) {
 			test(`${file} (${state}): every field equals the capture's`, () => {
@@ -59,23 +60,41 @@ describe('parseGpuCsv on the real captures', () => {
 			if ('error' in result) throw new Error(result.error.message);
 			return result.gpus[0]!;
 		};
-		// MIG: utilization is [N/A], which must stay unknown, not read as 0 %.
-		expect(load(captureFiles[1])).toMatchObject({mig: true, utilizationGpu: null});
-		expect(load(captureFiles[0])).toMatchObject({
-			mig: false,
-			utilizationGpu: 100,
-			memoryUsedMiB: 19_818,
-			memoryTotalMiB: 81_559,
-			powerW: 631.95,
-			powerLimitW: 700,
-			fanPercent: null,
-			temperatureC: 59,
-		});
-		expect(load(captureFiles[2])).toMatchObject({
-			name: 'NVIDIA GeForce RTX 4080 SUPER',
-			fanPercent: 0,
-		});
-		expect(load(captureFiles[3])).toMatchObject({busId: '00000000:0C:00.0', fanPercent: 38});
+		// Per set, the facts of each capture under load (its order: data-centre, MIG, desktop, Windows).
+		const facts = {
+			shared: [
+				{
+					mig: false,
+					utilizationGpu: 100,
+					memoryUsedMiB: 19_818,
+					memoryTotalMiB: 81_559,
+					powerW: 631.95,
+					powerLimitW: 700,
+					fanPercent: null,
+					temperatureC: 59,
+				},
+				// MIG: utilization is [N/A], which must stay unknown, not read as 0 %.
+				{mig: true, utilizationGpu: null},
+				{name: 'NVIDIA GeForce RTX 4080 SUPER', fanPercent: 0},
+				{busId: '00000000:0C:00.0', fanPercent: 38},
+			],
+			fixtures: [
+				{
+					mig: false,
+					utilizationGpu: 97,
+					memoryUsedMiB: 30_722,
+					memoryTotalMiB: 46_068,
+					powerW: 341.08,
+					powerLimitW: 350,
+					fanPercent: null,
+					temperatureC: 66,
+				},
+				{mig: true, utilizationGpu: null},
+				{name: 'NVIDIA GeForce RTX 3090', fanPercent: 0},
+				{busId: '00000000:65:00.0', fanPercent: 46},
+			],
+		}[samples.kind];
+		captureFiles.forEach((file, i) => expect(load(file), file).toMatchObject(facts[i]!));
 	});
 
 	test('four captures combined into one host: distinct uuids, in index order', () => {
@@ -87,8 +106,8 @@ describe('parseGpuCsv on the real captures', () => {
 		expect(new Set(result.gpus.map((gpu) => gpu.uuid)).size).toBe(4);
 	});
 
-	test('the P100 CSV: only the fields it has, the rest unknown', () => {
-		const host = hostRows([readSource(samplePath(p100Csv))], 'idle');
+	test(`${samples.shortCsv}: only the fields it has, the rest unknown`, () => {
+		const host = hostRows([readSource(samplePath(samples.shortCsv))], 'idle');
 		const fields = gpuQueryFields.filter(
 			(field) => columnOf(host.gpus[0]!.header, new Map(), field) !== -1,
 		);
@@ -102,28 +121,10 @@ describe('parseGpuCsv on the real captures', () => {
 			'name',
 		]);
 		const result = parseGpuCsv(asNoheaderNounits(host.gpus, fields), fields);
-		expect(result).toEqual({
-			gpus: [
-				{
-					index: 0,
-					uuid: 'GPU-ef1b2c9b-38d8-2090-2bd1-f567a3eb42a6',
-					name: 'Tesla P100-PCIE-16GB',
-					busId: null,
-					mig: false,
-					utilizationGpu: 0,
-					memoryUsedMiB: 0,
-					memoryTotalMiB: null,
-					temperatureC: 37,
-					powerW: 28.16,
-					powerLimitW: null,
-					fanPercent: null,
-				},
-			],
-			driverVersion: null,
-		});
+		expect(result).toEqual({gpus: [samples.shortCsvGpu], driverVersion: null});
 	});
 
-	test("gpustat's MOCK: [Not Supported] is unknown, never 0", () => {
+	test(`${samples.noheaderGpuCsv}: [Not Supported] is unknown, never 0`, () => {
 		const fields = [
 			'index',
 			'uuid',
@@ -133,10 +134,7 @@ describe('parseGpuCsv on the real captures', () => {
 			'memory.used',
 			'memory.total',
 		];
-		const result = parseGpuCsv(
-			sample('gtx-titan-x-x3_MOCK_query-gpu_noheader-nounits.csv'),
-			fields,
-		);
+		const result = parseGpuCsv(sample(samples.noheaderGpuCsv), fields);
 		if ('error' in result) throw new Error(result.error.message);
 		expect(
 			result.gpus.map((gpu) => [
@@ -147,11 +145,21 @@ describe('parseGpuCsv on the real captures', () => {
 				gpu.memoryUsedMiB,
 				gpu.memoryTotalMiB,
 			]),
-		).toEqual([
-			[0, 'GeForce GTX TITAN X', 80, 76, 8000, 12_287],
-			[1, 'GeForce GTX TITAN X', 36, 0, 9000, 12_287],
-			[2, 'GeForce GTX TITAN X', 71, null, 8520, 12_287],
-		]);
+		).toEqual(
+			{
+				shared: [
+					[0, 'GeForce GTX TITAN X', 80, 76, 8000, 12_287],
+					[1, 'GeForce GTX TITAN X', 36, 0, 9000, 12_287],
+					[2, 'GeForce GTX TITAN X', 71, null, 8520, 12_287],
+				],
+				fixtures: [
+					[0, 'GeForce GTX 780 Ti', 79, 98, 2870, 3071],
+					[1, 'GeForce GTX 780 Ti', 33, 0, 11, 3071],
+					[2, 'GeForce GTX 780 Ti', 72, null, 1750, 3071],
+					[3, 'GeForce GTX 780 Ti', null, null, 520, 3071],
+				],
+			}[samples.kind],
+		);
 	});
 });
 
@@ -169,7 +177,7 @@ describe('parseComputeAppsCsv', () => {
 		}
 	}
 
-	test('the captures: H100 under load has gpu_burn, Windows reports no per-process memory', () => {
+	test('the captures under load: the data-centre GPU’s job, Windows reports no per-process memory', () => {
 		const parse = (file: string) =>
 			parseComputeAppsCsv(
 				asNoheaderNounits(
@@ -178,28 +186,40 @@ describe('parseComputeAppsCsv', () => {
 				),
 				computeAppsQueryFields,
 			);
-		expect(parse(captureFiles[0]).find((p) => p.pid === 11_345)).toMatchObject({
-			command: './gpu_burn',
-			usedMemoryMiB: 15_690,
-		});
+		const facts = {
+			shared: {job: {pid: 11_345, command: './gpu_burn', usedMemoryMiB: 15_690}, windows: 21},
+			fixtures: {job: {pid: 40_390, command: './nbody', usedMemoryMiB: 2046}, windows: 6},
+		}[samples.kind];
+		expect(parse(captureFiles[0]).find((p) => p.pid === facts.job.pid)).toMatchObject(facts.job);
 		const windows = parse(captureFiles[3]);
-		expect(windows).toHaveLength(21);
+		expect(windows).toHaveLength(facts.windows);
 		expect(windows.every((p) => p.usedMemoryMiB === null)).toBe(true);
 		expect(windows[0]!.command).toBe(String.raw`C:\Windows\System32\dwm.exe`);
 	});
 
-	test("gpustat's MOCK: a process without a pid is dropped, memory [Not Supported] is unknown", () => {
-		const parsed = parseComputeAppsCsv(
-			sample('gtx-titan-x-x3_MOCK_query-compute-apps_noheader-nounits.csv'),
-			['gpu_uuid', 'pid', 'used_memory'],
-		);
-		expect(parsed.map((p) => [p.pid, p.usedMemoryMiB])).toEqual([
-			[48_448, 4000],
-			[153_223, 4000],
-			[192_453, 3000],
-			[194_826, 6000],
-			[38_310, 4245],
+	test(`${samples.noheaderAppsCsv}: a process without a pid is dropped, memory [Not Supported] is unknown`, () => {
+		const parsed = parseComputeAppsCsv(sample(samples.noheaderAppsCsv), [
+			'gpu_uuid',
+			'pid',
+			'used_memory',
 		]);
+		expect(parsed.map((p) => [p.pid, p.usedMemoryMiB])).toEqual(
+			{
+				shared: [
+					[48_448, 4000],
+					[153_223, 4000],
+					[192_453, 3000],
+					[194_826, 6000],
+					[38_310, 4245],
+				],
+				fixtures: [
+					[21_877, 2048],
+					[21_902, 780],
+					[30_115, 1738],
+					[30_240, null],
+				],
+			}[samples.kind],
+		);
 	});
 
 	test('a process name with ", " in it stays whole (free text goes last)', () => {
@@ -356,14 +376,7 @@ test('parsePsOutput', () => {
 });
 
 describe('cross-check with the -q -x dumps (multi-GPU, MIG A100, laptop, old driver)', () => {
-	const xmlFiles = {
-		'a100-sxm4-40gb-mig_linux_510.47.03_q-x.xml': 1,
-		'a100-sxm4-80gb-mig_linux_535.54.03_q-x.xml': 1,
-		'gtx-1660-ti_linux_418.43_q-x.xml': 1,
-		'rtx-2070-x2_linux_590.44.01_q-x.xml': 2,
-		'rtx-3060-laptop_linux_515.65.01_q-x.xml': 1,
-		'rtx-a5000-x2_linux_590.44.01_q-x.xml': 2,
-	} as const;
+	const xmlFiles = samples.xml;
 	/** The first `<tag>value</tag>` inside `xml`, or undefined. */
 	const tag = (xml: string, name: string) =>
 		new RegExp(`<${name}>([^<]*)</${name}>`).exec(xml)?.[1]?.trim();

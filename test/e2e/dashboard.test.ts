@@ -3,6 +3,7 @@ import {randomBytes} from 'node:crypto';
 import {promisify} from 'node:util';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {installFakeNvidiaSmi} from '../helpers/fake-nvidia-smi.js';
+import {samples} from '../helpers/nvidia-smi-samples.js';
 import {startJupyter, type RunningJupyter} from '../helpers/jupyter.js';
 import {startLab, type Lab} from '../helpers/openssh-lab.js';
 import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
@@ -19,7 +20,12 @@ import {
 
 const execFileP = promisify(execFile);
 
-const rtx4080 = 'rtx-4080-super_linux_595.71.05_capture.txt';
+const desktop = samples.captures[2];
+/** The desktop GPU on screen: its model, and its total memory (`…/16.0 GiB`). */
+const gpuModel = new RegExp(samples.desktop.model);
+const gpuMemory = new RegExp(
+	`\\d+(\\.\\d)?/${samples.desktop.memoryTotalGiB.replace('.', '\\.')} GiB`,
+);
 
 /** The flags of `gpujup connect` against a lab, with a known local port. */
 const connectArgs = (lab: Lab, jupyterPort: number, localPort: number, extra: string[] = []) => [
@@ -74,7 +80,7 @@ describe('dashboard in tmux, with gpujup host on the GPU host', () => {
 
 	beforeAll(async () => {
 		bin = await tempDir('gpujup-dash-bin-');
-		await installFakeNvidiaSmi(bin.path, {captures: [rtx4080]});
+		await installFakeNvidiaSmi(bin.path, {captures: [desktop]});
 		lab = await startLab({reverse: 'none', hostEnvPath: bin.path});
 		notebooks = await tempDir('gpujup-dash-nb-');
 		jupyterPort = await freePort();
@@ -119,13 +125,12 @@ describe('dashboard in tmux, with gpujup host on the GPU host', () => {
 		try {
 			// Every pane live: hops up, the GPU of the capture, Jupyter with its pid, Jupyter's log.
 			let screen = await tmux.waitForText('all hops up', 90_000);
-			screen = await tmux.waitForText(/RTX 4080/, 60_000);
+			screen = await tmux.waitForText(gpuModel, 60_000);
 			screen = await tmux.waitForText(`running  pid ${firstPid}`, 60_000);
 			screen = await tmux.waitForText(startupLine, 60_000);
 			expect(screen).toMatch(/relay: ready/);
 			expect(screen).toContain(`▶ http://127.0.0.1:${localPort}`);
-			// The capture's RTX 4080 SUPER has 16 GiB (16376 MiB).
-			expect(screen).toMatch(/\d+(\.\d)?\/16\.0 GiB/);
+			expect(screen).toMatch(gpuMemory);
 			expect(screen).toMatch(/via gpujup host/);
 			expect(screen).toContain('token=•••');
 			expect(screen).not.toContain(token);
@@ -197,7 +202,7 @@ describe('dashboard in tmux, exec fallback (no gpujup host; the seed’s ssh -R 
 
 	beforeAll(async () => {
 		bin = await tempDir('gpujup-dash-fb-bin-');
-		await installFakeNvidiaSmi(bin.path, {captures: [rtx4080]});
+		await installFakeNvidiaSmi(bin.path, {captures: [desktop]});
 		lab = await startLab({hostEnvPath: bin.path});
 		notebooks = await tempDir('gpujup-dash-fb-nb-');
 		jupyterPort = await freePort();
@@ -229,9 +234,9 @@ describe('dashboard in tmux, exec fallback (no gpujup host; the seed’s ssh -R 
 		try {
 			let screen = await tmux.waitForText('all hops up', 90_000);
 			screen = await tmux.waitForText(`running  pid ${jupyter.pid}`, 60_000);
-			screen = await tmux.waitForText(/RTX 4080/, 60_000);
+			screen = await tmux.waitForText(gpuModel, 60_000);
 			screen = await tmux.waitForText(startupLine, 60_000);
-			expect(screen).toMatch(/\d+(\.\d)?\/16\.0 GiB/);
+			expect(screen).toMatch(gpuMemory);
 			expect(screen).toMatch(/runtime file/);
 			expect(screen).toMatch(/exec fallback/);
 			expect(screen).not.toContain(token);
@@ -271,7 +276,7 @@ describe('dashboard in tmux, exec fallback (no gpujup host; the seed’s ssh -R 
 		);
 		try {
 			await tmux.waitForText('hops up', 90_000);
-			await tmux.waitForText(/RTX 4080/, 60_000);
+			await tmux.waitForText(gpuModel, 60_000);
 			await tmux.waitForText(/jupyter running/, 60_000);
 			await tmux.waitForText(startupLine, 60_000);
 			const rows = await joinedScreen(tmux);

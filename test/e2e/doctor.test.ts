@@ -4,6 +4,7 @@ import path from 'node:path';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {installFakeNvidiaSmi} from '../helpers/fake-nvidia-smi.js';
 import {startJupyter, type RunningJupyter} from '../helpers/jupyter.js';
+import {samples} from '../helpers/nvidia-smi-samples.js';
 import {startLab, type Lab} from '../helpers/openssh-lab.js';
 import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
 import {runGpujup} from './gpujup-process.js';
@@ -20,7 +21,7 @@ describe('gpujup doctor against OpenSSH', () => {
 	beforeAll(async () => {
 		bin = await tempDir('gpujup-doctor-bin-');
 		await installFakeNvidiaSmi(bin.path, {
-			captures: ['rtx-4080-super_linux_595.71.05_capture.txt'],
+			captures: [samples.captures[2]],
 		});
 		lab = await startLab({hostEnvPath: bin.path});
 		notebooks = await tempDir('gpujup-doctor-nb-');
@@ -64,7 +65,7 @@ describe('gpujup doctor against OpenSSH', () => {
 	it('passes every check on a healthy chain', async () => {
 		const result = await runGpujup(args(), lab.env());
 		expect(result.stdout).toContain('all checks passed');
-		expect(result.stdout).toMatch(/✓ nvidia-smi\s+1 GPU: NVIDIA GeForce RTX 4080 SUPER/);
+		expect(result.stdout).toMatch(new RegExp(`✓ nvidia-smi\\s+1 GPU: ${samples.desktop.name}`));
 		expect(result.stdout).not.toContain(token);
 		expect(result.code).toBe(0);
 	});

@@ -4,11 +4,8 @@ import net from 'node:net';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {runGpujup} from '../e2e/gpujup-process.js';
 import {startFaultProxy, type FaultProxy} from '../helpers/fault-proxy.js';
-import {
-	installFakeNvidiaSmi,
-	captureFiles,
-	type FakeNvidiaSmi,
-} from '../helpers/fake-nvidia-smi.js';
+import {installFakeNvidiaSmi, type FakeNvidiaSmi} from '../helpers/fake-nvidia-smi.js';
+import {samples} from '../helpers/nvidia-smi-samples.js';
 import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
 import {waitFor} from '../helpers/wait-for.js';
 import {
@@ -58,7 +55,7 @@ describe('gpujup connect with a hung nvidia-smi, a busy local port and a slow li
 
 	beforeAll(async () => {
 		bin = await tempDir('fake-smi');
-		fake = await installFakeNvidiaSmi(bin.path, {captures: [captureFiles[0]], mode: 'hang'});
+		fake = await installFakeNvidiaSmi(bin.path, {captures: [samples.captures[0]], mode: 'hang'});
 		chain = await startChain({lab: {hostEnvPath: bin.path}});
 		proxy = await startFaultProxy({targetPort: chain.lab.relay.port});
 		proxyHosts = await proxyKnownHosts(chain.lab, chain.scratch, proxy.port);

@@ -4,7 +4,7 @@
  */
 import type {GpuInfo, GpuProcess} from '../../source/core/types.js';
 import {hostRows, readSource, type HostEntry} from './fake-nvidia-smi.mjs';
-import {samplePath} from './fake-nvidia-smi.js';
+import {samplePath} from './nvidia-smi-samples.js';
 
 /** The capture's own cell by header name (units and all), or undefined when it has no such column. */
 export function raw(entry: HostEntry, name: string): string | undefined {
@@ -47,7 +47,7 @@ export function expectedProcess(entry: HostEntry): GpuProcess {
 	};
 }
 
-/** The GPUs and processes of a host made of `files` (names in the samples dir), in one state. */
+/** The GPUs and processes of a host made of `files` (sample names), in one state. */
 export function expectedHost(
 	files: readonly string[],
 	state: 'idle' | 'load',

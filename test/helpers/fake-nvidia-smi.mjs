@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * A stand-in for nvidia-smi that replays real captures (../shared/nvidia-smi-samples, see
- * SOURCES.md there). Plain .mjs so it runs without a build, on the test machine or, through the
+ * A stand-in for nvidia-smi that replays the real captures (../shared/nvidia-smi-samples, see
+ * SOURCES.md there) or, where those are absent, the project's own fixtures (test/fixtures/
+ * nvidia-smi, see the README there). Plain .mjs so it runs without a build, on the test machine or, through the
  * `fake-nvidia-smi-bin/nvidia-smi` wrapper, as the GPU host's nvidia-smi in an OpenSSH lab.
  *
  * It answers `--query-gpu=…` and `--query-compute-apps=…` by picking the requested columns by
@@ -13,8 +14,8 @@
  *
  * Configured by environment (the wrapper reads them from a file beside it, since sshd does not
  * pass the test's environment on):
- *   FAKE_NVIDIA_SMI_CAPTURES  comma-separated paths: `*_capture.txt`, or a `--format=csv` file
- *                             with a header (the P100 CSV)
+ *   FAKE_NVIDIA_SMI_CAPTURES  comma-separated paths: `*_capture.txt`, a fixture GPU's folder,
+ *                             or a `--format=csv` file with a header (one state)
  *   FAKE_NVIDIA_SMI_STATE     idle | load | cycle (default: cycle, idle first)
  *   FAKE_NVIDIA_SMI_MODE      replay (default) | hang | hang-after:N | no-driver | mismatch
  *   FAKE_NVIDIA_SMI_INVALID   comma-separated fields to reject although the capture has them
@@ -22,7 +23,8 @@
  *   FAKE_NVIDIA_SMI_LOG       a file that gets one line per invocation (its arguments)
  * The first argument may be `--fake-id=…`, a marker for `pgrep -f`; it is otherwise ignored.
  */
-import {appendFileSync, readFileSync} from 'node:fs';
+import {appendFileSync, readFileSync, statSync} from 'node:fs';
+import path from 'node:path';
 import process from 'node:process';
 import {setInterval, setTimeout} from 'node:timers';
 import {fileURLToPath} from 'node:url';
@@ -98,11 +100,30 @@ function aliasesFrom(lines) {
 }
 
 /**
- * Read one source: a `*_capture.txt` or a `--format=csv` file with a header (one state only).
- * Returns `{gpu: {idle, load}, apps: {idle, load}, gpuAliases, appAliases, help}` where each state
- * is `{header, rows}`.
+ * One GPU of the project's fixtures: a folder with `query-gpu.<state>.csv` and
+ * `query-compute-apps.<state>.csv` (`--format=csv`), the set's `help-query-*.txt` beside it.
+ */
+function readGpuFolder(dir) {
+	const csv = (name) => parseCsv(readFileSync(path.join(dir, name), 'utf8').split('\n'));
+	const help = (name) => readFileSync(path.join(dir, '..', name), 'utf8').trimEnd();
+	const helpGpu = help('help-query-gpu.txt');
+	const helpApps = help('help-query-compute-apps.txt');
+	return {
+		gpu: {idle: csv('query-gpu.idle.csv'), load: csv('query-gpu.load.csv')},
+		apps: {idle: csv('query-compute-apps.idle.csv'), load: csv('query-compute-apps.load.csv')},
+		gpuAliases: aliasesFrom(helpGpu.split('\n')),
+		appAliases: aliasesFrom(helpApps.split('\n')),
+		help: {gpu: helpGpu, apps: helpApps},
+	};
+}
+
+/**
+ * Read one source: a `*_capture.txt`, a fixture GPU's folder, or a `--format=csv` file with a
+ * header (one state only). Returns `{gpu: {idle, load}, apps: {idle, load}, gpuAliases,
+ * appAliases, help}` where each state is `{header, rows}`.
  */
 export function readSource(file) {
+	if (statSync(file).isDirectory()) return readGpuFolder(file);
 	const text = readFileSync(file, 'utf8');
 	if (!file.endsWith('_capture.txt')) {
 		const gpu = parseCsv(text.split('\n'));

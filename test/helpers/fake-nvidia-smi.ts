@@ -9,28 +9,9 @@ import {copyFile, readFile, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {promisify} from 'node:util';
+import {samplePath} from './nvidia-smi-samples.js';
 
 const execFileP = promisify(execFile);
-
-/** The real captures, read from `../shared/` beside the repository (never copied into it). */
-export const samplesDir = fileURLToPath(
-	new URL('../../../shared/nvidia-smi-samples/', import.meta.url),
-);
-
-/** Absolute path of one sample file. */
-export function samplePath(name: string): string {
-	return path.join(samplesDir, name);
-}
-
-/** The four multi-command captures the fake replays. */
-export const captureFiles = [
-	'h100-80gb-hbm3_linux_590.48.01_capture.txt',
-	'h100-80gb-hbm3-mig_linux_590.48.01_capture.txt',
-	'rtx-4080-super_linux_595.71.05_capture.txt',
-	'rtx-2080-super_windows-wddm_610.62_capture.txt',
-] as const;
-
-export const p100Csv = 'tesla-p100-pcie-16gb_query-gpu.csv';
 
 const helpersDir = path.dirname(fileURLToPath(import.meta.url));
 const wrapper = path.join(helpersDir, 'fake-nvidia-smi-bin', 'nvidia-smi');
@@ -38,7 +19,7 @@ const script = path.join(helpersDir, 'fake-nvidia-smi.mjs');
 
 /** How the fake behaves (see fake-nvidia-smi.mjs). */
 export type FakeNvidiaSmiConfig = {
-	/** Sample file names (in samplesDir) or absolute paths; several make a multi-GPU host. */
+	/** Sample names (see nvidia-smi-samples.ts) or absolute paths; several make a multi-GPU host. */
 	readonly captures?: readonly string[];
 	readonly mode?: 'replay' | 'hang' | `hang-after:${number}` | 'no-driver' | 'mismatch';
 	readonly state?: 'idle' | 'load' | 'cycle';

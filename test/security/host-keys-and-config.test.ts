@@ -4,7 +4,8 @@ import path from 'node:path';
 import {promisify} from 'node:util';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {runGpujup} from '../e2e/gpujup-process.js';
-import {captureFiles, installFakeNvidiaSmi} from '../helpers/fake-nvidia-smi.js';
+import {installFakeNvidiaSmi} from '../helpers/fake-nvidia-smi.js';
+import {samples} from '../helpers/nvidia-smi-samples.js';
 import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
 import {connectArgs, hostArgs, startChain, type Chain} from '../faults/fixture.js';
 
@@ -39,7 +40,7 @@ describe('host keys and ssh config', () => {
 	beforeAll(async () => {
 		// A GPU host with a (replaying) nvidia-smi, so that doctor can pass every step.
 		bin = await tempDir('fake-smi');
-		await installFakeNvidiaSmi(bin.path, {captures: [captureFiles[2]]});
+		await installFakeNvidiaSmi(bin.path, {captures: [samples.captures[2]]});
 		chain = await startChain({lab: {hostEnvPath: bin.path}});
 		const file = path.join(chain.scratch, 'impostor');
 		await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'impostor', '-f', file]);

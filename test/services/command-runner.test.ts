@@ -4,6 +4,7 @@ import type {Readable} from 'node:stream';
 import {afterEach, beforeEach, describe, expect, test} from 'vitest';
 import {localRunner, shellQuote} from '../../source/services/command-runner.js';
 import {installFakeNvidiaSmi, pgrep, type FakeNvidiaSmi} from '../helpers/fake-nvidia-smi.js';
+import {samples} from '../helpers/nvidia-smi-samples.js';
 import {tempDir, type TempDir} from '../helpers/ports.js';
 import {waitFor} from '../helpers/wait-for.js';
 
@@ -22,7 +23,7 @@ beforeEach(async () => {
 	const bin = path.join(dir.path, 'bin');
 	await mkdir(bin);
 	fake = await installFakeNvidiaSmi(bin, {
-		captures: ['rtx-4080-super_linux_595.71.05_capture.txt'],
+		captures: [samples.captures[2]],
 	});
 });
 
@@ -56,7 +57,7 @@ describe('localRunner', () => {
 		);
 		const out = collect(running.stdout);
 		expect(await running.exited).toEqual({code: 0, signal: null});
-		expect(out()).toBe('0, NVIDIA GeForce RTX 4080 SUPER\n');
+		expect(out()).toBe(`0, ${samples.desktop.name}\n`);
 	});
 
 	test('kill() ends a hung nvidia-smi that ignores SIGTERM, and nothing is left', async () => {
@@ -90,7 +91,7 @@ describe('localRunner', () => {
 		});
 		const out = collect(running.stdout);
 		expect(await running.exited).toEqual({code: 0, signal: null});
-		expect(out()).toBe('GPU-00000000-0000-0000-0000-000000000000\n');
+		expect(out()).toBe(`${samples.desktop.uuid}\n`);
 		await waitFor(async () => (await pgrep('sleep 4321')).length === 0, {message: 'timer gone'});
 		expect(await pgrep(dir.path)).toEqual([]);
 	});

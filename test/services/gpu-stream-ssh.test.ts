@@ -12,12 +12,12 @@ import {sshRunner} from '../../source/services/command-runner.js';
 import {GpuStream} from '../../source/services/gpu-stream.js';
 import {installFakeNvidiaSmi, pgrep, type FakeNvidiaSmi} from '../helpers/fake-nvidia-smi.js';
 import {expectedHost} from '../helpers/fake-nvidia-smi-expect.js';
+import {samples} from '../helpers/nvidia-smi-samples.js';
 import {startLab, type Lab} from '../helpers/openssh-lab.js';
 import {tempDir, type TempDir} from '../helpers/ports.js';
 import {waitFor} from '../helpers/wait-for.js';
 
-const rtx4080 = 'rtx-4080-super_linux_595.71.05_capture.txt';
-const h100 = 'h100-80gb-hbm3_linux_590.48.01_capture.txt';
+const [dataCentre, , desktop] = samples.captures;
 
 let dir: TempDir;
 let lab: Lab;
@@ -31,7 +31,7 @@ beforeAll(async () => {
 	const bin = path.join(dir.path, 'bin');
 	await mkdir(bin);
 	logFile = path.join(dir.path, 'invocations.log');
-	fake = await installFakeNvidiaSmi(bin, {captures: [rtx4080, h100], state: 'load', logFile});
+	fake = await installFakeNvidiaSmi(bin, {captures: [desktop, dataCentre], state: 'load', logFile});
 	lab = await startLab({hostEnvPath: bin});
 	privateKey = await readFile(lab.clientKey);
 });
@@ -79,7 +79,7 @@ const fakeProcesses = async (query: 'gpu' | 'compute-apps') =>
 
 describe('GPU stream over the second hop (real OpenSSH)', () => {
 	test('a sample per interval from ONE remote nvidia-smi; survives a hop reconnect; nothing left', async () => {
-		await fake.configure({captures: [rtx4080, h100], state: 'load', logFile});
+		await fake.configure({captures: [desktop, dataCentre], state: 'load', logFile});
 		let current: Client | null = (await connectHops()).host;
 		const statuses: GpuStatus[] = [];
 		const stream = new GpuStream({
@@ -87,7 +87,7 @@ describe('GPU stream over the second hop (real OpenSSH)', () => {
 			nvidiaSmi: 'nvidia-smi',
 			onStatus: (status) => statuses.push(status),
 		});
-		const expected = expectedHost([rtx4080, h100], 'load');
+		const expected = expectedHost([desktop, dataCentre], 'load');
 		try {
 			stream.start();
 			await waitFor(() => statuses.length >= 4, {message: 'four samples over ssh'});
@@ -134,7 +134,7 @@ describe('GPU stream over the second hop (real OpenSSH)', () => {
 	});
 
 	test('a hung nvidia-smi: timeout reported, and it dies with its channel', async () => {
-		await fake.configure({captures: [rtx4080], mode: 'hang'});
+		await fake.configure({captures: [desktop], mode: 'hang'});
 		const {host} = await connectHops();
 		const statuses: GpuStatus[] = [];
 		const stream = new GpuStream({
@@ -156,7 +156,7 @@ describe('GPU stream over the second hop (real OpenSSH)', () => {
 	});
 
 	test('closing the connection under a hung command leaves no orphan (no kill() from here)', async () => {
-		await fake.configure({captures: [rtx4080], mode: 'hang'});
+		await fake.configure({captures: [desktop], mode: 'hang'});
 		const {relay, host} = await connectHops();
 		const running = sshRunner(() => host).spawn(
 			'nvidia-smi --query-gpu=uuid --format=csv -lms 1000',
@@ -171,7 +171,7 @@ describe('GPU stream over the second hop (real OpenSSH)', () => {
 	});
 
 	test('a broken driver on the GPU host is reported with nvidia-smi’s message', async () => {
-		await fake.configure({captures: [rtx4080], mode: 'no-driver'});
+		await fake.configure({captures: [desktop], mode: 'no-driver'});
 		const {host} = await connectHops();
 		const statuses: GpuStatus[] = [];
 		const stream = new GpuStream({

@@ -7,13 +7,12 @@ import type {GpuStatus} from '../../source/core/types.js';
 import {localRunner} from '../../source/services/command-runner.js';
 import {GpuStream, type GpuStreamOptions} from '../../source/services/gpu-stream.js';
 import {
-	captureFiles,
 	installFakeNvidiaSmi,
-	p100Csv,
 	type FakeNvidiaSmi,
 	type FakeNvidiaSmiConfig,
 } from '../helpers/fake-nvidia-smi.js';
 import {expectedHost} from '../helpers/fake-nvidia-smi-expect.js';
+import {samples} from '../helpers/nvidia-smi-samples.js';
 import {tempDir, type TempDir} from '../helpers/ports.js';
 import {waitFor} from '../helpers/wait-for.js';
 
@@ -24,7 +23,13 @@ let stream: GpuStream | undefined;
 const children: ChildProcess[] = [];
 let statuses: GpuStatus[];
 
-const rtx4080 = 'rtx-4080-super_linux_595.71.05_capture.txt';
+const captureFiles = samples.captures;
+const desktop = samples.captures[2];
+/** Per set: a process of the desktop GPU under load, and the data-centre GPU's load utilization. */
+const facts = {
+	shared: {job: {pid: 5022, usedMemoryMiB: 503}, loadUtilization: 100},
+	fixtures: {job: {pid: 7301, usedMemoryMiB: 602}, loadUtilization: 97},
+}[samples.kind];
 const quickBackoff = {initialMs: 50, stepMs: 100, multiplier: 2, maxMs: 400, jitter: 0};
 
 beforeEach(async () => {
@@ -32,7 +37,7 @@ beforeEach(async () => {
 	const bin = path.join(dir.path, 'bin');
 	await mkdir(bin);
 	logFile = path.join(dir.path, 'invocations.log');
-	fake = await installFakeNvidiaSmi(bin, {captures: [rtx4080], logFile});
+	fake = await installFakeNvidiaSmi(bin, {captures: [desktop], logFile});
 	statuses = [];
 });
 
@@ -76,8 +81,8 @@ function liveProcess(program: string): number {
 describe('GpuStream through the replaying nvidia-smi', () => {
 	test('one GPU: every sample equals the capture, processes joined with ps', async () => {
 		const ffmpeg = liveProcess('ffmpeg');
-		await configure({captures: [rtx4080], state: 'load', pidMap: {5022: ffmpeg}});
-		const expected = expectedHost([rtx4080], 'load');
+		await configure({captures: [desktop], state: 'load', pidMap: {[facts.job.pid]: ffmpeg}});
+		const expected = expectedHost([desktop], 'load');
 		startStream({intervalMs: 200, processIntervalMs: 400});
 		// The process round and the ps answer arrive a little after the first device samples.
 		const joined = await waitFor(
@@ -87,7 +92,7 @@ describe('GpuStream through the replaying nvidia-smi', () => {
 		expect(statuses.every((s) => s.error === null)).toBe(true);
 		for (const status of statuses) {
 			expect(status.gpus).toEqual(expected.gpus);
-			expect(status.driverVersion).toBe('595.71.05');
+			expect(status.driverVersion).toBe(samples.desktop.driverVersion);
 			expect(status.simulated).toBe(false);
 		}
 		// Every captured process, in memory order; the mapped one with its user and command line.
@@ -100,7 +105,7 @@ describe('GpuStream through the replaying nvidia-smi', () => {
 		const live = joined.processes.find((p) => p.pid === ffmpeg)!;
 		expect(live.user).toBe(os.userInfo().username);
 		expect(live.command).toMatch(/ffmpeg$/);
-		expect(live.usedMemoryMiB).toBe(503);
+		expect(live.usedMemoryMiB).toBe(facts.job.usedMemoryMiB);
 	});
 
 	test('four GPUs: idle and load samples alternate, distinct uuids, two nvidia-smi in all', async () => {
@@ -113,7 +118,7 @@ describe('GpuStream through the replaying nvidia-smi', () => {
 			expect(status.error).toBeNull();
 			expect([idle.gpus, load.gpus]).toContainEqual(status.gpus);
 		}
-		expect(statuses.some((s) => s.gpus[0]!.utilizationGpu === 100)).toBe(true);
+		expect(statuses.some((s) => s.gpus[0]!.utilizationGpu === facts.loadUtilization)).toBe(true);
 		expect(new Set(statuses[0]!.gpus.map((gpu) => gpu.uuid)).size).toBe(4);
 		// Long-lived streams, never one nvidia-smi per sample.
 		const calls = await invocations();
@@ -122,7 +127,7 @@ describe('GpuStream through the replaying nvidia-smi', () => {
 		expect(calls.some((c) => c.includes('--query-compute-apps=') && c.includes('-lms 400'))).toBe(
 			true,
 		);
-		// MIG H100 (GPU 1): known as MIG, its utilization unknown rather than 0.
+		// The MIG GPU (GPU 1): known as MIG, its utilization unknown rather than 0.
 		expect(statuses[0]!.gpus[1]).toMatchObject({mig: true, utilizationGpu: null});
 		// Processes of every GPU arrive, in GPU order.
 		const withProcesses = await waitFor(
@@ -135,38 +140,23 @@ describe('GpuStream through the replaying nvidia-smi', () => {
 	});
 
 	test('a field this driver lacks is dropped and the query goes on', async () => {
-		await configure({captures: [rtx4080], state: 'idle', invalidFields: ['mig.mode.current']});
+		await configure({captures: [desktop], state: 'idle', invalidFields: ['mig.mode.current']});
 		startStream({intervalMs: 200});
 		await waitFor(() => statuses.length >= 2, {message: 'samples without mig.mode.current'});
 		expect(statuses.every((s) => s.error === null)).toBe(true);
-		expect(statuses[0]!.gpus).toEqual(expectedHost([rtx4080], 'idle').gpus);
+		expect(statuses[0]!.gpus).toEqual(expectedHost([desktop], 'idle').gpus);
 		const calls = (await invocations()).filter((c) => c.includes('--query-gpu='));
 		expect(calls).toHaveLength(2);
 		expect(calls[0]).toContain('mig.mode.current');
 		expect(calls[1]).not.toContain('mig.mode.current');
 	});
 
-	test('the P100 CSV: an old capture without index, bus id, limits: what it has, the rest unknown', async () => {
-		await configure({captures: [p100Csv]});
+	test('the short CSV: an old capture without index, bus id, limits: what it has, the rest unknown', async () => {
+		await configure({captures: [samples.shortCsv]});
 		startStream({intervalMs: 200});
-		await waitFor(() => statuses.length >= 2, {message: 'P100 samples'});
+		await waitFor(() => statuses.length >= 2, {message: 'short CSV samples'});
 		expect(statuses.at(-1)).toEqual({
-			gpus: [
-				{
-					index: 0,
-					uuid: 'GPU-ef1b2c9b-38d8-2090-2bd1-f567a3eb42a6',
-					name: 'Tesla P100-PCIE-16GB',
-					busId: null,
-					mig: false,
-					utilizationGpu: 0,
-					memoryUsedMiB: 0,
-					memoryTotalMiB: null,
-					temperatureC: 37,
-					powerW: 28.16,
-					powerLimitW: null,
-					fanPercent: null,
-				},
-			],
+			gpus: [samples.shortCsvGpu],
 			processes: [],
 			error: null,
 			driverVersion: null,
@@ -175,7 +165,7 @@ describe('GpuStream through the replaying nvidia-smi', () => {
 	});
 
 	test('no driver: nvidia-smi’s own message and a fix, retried with backoff', async () => {
-		await configure({captures: [rtx4080], mode: 'no-driver'});
+		await configure({captures: [desktop], mode: 'no-driver'});
 		startStream();
 		await waitFor(() => statuses.length >= 3, {message: 'three error reports'});
 		for (const status of statuses) {
@@ -183,13 +173,13 @@ describe('GpuStream through the replaying nvidia-smi', () => {
 			expect(status.error!.message).toContain("couldn't communicate with the NVIDIA driver");
 		}
 		// Once the driver is back, samples come without a restart of gpujup.
-		await configure({captures: [rtx4080], state: 'idle'});
+		await configure({captures: [desktop], state: 'idle'});
 		await waitFor(() => statuses.at(-1)?.gpus.length === 1, {message: 'recovered'});
 		expect(statuses.at(-1)!.error).toBeNull();
 	});
 
 	test('driver/library mismatch is reported as such', async () => {
-		await configure({captures: [rtx4080], mode: 'mismatch'});
+		await configure({captures: [desktop], mode: 'mismatch'});
 		startStream();
 		const status = await waitFor(() => statuses[0], {message: 'an error report'});
 		expect(status.error).toEqual({
@@ -207,7 +197,7 @@ describe('GpuStream through the replaying nvidia-smi', () => {
 	});
 
 	test('a hung nvidia-smi: timeout reported, nothing blocks, nothing is left', async () => {
-		await configure({captures: [rtx4080], mode: 'hang'});
+		await configure({captures: [desktop], mode: 'hang'});
 		startStream({timeoutMs: 1500});
 		await waitFor(() => statuses.filter((s) => s.error?.kind === 'timeout').length >= 2, {
 			message: 'two timeouts',
@@ -218,11 +208,11 @@ describe('GpuStream through the replaying nvidia-smi', () => {
 	});
 
 	test('hangs after two samples: the samples, then a timeout, then it comes back', async () => {
-		await configure({captures: [rtx4080], state: 'idle', mode: 'hang-after:2'});
+		await configure({captures: [desktop], state: 'idle', mode: 'hang-after:2'});
 		startStream({intervalMs: 200, timeoutMs: 1500});
 		await waitFor(() => statuses.some((s) => s.error?.kind === 'timeout'), {message: 'timeout'});
 		expect(statuses[0]!.gpus).toHaveLength(1);
-		await configure({captures: [rtx4080], state: 'idle'});
+		await configure({captures: [desktop], state: 'idle'});
 		const at = statuses.length;
 		await waitFor(() => statuses.slice(at).some((s) => s.gpus.length === 1), {
 			message: 'samples again',
@@ -230,7 +220,7 @@ describe('GpuStream through the replaying nvidia-smi', () => {
 	});
 
 	test('start() after stop() works, and stop() leaves no process', async () => {
-		await configure({captures: [rtx4080], state: 'idle'});
+		await configure({captures: [desktop], state: 'idle'});
 		const s = startStream({intervalMs: 200});
 		await waitFor(() => statuses.length >= 2, {message: 'first samples'});
 		await s.stop();
@@ -238,7 +228,7 @@ describe('GpuStream through the replaying nvidia-smi', () => {
 		const at = statuses.length;
 		s.start();
 		await waitFor(() => statuses.length >= at + 2, {message: 'samples after restart'});
-		expect(statuses.at(-1)!.gpus).toEqual(expectedHost([rtx4080], 'idle').gpus);
+		expect(statuses.at(-1)!.gpus).toEqual(expectedHost([desktop], 'idle').gpus);
 		await s.dispose();
 		await waitFor(async () => (await fake.pids()).length === 0, {message: 'disposed'});
 		s.start();
