@@ -203,6 +203,7 @@ export async function runConnect(
 		let agentTimer: NodeJS.Timeout | undefined;
 		let agentAttempt = 0;
 		let fallbackOn = false;
+		let notedOtherPort = false;
 		/** Bumped by every search and by a hop loss: events of an older search are dropped. */
 		let agentSearch = 0;
 		/** How far the agent's log has reached us, so a re-subscribe replays only what is new. */
@@ -322,13 +323,15 @@ export async function runConnect(
 						found.token,
 					);
 					const agentPort = jupyter.agentPort();
-					if (agentPort !== null && agentPort !== config.jupyterPort)
+					if (agentPort !== null && agentPort !== config.jupyterPort && !notedOtherPort) {
+						notedOtherPort = true;
 						store.dispatch({
 							type: 'log',
 							lines: [
 								`[gpujup] gpujup host supervises the Jupyter on ${agentPort}, not this forward's ${config.jupyterPort}: its log is not shown here (--jupyter-log FILE tails another)`,
 							],
 						});
+					}
 					found.connection.on('close', () => {
 						if (agent !== found) return;
 						agent = null;
