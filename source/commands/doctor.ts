@@ -7,7 +7,7 @@ import {recognizeNvidiaSmiError} from '../core/nvidia-smi.js';
 import type {ClassifiedError} from '../core/types.js';
 import {probeJupyter} from '../services/jupyter-probe.js';
 import {execText} from '../services/remote-exec.js';
-import {openRemoteStream} from '../services/remote-jupyter.js';
+import {openRemoteStream, remotePortOwner} from '../services/remote-jupyter.js';
 import type {SshHop} from '../services/ssh-hop.js';
 import {probeTcp} from '../services/tcp-probe.js';
 import {connectStore, createHops} from '../roles/connect.js';
@@ -177,6 +177,15 @@ export async function runDoctorChecks(config: Config): Promise<DoctorStep[]> {
 			// The probe below still tells whether Jupyter answers.
 		}
 
+		// The token goes only to a listener of the SSH user's own.
+		const owner = await remotePortOwner(hostOutcome, config.jupyterPort);
+		if (owner.kind === 'foreign')
+			return fail(
+				'Jupyter',
+				owner.message,
+				`find what listens there (\`ss -ltnp 'sport = :${config.jupyterPort}'\` on the GPU host) and stop it, or run Jupyter on another port and pass --jupyter-port`,
+			);
+		if (owner.kind !== 'ours') token = null;
 		const probe = await probeJupyter(
 			async () => openRemoteStream(hostOutcome, config.jupyterPort),
 			token,

@@ -2,6 +2,7 @@ import path from 'node:path';
 import type {Client} from 'ssh2';
 import type {Config} from '../config/types.js';
 import {jupyterUrlWithToken, statusObject, type StatusObject} from '../core/events.js';
+import {describeServers} from '../core/jupyter-runtime.js';
 import {RemoteJupyter} from '../services/remote-jupyter.js';
 import {requestControl} from '../services/control-socket.js';
 import {GpuStream} from '../services/gpu-stream.js';
@@ -40,8 +41,10 @@ function describe(status: StatusObject): string {
 		);
 	if (status.jupyter)
 		lines.push(
-			`jupyter ${status.jupyter.state}${status.jupyter.url ? `  ${status.jupyter.url}` : ''}${status.jupyter.kernels === null ? '' : `  ${status.jupyter.kernels} kernels`}`,
+			`jupyter ${status.jupyter.state}${status.jupyter.url ? `  ${status.jupyter.url}` : ''}${status.jupyter.kernels === null ? '' : `  ${status.jupyter.kernels} kernels`}${status.jupyter.message ? `  — ${status.jupyter.message}` : ''}`,
 		);
+	if (status.jupyter?.servers && status.jupyter.servers.length > 1)
+		lines.push(`servers ${describeServers(status.jupyter.servers)}`);
 	if (status.gpu) {
 		if (status.gpu.error) lines.push(`gpu     ${status.gpu.error.message}`);
 		for (const gpu of status.gpu.gpus)
@@ -136,6 +139,7 @@ export async function runStatus(config: Config): Promise<number> {
 		forward: status.forward,
 		jupyter: status.jupyter,
 		gpu: status.gpu,
+		source: status.source ?? null,
 	};
 	process.stdout.write(config.json ? JSON.stringify(clean) + '\n' : describe(clean));
 	return clean.ok ? 0 : 1;

@@ -1,5 +1,6 @@
 import {Box} from 'ink';
 import {formatAgo, formatDuration, unknown} from '../core/format.js';
+import {describeServers} from '../core/jupyter-runtime.js';
 import type {JupyterStatus} from '../core/types.js';
 import {jupyterGrade} from '../theme.js';
 import {Line, type Segment} from './line.js';
@@ -65,6 +66,9 @@ export function jupyterLines(
 	];
 	const note = originNote(jupyter, source);
 	if (jupyter.message) lines.push([{text: jupyter.message, grade: jupyterGrade(jupyter.state)}]);
+	// Several servers on the GPU host: which ones, so the user can pick with --jupyter-port.
+	if (jupyter.servers && jupyter.servers.length > 1)
+		lines.push([{text: 'servers ', dim: true}, {text: describeServers(jupyter.servers)}]);
 	if (note) lines.push([{text: note, dim: true}]);
 	return lines;
 }

@@ -21,7 +21,19 @@ export const controlOps = [
 /** What a client may ask. */
 export type ControlOp = (typeof controlOps)[number];
 
-export type ControlRequest = {readonly v: number; readonly id: number; readonly op: ControlOp};
+/** Where a re-subscribing client's log stands: the agent replays only the lines after `seq`. */
+export type LogResume = {readonly instance: string; readonly seq: number};
+
+export type ControlRequest = {
+	readonly v: number;
+	readonly id: number;
+	readonly op: ControlOp;
+	/** `subscribe` only, optional (older clients omit it and get the whole replay). */
+	readonly logAfter?: LogResume;
+};
+
+/** `subscribe`'s result: who serves (a new value after a restart) and its log's line count. */
+export type ControlSubscribed = {readonly instance: string; readonly logSeq: number};
 
 export type ControlReply =
 	| {readonly v: number; readonly id: number | null; readonly ok: true; readonly result: unknown}
@@ -74,7 +86,18 @@ export function parseRequest(
 	const op = parsed['op'];
 	if (typeof op !== 'string' || !(controlOps as readonly string[]).includes(op))
 		return fail(id, `unknown op ${JSON.stringify(op ?? null)}; known: ${controlOps.join(', ')}`);
-	return {ok: true, request: {v: protocolVersion, id, op: op as ControlOp}};
+	const logAfter = parsed['logAfter'];
+	const resume =
+		op === 'subscribe' &&
+		isRecord(logAfter) &&
+		typeof logAfter['instance'] === 'string' &&
+		Number.isInteger(logAfter['seq'])
+			? {instance: logAfter['instance'], seq: logAfter['seq'] as number}
+			: null;
+	return {
+		ok: true,
+		request: {v: protocolVersion, id, op: op as ControlOp, ...(resume ? {logAfter: resume} : {})},
+	};
 }
 
 /** One line from the server, as a client reads it. */

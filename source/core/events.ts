@@ -8,6 +8,7 @@ import type {
 	HopState,
 	HopStatus,
 	HostStats,
+	JupyterServerSummary,
 	JupyterState,
 	JupyterStatus,
 } from './types.js';
@@ -37,6 +38,10 @@ export type JupyterEvent = {
 	readonly url: string | null;
 	readonly pid: number | null;
 	readonly kernels: number | null;
+	/** Why it is not running (or what to know), e.g. that something else holds the port. */
+	readonly message: string | null;
+	/** The user's Jupyter servers on the GPU host (laptop side), tokens never included. */
+	readonly servers?: readonly JupyterServerSummary[];
 };
 
 export type GpuEvent = {
@@ -59,7 +64,13 @@ export type GpuEvent = {
 };
 
 export type HostEvent = {readonly type: 'host'} & HostStats;
-export type LogEvent = {readonly type: 'log'; readonly source: 'jupyter'; readonly line: string};
+export type LogEvent = {
+	readonly type: 'log';
+	readonly source: 'jupyter';
+	readonly line: string;
+	/** Over the control socket only: the line's number in the agent's log, to resume after it. */
+	readonly seq?: number;
+};
 export type ErrorEvent = {
 	readonly type: 'error';
 	readonly kind: ErrorKind;
@@ -93,7 +104,15 @@ export function forwardEvent(f: ForwardStatus): ForwardEvent {
 }
 
 export function jupyterEvent(j: JupyterStatus): JupyterEvent {
-	return {type: 'jupyter', state: j.state, url: j.url, pid: j.pid, kernels: j.kernels};
+	return {
+		type: 'jupyter',
+		state: j.state,
+		url: j.url,
+		pid: j.pid,
+		kernels: j.kernels,
+		message: j.message,
+		...(j.servers ? {servers: j.servers} : {}),
+	};
 }
 
 export function gpuEvent(g: GpuStatus): GpuEvent {
@@ -169,6 +188,8 @@ export type StatusObject = {
 	readonly forward: ForwardEvent | null;
 	readonly jupyter: JupyterEvent | null;
 	readonly gpu: GpuEvent | null;
+	/** Where the facts come from: `gpujup host` (its agent), `exec fallback (…)`, null. */
+	readonly source: string | null;
 };
 
 /** `status --json`: ok means every hop is ready and Jupyter answers; GPU trouble does not count. */
@@ -177,7 +198,14 @@ export function statusObject(state: AppState): StatusObject {
 	const forward = state.forwards[0] ? forwardEvent(state.forwards[0]) : null;
 	const jupyter = state.jupyter ? jupyterEvent(state.jupyter) : null;
 	const ok = hops.every((h) => h.state === 'ready') && jupyter?.state === 'running';
-	return {ok, hops, forward, jupyter, gpu: state.gpu ? gpuEvent(state.gpu) : null};
+	return {
+		ok,
+		hops,
+		forward,
+		jupyter,
+		gpu: state.gpu ? gpuEvent(state.gpu) : null,
+		source: state.source,
+	};
 }
 
 /**

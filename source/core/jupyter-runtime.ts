@@ -1,3 +1,5 @@
+import type {JupyterServerSummary} from './types.js';
+
 /** One running Jupyter server as its runtime file (`jpserver-*.json`, `nbserver-*.json`) tells it. */
 export type JupyterServerInfo = {
 	readonly port: number;
@@ -65,4 +67,26 @@ export function pickServer(
 	const candidates = servers.filter((s) => s.port === port);
 	candidates.sort((a, b) => (b.pid ?? 0) - (a.pid ?? 0));
 	return candidates[0] ?? null;
+}
+
+/** `19508 (pid 4242) · 19518 (pid 4343)`: the servers a user can pick with `--jupyter-port`. */
+export function describeServers(servers: readonly JupyterServerSummary[]): string {
+	return servers.map((s) => `${s.port}${s.pid === null ? '' : ` (pid ${s.pid})`}`).join(' · ');
+}
+
+/** The servers to list: one per port (the newest file), by port, without tokens. */
+export function serverSummaries(
+	servers: readonly JupyterServerInfo[],
+	livePorts: ReadonlySet<number> | null,
+): JupyterServerSummary[] {
+	const ports = [...new Set(servers.map((s) => s.port))].filter(
+		(port) => !livePorts || livePorts.has(port),
+	);
+	return ports
+		.sort((a, b) => a - b)
+		.map((port) => {
+			const server = pickServer(servers, port)!;
+			const base = server.baseUrl.startsWith('/') ? server.baseUrl : `/${server.baseUrl}`;
+			return {port, pid: server.pid, url: `http://127.0.0.1:${port}${base}`};
+		});
 }

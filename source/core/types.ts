@@ -78,6 +78,16 @@ export type JupyterStatus = {
 	/** `started`, `adopted`, `runtime file` (exec fallback), `stand-in` (demo). */
 	readonly origin: string | null;
 	readonly message: string | null;
+	/** Every Jupyter server of the user's on the GPU host, where the laptop has looked. */
+	readonly servers?: readonly JupyterServerSummary[];
+};
+
+/** One Jupyter server on the GPU host, without its token. */
+export type JupyterServerSummary = {
+	readonly port: number;
+	readonly pid: number | null;
+	/** As seen on the GPU host: `http://127.0.0.1:19508/`. */
+	readonly url: string;
 };
 
 export type GpuInfo = {

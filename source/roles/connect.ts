@@ -8,7 +8,8 @@ import {
 	type AppState,
 } from '../core/app-state.js';
 import {jupyterUrlWithToken, maskTokens, type JsonEvent} from '../core/events.js';
-import {connectAgent, type Agent} from '../services/agent-channel.js';
+import {nextDelay, type BackoffPolicy} from '../core/backoff.js';
+import {connectAgent, requestAgentToken, type Agent} from '../services/agent-channel.js';
 import {RemoteLogTail} from '../services/log-tail.js';
 import {execText} from '../services/remote-exec.js';
 import {createStore, type Store} from '../core/store.js';
@@ -24,6 +25,15 @@ import {
 	relayKeyNames,
 	type AskerFactory,
 } from './ssh-options.js';
+
+/** Looking for `gpujup host` again after its channel closed: 1 s, 2 s, doubling to 30 s. */
+const agentBackoff: BackoffPolicy = {
+	initialMs: 1000,
+	stepMs: 2000,
+	multiplier: 2,
+	maxMs: 30_000,
+	jitter: 0.1,
+};
 
 export type ConnectHandle = {
 	/** The laptop port Jupyter is forwarded to (differs from config with `--local-port 0`). */
@@ -190,15 +200,33 @@ export async function runConnect(
 			logTail?.detach();
 		});
 		let agent: Agent | null = null;
+		let agentTimer: NodeJS.Timeout | undefined;
+		let agentAttempt = 0;
+		let fallbackOn = false;
+		let notedOtherPort = false;
+		/** Bumped by every search and by a hop loss: events of an older search are dropped. */
+		let agentSearch = 0;
+		/** How far the agent's log has reached us, so a re-subscribe replays only what is new. */
+		let agentLog: {instance: string | null; seq: number} | null = null;
 		disposers.push(() => {
+			clearTimeout(agentTimer);
 			agent?.connection.close();
 		});
 
 		/** No `gpujup host` there (or one we cannot speak to): exec fallback, with a note. */
 		const fallback = (client: Client, why: string) => {
 			store.dispatch({type: 'source', source: `exec fallback (${why})`});
+			if (fallbackOn) return;
+			fallbackOn = true;
 			gpu.start();
 			logTail?.attach(client);
+		};
+
+		const stopFallback = () => {
+			if (!fallbackOn) return;
+			fallbackOn = false;
+			void gpu.stop();
+			logTail?.detach();
 		};
 
 		const onAgentEvent = (event: JsonEvent) => {
@@ -224,12 +252,14 @@ export async function runConnect(
 				}
 
 				case 'log': {
+					// The agent's log is its own Jupyter's: not ours when we forward another port.
+					if (!jupyter.agentServes()) break;
 					store.dispatch({type: 'log', lines: [maskTokens(event.line, jupyter.token())]});
 					break;
 				}
 
 				case 'jupyter': {
-					jupyter.useAgent({token: null, state: event.state, pid: event.pid});
+					jupyter.agentEvent(event);
 					break;
 				}
 
@@ -237,6 +267,87 @@ export async function runConnect(
 					break;
 				}
 			}
+		};
+
+		/** Look for the agent again, later: it may be restarting (upgrade, systemd). */
+		const retryAgent = (client: Client) => {
+			clearTimeout(agentTimer);
+			agentAttempt += 1;
+			agentTimer = setTimeout(
+				() => {
+					if (currentClient === client && !agent) findAgent(client);
+				},
+				Math.max(1000, nextDelay(agentAttempt + 1, agentBackoff)),
+			);
+			agentTimer.unref?.();
+		};
+
+		const findAgent = (client: Client) => {
+			const search = ++agentSearch;
+			const resume = agentLog?.instance ? {instance: agentLog.instance, seq: agentLog.seq} : null;
+			const position = {instance: null as string | null, seq: resume?.seq ?? 0};
+			let sawLog = false;
+			const onEvent = (event: JsonEvent) => {
+				if (search !== agentSearch) return;
+				if (event.type === 'log' && typeof event.seq === 'number') {
+					position.seq = event.seq;
+					sawLog = true;
+				}
+
+				onAgentEvent(event);
+			};
+
+			connectAgent(client, config.profile ?? 'default', onEvent, resume).then(
+				(found) => {
+					if (currentClient !== client || agent || search !== agentSearch) {
+						found?.connection.close();
+						return;
+					}
+
+					if (!found) {
+						fallback(client, 'no gpujup host on the GPU host');
+						retryAgent(client);
+						return;
+					}
+
+					// A new run of gpujup host numbers its log afresh.
+					if (!sawLog && found.instance !== resume?.instance) position.seq = 0;
+					position.instance = found.instance;
+					agentLog = position;
+					agent = found;
+					agentAttempt = 0;
+					stopFallback();
+					store.dispatch({type: 'source', source: 'gpujup host'});
+					jupyter.setAgent(
+						{requestToken: async () => requestAgentToken(found.connection)},
+						found.token,
+					);
+					const agentPort = jupyter.agentPort();
+					if (agentPort !== null && agentPort !== config.jupyterPort && !notedOtherPort) {
+						notedOtherPort = true;
+						store.dispatch({
+							type: 'log',
+							lines: [
+								`[gpujup] gpujup host supervises the Jupyter on ${agentPort}, not this forward's ${config.jupyterPort}: its log is not shown here (--jupyter-log FILE tails another)`,
+							],
+						});
+					}
+					found.connection.on('close', () => {
+						if (agent !== found) return;
+						agent = null;
+						jupyter.setAgent(null);
+						if (currentClient !== client) return;
+						fallback(client, 'the agent channel closed; looking for gpujup host again');
+						retryAgent(client);
+					});
+				},
+				(error: unknown) => {
+					if (currentClient !== client) return;
+					const why = error instanceof Error ? error.message : String(error);
+					fallback(client, `gpujup host did not answer: ${why}`);
+					retryAgent(client);
+				},
+			);
 		};
 
 		host.on('ready', (client: Client) => {
@@ -258,39 +369,17 @@ export async function runConnect(
 					// No exec: the title stays the user's.
 				},
 			);
-			connectAgent(client, config.profile ?? 'default', onAgentEvent).then(
-				(found) => {
-					if (currentClient !== client) {
-						found?.connection.close();
-						return;
-					}
-
-					if (!found) {
-						fallback(client, 'no gpujup host on the GPU host');
-						return;
-					}
-
-					agent = found;
-					store.dispatch({type: 'source', source: 'gpujup host'});
-					jupyter.useAgent({token: found.token?.token ?? null});
-					found.connection.on('close', () => {
-						if (agent !== found) return;
-						agent = null;
-						if (currentClient === client) fallback(client, 'the agent channel closed');
-					});
-				},
-				(error: unknown) => {
-					if (currentClient !== client) return;
-					const why = error instanceof Error ? error.message : String(error);
-					fallback(client, `gpujup host did not answer: ${why}`);
-				},
-			);
+			agentAttempt = 0;
+			findAgent(client);
 		});
 		host.on('down', () => {
 			currentClient = null;
+			agentSearch += 1;
+			clearTimeout(agentTimer);
 			agent?.connection.close();
 			agent = null;
 			jupyter.detach('the GPU host hop is down');
+			fallbackOn = false;
 			logTail?.detach();
 			void gpu.stop();
 		});
@@ -308,6 +397,10 @@ export async function runConnect(
 				if (!agent)
 					throw new Error(
 						'restarting Jupyter needs `gpujup host` on the GPU host; without it, restart Jupyter there by hand',
+					);
+				if (!jupyter.agentServes())
+					throw new Error(
+						`gpujup host supervises the Jupyter on ${jupyter.agentPort() ?? 'another port'}, not ${config.jupyterPort}: restart that one by hand`,
 					);
 				await agent.connection.request('restart-jupyter', 180_000);
 				jupyter.refresh();

@@ -74,8 +74,10 @@ export async function runHost(config: Config, io: HostIo): Promise<HostHandle> {
 		return {pid};
 	};
 
+	// Only while Jupyter answers on its port (the supervisor checked that its pid owns the socket):
+	// a URL handed out while the port is down or held by another user would give the token away.
 	const token = () => {
-		if (!supervisor || supervisor.status.state === 'exited' || supervisor.status.pid === null)
+		if (!supervisor || supervisor.status.state !== 'running' || supervisor.status.pid === null)
 			return null;
 		return {token: supervisor.token(), port: supervisor.port};
 	};

@@ -1,8 +1,8 @@
 import type {Duplex} from 'node:stream';
 import type {Client} from 'ssh2';
-import type {ControlToken} from '../core/control-protocol.js';
+import type {ControlSubscribed, ControlToken, LogResume} from '../core/control-protocol.js';
 import type {JsonEvent} from '../core/events.js';
-import {ControlConnection} from './control-connection.js';
+import {ControlConnection, ControlError} from './control-connection.js';
 import {execText} from './remote-exec.js';
 
 /**
@@ -33,18 +33,43 @@ export async function openStreamLocal(client: Client, socketPath: string): Promi
 /** What the agent gave on connect. */
 export type Agent = {
 	readonly connection: ControlConnection;
+	/** Its Jupyter's token and port; null while it has none (stopped, restarting). */
 	readonly token: ControlToken | null;
+	/** Its run (new after a `gpujup host` restart); null from an agent too old to say. */
+	readonly instance: string | null;
 };
 
 /**
- * Reaches `gpujup host` through the second hop and subscribes to its events. Resolves null when
- * no agent runs there; rejects when one runs but cannot be used (the caller falls back, with a
- * note saying why).
+ * The agent's Jupyter token. An error reply means "no token yet" (Jupyter stopped or restarting):
+ * null, to ask again later; a closed or silent channel rejects.
+ */
+export async function requestAgentToken(
+	connection: ControlConnection,
+): Promise<ControlToken | null> {
+	let result: unknown;
+	try {
+		result = await connection.request('token');
+	} catch (error) {
+		if (error instanceof ControlError) return null;
+		throw error;
+	}
+
+	const token = result as Partial<ControlToken> | null;
+	return typeof token?.token === 'string' && token.token && typeof token.port === 'number'
+		? {token: token.token, port: token.port}
+		: null;
+}
+
+/**
+ * Reaches `gpujup host` through the second hop and subscribes to its events (after `resume`'s
+ * line when it is the same run). Resolves null when no agent runs there; rejects when one runs but
+ * cannot be used (the caller falls back, with a note saying why).
  */
 export async function connectAgent(
 	client: Client,
 	profile: string,
 	onEvent: (event: JsonEvent) => void,
+	resume: LogResume | null = null,
 ): Promise<Agent | null> {
 	const socketPath = await discoverAgentSocket(client, profile);
 	if (!socketPath) return null;
@@ -52,9 +77,14 @@ export async function connectAgent(
 	// Before subscribing: the snapshot follows the reply in the same read.
 	connection.on('event', onEvent);
 	try {
-		const token = (await connection.request('token')) as ControlToken | null;
-		await connection.request('subscribe');
-		return {connection, token: token?.token ? token : null};
+		const token = await requestAgentToken(connection);
+		const subscribed = (await connection.request(
+			'subscribe',
+			5000,
+			resume ? {logAfter: resume} : {},
+		)) as Partial<ControlSubscribed> | null;
+		const instance = typeof subscribed?.instance === 'string' ? subscribed.instance : null;
+		return {connection, token, instance};
 	} catch (error) {
 		connection.close();
 		throw error;

@@ -6,6 +6,7 @@ import {
 	protocolVersion,
 	splitLines,
 	type ControlOp,
+	type ControlRequest,
 } from '../core/control-protocol.js';
 import type {JsonEvent} from '../core/events.js';
 
@@ -51,10 +52,18 @@ export class ControlConnection extends EventEmitter<AgentEvents> {
 		stream.on('close', () => {
 			this.#close(null);
 		});
+		// The other side is done (an SSH channel may only report EOF until we close our half too).
+		stream.on('end', () => {
+			this.close();
+		});
 	}
 
 	/** Sends one request and resolves its result; rejects on an error reply, a close or the deadline. */
-	async request(op: ControlOp, timeoutMs = 5000): Promise<unknown> {
+	async request(
+		op: ControlOp,
+		timeoutMs = 5000,
+		extra: Pick<ControlRequest, 'logAfter'> = {},
+	): Promise<unknown> {
 		if (this.#closed) throw new Error('the control connection is closed');
 		const id = this.#nextId++;
 		return new Promise((resolve, reject) => {
@@ -63,7 +72,7 @@ export class ControlConnection extends EventEmitter<AgentEvents> {
 				reject(new Error(`no answer to "${op}" within ${timeoutMs} ms`));
 			}, timeoutMs);
 			this.#pending.set(id, {resolve, reject, timer});
-			this.stream.write(encodeLine({v: protocolVersion, id, op}));
+			this.stream.write(encodeLine({v: protocolVersion, id, op, ...extra}));
 		});
 	}
 

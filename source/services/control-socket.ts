@@ -1,3 +1,4 @@
+import {randomBytes} from 'node:crypto';
 import {chmodSync, lstatSync, mkdirSync, unlinkSync} from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import {
 	type ControlOp,
 	type ControlRequest,
 	type ControlStatus,
+	type ControlSubscribed,
 	type ControlToken,
 } from '../core/control-protocol.js';
 import {diffEvents, statusObject, type JsonEvent} from '../core/events.js';
@@ -140,9 +142,11 @@ export async function startControlServer(options: ControlServerOptions): Promise
 	await claimPath(socketPath, role, profile);
 
 	const connections = new Set<net.Socket>();
+	// Tells a re-subscribing client whether the log it has came from this run.
+	const instance = randomBytes(8).toString('hex');
 	const server = net.createServer((socket) => {
 		connections.add(socket);
-		serveConnection(socket, options, role, profile);
+		serveConnection(socket, options, role, profile, instance);
 		socket.on('close', () => connections.delete(socket));
 	});
 	await listenPrivate(server, socketPath);
@@ -169,6 +173,7 @@ function serveConnection(
 	options: ControlServerOptions,
 	role: string,
 	profile: string,
+	instance: string,
 ): void {
 	socket.setEncoding('utf8');
 	let buffer = '';
@@ -236,13 +241,27 @@ function serveConnection(
 					return;
 				}
 
-				reply(request.id, null);
+				const subscribed: ControlSubscribed = {
+					instance,
+					logSeq: options.store.getSnapshot().logSeq,
+				};
+				reply(request.id, subscribed);
+				// A client coming back (host-hop reconnect) already has the lines up to its seq.
+				let skipUpTo = request.logAfter?.instance === instance ? request.logAfter.seq : 0;
 				let previous: AppState | null = null;
 				const push = () => {
 					const next = options.store.getSnapshot();
 					const at = new Date().toISOString();
-					for (const event of diffEvents(previous, next))
-						send(encodeLine({v: protocolVersion, event: {...event, at} as JsonEvent}));
+					const events = diffEvents(previous, next);
+					// The log events are the newest lines, in order, ending at `logSeq`.
+					let seq = next.logSeq - events.filter((e) => e.type === 'log').length;
+					for (const event of events) {
+						if (event.type === 'log' && ++seq <= skipUpTo) continue;
+						const line = event.type === 'log' ? {...event, seq, at} : {...event, at};
+						send(encodeLine({v: protocolVersion, event: line as JsonEvent}));
+					}
+
+					skipUpTo = 0;
 					previous = next;
 				};
 

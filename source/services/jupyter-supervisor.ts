@@ -31,7 +31,8 @@ import {
 } from '../core/jupyter-command.js';
 import {missingIpykernelExitCode} from '../core/exit-codes.js';
 import type {JupyterState, JupyterStatus} from '../core/types.js';
-import {probeJupyter} from './jupyter-probe.js';
+import {describeUid, parseTcpListeners, passwdName, type TcpListener} from '../core/proc-net.js';
+import {probeJupyter, type JupyterProbe} from './jupyter-probe.js';
 
 /** Options of {@link JupyterSupervisor}. Times are in milliseconds. */
 export type JupyterSupervisorOptions = {
@@ -205,62 +206,102 @@ async function portFree(port: number): Promise<boolean> {
 	});
 }
 
+/** The listening sockets in this machine's /proc/net/tcp{,6}. */
+function localListeners(): TcpListener[] {
+	const listeners: TcpListener[] = [];
+	for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+		try {
+			listeners.push(...parseTcpListeners(readFileSync(table, 'utf8')));
+		} catch {
+			// No IPv6, say.
+		}
+	}
+
+	return listeners;
+}
+
+/** `socket:[inode]` links among the open descriptors of `pid` (empty when not readable). */
+function socketLinks(pid: number): Set<string> {
+	const links = new Set<string>();
+	let fds: string[];
+	try {
+		fds = readdirSync(`/proc/${pid}/fd`);
+	} catch {
+		return links;
+	}
+
+	for (const fd of fds) {
+		try {
+			const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+			if (target.startsWith('socket:[')) links.add(target);
+		} catch {
+			// Closed meanwhile.
+		}
+	}
+
+	return links;
+}
+
+/** The user name of `uid` on this machine, from /etc/passwd. */
+function localUserName(uid: number): string | null {
+	try {
+		return passwdName(readFileSync('/etc/passwd', 'utf8'), uid);
+	} catch {
+		return null;
+	}
+}
+
 /**
  * The process listening on TCP `port` (any address), found as `ss -ltnp` does: the socket's inode
  * in /proc/net/tcp{,6}, then the process holding a descriptor to it. Null when unknown (another
- * user's process is not readable).
+ * user's process is not readable); `uid` is the socket's owner, known even then.
  */
-export function portHolder(port: number): {pid: number; command: string} | null {
-	const inodes = new Set<string>();
-	for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-		let text: string;
-		try {
-			text = readFileSync(table, 'utf8');
-		} catch {
-			continue;
-		}
-
-		for (const line of text.split('\n').slice(1)) {
-			const fields = line.trim().split(/\s+/);
-			const local = fields[1];
-			if (!local || fields[3] !== '0A') continue;
-			if (Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) !== port) continue;
-			if (fields[9] && fields[9] !== '0') inodes.add(`socket:[${fields[9]}]`);
-		}
-	}
-
-	if (inodes.size === 0) return null;
+export function portHolder(
+	port: number,
+): {pid: number | null; command: string; uid: number} | null {
+	const onPort = localListeners().filter((l) => l.port === port && l.inode !== '0');
+	if (onPort.length === 0) return null;
 	for (const name of readdirSync('/proc')) {
 		if (!/^\d+$/.test(name)) continue;
-		let fds: string[];
+		const links = socketLinks(Number(name));
+		const held = onPort.find((l) => links.has(`socket:[${l.inode}]`));
+		if (!held) continue;
+		let command = '';
 		try {
-			fds = readdirSync(`/proc/${name}/fd`);
+			command = readFileSync(`/proc/${name}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
 		} catch {
-			continue;
+			// Gone meanwhile.
 		}
 
-		for (const fd of fds) {
-			let target: string;
-			try {
-				target = readlinkSync(`/proc/${name}/fd/${fd}`);
-			} catch {
-				continue;
-			}
-
-			if (!inodes.has(target)) continue;
-			let command = '';
-			try {
-				command = readFileSync(`/proc/${name}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
-			} catch {
-				// Gone meanwhile.
-			}
-
-			if (command.length > 80) command = `${command.slice(0, 77)}…`;
-			return {pid: Number(name), command: maskTokens(command)};
-		}
+		if (command.length > 80) command = `${command.slice(0, 77)}…`;
+		return {pid: Number(name), command: maskTokens(command), uid: held.uid};
 	}
 
-	return null;
+	return {pid: null, command: '', uid: onPort[0]!.uid};
+}
+
+/**
+ * Whether the listener on 127.0.0.1:`port` belongs to Jupyter `pid` (the process or one of its
+ * descendants holds every listening socket on the port): the token is sent to nothing else.
+ */
+export function jupyterOwnsPort(
+	pid: number,
+	port: number,
+): {readonly kind: 'ours' | 'free'} | {readonly kind: 'foreign'; readonly message: string} {
+	const onPort = localListeners().filter((l) => l.port === port);
+	if (onPort.length === 0) return {kind: 'free'};
+	const links = socketLinks(pid);
+	const owned = () => onPort.every((l) => links.has(`socket:[${l.inode}]`));
+	if (!owned())
+		for (const child of descendants(pid)) for (const link of socketLinks(child)) links.add(link);
+	if (owned()) return {kind: 'ours'};
+	const holder = portHolder(port);
+	const uid = holder?.uid ?? onPort[0]!.uid;
+	const by = holder?.pid ? `, pid ${holder.pid}` : '';
+	return {
+		kind: 'foreign',
+		message: `something else holds 127.0.0.1:${port}: its listener belongs to ${describeUid(uid, localUserName(uid))}${by}, not to Jupyter (pid ${pid}); the token is not sent to it — stop that server, or give Jupyter another port with --jupyter-port`,
+	};
 }
 
 function readRuntimeInfo(file: string): RuntimeInfo | null {
@@ -473,7 +514,15 @@ export class JupyterSupervisor {
 		this.#restartTimer = null;
 	}
 
-	async #probe() {
+	/**
+	 * `/api/status` with the token, only when Jupyter `pid` owns the port's listener; otherwise
+	 * the token stays here and the answer says who holds the port.
+	 */
+	async #probe(pid: number): Promise<JupyterProbe & {readonly foreign?: boolean}> {
+		const owner = jupyterOwnsPort(pid, this.#options.port);
+		if (owner.kind === 'free')
+			return {reachable: false, message: `nothing listens on 127.0.0.1:${this.#options.port} yet`};
+		if (owner.kind === 'foreign') return {reachable: false, message: owner.message, foreign: true};
 		return probeJupyter(async () => connectLoopback(this.#options.port), this.#token, 5000);
 	}
 
@@ -484,7 +533,7 @@ export class JupyterSupervisor {
 		const stat = procStat(pid);
 		if (!stat || stat.state === 'Z' || stat.state === 'X') return false;
 		if (info.startTicks !== null && stat.startTicks !== info.startTicks) return false;
-		const probe = await this.#probe();
+		const probe = await this.#probe(pid);
 		const answers = probe.reachable && probe.status === 200;
 		// Ours but not answering yet (gpujup restarted while it was starting): wait for it. A 403
 		// means another token: not the Jupyter we started.
@@ -526,9 +575,11 @@ export class JupyterSupervisor {
 		const port = this.#options.port;
 		if (!(await portFree(port))) {
 			const holder = portHolder(port);
-			const who = holder
+			const who = holder?.pid
 				? `by pid ${holder.pid}${holder.command ? ` (${holder.command})` : ''}`
-				: 'by another process';
+				: holder
+					? `by a process of ${describeUid(holder.uid, localUserName(holder.uid))}`
+					: 'by another process';
 			this.#publish({
 				state: 'exited',
 				pid: null,
@@ -638,7 +689,7 @@ export class JupyterSupervisor {
 				return;
 			}
 
-			const probe = await this.#probe();
+			const probe = await this.#probe(pid);
 			if (this.#busy || this.#disposed || this.#pid !== pid) return;
 			if (probe.reachable && probe.status === 200) {
 				this.#runningSince ??= Date.now();
@@ -648,6 +699,15 @@ export class JupyterSupervisor {
 					kernels: probe.kernels,
 					lastActivity: probe.lastActivity,
 					message: this.#status.state === 'running' ? this.#status.message : null,
+				});
+				return;
+			}
+
+			if (!probe.reachable && probe.foreign) {
+				this.#publish({
+					state: this.#runningSince === null ? this.#status.state : 'unreachable',
+					kernels: null,
+					message: probe.message,
 				});
 				return;
 			}

@@ -1,8 +1,23 @@
 import type {Client} from 'ssh2';
 import type {Duplex} from 'node:stream';
+import type {ControlToken} from '../core/control-protocol.js';
 import {jupyterUrl} from '../core/events.js';
-import {parseRuntimeFiles, pickServer, runtimeDiscoveryScript} from '../core/jupyter-runtime.js';
-import type {JupyterStatus} from '../core/types.js';
+import {
+	describeServers,
+	parseRuntimeFiles,
+	pickServer,
+	runtimeDiscoveryScript,
+	serverSummaries,
+	type JupyterServerInfo,
+} from '../core/jupyter-runtime.js';
+import {
+	describeUid,
+	listenerCheckCommand,
+	parseListenerCheck,
+	passwdName,
+	portOwnership,
+} from '../core/proc-net.js';
+import type {JupyterState, JupyterStatus} from '../core/types.js';
 import {probeJupyter} from './jupyter-probe.js';
 import {execText} from './remote-exec.js';
 
@@ -14,6 +29,78 @@ export type RemoteJupyterOptions = {
 	readonly intervalMs?: number;
 	readonly onStatus: (status: JupyterStatus) => void;
 };
+
+/** `gpujup host` on the GPU host, as far as Jupyter goes: the token of the server it supervises. */
+export type JupyterAgent = {
+	/** Its Jupyter's token and port; null while it has none (stopped, restarting). */
+	requestToken(): Promise<ControlToken | null>;
+};
+
+/** Whose listener is on a port of the GPU host, as the laptop can tell over exec. */
+export type RemoteOwnership =
+	| {readonly kind: 'free'}
+	| {readonly kind: 'ours'}
+	| {readonly kind: 'foreign'; readonly uid: number; readonly message: string}
+	| {readonly kind: 'unknown'; readonly message: string};
+
+type ListenerCheck = ReturnType<typeof parseListenerCheck>;
+
+/** The SSH user's uid and the listening sockets on the GPU host (one exec); null when unknown. */
+async function remoteListeners(client: Client): Promise<ListenerCheck> {
+	try {
+		const {stdout} = await execText(client, listenerCheckCommand, {timeoutMs: 10_000});
+		return parseListenerCheck(stdout);
+	} catch {
+		return null;
+	}
+}
+
+/** User names by uid, per GPU host connection (a squatted port is checked every few seconds). */
+const userNames = new WeakMap<Client, Map<number, string | null>>();
+
+async function remoteUserName(client: Client, uid: number): Promise<string | null> {
+	const cache = userNames.get(client) ?? new Map<number, string | null>();
+	userNames.set(client, cache);
+	if (cache.has(uid)) return cache.get(uid)!;
+	let name: string | null = null;
+	try {
+		const {stdout} = await execText(client, `getent passwd ${uid}`, {timeoutMs: 10_000});
+		name = passwdName(stdout, uid);
+	} catch {
+		// Unnamed: the uid alone is still said.
+	}
+
+	cache.set(uid, name);
+	return name;
+}
+
+async function ownershipFrom(
+	client: Client,
+	check: ListenerCheck,
+	port: number,
+): Promise<RemoteOwnership> {
+	if (!check)
+		return {
+			kind: 'unknown',
+			message: `cannot tell who listens on the GPU host's 127.0.0.1:${port} (no /proc/net/tcp there), so the token is not sent`,
+		};
+	const owner = portOwnership(check.listeners, port, check.uid);
+	if (owner.kind !== 'foreign') return {kind: owner.kind};
+	const who = describeUid(owner.uid, await remoteUserName(client, owner.uid));
+	return {
+		kind: 'foreign',
+		uid: owner.uid,
+		message: `something else holds the GPU host's 127.0.0.1:${port}: its listener belongs to ${who}, not to you (uid ${check.uid}); the token is not sent to it — stop that server, or pick another port with --jupyter-port`,
+	};
+}
+
+/**
+ * Who listens on the GPU host's 127.0.0.1:`port`: the token may go there only when it is the SSH
+ * user's own socket (owner uid in /proc/net/tcp{,6}).
+ */
+export async function remotePortOwner(client: Client, port: number): Promise<RemoteOwnership> {
+	return ownershipFrom(client, await remoteListeners(client), port);
+}
 
 /** Opens a direct-tcpip channel to the GPU host's loopback port. */
 export async function openRemoteStream(client: Client, port: number): Promise<Duplex> {
@@ -31,9 +118,10 @@ export async function openRemoteStream(client: Client, port: number): Promise<Du
 }
 
 /**
- * Watches Jupyter on the GPU host over the second hop, with no agent there: the token and pid
- * come from Jupyter's runtime files (one exec), liveness and kernels from `/api/status` through
- * a channel of its own (the user's forward is left alone).
+ * Watches Jupyter on the GPU host over the second hop. The token comes from `gpujup host` when it
+ * supervises the server on this port, else from Jupyter's runtime files (one exec); liveness and
+ * kernels from `/api/status` through a channel of its own (the user's forward is left alone). The
+ * token is sent only to a listener of the SSH user's, and forgotten while nothing of theirs listens.
  */
 export class RemoteJupyter {
 	private client: Client | null = null;
@@ -41,7 +129,14 @@ export class RemoteJupyter {
 	private epoch = 0;
 	private currentToken: string | null = null;
 	private pid: number | null = null;
-	private agent = false;
+	private agent: JupyterAgent | null = null;
+	/** What the agent last said of its own Jupyter (it may serve another port than ours). */
+	private agentJupyter: {port: number | null; state: JupyterState; pid: number | null} | null =
+		null;
+	/** The runtime files seen at the last discovery. */
+	private discovered: JupyterServerInfo[] = [];
+	/** The user's listening ports at the last discovery: a change means a server came or went. */
+	private portsKey: string | null = null;
 	private status: JupyterStatus;
 	private readonly intervalMs: number;
 
@@ -61,19 +156,44 @@ export class RemoteJupyter {
 	}
 
 	/**
-	 * `gpujup host` on the GPU host told us the token and how its Jupyter is: no runtime-file
-	 * discovery then, and its state (starting, restarting…) wins over what a probe can see.
+	 * `gpujup host` answers on the GPU host (null: it went away). Its token counts only when its
+	 * Jupyter serves our port; otherwise the runtime files tell.
 	 */
-	useAgent(info: {
-		token: string | null;
-		state?: JupyterStatus['state'];
-		pid?: number | null;
-	}): void {
-		if (info.token) this.currentToken = info.token;
-		this.agent = true;
-		if (info.pid !== undefined) this.pid = info.pid;
-		if (info.state && info.state !== 'running' && info.state !== 'unreachable')
-			this.update({state: info.state, pid: this.pid, origin: 'gpujup host', message: null});
+	setAgent(agent: JupyterAgent | null, token: ControlToken | null = null): void {
+		this.agent = agent;
+		this.currentToken = null;
+		if (agent && token) {
+			this.agentJupyter = {
+				port: token.port,
+				state: this.agentJupyter?.state ?? 'running',
+				pid: this.agentJupyter?.pid ?? null,
+			};
+			if (token.port === this.options.remotePort) this.currentToken = token.token;
+		}
+
+		if (!agent) this.agentJupyter = null;
+		this.refresh();
+	}
+
+	/** Whether the agent's own Jupyter is the one on our port (its state, pid and log are ours). */
+	agentServes(): boolean {
+		return this.agentJupyter?.port === this.options.remotePort;
+	}
+
+	/** The agent's port, when known. */
+	agentPort(): number | null {
+		return this.agentJupyter?.port ?? null;
+	}
+
+	/** A `jupyter` event of the agent: its state (starting, restarting…) wins over a probe's. */
+	agentEvent(event: {state: JupyterState; pid: number | null; url: string | null}): void {
+		const port = Number(/^http:\/\/[^/]*:(\d+)\//.exec(event.url ?? '')?.[1]) || null;
+		this.agentJupyter = {port, state: event.state, pid: event.pid};
+		if (!this.agentServes()) return;
+		this.pid = event.pid;
+		if (event.state !== 'running') this.currentToken = null;
+		if (event.state !== 'running' && event.state !== 'unreachable')
+			this.update({state: event.state, pid: this.pid, origin: 'gpujup host', kernels: null});
 		else this.refresh();
 	}
 
@@ -93,7 +213,10 @@ export class RemoteJupyter {
 	/** The second hop is down. */
 	detach(message: string): void {
 		this.client = null;
-		this.agent = false;
+		this.agent = null;
+		this.agentJupyter = null;
+		this.currentToken = null;
+		this.portsKey = null;
 		this.epoch++;
 		clearTimeout(this.timer);
 		this.update({state: 'unreachable', kernels: null, message});
@@ -121,52 +244,120 @@ export class RemoteJupyter {
 	private async discover(client: Client): Promise<void> {
 		try {
 			const {stdout} = await execText(client, runtimeDiscoveryScript, {timeoutMs: 10_000});
-			const server = pickServer(parseRuntimeFiles(stdout), this.options.remotePort);
-			if (server) {
-				this.currentToken = server.token || null;
-				this.pid = server.pid;
-			}
+			this.discovered = parseRuntimeFiles(stdout);
 		} catch {
 			// No exec allowed or a slow host: the probe still tells whether Jupyter answers.
 		}
 	}
 
+	/** The token for our port: the agent's when it serves it, else the runtime file's. */
+	private async findToken(): Promise<void> {
+		if (this.agentServes() && this.agent) {
+			if (this.currentToken) return;
+			const token = await this.agent.requestToken().catch(() => null);
+			this.currentToken = token?.port === this.options.remotePort ? token.token : null;
+			return;
+		}
+
+		const server = pickServer(this.discovered, this.options.remotePort);
+		this.currentToken = server?.token || null;
+		this.pid = server?.pid ?? null;
+	}
+
 	private async tick(epoch: number, rediscover: boolean): Promise<void> {
 		const client = this.client;
 		if (!client || epoch !== this.epoch) return;
-		if (!this.agent && (rediscover || !this.currentToken)) await this.discover(client);
+		const port = this.options.remotePort;
+		const check = await remoteListeners(client);
 		if (epoch !== this.epoch) return;
-		const probe = await probeJupyter(
-			async () => openRemoteStream(client, this.options.remotePort),
-			this.currentToken,
-		);
+		const userPorts = check
+			? new Set(check.listeners.filter((l) => l.uid === check.uid).map((l) => l.port))
+			: null;
+		const key = userPorts ? [...userPorts].sort((a, b) => a - b).join(',') : null;
+		// Runtime files are read again when a server of the user's came or went (or on request).
+		if (rediscover || key === null || key !== this.portsKey) {
+			await this.discover(client);
+			this.portsKey = key;
+		}
+
+		if (epoch !== this.epoch) return;
+		const servers = serverSummaries(this.discovered, userPorts);
+		const owner = await ownershipFrom(client, check, port);
+		if (epoch !== this.epoch) return;
+		const others = servers.filter((s) => s.port !== port);
+		const pick =
+			others.length > 0
+				? ` — the GPU host runs Jupyter on ${describeServers(others)}: pick one with --jupyter-port`
+				: '';
+		if (owner.kind === 'free' || owner.kind === 'foreign') {
+			// Nothing of ours listens: forget the token, so nobody who binds the port later gets it.
+			this.currentToken = null;
+			if (!this.agentServes()) this.pid = null;
+			const agentState = this.agentServes() ? this.agentJupyter!.state : null;
+			this.update({
+				state:
+					agentState && agentState !== 'running' && agentState !== 'unreachable'
+						? agentState
+						: 'unreachable',
+				pid: this.pid,
+				kernels: null,
+				servers,
+				message:
+					owner.kind === 'foreign'
+						? owner.message
+						: `nothing answers on the GPU host's 127.0.0.1:${port} — is Jupyter running there?${pick}`,
+			});
+			this.schedule(epoch, false);
+			return;
+		}
+
+		if (owner.kind === 'ours') await this.findToken();
+		if (epoch !== this.epoch) return;
+		const token = owner.kind === 'ours' ? this.currentToken : null;
+		const probe = await probeJupyter(async () => openRemoteStream(client, port), token);
 		if (epoch !== this.epoch) return;
 		let again = false;
 		if (probe.reachable) {
-			if (probe.status === 403 && this.currentToken && !rediscover) again = true;
+			if (probe.status === 403 && token && !rediscover) {
+				again = true;
+				this.currentToken = null;
+			}
+
+			const origin = this.agentServes() ? 'gpujup host' : token ? 'runtime file' : null;
 			this.update({
 				state: 'running',
 				pid: this.pid,
 				kernels: probe.kernels,
 				lastActivity: probe.lastActivity,
 				startedAt: probe.started ? Date.parse(probe.started) : this.status.startedAt,
-				origin: this.agent ? 'gpujup host' : this.currentToken ? 'runtime file' : null,
+				origin,
+				servers,
 				message:
-					probe.status === 200
-						? null
-						: this.currentToken
-							? `Jupyter answers ${probe.status} to the known token`
-							: `Jupyter answers (${probe.status}); no runtime file with its token was found`,
+					owner.kind === 'unknown'
+						? owner.message
+						: probe.status === 200
+							? others.length > 0
+								? `this forward goes to ${port}; the GPU host also runs Jupyter on ${describeServers(others)} (--jupyter-port picks)`
+								: null
+							: token
+								? `Jupyter answers ${probe.status} to the known token`
+								: `Jupyter answers (${probe.status}); no runtime file with its token was found`,
 			});
 		} else {
+			this.currentToken = null;
 			this.update({
 				state: 'unreachable',
 				kernels: null,
-				message: `nothing answers on the GPU host's 127.0.0.1:${this.options.remotePort} (${probe.message}) — is Jupyter running there?`,
+				servers,
+				message: `nothing answers on the GPU host's 127.0.0.1:${port} (${probe.message}) — is Jupyter running there?${pick}`,
 			});
 		}
 
-		this.timer = setTimeout(() => void this.tick(epoch, again), this.intervalMs);
+		this.schedule(epoch, again);
+	}
+
+	private schedule(epoch: number, rediscover: boolean): void {
+		this.timer = setTimeout(() => void this.tick(epoch, rediscover), this.intervalMs);
 		this.timer.unref?.();
 	}
 }

@@ -20,6 +20,7 @@ import {
 	subscribeControl,
 	type ControlHandlers,
 } from '../../source/services/control-socket.js';
+import {ControlConnection} from '../../source/services/control-connection.js';
 import {tempDir} from '../helpers/ports.js';
 import {waitFor} from '../helpers/wait-for.js';
 
@@ -153,8 +154,47 @@ describe('control socket', () => {
 				rttMs: null,
 				error: null,
 			},
-			{type: 'log', source: 'jupyter', line: '[I] hello'},
+			{type: 'log', source: 'jupyter', line: '[I] hello', seq: 1},
 		]);
+	});
+
+	test('a re-subscribe with logAfter of the same run replays only the newer lines', async () => {
+		const {socketPath, store} = await setup();
+		store.dispatch({type: 'log', lines: ['one', 'two', 'three']});
+		const subscribe = async (logAfter?: {instance: string; seq: number}) => {
+			const connection = new ControlConnection(net.connect({path: socketPath}));
+			cleanups.push(() => connection.close());
+			const lines: Array<{line: string; seq: number | undefined}> = [];
+			connection.on('event', (event) => {
+				if (event.type === 'log') lines.push({line: event.line, seq: event.seq});
+			});
+			const result = (await connection.request('subscribe', 5000, logAfter ? {logAfter} : {})) as {
+				instance: string;
+				logSeq: number;
+			};
+			return {result, lines};
+		};
+
+		const first = await subscribe();
+		await waitFor(() => first.lines.length >= 3, {message: 'the replay'});
+		expect(first.result.logSeq).toBe(3);
+		expect(first.lines).toEqual([
+			{line: 'one', seq: 1},
+			{line: 'two', seq: 2},
+			{line: 'three', seq: 3},
+		]);
+		store.dispatch({type: 'log', lines: ['four']});
+		const again = await subscribe({instance: first.result.instance, seq: 2});
+		await waitFor(() => again.lines.length >= 2, {message: 'the resumed replay'});
+		expect(again.result.instance).toBe(first.result.instance);
+		expect(again.lines).toEqual([
+			{line: 'three', seq: 3},
+			{line: 'four', seq: 4},
+		]);
+		// Another run's position means nothing here: the whole replay.
+		const other = await subscribe({instance: 'another-run', seq: 3});
+		await waitFor(() => other.lines.length >= 4, {message: 'the full replay'});
+		expect(other.lines.map((l) => l.line)).toEqual(['one', 'two', 'three', 'four']);
 	});
 
 	test('a second server on a live path is refused, naming the pid; a stale socket file is replaced', async () => {
