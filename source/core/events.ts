@@ -1,15 +1,15 @@
 import type {AppState} from './app-state.js';
-import type {
-	ClassifiedError,
-	ErrorKind,
-	ForwardStatus,
-	GpuStatus,
-	HopName,
-	HopState,
-	HopStatus,
-	HostStats,
-	JupyterState,
-	JupyterStatus,
+import {
+	errorKinds,
+	type ClassifiedError,
+	type ForwardStatus,
+	type GpuStatus,
+	type HopName,
+	type HopState,
+	type HopStatus,
+	type HostStats,
+	type JupyterState,
+	type JupyterStatus,
 } from './types.js';
 
 /** The SPEC's JSON contract, one object per line (`--no-tui`, the control sockets' subscribe). */
@@ -60,9 +60,16 @@ export type GpuEvent = {
 
 export type HostEvent = {readonly type: 'host'} & HostStats;
 export type LogEvent = {readonly type: 'log'; readonly source: 'jupyter'; readonly line: string};
+/**
+ * Kinds of `error` lines: every {@link ErrorKind}, and `overflow` — the `--no-tui` reader fell
+ * behind and lines were dropped (the message counts them).
+ */
+export const jsonErrorKinds = [...errorKinds, 'overflow'] as const;
+export type JsonErrorKind = (typeof jsonErrorKinds)[number];
+
 export type ErrorEvent = {
 	readonly type: 'error';
-	readonly kind: ErrorKind;
+	readonly kind: JsonErrorKind;
 	readonly message: string;
 };
 

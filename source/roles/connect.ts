@@ -258,7 +258,9 @@ export async function runConnect(
 					// No exec: the title stays the user's.
 				},
 			);
-			connectAgent(client, config.profile ?? 'default', onAgentEvent).then(
+			connectAgent(client, config.profile ?? 'default', onAgentEvent, (note) => {
+				store.dispatch({type: 'log', lines: [`[gpujup] agent: ${note}`]});
+			}).then(
 				(found) => {
 					if (currentClient !== client) {
 						found?.connection.close();

@@ -1,5 +1,6 @@
 import type {Duplex} from 'node:stream';
 import type {Client} from 'ssh2';
+import {decodeToken} from '../core/control-decode.js';
 import type {ControlToken} from '../core/control-protocol.js';
 import type {JsonEvent} from '../core/events.js';
 import {ControlConnection} from './control-connection.js';
@@ -45,16 +46,19 @@ export async function connectAgent(
 	client: Client,
 	profile: string,
 	onEvent: (event: JsonEvent) => void,
+	onDropped?: (note: string) => void,
 ): Promise<Agent | null> {
 	const socketPath = await discoverAgentSocket(client, profile);
 	if (!socketPath) return null;
 	const connection = new ControlConnection(await openStreamLocal(client, socketPath));
 	// Before subscribing: the snapshot follows the reply in the same read.
 	connection.on('event', onEvent);
+	if (onDropped) connection.on('dropped', onDropped);
 	try {
-		const token = (await connection.request('token')) as ControlToken | null;
+		const token = decodeToken(await connection.request('token'));
+		if (!token.ok) onDropped?.(`dropped ${token.message}`);
 		await connection.request('subscribe');
-		return {connection, token: token?.token ? token : null};
+		return {connection, token: token.ok ? token.value : null};
 	} catch (error) {
 		connection.close();
 		throw error;
