@@ -2,11 +2,13 @@
 import process from 'node:process';
 import {parseCli, ConfigError} from './config/resolve.js';
 import type {Config} from './config/types.js';
+import {sanitizeLines} from './core/sanitize.js';
 import {restoreTerminal} from './services/terminal.js';
 
 function fail(error: unknown): never {
 	restoreTerminal();
-	const message = error instanceof Error ? error.message : String(error);
+	// Remote text can end up in an error's message: never print its escapes.
+	const message = sanitizeLines(error instanceof Error ? error.message : String(error));
 	process.stderr.write(`gpujup: ${message}\n`);
 	process.exit(error instanceof ConfigError ? 2 : 1);
 }

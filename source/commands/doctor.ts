@@ -4,6 +4,7 @@ import type {Duplex} from 'node:stream';
 import type {Config} from '../config/types.js';
 import {parseRuntimeFiles, pickServer, runtimeDiscoveryScript} from '../core/jupyter-runtime.js';
 import {recognizeNvidiaSmiError} from '../core/nvidia-smi.js';
+import {sanitizeLine} from '../core/sanitize.js';
 import type {ClassifiedError} from '../core/types.js';
 import {probeJupyter} from '../services/jupyter-probe.js';
 import {execText} from '../services/remote-exec.js';
@@ -239,8 +240,10 @@ export async function runDoctor(config: Config): Promise<number> {
 	const steps = await runDoctorChecks(config);
 	const width = Math.max(...steps.map((s) => s.name.length));
 	for (const step of steps) {
-		process.stdout.write(`${step.ok ? '✓' : '✗'} ${step.name.padEnd(width)}  ${step.detail}\n`);
-		if (step.fix) process.stdout.write(`  ${' '.repeat(width)}  fix: ${step.fix}\n`);
+		// Details quote the servers (banners, nvidia-smi's output, error messages): printed plain.
+		const detail = sanitizeLine(step.detail);
+		process.stdout.write(`${step.ok ? '✓' : '✗'} ${step.name.padEnd(width)}  ${detail}\n`);
+		if (step.fix) process.stdout.write(`  ${' '.repeat(width)}  fix: ${sanitizeLine(step.fix)}\n`);
 	}
 
 	const failed = steps.some((s) => !s.ok);

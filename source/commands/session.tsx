@@ -2,6 +2,7 @@ import path from 'node:path';
 import type {Commands} from '../app.js';
 import type {Config} from '../config/types.js';
 import type {AppAction, AppState} from '../core/app-state.js';
+import {sanitizeLine} from '../core/sanitize.js';
 import type {Store} from '../core/store.js';
 import {openInBrowser} from '../services/browser.js';
 import {copyToClipboard} from '../services/clipboard.js';
@@ -35,8 +36,9 @@ export type SessionOptions = {
 
 const disposeDeadlineMs = 5000;
 
+/** An error's message for one line of the dashboard or stderr: it may carry remote text. */
 function errorMessage(error: unknown): string {
-	return error instanceof Error ? error.message : String(error);
+	return sanitizeLine(error instanceof Error ? error.message : String(error));
 }
 
 /**
@@ -149,12 +151,18 @@ export async function runSession(options: SessionOptions): Promise<number> {
 			maxFps: 10,
 		});
 	} else {
-		writer = startJsonWriter(store, process.stdout);
+		writer = startJsonWriter(store, process.stdout, {
+			// `gpujup --no-tui | head -1`: the reader left; end quietly with 0, as Unix tools do.
+			onClosed() {
+				void quit(0);
+			},
+		});
 		// Under --no-tui nobody can answer a question: auth and host-key failures end the run.
 		unsubscribeFailure = store.subscribe(() => {
 			const failed = store.getSnapshot().hops.find((h) => h.state === 'failed');
 			if (!failed || quitting) return;
-			if (failed.error) process.stderr.write(`gpujup: ${failed.hop}: ${failed.error.message}\n`);
+			if (failed.error)
+				process.stderr.write(`gpujup: ${failed.hop}: ${sanitizeLine(failed.error.message)}\n`);
 			void quit(options.failedExitCode ?? 1);
 		});
 	}

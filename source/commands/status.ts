@@ -1,8 +1,11 @@
 import path from 'node:path';
 import type {Client} from 'ssh2';
 import type {Config} from '../config/types.js';
+import {decodeStatus, decodeToken} from '../core/control-decode.js';
 import {jupyterUrlWithToken, statusObject, type StatusObject} from '../core/events.js';
 import {describeServers} from '../core/jupyter-runtime.js';
+import {sanitizeLines} from '../core/sanitize.js';
+import {stringifyJson} from '../services/json-writer.js';
 import {RemoteJupyter} from '../services/remote-jupyter.js';
 import {requestControl} from '../services/control-socket.js';
 import {GpuStream} from '../services/gpu-stream.js';
@@ -54,7 +57,8 @@ function describe(status: StatusObject): string {
 	}
 
 	lines.push(status.ok ? 'all up' : 'not all up');
-	return lines.join('\n') + '\n';
+	// Hop errors, GPU names: remote text, printed plain.
+	return sanitizeLines(lines.join('\n')) + '\n';
 }
 
 async function waitUntil(check: () => boolean, timeoutMs: number): Promise<void> {
@@ -121,7 +125,13 @@ export async function checkChainOnce(config: Config): Promise<StatusObject> {
 
 /** `gpujup status [--json]`: exit 0 only when all is up. */
 export async function runStatus(config: Config): Promise<number> {
-	let status = (await askRunning(config, 'status')) as StatusObject | null;
+	const answer = await askRunning(config, 'status');
+	const decoded = answer === null ? null : decodeStatus(answer);
+	if (decoded && !decoded.ok)
+		process.stderr.write(
+			`gpujup: the running gpujup sent ${decoded.message}; checking the chain once\n`,
+		);
+	let status: StatusObject | null = decoded?.ok ? decoded.value : null;
 	if (!status) {
 		if (!config.relay) {
 			process.stderr.write(
@@ -141,14 +151,16 @@ export async function runStatus(config: Config): Promise<number> {
 		gpu: status.gpu,
 		source: status.source ?? null,
 	};
-	process.stdout.write(config.json ? JSON.stringify(clean) + '\n' : describe(clean));
+	process.stdout.write(config.json ? stringifyJson(clean) + '\n' : describe(clean));
 	return clean.ok ? 0 : 1;
 }
 
 /** `gpujup url`: the URL with its token, from the gpujup running here. */
 export async function runUrl(config: Config): Promise<number> {
-	const answer = (await askRunning(config, 'token')) as {token: string; port: number} | null;
-	if (!answer?.token) {
+	const reply = await askRunning(config, 'token');
+	const decoded = reply === null ? null : decodeToken(reply);
+	const answer = decoded?.ok ? decoded.value : null;
+	if (!answer) {
 		process.stderr.write(
 			'gpujup: no running gpujup here knows a Jupyter token — start one with `gpujup --relay user@relay` (laptop) or `gpujup host --relay user@relay` (GPU host), then try again\n',
 		);

@@ -1,4 +1,6 @@
+import {sanitizeLine} from './sanitize.js';
 import type {
+	ClassifiedError,
 	ForwardStatus,
 	GpuStatus,
 	HopName,
@@ -115,13 +117,111 @@ export function initialState(init: {
 	};
 }
 
+/** The same object when already clean, so the hop's equality check still sees "no change". */
+const cleanError = <E extends {readonly message: string}>(error: E | null | undefined) => {
+	if (!error) return error;
+	const message = sanitizeLine(error.message);
+	return message === error.message ? error : {...error, message};
+};
+
+/**
+ * The store's one gate for remote text (SPEC security): every string a remote side can put into
+ * an action — server and hop messages, GPU and process names, prompts, notices, log lines, the
+ * GPU host's name — passes {@link sanitizeLine} here, so every view holds clean text.
+ */
+function sanitizeAction(action: AppAction): AppAction {
+	switch (action.type) {
+		case 'hop': {
+			const {error, label} = action.patch;
+			if (error === undefined && label === undefined) return action;
+			return {
+				...action,
+				patch: {
+					...action.patch,
+					...(error === undefined ? {} : {error: cleanError<ClassifiedError>(error) ?? null}),
+					...(label === undefined ? {} : {label: sanitizeLine(label)}),
+				},
+			};
+		}
+
+		case 'jupyter': {
+			const {jupyter} = action;
+			if (!jupyter?.message) return action;
+			return {...action, jupyter: {...jupyter, message: sanitizeLine(jupyter.message)}};
+		}
+
+		case 'gpu': {
+			const {gpu} = action;
+			return {
+				...action,
+				gpu: {
+					...gpu,
+					gpus: gpu.gpus.map((g) => ({
+						...g,
+						name: sanitizeLine(g.name),
+						uuid: sanitizeLine(g.uuid),
+						busId: g.busId === null ? null : sanitizeLine(g.busId),
+					})),
+					processes: gpu.processes.map((p) => ({
+						...p,
+						gpuUuid: sanitizeLine(p.gpuUuid),
+						user: p.user === null ? null : sanitizeLine(p.user),
+						command: sanitizeLine(p.command),
+					})),
+					error: cleanError(gpu.error) ?? null,
+					driverVersion: gpu.driverVersion === null ? null : sanitizeLine(gpu.driverVersion),
+				},
+			};
+		}
+
+		case 'log': {
+			return {...action, lines: action.lines.map((line) => sanitizeLine(line))};
+		}
+
+		case 'title': {
+			return {...action, title: sanitizeLine(action.title)};
+		}
+
+		case 'source': {
+			return action.source === null ? action : {...action, source: sanitizeLine(action.source)};
+		}
+
+		case 'notice': {
+			const {notice} = action;
+			return notice ? {...action, notice: {...notice, text: sanitizeLine(notice.text)}} : action;
+		}
+
+		case 'prompt': {
+			const {prompt} = action;
+			if (!prompt) return action;
+			return {
+				...action,
+				prompt:
+					prompt.kind === 'secret'
+						? {...prompt, message: sanitizeLine(prompt.message)}
+						: {
+								...prompt,
+								host: sanitizeLine(prompt.host),
+								keyType: sanitizeLine(prompt.keyType),
+								fingerprint: sanitizeLine(prompt.fingerprint),
+							},
+			};
+		}
+
+		default: {
+			return action;
+		}
+	}
+}
+
 function shallowEqual(a: object, b: object): boolean {
 	const ak = Object.keys(a) as Array<keyof typeof a>;
 	if (ak.length !== Object.keys(b).length) return false;
 	return ak.every((k) => Object.is(a[k], b[k]));
 }
 
-export function reduce(state: AppState, action: AppAction): AppState {
+export function reduce(state: AppState, raw: AppAction): AppState {
+	const action = sanitizeAction(raw);
 	switch (action.type) {
 		case 'hop': {
 			const index = state.hops.findIndex((h) => h.hop === action.hop);

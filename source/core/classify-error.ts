@@ -1,3 +1,4 @@
+import {sanitizeLine} from './sanitize.js';
 import type {ClassifiedError, ErrorKind} from './types.js';
 
 /** Where the failing connection went, so messages can name it. */
@@ -82,6 +83,14 @@ const disconnectKinds: Readonly<Record<number, ErrorKind>> = {
  * a message that names the cause and the fix. Call it once, where the error is first seen.
  */
 export function classifyError(err: unknown, context: ErrorContext = {}): ClassifiedError {
+	// The message is often the server's own text (a DISCONNECT description, even before the host
+	// key is checked): it leaves here sanitised, whatever path made it.
+	const classified = classifyRaw(err, context);
+	const message = sanitizeLine(classified.message);
+	return message === classified.message ? classified : {kind: classified.kind, message};
+}
+
+function classifyRaw(err: unknown, context: ErrorContext): ClassifiedError {
 	if (err instanceof HopError) return err.classified;
 	const e = asErrorLike(err);
 	if (isClassified(e.classified)) return e.classified;

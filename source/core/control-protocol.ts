@@ -6,7 +6,9 @@
  *   ← {"v":1,"id":1,"ok":true,"result":{…}}   or   {"v":1,"id":1,"ok":false,"error":"…"}
  *   ← {"v":1,"event":{"type":"hop",…,"at":"…"}}   (after subscribe)
  */
+import {decodeEvent} from './control-decode.js';
 import type {JsonEvent, StatusObject} from './events.js';
+import {sanitizeLine} from './sanitize.js';
 
 export const protocolVersion = 1;
 
@@ -100,10 +102,15 @@ export function parseRequest(
 	};
 }
 
-/** One line from the server, as a client reads it. */
+/**
+ * One line from the server, as a client reads it: a reply, a decoded event, a line to drop (not
+ * JSON, or an event or reply of another shape: the connection goes on, with a note), or a line
+ * that ends the conversation (another protocol version).
+ */
 export type ServerLine =
 	| {readonly kind: 'reply'; readonly reply: ControlReply}
 	| {readonly kind: 'event'; readonly event: JsonEvent}
+	| {readonly kind: 'dropped'; readonly message: string}
 	| {readonly kind: 'invalid'; readonly message: string};
 
 export function parseServerLine(line: string): ServerLine {
@@ -111,17 +118,22 @@ export function parseServerLine(line: string): ServerLine {
 	try {
 		parsed = JSON.parse(line);
 	} catch {
-		return {kind: 'invalid', message: 'not a JSON line'};
+		return {kind: 'dropped', message: 'a line that is not JSON'};
 	}
 
-	if (!isRecord(parsed)) return {kind: 'invalid', message: 'not a JSON object'};
+	if (!isRecord(parsed)) return {kind: 'dropped', message: 'a line that is not a JSON object'};
 	if (parsed['v'] !== protocolVersion)
 		return {
 			kind: 'invalid',
-			message: `the other side speaks protocol version ${JSON.stringify(parsed['v'] ?? null)}, this gpujup v${protocolVersion}`,
+			message: `the other side speaks protocol version ${sanitizeLine(JSON.stringify(parsed['v'] ?? null).slice(0, 20))}, this gpujup v${protocolVersion}`,
 		};
-	if (isRecord(parsed['event']) && typeof parsed['event']['type'] === 'string')
-		return {kind: 'event', event: parsed['event'] as JsonEvent};
+	if ('event' in parsed) {
+		const decoded = decodeEvent(parsed['event']);
+		return decoded.ok
+			? {kind: 'event', event: decoded.value}
+			: {kind: 'dropped', message: decoded.message};
+	}
+
 	const id = typeof parsed['id'] === 'number' ? parsed['id'] : null;
 	if (parsed['ok'] === true)
 		return {
@@ -135,10 +147,11 @@ export function parseServerLine(line: string): ServerLine {
 				v: protocolVersion,
 				id,
 				ok: false,
-				error: typeof parsed['error'] === 'string' ? parsed['error'] : 'unknown error',
+				error:
+					typeof parsed['error'] === 'string' ? sanitizeLine(parsed['error']) : 'unknown error',
 			},
 		};
-	return {kind: 'invalid', message: 'neither a reply nor an event'};
+	return {kind: 'dropped', message: 'a line that is neither a reply nor an event'};
 }
 
 /** Serialise one message as a line. */

@@ -1,16 +1,16 @@
 import type {AppState} from './app-state.js';
-import type {
-	ClassifiedError,
-	ErrorKind,
-	ForwardStatus,
-	GpuStatus,
-	HopName,
-	HopState,
-	HopStatus,
-	HostStats,
-	JupyterServerSummary,
-	JupyterState,
-	JupyterStatus,
+import {
+	errorKinds,
+	type ClassifiedError,
+	type ForwardStatus,
+	type GpuStatus,
+	type HopName,
+	type HopState,
+	type HopStatus,
+	type HostStats,
+	type JupyterServerSummary,
+	type JupyterState,
+	type JupyterStatus,
 } from './types.js';
 
 /** The SPEC's JSON contract, one object per line (`--no-tui`, the control sockets' subscribe). */
@@ -71,9 +71,16 @@ export type LogEvent = {
 	/** Over the control socket only: the line's number in the agent's log, to resume after it. */
 	readonly seq?: number;
 };
+/**
+ * Kinds of `error` lines: every {@link ErrorKind}, and `overflow` — the `--no-tui` reader fell
+ * behind and lines were dropped (the message counts them).
+ */
+export const jsonErrorKinds = [...errorKinds, 'overflow'] as const;
+export type JsonErrorKind = (typeof jsonErrorKinds)[number];
+
 export type ErrorEvent = {
 	readonly type: 'error';
-	readonly kind: ErrorKind;
+	readonly kind: JsonErrorKind;
 	readonly message: string;
 };
 

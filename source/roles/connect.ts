@@ -297,7 +297,9 @@ export async function runConnect(
 				onAgentEvent(event);
 			};
 
-			connectAgent(client, config.profile ?? 'default', onEvent, resume).then(
+			connectAgent(client, config.profile ?? 'default', onEvent, resume, (note) => {
+				store.dispatch({type: 'log', lines: [`[gpujup] agent: ${note}`]});
+			}).then(
 				(found) => {
 					if (currentClient !== client || agent || search !== agentSearch) {
 						found?.connection.close();

@@ -1,5 +1,6 @@
 import type {Duplex} from 'node:stream';
 import type {Client} from 'ssh2';
+import {decodeToken} from '../core/control-decode.js';
 import type {ControlSubscribed, ControlToken, LogResume} from '../core/control-protocol.js';
 import type {JsonEvent} from '../core/events.js';
 import {ControlConnection, ControlError} from './control-connection.js';
@@ -54,10 +55,8 @@ export async function requestAgentToken(
 		throw error;
 	}
 
-	const token = result as Partial<ControlToken> | null;
-	return typeof token?.token === 'string' && token.token && typeof token.port === 'number'
-		? {token: token.token, port: token.port}
-		: null;
+	const token = decodeToken(result);
+	return token.ok ? token.value : null;
 }
 
 /**
@@ -70,12 +69,14 @@ export async function connectAgent(
 	profile: string,
 	onEvent: (event: JsonEvent) => void,
 	resume: LogResume | null = null,
+	onDropped?: (note: string) => void,
 ): Promise<Agent | null> {
 	const socketPath = await discoverAgentSocket(client, profile);
 	if (!socketPath) return null;
 	const connection = new ControlConnection(await openStreamLocal(client, socketPath));
 	// Before subscribing: the snapshot follows the reply in the same read.
 	connection.on('event', onEvent);
+	if (onDropped) connection.on('dropped', onDropped);
 	try {
 		const token = await requestAgentToken(connection);
 		const subscribed = (await connection.request(

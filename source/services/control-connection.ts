@@ -26,8 +26,13 @@ type Pending = {
 
 type AgentEvents = {
 	event: [JsonEvent];
+	/** A line that was dropped (malformed, unknown), in words; at most one per {@link noteIntervalMs}. */
+	dropped: [string];
 	close: [Error | null];
 };
+
+/** A flood of bad lines makes one note per this long, counting the rest. */
+export const noteIntervalMs = 10_000;
 
 /**
  * One connection to a control socket over any stream (a local Unix socket, or an SSH
@@ -39,6 +44,10 @@ export class ControlConnection extends EventEmitter<AgentEvents> {
 	#buffer = '';
 	#closed = false;
 	readonly #pending = new Map<number, Pending>();
+	#lastNoteAt = Number.NEGATIVE_INFINITY;
+	#unreported = 0;
+	#lastDropped = '';
+	#noteTimer: NodeJS.Timeout | undefined;
 
 	constructor(private readonly stream: Duplex) {
 		super();
@@ -98,8 +107,19 @@ export class ControlConnection extends EventEmitter<AgentEvents> {
 				return;
 			}
 
+			if (parsed.kind === 'dropped') {
+				this.#drop(parsed.message);
+				continue;
+			}
+
 			if (parsed.kind === 'event') {
-				this.emit('event', parsed.event);
+				// A listener's bug must not throw into the stream (ssh2's data path would end the hop).
+				try {
+					this.emit('event', parsed.event);
+				} catch (error) {
+					this.#drop(`a ${parsed.event.type} event it could not use (${String(error)})`);
+				}
+
 				continue;
 			}
 
@@ -113,9 +133,37 @@ export class ControlConnection extends EventEmitter<AgentEvents> {
 		}
 	}
 
+	/** Drop a line with a note, rate-limited: the first at once, then a count per interval. */
+	#drop(message: string): void {
+		const now = Date.now();
+		if (now - this.#lastNoteAt >= noteIntervalMs) {
+			this.#lastNoteAt = now;
+			this.emit('dropped', `dropped ${message}`);
+			return;
+		}
+
+		this.#unreported++;
+		this.#lastDropped = message;
+		this.#noteTimer ??= setTimeout(
+			() => {
+				this.#noteTimer = undefined;
+				const count = this.#unreported;
+				this.#unreported = 0;
+				this.#lastNoteAt = Date.now();
+				this.emit(
+					'dropped',
+					`dropped ${count} more malformed message${count === 1 ? '' : 's'} (the last: ${this.#lastDropped})`,
+				);
+			},
+			this.#lastNoteAt + noteIntervalMs - now,
+		);
+		this.#noteTimer.unref();
+	}
+
 	#close(error: Error | null): void {
 		if (this.#closed) return;
 		this.#closed = true;
+		clearTimeout(this.#noteTimer);
 		for (const pending of this.#pending.values()) {
 			clearTimeout(pending.timer);
 			pending.reject(error ?? new Error('the connection closed without an answer'));

@@ -127,3 +127,21 @@ describe('isTerminal / isNetworkKind', () => {
 		expect(isNetworkKind('auth')).toBe(false);
 	});
 });
+
+describe('classifyError sanitises what the server said', () => {
+	it('a DISCONNECT description with OSC 52 and CSI comes out as plain text', () => {
+		const err = Object.assign(new Error('bye \u001B]52;c;ZXZpbA==\u0007\u001B[2J\u009B7777X now'), {
+			code: 14,
+		});
+		const classified = classifyError(err, {host: 'relay', port: 22});
+		expect(classified.kind).toBe('auth');
+		expect(classified.message).toContain('bye  now');
+		// eslint-disable-next-line no-control-regex
+		expect(classified.message).not.toMatch(/[\u0000-\u001F\u007F-\u009F]|52;c;|7777X/);
+	});
+
+	it('a pre-classified error passes through, sanitised too', () => {
+		const err = new HopError({kind: 'closed', message: 'gone \u001B]0;title\u0007 away'});
+		expect(classifyError(err)).toEqual({kind: 'closed', message: 'gone  away'});
+	});
+});

@@ -1,5 +1,5 @@
 import {describe, expect, test} from 'vitest';
-import {sanitizeLine} from '../../source/core/sanitize.js';
+import {sanitizeLine, sanitizeLines} from '../../source/core/sanitize.js';
 
 describe('sanitizeLine', () => {
 	test('log lines lose colours, cursor moves and control characters', () => {
@@ -24,6 +24,15 @@ describe('sanitizeLine', () => {
 			expect(clean.startsWith('a')).toBe(true);
 			expect(clean.endsWith('b')).toBe(true);
 		}
+	});
+
+	test('8-bit CSI and OSC leave nothing of their payload', () => {
+		expect(sanitizeLine('x\u009B2Jy\u009D52;c;ZXZpbA==\u009Cz')).toBe('xyz');
+		expect(sanitizeLine('x\u009D52;c;ZXZpbA==\u0007y\u0090q#0\u001B\\z')).toBe('xyz');
+	});
+
+	test('sanitizeLines keeps its own line breaks and cleans each line', () => {
+		expect(sanitizeLines('one\u001B]52;c;ZXZpbA==\u0007\ntwo\r')).toBe('one\ntwo');
 	});
 
 	test('bidi overrides are dropped; ordinary Unicode is kept', () => {

@@ -19,6 +19,11 @@ export type TmuxOptions = {
 	readonly width?: number;
 	readonly height?: number;
 	readonly cwd?: string;
+	/**
+	 * A file that gets every byte the program writes to the pane, raw (`pipe-pane`, set in the same
+	 * command as the session, before the pane's first output is read).
+	 */
+	readonly rawOutputFile?: string;
 };
 
 export type Tmux = {
@@ -144,6 +149,9 @@ export async function startTmux(command: readonly string[], options: TmuxOptions
 			'-g',
 			'window-size',
 			'manual',
+			...(options.rawOutputFile
+				? [';', 'pipe-pane', '-t', 'main', '-o', `cat >> '${options.rawOutputFile}'`]
+				: []),
 		],
 		{env},
 	);

@@ -109,8 +109,8 @@ describe('--notify-url', () => {
 describe('terminal notifications', () => {
 	test('OSC 9 and OSC 777 carry sanitised text and no `;` in the title', () => {
 		expect(notificationSequences('Cell; done\u001B]52;c;eA==\u0007', 'ok\u009B2J')).toEqual([
-			'\u001B]9;Cell, done: ok2J\u0007',
-			'\u001B]777;notify;Cell, done;ok2J\u0007',
+			'\u001B]9;Cell, done: ok\u0007',
+			'\u001B]777;notify;Cell, done;ok\u0007',
 		]);
 	});
 });

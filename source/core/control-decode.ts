@@ -1,0 +1,228 @@
+/**
+ * The control sockets' one gate for what the other side sends: agent events and the results of
+ * `status` and `token`, decoded by small hand-written guards into the typed values the rest of
+ * the code holds, with every string through {@link sanitizeLine}. Anything of another shape is
+ * refused with a message naming the field, never thrown into the stream that carried it.
+ */
+import type {ControlStatus, ControlToken} from './control-protocol.js';
+import {jsonErrorKinds, type JsonEvent, type StatusObject} from './events.js';
+import {sanitizeLine} from './sanitize.js';
+import {errorKinds, hopStates, type GpuErrorKind, type JupyterState} from './types.js';
+
+export type Decoded<T> =
+	{readonly ok: true; readonly value: T} | {readonly ok: false; readonly message: string};
+
+class DecodeError extends Error {}
+
+type Guard<T> = (value: unknown, at: string) => T;
+
+const fail = (at: string, expected: string, value: unknown): never => {
+	const seen = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
+	throw new DecodeError(`${at} should be ${expected}, not ${seen}`);
+};
+
+const text: Guard<string> = (value, at) =>
+	typeof value === 'string' ? sanitizeLine(value) : fail(at, 'a string', value);
+
+const number: Guard<number> = (value, at) =>
+	typeof value === 'number' && Number.isFinite(value) ? value : fail(at, 'a number', value);
+
+const count: Guard<number> = (value, at) =>
+	typeof value === 'number' && Number.isInteger(value) && value >= 0
+		? value
+		: fail(at, 'a whole number', value);
+
+const boolean: Guard<boolean> = (value, at) =>
+	typeof value === 'boolean' ? value : fail(at, 'true or false', value);
+
+const nullable =
+	<T>(guard: Guard<T>): Guard<T | null> =>
+	(value, at) =>
+		value === null || value === undefined ? null : guard(value, at);
+
+const optional =
+	<T>(guard: Guard<T>): Guard<T | undefined> =>
+	(value, at) =>
+		value === undefined ? undefined : guard(value, at);
+
+const oneOf =
+	<T extends string>(values: readonly T[]): Guard<T> =>
+	(value, at) =>
+		typeof value === 'string' && (values as readonly string[]).includes(value)
+			? (value as T)
+			: fail(at, `one of ${values.join(', ')}`, value);
+
+const list =
+	<T>(guard: Guard<T>): Guard<T[]> =>
+	(value, at) =>
+		Array.isArray(value)
+			? value.map((item, i) => guard(item, `${at}[${i}]`))
+			: fail(at, 'an array', value);
+
+type Shape = Record<string, Guard<unknown>>;
+type Of<S extends Shape> = {readonly [K in keyof S]: ReturnType<S[K]>};
+
+/** The fields of `shape`, each decoded; other fields are left out. */
+const object =
+	<S extends Shape>(shape: S): Guard<Of<S>> =>
+	(value, at) => {
+		if (typeof value !== 'object' || value === null || Array.isArray(value))
+			return fail(at, 'an object', value);
+		const record = value as Record<string, unknown>;
+		const result: Record<string, unknown> = {};
+		for (const [key, guard] of Object.entries(shape))
+			result[key] = guard(record[key], `${at}.${key}`);
+		return result as Of<S>;
+	};
+
+const literal =
+	<T extends string>(expected: T): Guard<T> =>
+	(value, at) =>
+		value === expected ? expected : fail(at, JSON.stringify(expected), value);
+
+const jupyterStates = [
+	'starting',
+	'running',
+	'exited',
+	'restarting',
+	'unreachable',
+] as const satisfies readonly JupyterState[];
+const gpuErrorKinds = ['no-driver', 'timeout', 'failed'] as const satisfies readonly GpuErrorKind[];
+
+const hopEvent = object({
+	type: literal('hop'),
+	hop: oneOf(['relay', 'host', 'reverse'] as const),
+	state: oneOf(hopStates),
+	attempt: count,
+	reconnects: count,
+	rttMs: nullable(number),
+	error: nullable(object({kind: oneOf(errorKinds), message: text})),
+});
+
+const forwardEvent = object({
+	type: literal('forward'),
+	local: text,
+	remote: text,
+	state: oneOf(['listening', 'closed'] as const),
+	connections: count,
+});
+
+const jupyterEvent = object({
+	type: literal('jupyter'),
+	state: oneOf(jupyterStates),
+	url: nullable(text),
+	pid: nullable(count),
+	kernels: nullable(count),
+	message: nullable(text),
+	servers: optional(list(object({port: count, pid: nullable(count), url: text}))),
+});
+
+const gpuEvent = object({
+	type: literal('gpu'),
+	gpus: list(
+		object({
+			index: count,
+			uuid: text,
+			name: text,
+			mig: boolean,
+			utilizationGpu: nullable(number),
+			memoryUsedMiB: nullable(number),
+			memoryTotalMiB: nullable(number),
+			temperatureC: nullable(number),
+			powerW: nullable(number),
+			powerLimitW: nullable(number),
+			fanPercent: nullable(number),
+		}),
+	),
+	processes: list(
+		object({
+			gpuUuid: text,
+			pid: count,
+			user: nullable(text),
+			command: text,
+			usedMemoryMiB: nullable(number),
+		}),
+	),
+	error: nullable(object({kind: oneOf(gpuErrorKinds), message: text})),
+});
+
+const bodies = {
+	hop: hopEvent,
+	forward: forwardEvent,
+	jupyter: jupyterEvent,
+	gpu: gpuEvent,
+	host: object({
+		type: literal('host'),
+		cpuPercent: number,
+		memoryUsedMiB: number,
+		memoryTotalMiB: number,
+	}),
+	log: object({type: literal('log'), source: literal('jupyter'), line: text, seq: optional(count)}),
+	error: object({type: literal('error'), kind: oneOf(jsonErrorKinds), message: text}),
+} as const;
+
+const decode = <T>(guard: Guard<T>, value: unknown, at: string): Decoded<T> => {
+	try {
+		return {ok: true, value: guard(value, at)};
+	} catch (error) {
+		if (error instanceof DecodeError) return {ok: false, message: error.message};
+		throw error;
+	}
+};
+
+/** One event of a subscription (the `--no-tui` JSON contract, with `at`). */
+export function decodeEvent(value: unknown): Decoded<JsonEvent> {
+	const type =
+		typeof value === 'object' && value !== null ? (value as Record<string, unknown>)['type'] : null;
+	if (typeof type !== 'string' || !Object.hasOwn(bodies, type))
+		return {
+			ok: false,
+			message: `an event of unknown type ${sanitizeLine(JSON.stringify(type ?? null).slice(0, 40))}`,
+		};
+	const guard = bodies[type as keyof typeof bodies] as Guard<JsonEvent>;
+	return decode(
+		(v, at) => ({...guard(v, at), at: text((v as Record<string, unknown>)['at'], `${at}.at`)}),
+		value,
+		`the ${type} event`,
+	);
+}
+
+/** `status`'s result as read: who answers may leave out its pid, role or profile. */
+export type StatusReply = StatusObject & {
+	readonly [K in 'pid' | 'role' | 'profile']: ControlStatus[K] | null;
+};
+
+/** `status`'s result: the `status --json` object, plus who answers. */
+export function decodeStatus(value: unknown): Decoded<StatusReply> {
+	return decode(
+		object({
+			ok: boolean,
+			hops: list(hopEvent),
+			forward: nullable(forwardEvent),
+			jupyter: nullable(jupyterEvent),
+			gpu: nullable(gpuEvent),
+			pid: nullable(count),
+			role: nullable(text),
+			profile: nullable(text),
+			source: nullable(text),
+		}),
+		value,
+		'the status',
+	);
+}
+
+/** `token`'s result. The token itself is kept as sent: it is never printed raw, only URL-encoded. */
+export function decodeToken(value: unknown): Decoded<ControlToken> {
+	return decode(
+		object({
+			token: (v, at) =>
+				typeof v === 'string' && v.length > 0 ? v : fail(at, 'a non-empty string', v),
+			port: (v, at) =>
+				typeof v === 'number' && Number.isInteger(v) && v > 0 && v < 65_536
+					? v
+					: fail(at, 'a port number', v),
+		}),
+		value,
+		'the token',
+	);
+}
