@@ -40,6 +40,18 @@ function printable(input: string, key: Key): string {
 	return input.replaceAll(/[\u0000-\u001F\u007F]/g, '');
 }
 
+/**
+ * A text field's view of one key event: the text typed, and whether Enter ended it. A paste, or
+ * a fast typist over SSH, sends `secret\r` in one write, which Ink reports as one event whose
+ * `key.return` is false: the Enter inside it submits all the same (what follows it is dropped).
+ */
+function typed(input: string, key: Key): {text: string; enter: boolean} {
+	if (key.return) return {text: '', enter: true};
+	const end = input.search(/[\r\n]/);
+	if (end === -1) return {text: printable(input, key), enter: false};
+	return {text: printable(input.slice(0, end), key), enter: true};
+}
+
 const isCtrlC = (input: string, key: Key) => key.ctrl && input === 'c';
 const isErase = (key: Key) => key.backspace || key.delete;
 
@@ -244,13 +256,11 @@ export function App({store, commands, now = Date.now, color, columns, rows}: App
 				askQuit();
 			} else if (key.escape) {
 				store.dispatch({type: 'filter', filter: '', editing: false});
-			} else if (key.return) {
-				store.dispatch({type: 'filter', filter, editing: false});
 			} else if (isErase(key)) {
 				store.dispatch({type: 'filter', filter: [...filter].slice(0, -1).join(''), editing: true});
 			} else {
-				const text = printable(input, key);
-				if (text) store.dispatch({type: 'filter', filter: filter + text, editing: true});
+				const {text, enter} = typed(input, key);
+				if (text || enter) store.dispatch({type: 'filter', filter: filter + text, editing: !enter});
 			}
 		},
 		[store, askQuit],
@@ -283,14 +293,15 @@ export function App({store, commands, now = Date.now, color, columns, rows}: App
 			if (key.escape) {
 				answer(null);
 				setDraft('');
-			} else if (key.return) {
-				answer(draftRef.current);
-				setDraft('');
 			} else if (isErase(key)) {
 				setDraft((d) => [...d].slice(0, -1).join(''));
 			} else {
-				const text = printable(input, key);
+				const {text, enter} = typed(input, key);
 				if (text) setDraft((d) => d + text);
+				if (enter) {
+					answer(draftRef.current);
+					setDraft('');
+				}
 			}
 		},
 		[store, commands, quit, setDraft],

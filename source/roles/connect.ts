@@ -14,6 +14,7 @@ import {execText} from '../services/remote-exec.js';
 import {createStore, type Store} from '../core/store.js';
 import {startLocalForward} from '../services/local-forward.js';
 import {RemoteJupyter} from '../services/remote-jupyter.js';
+import type {KeyCache} from '../services/ssh-auth.js';
 import {SshHop} from '../services/ssh-hop.js';
 import {GpuStream} from '../services/gpu-stream.js';
 import {sshRunner} from '../services/command-runner.js';
@@ -75,13 +76,15 @@ export function createHops(
 	asker: AskerFactory,
 ): {relay: SshHop; host: SshHop} {
 	const relayTarget = config.relay!;
+	// One key's passphrase is asked once for both hops.
+	const keyCache: KeyCache = new Map();
 	const common = (name: 'relay' | 'host') => {
 		const ask = asker(name);
 		return {
 			knownHostsFile: config.knownHosts,
 			acceptNew: config.acceptNew,
 			...(ask.confirmHostKey ? {confirmHostKey: ask.confirmHostKey} : {}),
-			auth: authOptions(config, ask),
+			auth: {...authOptions(config, ask), keyCache},
 			...keepalive(config),
 		};
 	};
