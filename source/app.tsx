@@ -5,6 +5,7 @@ import {actionFor, type KeyAction} from './core/keymap.js';
 import type {Store} from './core/store.js';
 import {Dashboard} from './components/dashboard.js';
 import {computeLayout, panes} from './components/layout.js';
+import {filterLogs} from './components/log-pane.js';
 import {useClock} from './hooks/use-clock.js';
 import {useStore} from './hooks/use-store.js';
 import {useTerminalSize} from './hooks/use-terminal-size.js';
@@ -13,6 +14,8 @@ import {useTerminalSize} from './hooks/use-terminal-size.js';
 export type Commands = {
 	reconnect(): void;
 	restartJupyter(): void;
+	/** Why a restart cannot happen now (no `gpujup host` to ask), or null: then `j` confirms first. */
+	restartBlocked(): string | null;
 	copyUrl(): void;
 	openBrowser(): void;
 	/** Answer the current prompt: host-key -> boolean; secret -> string, or null when cancelled. */
@@ -113,7 +116,10 @@ export function App({store, commands, now = Date.now, color, columns, rows}: App
 	const run = useCallback(
 		(action: KeyAction) => {
 			const current = store.getSnapshot();
-			const page = Math.max(1, computeLayout(current, width, height).logLines - 1);
+			const shown = computeLayout(current, width, height).logLines;
+			const page = Math.max(1, shown - 1);
+			// Scrolled no further than the oldest line at the top, so ↓ and PgDn move at once.
+			const max = Math.max(0, filterLogs(current.logs, current.ui.logFilter).length - shown);
 			switch (action) {
 				case 'reconnect': {
 					commands.reconnect();
@@ -121,7 +127,9 @@ export function App({store, commands, now = Date.now, color, columns, rows}: App
 				}
 
 				case 'restart-jupyter': {
-					store.dispatch({type: 'overlay', overlay: 'confirm-restart'});
+					// Asking to confirm what cannot happen only delays the news: say it at once.
+					if (commands.restartBlocked()) commands.restartJupyter();
+					else store.dispatch({type: 'overlay', overlay: 'confirm-restart'});
 					break;
 				}
 
@@ -151,12 +159,12 @@ export function App({store, commands, now = Date.now, color, columns, rows}: App
 				case 'page-down': {
 					const step = action.startsWith('page') ? page : 1;
 					const up = action.endsWith('up');
-					store.dispatch({type: 'scroll', delta: up ? step : -step});
+					store.dispatch({type: 'scroll', delta: up ? step : -step, max});
 					break;
 				}
 
 				case 'scroll-top': {
-					store.dispatch({type: 'scroll', delta: current.logs.length});
+					store.dispatch({type: 'scroll', delta: current.logs.length, max});
 					break;
 				}
 

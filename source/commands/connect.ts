@@ -20,6 +20,7 @@ export async function runConnectCommand(config: Config): Promise<number> {
 					handle.reconnect();
 				},
 				restartJupyter: async () => handle.restartJupyter(),
+				restartBlocked: () => handle.restartBlocked(),
 				urlWithToken: () => handle.urlWithToken(),
 				token() {
 					const token = handle.token();

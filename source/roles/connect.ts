@@ -34,12 +34,20 @@ export type ConnectHandle = {
 	reconnect(): void;
 	/** Through `gpujup host` on the GPU host; throws, explaining, when only the fallback is there. */
 	restartJupyter(): Promise<void>;
+	/** Why a restart is impossible now (the exec fallback: no `gpujup host`), or null. */
+	restartBlocked(): string | null;
 	/** `http://127.0.0.1:<local>/?token=…`, or null while the token is unknown. */
 	urlWithToken(): string | null;
 	/** Jupyter's token, for the control socket only. */
 	token(): string | null;
 	dispose(): Promise<void>;
 };
+
+const noRestart =
+	'restarting Jupyter needs `gpujup host` on the GPU host; without it, restart Jupyter there by hand';
+
+/** A Jupyter started by hand logs where only it knows: say how its log gets here. */
+const noLogHint = 'no Jupyter log: pass --jupyter-log FILE, or run `gpujup host` on the GPU host';
 
 export function relayLabel(config: Config): string {
 	const relay = config.relay!;
@@ -197,9 +205,13 @@ export async function runConnect(
 			agent?.connection.close();
 		});
 
+		/** Set while the exec fallback serves this GPU host hop: no agent to restart Jupyter. */
+		let inFallback = false;
 		/** No `gpujup host` there (or one we cannot speak to): exec fallback, with a note. */
 		const fallback = (client: Client, why: string) => {
+			inFallback = true;
 			store.dispatch({type: 'source', source: `exec fallback (${why})`});
+			if (!logTail) store.dispatch({type: 'log-hint', hint: noLogHint});
 			gpu.start();
 			logTail?.attach(client);
 		};
@@ -274,7 +286,9 @@ export async function runConnect(
 					}
 
 					agent = found;
+					inFallback = false;
 					store.dispatch({type: 'source', source: 'gpujup host'});
+					store.dispatch({type: 'log-hint', hint: null});
 					jupyter.useAgent({token: found.token?.token ?? null});
 					found.connection.on('close', () => {
 						if (agent !== found) return;
@@ -291,6 +305,7 @@ export async function runConnect(
 		});
 		host.on('down', () => {
 			currentClient = null;
+			inFallback = false;
 			agent?.connection.close();
 			agent = null;
 			jupyter.detach('the GPU host hop is down');
@@ -307,11 +322,9 @@ export async function runConnect(
 				relay.reconnectNow();
 				host.reconnectNow();
 			},
+			restartBlocked: () => (!agent && inFallback ? noRestart : null),
 			async restartJupyter() {
-				if (!agent)
-					throw new Error(
-						'restarting Jupyter needs `gpujup host` on the GPU host; without it, restart Jupyter there by hand',
-					);
+				if (!agent) throw new Error(noRestart);
 				await agent.connection.request('restart-jupyter', 180_000);
 				jupyter.refresh();
 			},
