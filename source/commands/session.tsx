@@ -6,7 +6,7 @@ import type {Store} from '../core/store.js';
 import {BrowserError, openInBrowser} from '../services/browser.js';
 import {copyToClipboard} from '../services/clipboard.js';
 import {startControlServer} from '../services/control-socket.js';
-import {startJsonWriter} from '../services/json-writer.js';
+import {formatEvent, startJsonWriter} from '../services/json-writer.js';
 import {tildify} from '../services/ssh-auth.js';
 import {shareInkOutputCaches} from '../services/ink-output-cache.js';
 import {enterAlternateScreen, restoreTerminal} from '../services/terminal.js';
@@ -161,6 +161,35 @@ export async function runSession(options: SessionOptions): Promise<number> {
 	process.on('SIGTERM', onSignal);
 	process.on('SIGHUP', onSignal);
 
+	// The socket first: a second gpujup for this profile is refused before it starts anything
+	// (no hop or forward events, no dashboard). Its handlers wait for the handle.
+	let server: {dispose(): Promise<void> | void} | undefined;
+	if (options.socketName) {
+		try {
+			server = await startControlServer({
+				path: path.join(profileDir(config), options.socketName),
+				role: 'connect',
+				profile: config.profile ?? 'default',
+				store,
+				handlers: {
+					token: () => handle?.token() ?? null,
+					restartJupyter: async () => handle?.restartJupyter(),
+					reconnect: () => handle?.reconnect(),
+				},
+			});
+		} catch (error) {
+			process.off('SIGINT', onSignal);
+			process.off('SIGTERM', onSignal);
+			process.off('SIGHUP', onSignal);
+			if (!tui)
+				process.stdout.write(
+					formatEvent({type: 'error', kind: 'closed', message: errorMessage(error)}),
+				);
+			process.stderr.write(`gpujup: ${errorMessage(error)}\n`);
+			return 1;
+		}
+	}
+
 	let writer: ReturnType<typeof startJsonWriter> | undefined;
 	let unsubscribeFailure: (() => void) | undefined;
 	let ink: {unmount(): void} | undefined;
@@ -185,25 +214,12 @@ export async function runSession(options: SessionOptions): Promise<number> {
 		});
 	}
 
-	let server: {dispose(): Promise<void> | void} | undefined;
 	try {
 		handle = await options.start(asker);
-		if (options.socketName) {
-			server = await startControlServer({
-				path: path.join(profileDir(config), options.socketName),
-				role: 'connect',
-				profile: config.profile ?? 'default',
-				store,
-				handlers: {
-					token: () => handle?.token() ?? null,
-					restartJupyter: async () => handle?.restartJupyter(),
-					reconnect: () => handle?.reconnect(),
-				},
-			});
-		}
 	} catch (error) {
 		process.exitCode = 1;
 		await quit(1);
+		await server?.dispose();
 		ink?.unmount();
 		restoreTerminal();
 		writer?.write({type: 'error', kind: 'closed', message: errorMessage(error)});

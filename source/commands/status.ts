@@ -28,7 +28,11 @@ async function askRunning(config: Config, op: 'status' | 'token'): Promise<unkno
 	return null;
 }
 
-function describe(status: StatusObject): string {
+/**
+ * The one-line words. `remotePort`: the status came from a one-shot check, where nothing forwards
+ * a local port, so Jupyter is said to answer on the GPU host rather than at a local URL.
+ */
+function describe(status: StatusObject, remotePort: number | null = null): string {
 	const lines = status.hops.map((h) => {
 		const rtt = h.rttMs === null ? '' : `  rtt ${Math.round(h.rttMs)} ms`;
 		const error = h.error ? `  — ${h.error.message}` : '';
@@ -38,10 +42,17 @@ function describe(status: StatusObject): string {
 		lines.push(
 			`forward ${status.forward.local} → ${status.forward.remote} ${status.forward.state} (${status.forward.connections} open)`,
 		);
-	if (status.jupyter)
+	if (status.jupyter) {
+		const where =
+			remotePort === null
+				? status.jupyter.url
+					? `  ${status.jupyter.url}`
+					: ''
+				: `  on the GPU host's 127.0.0.1:${remotePort} (not forwarded here: no gpujup connect runs)`;
 		lines.push(
-			`jupyter ${status.jupyter.state}${status.jupyter.url ? `  ${status.jupyter.url}` : ''}${status.jupyter.kernels === null ? '' : `  ${status.jupyter.kernels} kernels`}`,
+			`jupyter ${status.jupyter.state}${where}${status.jupyter.kernels === null ? '' : `  ${status.jupyter.kernels} kernels`}`,
 		);
+	}
 	if (status.gpu) {
 		if (status.gpu.error) lines.push(`gpu     ${status.gpu.error.message}`);
 		for (const gpu of status.gpu.gpus)
@@ -119,11 +130,18 @@ export async function checkChainOnce(config: Config): Promise<StatusObject> {
 /** `gpujup status [--json]`: exit 0 only when all is up. */
 export async function runStatus(config: Config): Promise<number> {
 	let status = (await askRunning(config, 'status')) as StatusObject | null;
+	const once = !status;
 	if (!status) {
 		if (!config.relay) {
-			process.stderr.write(
-				'gpujup: no gpujup is running here and no relay is configured — start `gpujup --relay user@relay`, or pass --relay to check the chain once\n',
-			);
+			const reason =
+				'no gpujup is running here and no relay is configured — start `gpujup --relay user@relay`, or pass --relay to check the chain once';
+			// Scripts read stdout: they get the one object, saying why it is not ok.
+			if (config.json)
+				process.stdout.write(
+					JSON.stringify({ok: false, reason, hops: [], forward: null, jupyter: null, gpu: null}) +
+						'\n',
+				);
+			process.stderr.write(`gpujup: ${reason}\n`);
 			return 1;
 		}
 
@@ -134,10 +152,13 @@ export async function runStatus(config: Config): Promise<number> {
 		ok: status.ok,
 		hops: status.hops,
 		forward: status.forward,
-		jupyter: status.jupyter,
+		// Checked once, nothing forwards the local port: no local URL to hand out.
+		jupyter: once && status.jupyter ? {...status.jupyter, url: null} : status.jupyter,
 		gpu: status.gpu,
 	};
-	process.stdout.write(config.json ? JSON.stringify(clean) + '\n' : describe(clean));
+	process.stdout.write(
+		config.json ? JSON.stringify(clean) + '\n' : describe(clean, once ? config.jupyterPort : null),
+	);
 	return clean.ok ? 0 : 1;
 }
 

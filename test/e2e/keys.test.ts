@@ -1,47 +1,20 @@
-import {randomBytes} from 'node:crypto';
 import {stat} from 'node:fs/promises';
 import path from 'node:path';
-import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-import {startJupyter, type RunningJupyter} from '../helpers/jupyter.js';
-import {startLab, type Lab} from '../helpers/openssh-lab.js';
-import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
+import {describe, expect, it} from 'vitest';
+import {freePort} from '../helpers/ports.js';
 import {startTmux} from '../helpers/tmux.js';
-import {cli, labChainFlags} from './gpujup-process.js';
+import {cli, labChainFlags, labWithJupyterHooks} from './gpujup-process.js';
 
 /**
  * The keys at 80×24 against a real OpenSSH chain and a Jupyter started by hand on the GPU host
  * (no `gpujup host`: the exec fallback), on a laptop with no browser to open.
  */
 describe('keys in tmux at 80×24, exec fallback, no browser', () => {
-	let lab: Lab;
-	let notebooks: TempDir;
-	let noBrowser: TempDir;
-	let jupyter: RunningJupyter;
-	let jupyterPort: number;
-
-	beforeAll(async () => {
-		lab = await startLab();
-		notebooks = await tempDir('gpujup-keys-nb-');
-		noBrowser = await tempDir('gpujup-keys-path-');
-		jupyterPort = await freePort();
-		jupyter = await startJupyter({
-			port: jupyterPort,
-			token: randomBytes(16).toString('hex'),
-			dir: notebooks.path,
-			env: lab.gpuEnv(),
-		});
-	}, 240_000);
-
-	afterAll(async () => {
-		await jupyter?.dispose();
-		await notebooks?.dispose();
-		await noBrowser?.dispose();
-		await lab?.dispose();
-	});
+	const hand = labWithJupyterHooks();
 
 	it('c says copied; o says why no browser opened and where the link is; j says at once it cannot; r says all is up; the log says where lines could come from', async () => {
 		// No xdg-open here (Debian's xdg-utils is not installed), and no display either.
-		const env: NodeJS.ProcessEnv = {...lab.env(), PATH: `${noBrowser.path}:/usr/bin:/bin`};
+		const env: NodeJS.ProcessEnv = {...hand().lab.env(), PATH: '/usr/bin:/bin'};
 		delete env.DISPLAY;
 		delete env.WAYLAND_DISPLAY;
 		const tmux = await startTmux(
@@ -49,7 +22,7 @@ describe('keys in tmux at 80×24, exec fallback, no browser', () => {
 				process.execPath,
 				cli,
 				'connect',
-				...labChainFlags(lab, jupyterPort),
+				...labChainFlags(hand().lab, hand().jupyterPort),
 				'--local-port',
 				String(await freePort()),
 			],
@@ -74,7 +47,7 @@ describe('keys in tmux at 80×24, exec fallback, no browser', () => {
 			screen = await tmux.waitForText(/no browser opened/, 15_000);
 			screen = await tmux.waitForText('~/.local/state/gpujup/default/open-jupyter.html', 10_000);
 			expect(screen).toMatch(/xdg-open not found/);
-			const redirect = path.join(lab.home, '.local/state/gpujup/default/open-jupyter.html');
+			const redirect = path.join(hand().lab.home, '.local/state/gpujup/default/open-jupyter.html');
 			expect((await stat(redirect)).mode & 0o777).toBe(0o600);
 
 			// j: no gpujup host there, so no restart is possible: said at once, no question.
