@@ -49,9 +49,11 @@ const noRestart =
 /** A Jupyter started by hand logs where only it knows: say how its log gets here. */
 const noLogHint = 'no Jupyter log: pass --jupyter-log FILE, or run `gpujup host` on the GPU host';
 
+/** The relay as the user named it: the alias they typed, with its address beside it. */
 export function relayLabel(config: Config): string {
 	const relay = config.relay!;
-	return relay.port === 22 ? relay.host : `${relay.host}:${relay.port}`;
+	const address = relay.port === 22 ? relay.host : `${relay.host}:${relay.port}`;
+	return relay.alias && relay.alias !== relay.host ? `${relay.alias} (${address})` : address;
 }
 
 export function gpuHostLabel(config: Config): string {

@@ -71,7 +71,13 @@ export class RemoteJupyter {
 	}): void {
 		if (info.token) this.currentToken = info.token;
 		this.agent = true;
-		if (info.pid !== undefined) this.pid = info.pid;
+		if (info.pid !== undefined) {
+			// Another pid is another Jupyter (a requested restart or a crash): count it, and its
+			// uptime starts again (the probe fills it in from the new server).
+			if (this.pid !== null && info.pid !== null && info.pid !== this.pid)
+				this.update({restarts: this.status.restarts + 1, startedAt: null, pid: info.pid});
+			this.pid = info.pid;
+		}
 		if (info.state && info.state !== 'running' && info.state !== 'unreachable')
 			this.update({state: info.state, pid: this.pid, origin: 'gpujup host', message: null});
 		else this.refresh();

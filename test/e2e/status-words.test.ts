@@ -1,3 +1,5 @@
+import {copyFile, mkdir, readFile, writeFile} from 'node:fs/promises';
+import path from 'node:path';
 import {describe, expect, it} from 'vitest';
 import {labChainFlags, runGpujup, spawnGpujup, labWithJupyterHooks} from './gpujup-process.js';
 
@@ -71,4 +73,40 @@ describe('start-up events and status words', () => {
 		const status = JSON.parse(json.stdout) as {jupyter: {state: string; url: string | null}};
 		expect(status.jupyter).toMatchObject({state: 'running', url: null});
 	}, 120_000);
+
+	it('doctor: where the relay came from, the relay address with its port in the fix, a changed key said once', async () => {
+		const {lab, jupyterPort} = hand();
+		// The relay as an ~/.ssh/config alias.
+		await mkdir(path.join(lab.home, '.ssh'), {recursive: true, mode: 0o700});
+		await copyFile(lab.sshConfig, path.join(lab.home, '.ssh', 'config'));
+		const flags = labChainFlags(lab, jupyterPort);
+		flags[flags.indexOf('--relay') + 1] = 'relay';
+		const healthy = await runGpujup(['doctor', ...flags], lab.env());
+		expect(healthy.stdout).toMatch(
+			/✓ config\s+no config file .*; relay relay from ~\/\.ssh\/config/,
+		);
+
+		// A changed key for the relay: the text is printed once, the fix says what to check.
+		const changed = path.join(lab.dir, 'changed_known_hosts');
+		const other = (await readFile(lab.knownHosts, 'utf8')).replace(
+			/^(\[127\.0\.0\.1\]:\d+) ssh-ed25519 \S+/m,
+			`$1 ${lab.clientKeyPub.trim().split(/\s+/).slice(0, 2).join(' ')}`,
+		);
+		await writeFile(changed, other, {mode: 0o600});
+		const keyFlags = labChainFlags(lab, jupyterPort);
+		keyFlags[keyFlags.indexOf('--known-hosts') + 1] = changed;
+		const refused = await runGpujup(['doctor', ...keyFlags], lab.env());
+		expect(refused.code).toBe(1);
+		expect(refused.stdout.match(/HAS CHANGED/g)).toHaveLength(1);
+		expect(refused.stdout).toMatch(/fix: compare the fingerprint/);
+
+		await lab.stopReverse();
+		try {
+			const result = await runGpujup(['doctor', ...labChainFlags(lab, jupyterPort)], lab.env());
+			expect(result.code).toBe(1);
+			expect(result.stdout).toContain(`gpujup host --relay root@127.0.0.1:${lab.relay.port}\``);
+		} finally {
+			await lab.startReverse();
+		}
+	}, 180_000);
 });
