@@ -156,6 +156,9 @@ describe('dashboard in tmux, with gpujup host on the GPU host', () => {
 			);
 			const secondPid = restarted['pid'] as number;
 			screen = await tmux.waitForText(`running  pid ${secondPid}`, 60_000);
+			// The requested restart is counted, and the uptime starts again with the new Jupyter.
+			screen = await tmux.waitForText(/restarts 1\b/, 30_000);
+			expect(screen).toMatch(/pid \d+ {2}up (\d+s|–) {2}restarts 1/);
 			const status = await runGpujup(['status', '--json'], lab.gpuEnv());
 			expect((JSON.parse(status.stdout) as {jupyter: {pid: number}}).jupyter.pid).toBe(secondPid);
 			screen = await waitFor(
