@@ -5,6 +5,7 @@ import {actionFor, type KeyAction} from './core/keymap.js';
 import type {Store} from './core/store.js';
 import {Dashboard} from './components/dashboard.js';
 import {computeLayout, panes} from './components/layout.js';
+import {filterLogs} from './components/log-pane.js';
 import {useClock} from './hooks/use-clock.js';
 import {useStore} from './hooks/use-store.js';
 import {useTerminalSize} from './hooks/use-terminal-size.js';
@@ -13,6 +14,8 @@ import {useTerminalSize} from './hooks/use-terminal-size.js';
 export type Commands = {
 	reconnect(): void;
 	restartJupyter(): void;
+	/** Why a restart cannot happen now (no `gpujup host` to ask), or null: then `j` confirms first. */
+	restartBlocked(): string | null;
 	copyUrl(): void;
 	openBrowser(): void;
 	/** Answer the current prompt: host-key -> boolean; secret -> string, or null when cancelled. */
@@ -38,6 +41,18 @@ function printable(input: string, key: Key): string {
 	if (key.ctrl || key.meta || key.return || key.tab || key.escape) return '';
 	// eslint-disable-next-line no-control-regex
 	return input.replaceAll(/[\u0000-\u001F\u007F]/g, '');
+}
+
+/**
+ * A text field's view of one key event: the text typed, and whether Enter ended it. A paste, or
+ * a fast typist over SSH, sends `secret\r` in one write, which Ink reports as one event whose
+ * `key.return` is false: the Enter inside it submits all the same (what follows it is dropped).
+ */
+function typed(input: string, key: Key): {text: string; enter: boolean} {
+	if (key.return) return {text: '', enter: true};
+	const end = input.search(/[\r\n]/);
+	if (end === -1) return {text: printable(input, key), enter: false};
+	return {text: printable(input.slice(0, end), key), enter: true};
 }
 
 const isCtrlC = (input: string, key: Key) => key.ctrl && input === 'c';
@@ -101,7 +116,10 @@ export function App({store, commands, now = Date.now, color, columns, rows}: App
 	const run = useCallback(
 		(action: KeyAction) => {
 			const current = store.getSnapshot();
-			const page = Math.max(1, computeLayout(current, width, height).logLines - 1);
+			const shown = computeLayout(current, width, height).logLines;
+			const page = Math.max(1, shown - 1);
+			// Scrolled no further than the oldest line at the top, so ↓ and PgDn move at once.
+			const max = Math.max(0, filterLogs(current.logs, current.ui.logFilter).length - shown);
 			switch (action) {
 				case 'reconnect': {
 					commands.reconnect();
@@ -109,7 +127,9 @@ export function App({store, commands, now = Date.now, color, columns, rows}: App
 				}
 
 				case 'restart-jupyter': {
-					store.dispatch({type: 'overlay', overlay: 'confirm-restart'});
+					// Asking to confirm what cannot happen only delays the news: say it at once.
+					if (commands.restartBlocked()) commands.restartJupyter();
+					else store.dispatch({type: 'overlay', overlay: 'confirm-restart'});
 					break;
 				}
 
@@ -139,12 +159,12 @@ export function App({store, commands, now = Date.now, color, columns, rows}: App
 				case 'page-down': {
 					const step = action.startsWith('page') ? page : 1;
 					const up = action.endsWith('up');
-					store.dispatch({type: 'scroll', delta: up ? step : -step});
+					store.dispatch({type: 'scroll', delta: up ? step : -step, max});
 					break;
 				}
 
 				case 'scroll-top': {
-					store.dispatch({type: 'scroll', delta: current.logs.length});
+					store.dispatch({type: 'scroll', delta: current.logs.length, max});
 					break;
 				}
 
@@ -244,13 +264,11 @@ export function App({store, commands, now = Date.now, color, columns, rows}: App
 				askQuit();
 			} else if (key.escape) {
 				store.dispatch({type: 'filter', filter: '', editing: false});
-			} else if (key.return) {
-				store.dispatch({type: 'filter', filter, editing: false});
 			} else if (isErase(key)) {
 				store.dispatch({type: 'filter', filter: [...filter].slice(0, -1).join(''), editing: true});
 			} else {
-				const text = printable(input, key);
-				if (text) store.dispatch({type: 'filter', filter: filter + text, editing: true});
+				const {text, enter} = typed(input, key);
+				if (text || enter) store.dispatch({type: 'filter', filter: filter + text, editing: !enter});
 			}
 		},
 		[store, askQuit],
@@ -283,14 +301,15 @@ export function App({store, commands, now = Date.now, color, columns, rows}: App
 			if (key.escape) {
 				answer(null);
 				setDraft('');
-			} else if (key.return) {
-				answer(draftRef.current);
-				setDraft('');
 			} else if (isErase(key)) {
 				setDraft((d) => [...d].slice(0, -1).join(''));
 			} else {
-				const text = printable(input, key);
+				const {text, enter} = typed(input, key);
 				if (text) setDraft((d) => d + text);
+				if (enter) {
+					answer(draftRef.current);
+					setDraft('');
+				}
 			}
 		},
 		[store, commands, quit, setDraft],

@@ -1,6 +1,7 @@
 import {cleanup, render} from 'ink-testing-library';
 import {afterEach, describe, expect, test} from 'vitest';
 import {App, type Commands} from '../source/app.js';
+import {maskTokens} from '../source/core/events.js';
 import type {AppAction, AppState, Role} from '../source/core/app-state.js';
 import {frameWhere, keys, laptopState, now, storeOf} from './components/fixtures.js';
 import {renderAt} from './components/render.js';
@@ -16,6 +17,7 @@ function fakeCommands(calls: Call[]): Commands {
 	return {
 		reconnect: () => calls.push(['reconnect']),
 		restartJupyter: () => calls.push(['restartJupyter']),
+		restartBlocked: () => null,
 		copyUrl: () => calls.push(['copyUrl']),
 		openBrowser: () => calls.push(['openBrowser']),
 		answerPrompt: (id, answer) => calls.push(['answerPrompt', id, answer]),
@@ -299,5 +301,19 @@ describe('the log', () => {
 		await app.press(keys.down, () => app.store.getSnapshot().ui.logScroll === pageSize, 'one down');
 		const back = await app.press('G', (f) => f.includes('· following'), 'following');
 		expect(back).toBe(following);
+	});
+
+	test('after g (the oldest line on top), ↓ moves one line and PgDn a whole page', async () => {
+		const app = await start({actions: [lines]});
+		// As shown: one space in, the fixture's token masked.
+		const logs = app.store.getSnapshot().logs.map((line) => ` ${maskTokens(line)}`);
+		const shownLines = (f: string) => f.split('\n').filter((line) => logs.includes(line));
+		const top = await app.press('g', (f) => shownLines(f)[0] === logs[0], 'the oldest line');
+		const shown = shownLines(top).length;
+		expect(shown).toBeGreaterThan(3);
+		await app.press(keys.down, (f) => shownLines(f)[0] === logs[1], 'one line down');
+		// A page is what is shown, less one line kept for context.
+		const page = await app.press(keys.pageDown, (f) => shownLines(f)[0] !== logs[1], 'a page down');
+		expect(shownLines(page)[0]).toBe(logs[1 + shown - 1]);
 	});
 });

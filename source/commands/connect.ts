@@ -1,5 +1,6 @@
 import type {Config} from '../config/types.js';
 import {connectStore, runConnect} from '../roles/connect.js';
+import {configSources} from '../roles/ssh-options.js';
 import {runSession} from './session.js';
 
 /** `gpujup` / `gpujup connect`. */
@@ -7,7 +8,7 @@ export async function runConnectCommand(config: Config): Promise<number> {
 	const relay = config.relay!;
 	const store = connectStore(config, {
 		subtitle: `via ${relay.alias ?? relay.host}`,
-		configFile: config.configFile,
+		configFile: configSources(config),
 	});
 	return runSession({
 		config,
@@ -20,6 +21,7 @@ export async function runConnectCommand(config: Config): Promise<number> {
 					handle.reconnect();
 				},
 				restartJupyter: async () => handle.restartJupyter(),
+				restartBlocked: () => handle.restartBlocked(),
 				urlWithToken: () => handle.urlWithToken(),
 				token() {
 					const token = handle.token();

@@ -12,6 +12,7 @@ import {openRemoteStream, remotePortOwner} from '../services/remote-jupyter.js';
 import type {SshHop} from '../services/ssh-hop.js';
 import {probeTcp} from '../services/tcp-probe.js';
 import {connectStore, createHops} from '../roles/connect.js';
+import {configSources, relayAddress} from '../roles/ssh-options.js';
 
 /** One line of `gpujup doctor`. */
 export type DoctorStep = {
@@ -66,7 +67,8 @@ async function readBanner(stream: Duplex, timeoutMs = 5000): Promise<string> {
 function hopFix(error: ClassifiedError, which: 'relay' | 'GPU host', config: Config): string {
 	switch (error.kind) {
 		case 'host-key': {
-			return error.message;
+			// The message above already says what the key is and what to run; do not repeat it.
+			return `compare the fingerprint with the ${which}'s own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub there) before you change ${config.knownHosts}`;
 		}
 
 		case 'auth': {
@@ -94,7 +96,7 @@ export async function runDoctorChecks(config: Config): Promise<DoctorStep[]> {
 	};
 
 	const relay = config.relay!;
-	pass('config', config.configFile ?? 'flags, environment and defaults (no config file)');
+	pass('config', configSources(config));
 
 	try {
 		const address = await lookup(relay.host);
@@ -146,7 +148,7 @@ export async function runDoctorChecks(config: Config): Promise<DoctorStep[]> {
 			return fail(
 				'reverse port',
 				`nothing listens on the relay's localhost:${config.relayPort} (${message})`,
-				`no reverse tunnel: start \`gpujup host --relay ${relay.user}@${relay.host}\` on the GPU host (or your ssh -R ${config.relayPort}:localhost:22 loop), or fix --relay-port`,
+				`no reverse tunnel: start \`gpujup host --relay ${relayAddress(relay)}\` on the GPU host (or your ssh -R ${config.relayPort}:localhost:22 loop), or fix --relay-port`,
 			);
 		}
 

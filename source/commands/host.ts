@@ -2,6 +2,7 @@ import {accessSync, constants, statSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type {Config} from '../config/types.js';
+import {configSources} from '../roles/ssh-options.js';
 import {initialHop, initialState, reduce} from '../core/app-state.js';
 import {jupyterUrlWithToken} from '../core/events.js';
 import {hostCredentialsExitCode} from '../core/exit-codes.js';
@@ -84,7 +85,7 @@ export async function runHostCommand(config: Config): Promise<number> {
 			role: 'host',
 			title: os.hostname(),
 			subtitle: `→ ${relay.alias ?? relay.host}`,
-			configFile: config.configFile,
+			configFile: configSources(config),
 			hops: [
 				initialHop('reverse', `${relay.alias ?? relay.host} (listening :${config.relayPort})`),
 			],

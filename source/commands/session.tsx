@@ -4,10 +4,11 @@ import type {Config} from '../config/types.js';
 import type {AppAction, AppState} from '../core/app-state.js';
 import {sanitizeLine} from '../core/sanitize.js';
 import type {Store} from '../core/store.js';
-import {openInBrowser} from '../services/browser.js';
+import {BrowserError, openInBrowser} from '../services/browser.js';
 import {copyToClipboard} from '../services/clipboard.js';
 import {startControlServer} from '../services/control-socket.js';
-import {startJsonWriter} from '../services/json-writer.js';
+import {formatEvent, startJsonWriter} from '../services/json-writer.js';
+import {tildify} from '../services/ssh-auth.js';
 import {shareInkOutputCaches} from '../services/ink-output-cache.js';
 import {enterAlternateScreen, restoreTerminal} from '../services/terminal.js';
 import {profileDir, type AskerFactory} from '../roles/ssh-options.js';
@@ -17,6 +18,8 @@ import {createPromptAsker} from './asker.js';
 export type SessionHandle = {
 	reconnect(): void;
 	restartJupyter(): Promise<void>;
+	/** Why `restartJupyter` would fail now, or null (absent: it can always be tried). */
+	restartBlocked?(): string | null;
 	/** The Jupyter URL with its token as seen from this machine, or null while unknown. */
 	urlWithToken(): string | null;
 	/** For the control socket's `token` request. */
@@ -60,9 +63,13 @@ export async function runSession(options: SessionOptions): Promise<number> {
 	const notify = (text: string, level: 'info' | 'warn' | 'error' = 'info') => {
 		store.dispatch({type: 'notice', notice: {text, level, at: Date.now()}});
 		clearTimeout(noticeTimer);
-		noticeTimer = setTimeout(() => {
-			store.dispatch({type: 'notice', notice: null});
-		}, 2000);
+		// Long enough to read a warning; the log keeps anything longer.
+		noticeTimer = setTimeout(
+			() => {
+				store.dispatch({type: 'notice', notice: null});
+			},
+			level === 'info' ? 3000 : 8000,
+		);
 		noticeTimer.unref();
 	};
 
@@ -89,7 +96,14 @@ export async function runSession(options: SessionOptions): Promise<number> {
 			handle?.reconnect();
 			notify('reconnecting…');
 		},
+		restartBlocked: () => handle?.restartBlocked?.() ?? null,
 		restartJupyter() {
+			const blocked = handle?.restartBlocked?.();
+			if (blocked) {
+				notify(blocked, 'error');
+				return;
+			}
+
 			notify('restarting Jupyter…');
 			handle?.restartJupyter().catch((error: unknown) => {
 				notify(errorMessage(error), 'error');
@@ -112,12 +126,24 @@ export async function runSession(options: SessionOptions): Promise<number> {
 				return;
 			}
 
+			notify('opening the browser…');
 			openInBrowser(url, profileDir(config)).then(
 				() => {
-					notify('opening the browser…');
+					notify('browser opened ✓');
 				},
 				(error: unknown) => {
-					notify(`could not open a browser: ${errorMessage(error)} — press c to copy`, 'warn');
+					// The file's path is long for the header: the log keeps it, the header points there.
+					const why = error instanceof BrowserError ? error.why : errorMessage(error);
+					notify(`no browser opened (${why}): the link is in the log · c copies`, 'warn');
+					store.dispatch({
+						type: 'log',
+						lines: [
+							`[gpujup] no browser opened: ${why}`,
+							...(error instanceof BrowserError
+								? [`[gpujup] open in a browser: ${tildify(error.file)}`]
+								: []),
+						],
+					});
 				},
 			);
 		},
@@ -136,6 +162,35 @@ export async function runSession(options: SessionOptions): Promise<number> {
 	process.on('SIGINT', onSignal);
 	process.on('SIGTERM', onSignal);
 	process.on('SIGHUP', onSignal);
+
+	// The socket first: a second gpujup for this profile is refused before it starts anything
+	// (no hop or forward events, no dashboard). Its handlers wait for the handle.
+	let server: {dispose(): Promise<void> | void} | undefined;
+	if (options.socketName) {
+		try {
+			server = await startControlServer({
+				path: path.join(profileDir(config), options.socketName),
+				role: 'connect',
+				profile: config.profile ?? 'default',
+				store,
+				handlers: {
+					token: () => handle?.token() ?? null,
+					restartJupyter: async () => handle?.restartJupyter(),
+					reconnect: () => handle?.reconnect(),
+				},
+			});
+		} catch (error) {
+			process.off('SIGINT', onSignal);
+			process.off('SIGTERM', onSignal);
+			process.off('SIGHUP', onSignal);
+			if (!tui)
+				process.stdout.write(
+					formatEvent({type: 'error', kind: 'closed', message: errorMessage(error)}),
+				);
+			process.stderr.write(`gpujup: ${errorMessage(error)}\n`);
+			return 1;
+		}
+	}
 
 	let writer: ReturnType<typeof startJsonWriter> | undefined;
 	let unsubscribeFailure: (() => void) | undefined;
@@ -167,25 +222,12 @@ export async function runSession(options: SessionOptions): Promise<number> {
 		});
 	}
 
-	let server: {dispose(): Promise<void> | void} | undefined;
 	try {
 		handle = await options.start(asker);
-		if (options.socketName) {
-			server = await startControlServer({
-				path: path.join(profileDir(config), options.socketName),
-				role: 'connect',
-				profile: config.profile ?? 'default',
-				store,
-				handlers: {
-					token: () => handle?.token() ?? null,
-					restartJupyter: async () => handle?.restartJupyter(),
-					reconnect: () => handle?.reconnect(),
-				},
-			});
-		}
 	} catch (error) {
 		process.exitCode = 1;
 		await quit(1);
+		await server?.dispose();
 		ink?.unmount();
 		restoreTerminal();
 		writer?.write({type: 'error', kind: 'closed', message: errorMessage(error)});

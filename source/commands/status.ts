@@ -32,7 +32,11 @@ async function askRunning(config: Config, op: 'status' | 'token'): Promise<unkno
 	return null;
 }
 
-function describe(status: StatusObject): string {
+/**
+ * The one-line words. `remotePort`: the status came from a one-shot check, where nothing forwards
+ * a local port, so Jupyter is said to answer on the GPU host rather than at a local URL.
+ */
+function describe(status: StatusObject, remotePort: number | null = null): string {
 	const lines = status.hops.map((h) => {
 		const rtt = h.rttMs === null ? '' : `  rtt ${Math.round(h.rttMs)} ms`;
 		const error = h.error ? `  — ${h.error.message}` : '';
@@ -42,10 +46,17 @@ function describe(status: StatusObject): string {
 		lines.push(
 			`forward ${status.forward.local} → ${status.forward.remote} ${status.forward.state} (${status.forward.connections} open)`,
 		);
-	if (status.jupyter)
+	if (status.jupyter) {
+		const where =
+			remotePort === null
+				? status.jupyter.url
+					? `  ${status.jupyter.url}`
+					: ''
+				: `  on the GPU host's 127.0.0.1:${remotePort} (not forwarded here: no gpujup connect runs)`;
 		lines.push(
-			`jupyter ${status.jupyter.state}${status.jupyter.url ? `  ${status.jupyter.url}` : ''}${status.jupyter.kernels === null ? '' : `  ${status.jupyter.kernels} kernels`}${status.jupyter.message ? `  — ${status.jupyter.message}` : ''}`,
+			`jupyter ${status.jupyter.state}${where}${status.jupyter.kernels === null ? '' : `  ${status.jupyter.kernels} kernels`}${status.jupyter.message ? `  — ${status.jupyter.message}` : ''}`,
 		);
+	}
 	if (status.jupyter?.servers && status.jupyter.servers.length > 1)
 		lines.push(`servers ${describeServers(status.jupyter.servers)}`);
 	if (status.gpu) {
@@ -132,11 +143,18 @@ export async function runStatus(config: Config): Promise<number> {
 			`gpujup: the running gpujup sent ${decoded.message}; checking the chain once\n`,
 		);
 	let status: StatusObject | null = decoded?.ok ? decoded.value : null;
+	const once = !status;
 	if (!status) {
 		if (!config.relay) {
-			process.stderr.write(
-				'gpujup: no gpujup is running here and no relay is configured — start `gpujup --relay user@relay`, or pass --relay to check the chain once\n',
-			);
+			const reason =
+				'no gpujup is running here and no relay is configured — start `gpujup --relay user@relay`, or pass --relay to check the chain once';
+			// Scripts read stdout: they get the one object, saying why it is not ok.
+			if (config.json)
+				process.stdout.write(
+					stringifyJson({ok: false, reason, hops: [], forward: null, jupyter: null, gpu: null}) +
+						'\n',
+				);
+			process.stderr.write(`gpujup: ${reason}\n`);
 			return 1;
 		}
 
@@ -147,11 +165,14 @@ export async function runStatus(config: Config): Promise<number> {
 		ok: status.ok,
 		hops: status.hops,
 		forward: status.forward,
-		jupyter: status.jupyter,
+		// Checked once, nothing forwards the local port: no local URL to hand out.
+		jupyter: once && status.jupyter ? {...status.jupyter, url: null} : status.jupyter,
 		gpu: status.gpu,
 		source: status.source ?? null,
 	};
-	process.stdout.write(config.json ? stringifyJson(clean) + '\n' : describe(clean));
+	process.stdout.write(
+		config.json ? stringifyJson(clean) + '\n' : describe(clean, once ? config.jupyterPort : null),
+	);
 	return clean.ok ? 0 : 1;
 }
 

@@ -141,6 +141,7 @@ export function Dashboard({state, now, columns, rows, color, draft = ''}: Dashbo
 						height={layout.log}
 						compact={compact}
 						focused={focused('log')}
+						hint={state.logHint}
 					/>
 				) : null}
 				{state.prompt && layout.prompt > 0 ? (

@@ -33,7 +33,9 @@ function lastActivity(jupyter: JupyterStatus, now: number): string {
 
 /** Where the facts come from: `adopted · via agent`. */
 function originNote(jupyter: JupyterStatus | null, source: string | null): string {
-	return [jupyter?.origin, source ? `via ${source}` : null].filter(Boolean).join(' · ');
+	// `gpujup host · via gpujup host` says one thing twice.
+	const origin = jupyter?.origin === source ? null : jupyter?.origin;
+	return [origin, source ? `via ${source}` : null].filter(Boolean).join(' · ');
 }
 
 /** The wide pane's lines. */

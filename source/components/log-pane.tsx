@@ -45,9 +45,21 @@ type Props = {
 	readonly height: number;
 	readonly compact: boolean;
 	readonly focused: boolean;
+	/** Said instead of `no log lines yet`: why there are none, where they could come from. */
+	readonly hint?: string | null;
 };
 
-export function LogPane({logs, filter, editing, scroll, width, height, compact, focused}: Props) {
+export function LogPane({
+	logs,
+	filter,
+	editing,
+	scroll,
+	width,
+	height,
+	compact,
+	focused,
+	hint = null,
+}: Props) {
 	const theme = useTheme();
 	const count = Math.max(0, compact ? height - 1 : height - 2);
 	const matching = filterLogs(logs, filter);
@@ -55,7 +67,7 @@ export function LogPane({logs, filter, editing, scroll, width, height, compact, 
 	const title = logTitle(scroll > 0, filter, editing);
 	const empty =
 		logs.length === 0
-			? 'no log lines yet'
+			? (hint ?? 'no log lines yet')
 			: matching.length === 0
 				? `no lines match “${filter}”`
 				: null;

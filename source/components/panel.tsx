@@ -31,7 +31,11 @@ export function Panel({title, width, height, focused, borderColour, children}: P
 			<Text color={colour} bold={theme.color && focused} wrap="truncate-end">
 				{top}
 			</Text>
+			{/* Keyed by the weight: Ink applies only the style props that changed, and a new
+			    borderStyle alone puts back the top border that borderTop={false} removed (the
+			    pane's first line then sits under the next one until a resize re-lays it out). */}
 			<Box
+				key={focused ? 'bold' : 'single'}
 				borderStyle={focused ? 'bold' : 'single'}
 				borderTop={false}
 				borderColor={colour}

@@ -41,6 +41,8 @@ export type AppState = {
 	readonly logSeq: number;
 	/** Where the data comes from: `agent`, `exec fallback`, `local`. */
 	readonly source: string | null;
+	/** Why the log pane stays empty and where lines could come from, or null. */
+	readonly logHint: string | null;
 	readonly notice: Notice | null;
 	readonly prompt: Prompt | null;
 	readonly overlay: Overlay;
@@ -63,12 +65,14 @@ export type AppAction =
 	| {readonly type: 'host-stats'; readonly host: HostStats}
 	| {readonly type: 'log'; readonly lines: readonly string[]}
 	| {readonly type: 'source'; readonly source: string | null}
+	| {readonly type: 'log-hint'; readonly hint: string | null}
 	| {readonly type: 'title'; readonly title: string}
 	| {readonly type: 'notice'; readonly notice: Notice | null}
 	| {readonly type: 'prompt'; readonly prompt: Prompt | null}
 	| {readonly type: 'overlay'; readonly overlay: Overlay}
 	| {readonly type: 'focus'; readonly delta: number; readonly panes: number}
-	| {readonly type: 'scroll'; readonly delta: number}
+	/** `max`: the most lines the log can be scrolled up (its lines less the shown ones). */
+	| {readonly type: 'scroll'; readonly delta: number; readonly max?: number}
 	| {readonly type: 'filter'; readonly filter: string; readonly editing: boolean}
 	| {readonly type: 'exit'; readonly code: number; readonly stopJupyter?: boolean};
 
@@ -109,6 +113,7 @@ export function initialState(init: {
 		logs: [],
 		logSeq: 0,
 		source: null,
+		logHint: null,
 		notice: null,
 		prompt: null,
 		overlay: null,
@@ -294,6 +299,10 @@ export function reduce(state: AppState, raw: AppAction): AppState {
 			return state.source === action.source ? state : {...state, source: action.source};
 		}
 
+		case 'log-hint': {
+			return state.logHint === action.hint ? state : {...state, logHint: action.hint};
+		}
+
 		case 'notice': {
 			return {...state, notice: action.notice};
 		}
@@ -313,7 +322,8 @@ export function reduce(state: AppState, raw: AppAction): AppState {
 		}
 
 		case 'scroll': {
-			const logScroll = Math.max(0, Math.min(state.logs.length, state.ui.logScroll + action.delta));
+			const max = Math.min(state.logs.length, action.max ?? state.logs.length);
+			const logScroll = Math.max(0, Math.min(max, state.ui.logScroll + action.delta));
 			return logScroll === state.ui.logScroll ? state : {...state, ui: {...state.ui, logScroll}};
 		}
 

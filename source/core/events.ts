@@ -150,6 +150,9 @@ function hopKey(h: HopStatus): string {
 	return JSON.stringify([h.state, h.attempt, h.reconnects, h.error]);
 }
 
+/** `hopKey` of a hop before its first attempt (`initialHop`'s numbers). */
+const untouchedHop = JSON.stringify(['connecting', 0, 0, null]);
+
 /**
  * The events that tell a reader of the JSON lines how `prev` became `next`. With `prev` null, the
  * whole state (the first lines a subscriber gets).
@@ -157,6 +160,8 @@ function hopKey(h: HopStatus): string {
 export function diffEvents(prev: AppState | null, next: AppState): JsonEventBody[] {
 	const events: JsonEventBody[] = [];
 	for (const hop of next.hops) {
+		// A hop that has not tried yet is no news: its first event is its first attempt.
+		if (hopKey(hop) === untouchedHop) continue;
 		const before = prev?.hops.find((h) => h.hop === hop.hop);
 		if (!before || hopKey(before) !== hopKey(hop)) events.push(hopEvent(hop));
 	}

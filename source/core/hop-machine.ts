@@ -156,7 +156,9 @@ export function transition(state: HopMachineState, event: HopEvent): Transition 
 	switch (event.type) {
 		case 'start': {
 			if (state.started) return same(state);
-			if (state.parentReady === false) return waitForParent({...state, started: true}, []);
+			// Nothing has failed yet: the hop waits for its parent in its first state, silently
+			// (epoch 0 marks a hop that never tried).
+			if (state.parentReady === false) return same({...state, started: true});
 			return connectNow(state);
 		}
 
@@ -263,7 +265,7 @@ export function transition(state: HopMachineState, event: HopEvent): Transition 
 		case 'parent-down': {
 			if (state.parentReady === null) return same(state);
 			const next: HopMachineState = {...state, parentReady: false};
-			if (!state.started) return same(next);
+			if (!state.started || state.epoch === 0) return same(next);
 			if (state.phase === 'ready' || state.phase === 'connecting') {
 				return {state: rememberError(next, event.error), effects: [{type: 'destroy'}]};
 			}
@@ -275,7 +277,8 @@ export function transition(state: HopMachineState, event: HopEvent): Transition 
 			if (state.parentReady === null) return same(state);
 			const next: HopMachineState = {...state, parentReady: true};
 			if (!state.started) return same(next);
-			if (state.phase === 'waiting' || state.phase === 'lost') return connectNow(next);
+			if (state.phase === 'waiting' || state.phase === 'lost' || state.epoch === 0)
+				return connectNow(next);
 			return same(next);
 		}
 

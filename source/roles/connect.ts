@@ -15,6 +15,7 @@ import {execText} from '../services/remote-exec.js';
 import {createStore, type Store} from '../core/store.js';
 import {startLocalForward} from '../services/local-forward.js';
 import {RemoteJupyter} from '../services/remote-jupyter.js';
+import type {KeyCache} from '../services/ssh-auth.js';
 import {SshHop} from '../services/ssh-hop.js';
 import {GpuStream} from '../services/gpu-stream.js';
 import {sshRunner} from '../services/command-runner.js';
@@ -43,6 +44,8 @@ export type ConnectHandle = {
 	reconnect(): void;
 	/** Through `gpujup host` on the GPU host; throws, explaining, when only the fallback is there. */
 	restartJupyter(): Promise<void>;
+	/** Why a restart is impossible now (the exec fallback: no `gpujup host`), or null. */
+	restartBlocked(): string | null;
 	/** `http://127.0.0.1:<local>/?token=…`, or null while the token is unknown. */
 	urlWithToken(): string | null;
 	/** Jupyter's token, for the control socket only. */
@@ -50,9 +53,17 @@ export type ConnectHandle = {
 	dispose(): Promise<void>;
 };
 
+const noRestart =
+	'restarting Jupyter needs `gpujup host` on the GPU host; without it, restart Jupyter there by hand';
+
+/** A Jupyter started by hand logs where only it knows: say how its log gets here. */
+const noLogHint = 'no Jupyter log: pass --jupyter-log FILE, or run `gpujup host` on the GPU host';
+
+/** The relay as the user named it: the alias they typed, with its address beside it. */
 export function relayLabel(config: Config): string {
 	const relay = config.relay!;
-	return relay.port === 22 ? relay.host : `${relay.host}:${relay.port}`;
+	const address = relay.port === 22 ? relay.host : `${relay.host}:${relay.port}`;
+	return relay.alias && relay.alias !== relay.host ? `${relay.alias} (${address})` : address;
 }
 
 export function gpuHostLabel(config: Config): string {
@@ -85,13 +96,15 @@ export function createHops(
 	asker: AskerFactory,
 ): {relay: SshHop; host: SshHop} {
 	const relayTarget = config.relay!;
+	// One key's passphrase is asked once for both hops.
+	const keyCache: KeyCache = new Map();
 	const common = (name: 'relay' | 'host') => {
 		const ask = asker(name);
 		return {
 			knownHostsFile: config.knownHosts,
 			acceptNew: config.acceptNew,
 			...(ask.confirmHostKey ? {confirmHostKey: ask.confirmHostKey} : {}),
-			auth: authOptions(config, ask),
+			auth: {...authOptions(config, ask), keyCache},
 			...keepalive(config),
 		};
 	};
@@ -213,9 +226,16 @@ export async function runConnect(
 			agent?.connection.close();
 		});
 
+		/** `gpujup host` runs there, but for a Jupyter on another port than ours. */
+		const otherServer = () =>
+			`gpujup host supervises the Jupyter on ${jupyter.agentPort() ?? 'another port'}, not ${config.jupyterPort}: restart that one by hand`;
+		/** Set while the exec fallback serves this GPU host hop: no agent to restart Jupyter. */
+		let inFallback = false;
 		/** No `gpujup host` there (or one we cannot speak to): exec fallback, with a note. */
 		const fallback = (client: Client, why: string) => {
+			inFallback = true;
 			store.dispatch({type: 'source', source: `exec fallback (${why})`});
+			if (!logTail) store.dispatch({type: 'log-hint', hint: noLogHint});
 			if (fallbackOn) return;
 			fallbackOn = true;
 			gpu.start();
@@ -318,8 +338,10 @@ export async function runConnect(
 					agentLog = position;
 					agent = found;
 					agentAttempt = 0;
+					inFallback = false;
 					stopFallback();
 					store.dispatch({type: 'source', source: 'gpujup host'});
+					store.dispatch({type: 'log-hint', hint: null});
 					jupyter.setAgent(
 						{requestToken: async () => requestAgentToken(found.connection)},
 						found.token,
@@ -376,6 +398,7 @@ export async function runConnect(
 		});
 		host.on('down', () => {
 			currentClient = null;
+			inFallback = false;
 			agentSearch += 1;
 			clearTimeout(agentTimer);
 			agent?.connection.close();
@@ -395,15 +418,11 @@ export async function runConnect(
 				relay.reconnectNow();
 				host.reconnectNow();
 			},
+			restartBlocked: () =>
+				!agent && inFallback ? noRestart : agent && !jupyter.agentServes() ? otherServer() : null,
 			async restartJupyter() {
-				if (!agent)
-					throw new Error(
-						'restarting Jupyter needs `gpujup host` on the GPU host; without it, restart Jupyter there by hand',
-					);
-				if (!jupyter.agentServes())
-					throw new Error(
-						`gpujup host supervises the Jupyter on ${jupyter.agentPort() ?? 'another port'}, not ${config.jupyterPort}: restart that one by hand`,
-					);
+				if (!agent) throw new Error(noRestart);
+				if (!jupyter.agentServes()) throw new Error(otherServer());
 				await agent.connection.request('restart-jupyter', 180_000);
 				jupyter.refresh();
 			},

@@ -65,3 +65,20 @@ export function profileDir(config: Config): string {
 
 /** Makes the asker of one hop (prompts name the hop they come from). */
 export type AskerFactory = (hop: HopName) => Asker;
+
+/**
+ * Where the settings came from, in words, for the help overlay and `doctor`: the config file (or
+ * none) and, when `~/.ssh/config` supplied the relay, that too.
+ */
+export function configSources(config: Config): string {
+	const file = config.configFile ?? 'no config file (flags, environment and defaults)';
+	const alias = config.relay?.alias;
+	return alias
+		? `${file}; relay ${alias} from ~/.ssh/config (${relayAddress(config.relay!)})`
+		: file;
+}
+
+/** `user@host:port`, what `--relay` takes, whatever form the user typed. */
+export function relayAddress(relay: NonNullable<Config['relay']>): string {
+	return `${relay.user}@${relay.host}:${relay.port}`;
+}

@@ -190,10 +190,20 @@ export class RemoteJupyter {
 		const port = Number(/^http:\/\/[^/]*:(\d+)\//.exec(event.url ?? '')?.[1]) || null;
 		this.agentJupyter = {port, state: event.state, pid: event.pid};
 		if (!this.agentServes()) return;
+		// Another pid is another Jupyter (a requested restart or a crash): count it, and its uptime
+		// starts again (the probe fills it in from the new server).
+		if (this.pid !== null && event.pid !== null && event.pid !== this.pid)
+			this.update({restarts: this.status.restarts + 1, startedAt: null, pid: event.pid});
 		this.pid = event.pid;
 		if (event.state !== 'running') this.currentToken = null;
 		if (event.state !== 'running' && event.state !== 'unreachable')
-			this.update({state: event.state, pid: this.pid, origin: 'gpujup host', kernels: null});
+			this.update({
+				state: event.state,
+				pid: this.pid,
+				origin: 'gpujup host',
+				kernels: null,
+				message: null,
+			});
 		else this.refresh();
 	}
 

@@ -23,6 +23,11 @@ export type SshAuthOptions = {
 	 * under --no-tui: encrypted keys are then skipped with a clear note.
 	 */
 	readonly askSecret?: (message: string, echo: boolean) => Promise<string | null>;
+	/**
+	 * Decrypted keys shared by every hop of a session (in memory only), so the relay hop and the
+	 * GPU host hop ask for one key's passphrase once; absent: each hop keeps its own.
+	 */
+	readonly keyCache?: KeyCache;
 };
 
 /** Decrypted keys kept for the life of a hop, so a reconnect does not ask for the passphrase again. */
@@ -104,7 +109,11 @@ export function createAuthSession(o: {
 				return null;
 			}
 			for (let i = 0; i < maxPassphraseTries && parsed instanceof Error; i++) {
-				const passphrase = await ask(`Enter passphrase for key '${tildify(file)}':`, false);
+				const question = `Enter passphrase for key '${tildify(file)}':`;
+				const passphrase = await ask(
+					i === 0 ? question : `Wrong passphrase, try again. ${question}`,
+					false,
+				);
 				if (passphrase === null) {
 					notes.push(`passphrase for ${tildify(file)} not given`);
 					return null;

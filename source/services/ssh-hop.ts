@@ -464,7 +464,7 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 			auth: createAuthSession({
 				username: o.username,
 				where: this.#where(),
-				cache: this.#keyCache,
+				cache: o.auth.keyCache ?? this.#keyCache,
 				signal: abort.signal,
 				auth: {
 					...o.auth,

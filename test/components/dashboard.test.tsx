@@ -286,6 +286,27 @@ describe('what the screen must and must not say', () => {
 		).toBe(true);
 	});
 
+	test('moving the focus redraws every pane whole: no first line left blank (Tab at 160×48)', () => {
+		let state = laptopState();
+		const tree = (s: AppState) => (
+			<Dashboard state={s} now={now} columns={160} rows={47} color={false} />
+		);
+		const instance = renderAt(tree(state), 160);
+		const before = instance.lastFrame() ?? '';
+		expect(before).toContain('laptop ──● relay');
+		for (let press = 0; press < 4; press++) {
+			state = apply(state, {type: 'focus', delta: 1, panes: 4});
+			instance.rerender(tree(state));
+			const frame = instance.lastFrame() ?? '';
+			// The path line, the first GPU line and the first Jupyter line each keep their row.
+			const lines = frame.split('\n');
+			expect(lines[2]).toMatch(/^[│┃] laptop ──● relay/);
+			expect(lines[3]).toMatch(/^[│┃] relay: ready/);
+			expect(frame).toMatch(/[│┃] 0 RTX 4080 SUPER/);
+			expect(frame).toMatch(/[│┃] running {2}pid 2113/);
+		}
+	});
+
 	test('readySince of both hops: the header counts from the later one', () => {
 		const state = laptopState({hops: [readyRelay, {...readyHost, readySince: now - 5 * 60_000}]});
 		expect(draw(state, 80, 24).split('\n')[0]?.endsWith('hops up · 5m · ? help')).toBe(true);

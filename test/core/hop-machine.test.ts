@@ -263,11 +263,13 @@ describe('hop machine', () => {
 	describe('second hop', () => {
 		const child = () => initialHopMachine({hasParent: true});
 
-		it('waits for its parent without busy retries', () => {
+		it('waits for its parent without busy retries, and silently: nothing has failed yet', () => {
 			const r = run([{type: 'start'}], child());
-			expect(r.state.phase).toBe('waiting');
-			expect(r.state.error).toEqual(parentDownError);
+			expect(statusOf(r.state)).toEqual(statusOf(child()));
 			expect(r.effects).toEqual([]);
+			const down = run([{type: 'parent-down', error: parentDownError}], r.state);
+			expect(statusOf(down.state)).toEqual(statusOf(child()));
+			expect(down.effects).toEqual([]);
 			const up = run([{type: 'parent-ready', now: 0}], r.state);
 			expect(up.effects).toEqual([{type: 'connect', epoch: 1}]);
 		});

@@ -156,6 +156,9 @@ describe('dashboard in tmux, with gpujup host on the GPU host', () => {
 			);
 			const secondPid = restarted['pid'] as number;
 			screen = await tmux.waitForText(`running  pid ${secondPid}`, 60_000);
+			// The requested restart is counted, and the uptime starts again with the new Jupyter.
+			screen = await tmux.waitForText(/restarts 1\b/, 30_000);
+			expect(screen).toMatch(/pid \d+ {2}up (\d+s|–) {2}restarts 1/);
 			const status = await runGpujup(['status', '--json'], lab.gpuEnv());
 			expect((JSON.parse(status.stdout) as {jupyter: {pid: number}}).jupyter.pid).toBe(secondPid);
 			screen = await waitFor(
@@ -221,7 +224,7 @@ describe('dashboard in tmux, exec fallback (no gpujup host; the seed’s ssh -R 
 		await bin?.dispose();
 	});
 
-	it('shows hops, Jupyter from its runtime file, GPUs from nvidia-smi and the fallback note; c copies; j explains', async () => {
+	it('shows hops, Jupyter from its runtime file, GPUs from nvidia-smi and the fallback note; c copies; j explains at once', async () => {
 		const localPort = await freePort();
 		const tmux = await startTmux(
 			[
@@ -249,11 +252,10 @@ describe('dashboard in tmux, exec fallback (no gpujup host; the seed’s ssh -R 
 			});
 			expect(copied.trim()).toBe(`http://127.0.0.1:${localPort}/?token=${token}`);
 
-			// j y: no agent to restart Jupyter; the dashboard says so and keeps running.
+			// j: no agent to restart Jupyter; the dashboard says so at once and keeps running.
 			await tmux.sendKeys('j');
-			await tmux.waitForText(/Restart Jupyter\?/, 10_000);
-			await tmux.sendKeys('y');
 			screen = await tmux.waitForText(/needs `?gpujup host/, 10_000);
+			expect(screen).not.toMatch(/Restart Jupyter\?/);
 			expect(await tmux.exitCode()).toBeNull();
 			expect(screen).toContain(`running  pid ${jupyter.pid}`);
 			expect(screen).toContain('all hops up');

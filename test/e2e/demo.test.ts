@@ -60,6 +60,16 @@ describe('gpujup demo', () => {
 			expect(after).not.toEqual(before);
 			expect(await tmux.alternateScreen()).toBe(true);
 
+			// Tab moves the focus to the GPU pane: the path line and the first GPU line stay drawn.
+			await tmux.sendKeys('Tab');
+			await tmux.waitForText(/┏ GPUs/, 10_000);
+			const focused = (await tmux.capture()).split('\n');
+			expect(focused[2]).toMatch(/^│ laptop ──● /);
+			expect(focused.find((row) => row.startsWith('┏ GPUs'))).toBeTruthy();
+			expect(focused[focused.findIndex((row) => row.startsWith('┏ GPUs')) + 1]).toMatch(
+				/^┃ 0 .*util/,
+			);
+
 			await tmux.sendKeys('q');
 			const code = await waitFor(async () => {
 				const value = await tmux!.exitCode();

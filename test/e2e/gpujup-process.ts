@@ -1,6 +1,10 @@
 import {spawn, type ChildProcess} from 'node:child_process';
+import {randomBytes} from 'node:crypto';
 import {fileURLToPath} from 'node:url';
-import type {Lab} from '../helpers/openssh-lab.js';
+import {afterAll, beforeAll} from 'vitest';
+import {startJupyter, type RunningJupyter} from '../helpers/jupyter.js';
+import {startLab, type Lab, type LabOptions} from '../helpers/openssh-lab.js';
+import {freePort, tempDir} from '../helpers/ports.js';
 import {waitFor} from '../helpers/wait-for.js';
 
 /** The built binary; `npm test` builds it before vitest runs. */
@@ -148,4 +152,52 @@ export function labHostArgs(lab: Lab, jupyterPort: number, notebookDir: string):
 		'--keepalive',
 		'1',
 	];
+}
+
+/** A lab whose GPU host runs a Jupyter started by hand (the seed's way: no `gpujup host`). */
+export type LabWithJupyter = {
+	readonly lab: Lab;
+	readonly jupyter: RunningJupyter;
+	readonly jupyterPort: number;
+	dispose(): Promise<void>;
+};
+
+export async function startLabWithJupyter(options: LabOptions = {}): Promise<LabWithJupyter> {
+	const lab = await startLab(options);
+	const notebooks = await tempDir('gpujup-hand-nb-');
+	try {
+		const jupyterPort = await freePort();
+		const jupyter = await startJupyter({
+			port: jupyterPort,
+			token: randomBytes(16).toString('hex'),
+			dir: notebooks.path,
+			env: lab.gpuEnv(),
+		});
+		return {
+			lab,
+			jupyter,
+			jupyterPort,
+			async dispose() {
+				await jupyter.dispose();
+				await notebooks.dispose();
+				await lab.dispose();
+			},
+		};
+	} catch (error) {
+		await notebooks.dispose();
+		await lab.dispose();
+		throw error;
+	}
+}
+
+/** Registers a describe block's hooks for {@link startLabWithJupyter}; the getter gives it. */
+export function labWithJupyterHooks(): () => LabWithJupyter {
+	let hand: LabWithJupyter | undefined;
+	beforeAll(async () => {
+		hand = await startLabWithJupyter();
+	}, 240_000);
+	afterAll(async () => {
+		await hand?.dispose();
+	});
+	return () => hand!;
 }

@@ -174,7 +174,7 @@ describe('ssh-auth through SshHop (in-process ssh2 server)', () => {
 		await waitFor(() => status().state === 'ready', {message: 'ready with the passphrase'});
 		expect(asked).toEqual([
 			[`Enter passphrase for key '${tildify(key.file)}':`, false],
-			[`Enter passphrase for key '${tildify(key.file)}':`, false],
+			[`Wrong passphrase, try again. Enter passphrase for key '${tildify(key.file)}':`, false],
 		]);
 		server.dropAll();
 		await waitFor(() => status().state === 'ready' && status().reconnects === 1, {
