@@ -92,10 +92,12 @@ function parseNames(field: string): KnownHostsNames | null {
 }
 
 /**
- * The name ssh records a host under: `host` for port 22, `[host]:port` otherwise.
+ * The name ssh records a host under: `host` for port 22, `[host]:port` otherwise, lowercased
+ * as ssh lowercases the host name (and HostKeyAlias) before any known_hosts lookup.
  */
 export function hostPatternFor(host: string, port: number): string {
-	const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+	const lower = host.toLowerCase();
+	const bare = lower.startsWith('[') && lower.endsWith(']') ? lower.slice(1, -1) : lower;
 	return port === 22 ? bare : `[${bare}]:${port}`;
 }
 
@@ -113,12 +115,14 @@ function matchPattern(name: string, pattern: string): boolean {
 
 /** 1 for a match, -1 for a negated match (which excludes the whole line), 0 for none. */
 function matchNames(names: KnownHostsNames, name: string): -1 | 0 | 1 {
+	// ssh lowercases the name before it looks it up, so a hashed `localhost` entry also answers
+	// `LOCALHOST` (the HMAC is of the lowercased name ssh recorded).
+	const lower = name.toLowerCase();
 	if (names.kind === 'hashed') {
-		const digest = createHmac('sha1', names.salt).update(name).digest();
+		const digest = createHmac('sha1', names.salt).update(lower).digest();
 		return digest.equals(names.hash) ? 1 : 0;
 	}
 
-	const lower = name.toLowerCase();
 	let result: 0 | 1 = 0;
 	for (const pattern of names.patterns) {
 		if (pattern.startsWith('!')) {

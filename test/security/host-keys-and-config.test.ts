@@ -122,6 +122,53 @@ describe('host keys and ssh config', () => {
 		}
 	}, 240_000);
 
+	it('an upper-case relay name finds its hashed entry: a changed key is refused, even with --accept-new', async () => {
+		// What `ssh -p PORT localhost` recorded (hashed, as Debian's HashKnownHosts does), here with
+		// a man in the middle's key; the user types the name in upper case.
+		const name = `[localhost]:${chain.lab.relay.port}`;
+		const knownHosts = path.join(chain.scratch, 'known_hosts-hashed-localhost');
+		const gpuLine = (await readFile(chain.lab.knownHosts, 'utf8'))
+			.split('\n')
+			.find((line) => line.startsWith(`[localhost]:${chain.lab.relayPort} `));
+		await writeFile(knownHosts, `${name} ${otherKey}\n${gpuLine}\n`, {mode: 0o600});
+		await execFileP('ssh-keygen', ['-H', '-f', knownHosts]);
+		const before = await readFile(knownHosts, 'utf8');
+		expect(before).not.toContain('localhost');
+		// The oracle: the real ssh, given the name in upper case, says the key changed.
+		const ssh = await execFileP(
+			'ssh',
+			[
+				'-F',
+				'/dev/null',
+				'-o',
+				'BatchMode=yes',
+				'-o',
+				`UserKnownHostsFile=${knownHosts}`,
+				'-o',
+				'GlobalKnownHostsFile=/dev/null',
+				'-o',
+				'StrictHostKeyChecking=accept-new',
+				'-p',
+				String(chain.lab.relay.port),
+				'LOCALHOST',
+				'true',
+			],
+			{timeout: 30_000},
+		).catch((error: {stderr: string}) => error);
+		expect(ssh.stderr).toContain('REMOTE HOST IDENTIFICATION HAS CHANGED');
+
+		const args = connectArgs(chain.lab, {
+			jupyterPort: chain.jupyterPort,
+			knownHosts,
+			extra: ['--accept-new'],
+		});
+		args[args.indexOf('--relay') + 1] = `root@LOCALHOST:${chain.lab.relay.port}`;
+		const result = await runGpujup(args, chain.lab.env());
+		expectRefused(result, 'relay');
+		// Nothing was recorded next to the entry it missed.
+		expect(await readFile(knownHosts, 'utf8')).toBe(before);
+	}, 240_000);
+
 	it('never runs `Match exec` from ~/.ssh/config (status, doctor), though it reads the config', async () => {
 		const sshDir = path.join(chain.lab.home, '.ssh');
 		await mkdir(sshDir, {recursive: true, mode: 0o700});
