@@ -16,8 +16,8 @@
  *   identity = ["~/.ssh/id_ed25519"]    # private keys (a string or a list)
  *   known-hosts = "~/.ssh/known_hosts"
  *   accept-new = false                  # record unknown host keys
- *   keepalive = 5                       # seconds, decimals allowed
- *   keepalive-count = 3
+ *   keepalive = 5                       # seconds, decimals allowed, 0.1-3600
+ *   keepalive-count = 3                 # 1-100
  *   host-key-alias = "p507"             # default [localhost]:<relay-port>
  *   forward = ["6006:6006"]             # LOCAL:REMOTE (or one port for both), a string or a list
  *   jupyter-log = "/home/me/jupyter.log"   # a path on the GPU host
@@ -166,8 +166,8 @@ export function parseCli(
 			localPath(given, home),
 		),
 		acceptNew: value('accept-new', false, boolean),
-		keepaliveS: value('keepalive', defaults.keepaliveS, positiveNumber),
-		keepaliveCount: value('keepalive-count', defaults.keepaliveCount, positiveInteger),
+		keepaliveS: value('keepalive', defaults.keepaliveS, keepaliveSeconds),
+		keepaliveCount: value('keepalive-count', defaults.keepaliveCount, keepaliveCount),
 		hostKeyAlias: value('host-key-alias', null, text),
 		forwards: value('forward', [] as ForwardSpec[], (given) => listOf(given).map(forward)),
 		jupyterLog: value('jupyter-log', null, text),
@@ -546,15 +546,29 @@ function port(given: Given, min: 0 | 1): number {
 	return number;
 }
 
-function positiveNumber(given: Given): number {
+/**
+ * Keepalive bounds. Below 0.1 s a healthy link flaps between ready and lost (timers and RTT are
+ * of that order); above an hour × 100 nothing would ever be declared lost, and Node's timers
+ * overflow past 2^31 ms (about 24.8 days) and fire at once.
+ */
+export const keepaliveLimits = {
+	seconds: {min: 0.1, max: 3600},
+	count: {min: 1, max: 100},
+} as const;
+
+function keepaliveSeconds(given: Given): number {
+	const {min, max} = keepaliveLimits.seconds;
 	const number = numberFrom(given.value, decimal);
-	if (!Number.isFinite(number) || number <= 0) fail(given, 'a positive number');
+	if (!Number.isFinite(number) || number < min || number > max)
+		fail(given, `seconds from ${min} to ${max}`);
 	return number;
 }
 
-function positiveInteger(given: Given): number {
+function keepaliveCount(given: Given): number {
+	const {min, max} = keepaliveLimits.count;
 	const number = numberFrom(given.value, digits);
-	if (!Number.isSafeInteger(number) || number <= 0) fail(given, 'a positive whole number');
+	if (!Number.isSafeInteger(number) || number < min || number > max)
+		fail(given, `a whole number from ${min} to ${max}`);
 	return number;
 }
 

@@ -386,12 +386,15 @@ describe('errors name the flag, variable or file:line and the expected value', (
 			],
 			[
 				['--relay', 'r', '--keepalive', 'fast'],
-				'--keepalive: expected a positive number, got "fast"',
+				'--keepalive: expected seconds from 0.1 to 3600, got "fast"',
 			],
-			[['--relay', 'r', '--keepalive', '0'], '--keepalive: expected a positive number, got "0"'],
+			[
+				['--relay', 'r', '--keepalive', '0'],
+				'--keepalive: expected seconds from 0.1 to 3600, got "0"',
+			],
 			[
 				['--relay', 'r', '--keepalive-count', '1.5'],
-				'--keepalive-count: expected a positive whole number, got "1.5"',
+				'--keepalive-count: expected a whole number from 1 to 100, got "1.5"',
 			],
 			[
 				['--relay', 'r', '--forward', 'a:b'],
@@ -407,6 +410,62 @@ describe('errors name the flag, variable or file:line and the expected value', (
 			[['--relay', 'r', '--relay', 's'], '--relay: given more than once; give it once'],
 		];
 		for (const [argv, message] of cases) expect(configError(argv).message).toBe(message);
+	});
+
+	test('keepalive and keepalive-count out of range: flag, variable and file name the bounds', () => {
+		// 0.0001 s made a healthy link flap between ready and lost; 3000000 s overflowed Node's
+		// timers (over 2^31 ms), so it never connected.
+		const cases: Array<[string[], NodeJS.ProcessEnv, string]> = [
+			[
+				['--keepalive', '0.0001'],
+				{},
+				'--keepalive: expected seconds from 0.1 to 3600, got "0.0001"',
+			],
+			[
+				['--keepalive', '3000000'],
+				{},
+				'--keepalive: expected seconds from 0.1 to 3600, got "3000000"',
+			],
+			[
+				['--keepalive-count', '0'],
+				{},
+				'--keepalive-count: expected a whole number from 1 to 100, got "0"',
+			],
+			[
+				['--keepalive-count', '101'],
+				{},
+				'--keepalive-count: expected a whole number from 1 to 100, got "101"',
+			],
+			[
+				[],
+				{GPUJUP_KEEPALIVE: '3601'},
+				'GPUJUP_KEEPALIVE: expected seconds from 0.1 to 3600, got "3601"',
+			],
+			[
+				[],
+				{GPUJUP_KEEPALIVE_COUNT: '1000000'},
+				'GPUJUP_KEEPALIVE_COUNT: expected a whole number from 1 to 100, got "1000000"',
+			],
+		];
+		for (const [argv, variables, message] of cases)
+			expect(configError(['--relay', 'r', ...argv], variables).message).toBe(message);
+		const path = write(configPath(), 'relay = "r"\nkeepalive = 0.05\n');
+		expect(configError([]).message).toBe(
+			`${path}:2: key "keepalive": expected seconds from 0.1 to 3600, got 0.05`,
+		);
+		write(configPath(), 'relay = "r"\nkeepalive-count = 500\n');
+		expect(configError([]).message).toBe(
+			`${path}:2: key "keepalive-count": expected a whole number from 1 to 100, got 500`,
+		);
+		// The bounds themselves are fine.
+		expect(run(['--relay', 'r', '--keepalive', '0.1', '--keepalive-count', '100'])).toMatchObject({
+			keepaliveS: 0.1,
+			keepaliveCount: 100,
+		});
+		expect(run(['--relay', 'r', '--keepalive', '3600', '--keepalive-count', '1'])).toMatchObject({
+			keepaliveS: 3600,
+			keepaliveCount: 1,
+		});
 	});
 
 	test('bad variables', () => {
@@ -436,12 +495,12 @@ describe('errors name the flag, variable or file:line and the expected value', (
 		);
 		write(join(home, 'top.toml'), 'relay = "r"\nkeepalive = "fast"\n');
 		expect(configError(['--profile', 'gpu']).message).toBe(
-			`${path}:6: key "keepalive": expected a positive number, got "fast"`,
+			`${path}:6: key "keepalive": expected seconds from 0.1 to 3600, got "fast"`,
 		);
 		// Top level has no keepalive: only the profile's bad one is ever read.
 		expect(run([]).keepaliveS).toBe(5);
 		expect(configError(['--config', join(home, 'top.toml')]).message).toBe(
-			`${join(home, 'top.toml')}:2: key "keepalive": expected a positive number, got "fast"`,
+			`${join(home, 'top.toml')}:2: key "keepalive": expected seconds from 0.1 to 3600, got "fast"`,
 		);
 		write(path, 'relay = "r"\naccept-new = "yes"\nssh_port = 1.5\n');
 		expect(configError([]).message).toBe(
