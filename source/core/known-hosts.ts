@@ -193,6 +193,18 @@ export function knownKeyTypes(
 	return [...new Set(types)];
 }
 
+/**
+ * What ssh's confirm() makes of an answer to its unknown-key question: `yes` (any case) or the
+ * key's exact fingerprint trusts it; `no` or nothing refuses; anything else (a lone `y`, another
+ * fingerprint) is no answer, and the question is asked again.
+ */
+export function hostKeyAnswer(typed: string, fingerprint: string): boolean | null {
+	const word = typed.trim();
+	if (word === '' || word.toLowerCase() === 'no') return false;
+	if (word.toLowerCase() === 'yes' || word === fingerprint) return true;
+	return null;
+}
+
 /** `SHA256:…` without base64 padding, exactly as `ssh-keygen -l -E sha256` prints it. */
 export function fingerprintSha256(keyBlob: Buffer): string {
 	const digest = createHash('sha256').update(keyBlob).digest('base64');
