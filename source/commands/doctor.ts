@@ -122,15 +122,24 @@ export async function runDoctorChecks(config: Config): Promise<DoctorStep[]> {
 	try {
 		relayHop.start();
 		const relayOutcome = await firstOutcome(relayHop, () => lastError('relay'));
-		if (!('kind' in relayOutcome)) {
-			pass('host key', `the relay's key matches ${config.knownHosts}`);
-			pass('auth', `logged in to the relay as ${relay.user}`);
-		} else if (relayOutcome.kind === 'host-key') {
+		if ('kind' in relayOutcome && relayOutcome.kind === 'host-key')
 			return fail('host key', relayOutcome.message, hopFix(relayOutcome, 'relay', config));
-		} else {
-			pass('host key', `the relay's key matches ${config.knownHosts}`);
-			return fail('auth', relayOutcome.message, hopFix(relayOutcome, 'relay', config));
-		}
+		// ✓ only for a key the hop verified: a session can fail before any key was shown.
+		const verified = relayHop.hostKeyVerified;
+		if (verified)
+			pass(
+				'host key',
+				verified.how === 'known'
+					? `the relay's key ${verified.key} matches ${verified.file}`
+					: `new key ${verified.key} recorded in ${verified.file}`,
+			);
+		if ('kind' in relayOutcome)
+			return fail(
+				relayOutcome.kind === 'auth' ? 'auth' : 'SSH',
+				relayOutcome.message,
+				hopFix(relayOutcome, 'relay', config),
+			);
+		pass('auth', `logged in to the relay as ${relay.user}`);
 
 		const relayClient = relayOutcome;
 		let tunnel: Duplex;

@@ -79,6 +79,15 @@ export type SshHopOptions = {
 	readonly backoff?: BackoffPolicy;
 };
 
+/** A host key that was verified: found in known_hosts, or new, trusted and recorded there. */
+export type HostKeyVerified = {
+	readonly how: 'known' | 'recorded';
+	/** `ED25519 SHA256:…`, as ssh shows a key. */
+	readonly key: string;
+	/** The known_hosts file it was found in or recorded to. */
+	readonly file: string;
+};
+
 type SshHopEvents = {
 	ready: [client: Client];
 	down: [];
@@ -226,6 +235,7 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 	#stableTimer: NodeJS.Timeout | undefined;
 	#probe: TcpProbeLoop | null = null;
 	#rttMs: number | null = null;
+	#hostKeyVerified: HostKeyVerified | null = null;
 	#lastStatus = '';
 	#queue: HopEvent[] = [];
 	#draining = false;
@@ -250,6 +260,11 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 
 	get state(): HopState {
 		return this.#m.phase;
+	}
+
+	/** The latest attempt's host key, once verified; null before (or when it was refused). */
+	get hostKeyVerified(): HostKeyVerified | null {
+		return this.#hostKeyVerified;
 	}
 
 	/** Start connecting (or, for a second hop, wait for the parent); idempotent. */
@@ -483,6 +498,7 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 			markClosed: resolveClosed,
 		};
 		this.#attempt = attempt;
+		this.#hostKeyVerified = null;
 		const stale = () => this.#attempt !== attempt || attempt.closed;
 
 		client.on('error', (err: Error & {level?: string}) => {
@@ -654,9 +670,14 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 			this.#error(attempt.epoch, {kind: 'host-key', message});
 			return false;
 		};
+		const verified = (how: HostKeyVerified['how']) => {
+			if (this.#attempt === attempt)
+				this.#hostKeyVerified = {how, key: shown, file: o.knownHostsFile};
+			return true;
+		};
 		switch (verdict.status) {
 			case 'ok': {
-				return true;
+				return verified('known');
 			}
 			case 'revoked': {
 				return fail(
@@ -681,7 +702,7 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 				}
 				if (attempt.closed) return false;
 				await appendKnownHost(o.knownHostsFile, name, keyType, keyBase64);
-				return true;
+				return verified('recorded');
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import {hostCredentialsExitCode} from '../../source/core/exit-codes.js';
 import {runGpujup} from '../e2e/gpujup-process.js';
 import {installFakeNvidiaSmi} from '../helpers/fake-nvidia-smi.js';
 import {samples} from '../helpers/nvidia-smi-samples.js';
+import {startLab, type Lab} from '../helpers/openssh-lab.js';
 import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
 import {connectArgs, hostArgs, startChain, type Chain} from '../faults/fixture.js';
 
@@ -224,5 +225,78 @@ describe('host keys and ssh config', () => {
 		const object = JSON.parse(status.stdout) as {hops: Array<{hop: string; state: string}>};
 		expect(object.hops.find((hop) => hop.hop === 'relay')?.state, status.stdout).toBe('ready');
 		expect(status.code).toBe(0);
+	}, 240_000);
+
+	it('doctor: a new key recorded by --accept-new is not "matches", then auth fails', async () => {
+		const knownHosts = path.join(chain.scratch, 'known_hosts-empty-accept-new');
+		await writeFile(knownHosts, '', {mode: 0o600});
+		const stranger = path.join(chain.scratch, 'stranger');
+		await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', stranger]);
+		const result = await runGpujup(
+			[
+				'doctor',
+				'--relay',
+				`root@127.0.0.1:${chain.lab.relay.port}`,
+				'--relay-port',
+				String(chain.lab.relayPort),
+				'-i',
+				stranger,
+				'--known-hosts',
+				knownHosts,
+				'--accept-new',
+			],
+			chain.lab.env(),
+		);
+		expect(result.code, result.stdout).toBe(1);
+		const keyLine = result.stdout.split('\n').find((line) => /^. host key/.test(line)) ?? '';
+		const fingerprint = (
+			await execFileP('ssh-keygen', ['-l', '-E', 'sha256', '-f', knownHosts])
+		).stdout.split(' ')[1];
+		expect(keyLine).toMatch(/^✓ host key\s+new key ED25519 SHA256:/);
+		expect(keyLine).toContain(`${fingerprint} recorded in ${knownHosts}`);
+		expect(keyLine).not.toContain('matches');
+		expect(result.stdout).toMatch(/^✗ auth/m);
+	}, 240_000);
+});
+
+/** doctor's ✓ for the host key means a key was checked: never for a relay that failed before. */
+describe('doctor with a relay whose key exchange fails', () => {
+	let lab: Lab;
+
+	beforeAll(async () => {
+		// A real OpenSSH relay that offers only a key exchange ssh2 lacks: the session fails before
+		// any host key is shown, for a reason other than the key.
+		lab = await startLab({
+			reverse: 'none',
+			relayOptions: ['KexAlgorithms sntrup761x25519-sha512@openssh.com'],
+		});
+	});
+
+	afterAll(async () => {
+		await lab?.dispose();
+	});
+
+	it('prints no ✓ host key line with an empty known_hosts', async () => {
+		const knownHosts = path.join(lab.dir, 'known_hosts-empty');
+		await writeFile(knownHosts, '', {mode: 0o600});
+		const result = await runGpujup(
+			[
+				'doctor',
+				'--relay',
+				`root@127.0.0.1:${lab.relay.port}`,
+				'--relay-port',
+				String(lab.relayPort),
+				'-i',
+				lab.clientKey,
+				'--known-hosts',
+				knownHosts,
+			],
+			lab.env(),
+		);
+		expect(result.code, result.stdout).toBe(1);
+		expect(result.stdout).toMatch(/^✓ TCP/m);
+		expect(result.stdout).not.toMatch(/^✓ host key/m);
+		expect(result.stdout).not.toMatch(/^✓ auth/m);
+		expect(result.stdout).toMatch(/^✗ SSH\s+.*key exchange|^✗ SSH\s+.*algorithm/im);
 	}, 240_000);
 });
