@@ -113,7 +113,7 @@ const flagHelp: ReadonlyArray<readonly [string, string]> = [
 	['--jupyter-port N', "Jupyter on the GPU host's loopback (19508)"],
 	['--local-port N', 'laptop port, 0 picks a free one (19507)'],
 	['-i, --identity FILE', 'private key, repeatable (agent, ~/.ssh/id_*)'],
-	['--known-hosts FILE', 'host keys (~/.ssh/known_hosts)'],
+	['--known-hosts FILE', 'host keys (UserKnownHostsFile, ~/.ssh/known_hosts)'],
 	['--accept-new', 'record unknown host keys (never changed ones)'],
 	['--keepalive S', 'keepalive interval, 0.1-3600 seconds (5)'],
 	['--keepalive-count N', 'silent for S x N seconds = lost, 1-100 (3)'],

@@ -21,6 +21,7 @@ import {sshRunner} from '../services/command-runner.js';
 import {
 	authOptions,
 	gpuHostKeyNames,
+	hostKeyOptions,
 	keepalive,
 	relayKeyNames,
 	type AskerFactory,
@@ -88,9 +89,9 @@ export function createHops(
 	const common = (name: 'relay' | 'host') => {
 		const ask = asker(name);
 		return {
-			knownHostsFile: config.knownHosts,
-			acceptNew: config.acceptNew,
-			...(ask.confirmHostKey ? {confirmHostKey: ask.confirmHostKey} : {}),
+			...(name === 'relay'
+				? hostKeyOptions(config.relayHostKeys, relayKeyNames(config), ask)
+				: hostKeyOptions(config.gpuHostKeys, gpuHostKeyNames(config), ask)),
 			auth: authOptions(config, ask),
 			...keepalive(config),
 		};
@@ -102,7 +103,6 @@ export function createHops(
 		host: relayTarget.host,
 		port: relayTarget.port,
 		username: relayTarget.user,
-		hostKeyNames: relayKeyNames(config),
 		onStatus(patch) {
 			store.dispatch({type: 'hop', hop: 'relay', patch});
 		},
@@ -117,7 +117,6 @@ export function createHops(
 		via: relay,
 		// As `ssh -J` asks, so a relay restricting forwarding to permitopen="localhost:19506" works.
 		viaTarget: {host: 'localhost', port: config.relayPort},
-		hostKeyNames: gpuHostKeyNames(config),
 		onStatus(patch) {
 			store.dispatch({type: 'hop', hop: 'host', patch});
 		},

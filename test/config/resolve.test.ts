@@ -4,6 +4,7 @@ import {dirname, join} from 'node:path';
 import {afterEach, beforeEach, describe, expect, test} from 'vitest';
 import {type CliResult, ConfigError, parseCli} from '../../source/config/resolve.js';
 import type {Config} from '../../source/config/types.js';
+import {gpuHostKeyNames, relayKeyNames} from '../../source/roles/ssh-options.js';
 
 let home = '';
 let env: NodeJS.ProcessEnv = {};
@@ -36,7 +37,7 @@ function run(argv: string[], extraEnv: NodeJS.ProcessEnv = {}): Config {
 	const result: CliResult = parseCli(
 		argv,
 		{...env, ...extraEnv},
-		{stdoutIsTty: true, home, cwd: home},
+		{stdoutIsTty: true, home, cwd: home, sshSystemConfig: null},
 	);
 	if (result.kind !== 'run') throw new Error(`expected a run result, got ${result.kind}`);
 	return result.config;
@@ -44,7 +45,11 @@ function run(argv: string[], extraEnv: NodeJS.ProcessEnv = {}): Config {
 
 function configError(argv: string[], extraEnv: NodeJS.ProcessEnv = {}): ConfigError {
 	try {
-		parseCli(argv, {...env, ...extraEnv}, {stdoutIsTty: true, home, cwd: home});
+		parseCli(
+			argv,
+			{...env, ...extraEnv},
+			{stdoutIsTty: true, home, cwd: home, sshSystemConfig: null},
+		);
 	} catch (error) {
 		expect(error).toBeInstanceOf(ConfigError);
 		expect((error as ConfigError).exitCode).toBe(2);
@@ -52,6 +57,17 @@ function configError(argv: string[], extraEnv: NodeJS.ProcessEnv = {}): ConfigEr
 	}
 
 	throw new Error(`expected a ConfigError for ${argv.join(' ')}`);
+}
+
+/** ssh's defaults: no ssh config says anything about host keys. */
+function defaultHostKeys(): Config['relayHostKeys'] {
+	return {
+		userFiles: [join(home, '.ssh', 'known_hosts'), join(home, '.ssh', 'known_hosts2')],
+		globalFiles: ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'],
+		alias: null,
+		strict: 'ask',
+		hash: false,
+	};
 }
 
 describe('defaults', () => {
@@ -67,11 +83,10 @@ describe('defaults', () => {
 			jupyterPort: 19508,
 			localPort: 19507,
 			identities: [],
-			knownHosts: join(home, '.ssh', 'known_hosts'),
-			acceptNew: false,
+			relayHostKeys: defaultHostKeys(),
+			gpuHostKeys: defaultHostKeys(),
 			keepaliveS: 5,
 			keepaliveCount: 3,
-			hostKeyAlias: null,
 			forwards: [],
 			jupyterLog: null,
 			nvidiaSmi: 'nvidia-smi',
@@ -154,11 +169,15 @@ describe('defaults', () => {
 			jupyterPort: 8888,
 			localPort: 0,
 			identities: [join(home, '.ssh', 'id_a'), join(home, 'keys', 'id_b')],
-			knownHosts: '/etc/kh',
-			acceptNew: true,
+			relayHostKeys: {...defaultHostKeys(), userFiles: ['/etc/kh'], strict: 'accept-new'},
+			gpuHostKeys: {
+				...defaultHostKeys(),
+				userFiles: ['/etc/kh'],
+				strict: 'accept-new',
+				alias: 'p507',
+			},
 			keepaliveS: 0.5,
 			keepaliveCount: 2,
-			hostKeyAlias: 'p507',
 			forwards: [
 				{local: 6006, remote: 16006},
 				{local: 8080, remote: 8080},
@@ -252,10 +271,11 @@ describe('precedence: flag > env > config profile > config top level > ssh confi
 
 	test('booleans and lists: flag over env over file', () => {
 		write(configPath(), 'relay = "r"\naccept_new = true\nforward = ["1000:2000", 3000]\n');
-		expect(run([]).acceptNew).toBe(true);
-		expect(run([], {GPUJUP_ACCEPT_NEW: '0'}).acceptNew).toBe(false);
-		expect(run(['--accept-new'], {GPUJUP_ACCEPT_NEW: 'no'}).acceptNew).toBe(true);
-		expect(run(['--no-accept-new']).acceptNew).toBe(false);
+		const strict = (config: Config) => config.relayHostKeys.strict;
+		expect(strict(run([]))).toBe('accept-new');
+		expect(strict(run([], {GPUJUP_ACCEPT_NEW: '0'}))).toBe('ask');
+		expect(strict(run(['--accept-new'], {GPUJUP_ACCEPT_NEW: 'no'}))).toBe('accept-new');
+		expect(strict(run(['--no-accept-new']))).toBe('ask');
 		expect(run([]).forwards).toEqual([
 			{local: 1000, remote: 2000},
 			{local: 3000, remote: 3000},
@@ -272,7 +292,7 @@ describe('precedence: flag > env > config profile > config top level > ssh confi
 	test('--config and GPUJUP_CONFIG pick the file; relative paths in it are relative to it', () => {
 		const custom = write(join(home, 'etc', 'gj.toml'), 'relay = "r"\nknown-hosts = "kh"\n');
 		write(configPath(), 'relay = "default"\n');
-		expect(run(['--config', custom]).knownHosts).toBe(join(home, 'etc', 'kh'));
+		expect(run(['--config', custom]).relayHostKeys.userFiles).toEqual([join(home, 'etc', 'kh')]);
 		expect(run([], {GPUJUP_CONFIG: custom}).relay?.host).toBe('r');
 		expect(run([], {GPUJUP_CONFIG: custom}).configFile).toBe(custom);
 		expect(run([]).relay?.host).toBe('default');
@@ -322,6 +342,77 @@ describe('precedence: flag > env > config profile > config top level > ssh confi
 			user: 'nobody',
 			alias: null,
 		});
+	});
+
+	test('host keys as ssh -G resolves them: known_hosts files, alias, asking, hashing', () => {
+		write(
+			join(home, '.ssh', 'config'),
+			[
+				'Host relay',
+				'  HostName Relay.Example.org',
+				'  UserKnownHostsFile ~/kh/relay_hosts ~/kh/more',
+				'  GlobalKnownHostsFile /etc/relay_global',
+				'  HostKeyAlias RelayAlias',
+				'  StrictHostKeyChecking yes',
+				'Host localhost',
+				'  HostKeyAlias GPU-Box',
+				'  StrictHostKeyChecking off',
+				'Host *',
+				'  UserKnownHostsFile ~/kh/all_%p',
+			].join('\n'),
+		);
+		const system = write(join(home, 'etc', 'ssh_config'), 'Host *\n  HashKnownHosts yes\n');
+		const config = parseCli(['--relay', 'relay', '--relay-port', '20000'], env, {
+			stdoutIsTty: true,
+			home,
+			cwd: home,
+			sshSystemConfig: system,
+		});
+		if (config.kind !== 'run') throw new Error(config.kind);
+		expect(config.config.relayHostKeys).toEqual({
+			userFiles: [join(home, 'kh', 'relay_hosts'), join(home, 'kh', 'more')],
+			globalFiles: ['/etc/relay_global'],
+			alias: 'relayalias',
+			strict: 'yes',
+			hash: true,
+		});
+		// The second hop is `localhost` on the relay port, for ssh: its own block and %p.
+		expect(config.config.gpuHostKeys).toEqual({
+			userFiles: [join(home, 'kh', 'all_20000')],
+			globalFiles: ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'],
+			alias: 'gpu-box',
+			// ssh's `off` records new keys, and gpujup still never takes a changed one.
+			strict: 'accept-new',
+			hash: true,
+		});
+		expect(relayKeyNames(config.config)).toEqual(['relayalias']);
+		expect(gpuHostKeyNames(config.config)).toEqual(['gpu-box']);
+		// gpujup's own settings win: --known-hosts (global files still read), --accept-new, alias.
+		const given = run([
+			'--relay',
+			'relay',
+			'--known-hosts',
+			'kh',
+			'--accept-new',
+			'--host-key-alias',
+			'P507',
+		]);
+		expect(given.relayHostKeys).toMatchObject({
+			userFiles: [join(home, 'kh')],
+			globalFiles: ['/etc/relay_global'],
+			strict: 'accept-new',
+		});
+		expect(given.gpuHostKeys.alias).toBe('p507');
+		// An explicit no does not lift ssh's yes; without yes it asks.
+		expect(run(['--relay', 'relay', '--no-accept-new']).relayHostKeys.strict).toBe('yes');
+		expect(run(['--relay', 'relay', '--no-accept-new']).gpuHostKeys.strict).toBe('ask');
+	});
+
+	test('the relay key is looked up under the HostName, never also under the alias typed', () => {
+		write(join(home, '.ssh', 'config'), 'Host relay\n  HostName relay.example.org\n  Port 2222\n');
+		const config = run(['--relay', 'relay']);
+		expect(relayKeyNames(config)).toEqual(['[relay.example.org]:2222']);
+		expect(relayKeyNames(run(['--relay', 'Relay.Example.ORG']))).toEqual(['relay.example.org']);
 	});
 
 	test('Include is followed (globs, relative to ~/.ssh), conditionally inside Host', () => {

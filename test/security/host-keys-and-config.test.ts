@@ -227,6 +227,165 @@ describe('host keys and ssh config', () => {
 		expect(status.code).toBe(0);
 	}, 240_000);
 
+	/** Writes the laptop's ~/.ssh/config: the relay as `gpurelay`, then `extra` lines. */
+	const writeSshConfig = async (relayLines: string[], extra: string[] = []): Promise<string> => {
+		const sshDir = path.join(chain.lab.home, '.ssh');
+		await mkdir(sshDir, {recursive: true, mode: 0o700});
+		const file = path.join(sshDir, 'config');
+		await writeFile(
+			file,
+			[
+				'Host gpurelay',
+				'  HostName 127.0.0.1',
+				`  Port ${chain.lab.relay.port}`,
+				'  User root',
+				`  IdentityFile ${chain.lab.clientKey}`,
+				'  IdentitiesOnly yes',
+				'  IdentityAgent none',
+				'  BatchMode yes',
+				...relayLines,
+				...extra,
+				'',
+			].join('\n'),
+			{mode: 0o600},
+		);
+		return file;
+	};
+
+	/** `gpujup status --json` for `gpujup --relay gpurelay`, without --known-hosts unless given. */
+	const statusVia = async (extra: string[] = []) => {
+		const result = await runGpujup(
+			[
+				'status',
+				'--json',
+				'--relay',
+				'gpurelay',
+				'--relay-port',
+				String(chain.lab.relayPort),
+				'--jupyter-port',
+				String(chain.jupyterPort),
+				'--keepalive',
+				'1',
+				...extra,
+			],
+			chain.lab.env(),
+		);
+		const object = JSON.parse(result.stdout) as {
+			hops: Array<{hop: string; state: string; error: {kind: string; message: string} | null}>;
+		};
+		return {result, hops: object.hops};
+	};
+
+	const expectBothReady = async () => {
+		const {result, hops} = await statusVia();
+		const states = hops.map((hop) => [hop.hop, hop.state]);
+		expect(states, result.stdout).toEqual([
+			['relay', 'ready'],
+			['host', 'ready'],
+		]);
+	};
+
+	/** The real ssh with the same ~/.ssh/config (`-F`: ssh takes ~ from the password database). */
+	const sshVia = async (config: string, args: string[]) =>
+		execFileP('ssh', ['-F', config, ...args, 'true'], {timeout: 30_000}).then(
+			() => ({code: 0, stderr: ''}),
+			(error: {code: number; stderr: string}) => ({code: error.code, stderr: error.stderr}),
+		);
+
+	/** ssh's arguments for the GPU host through the relay, as `ssh -J gpurelay -p PORT localhost`. */
+	const viaRelay = () => [
+		'-J',
+		'gpurelay',
+		'-p',
+		String(chain.lab.relayPort),
+		'-i',
+		chain.lab.clientKey,
+		'root@localhost',
+	];
+
+	const relayKnownLine = (name: string) => `${name} ${chain.lab.relay.hostKeyPub}`;
+	const gpuKnownLine = () => `[localhost]:${chain.lab.relayPort} ${chain.lab.gpu.hostKeyPub}`;
+
+	it('the relay key is looked up under its HostName: an entry for the alias typed does not vouch for it', async () => {
+		const knownHosts = path.join(chain.scratch, 'known_hosts-alias-only');
+		await writeFile(
+			knownHosts,
+			`${relayKnownLine(`[gpurelay]:${chain.lab.relay.port}`)}\n${gpuKnownLine()}\n`,
+			{mode: 0o600},
+		);
+		const config = await writeSshConfig(['  GlobalKnownHostsFile /dev/null']);
+		// The oracle: ssh looks up [127.0.0.1]:port only, finds nothing, and refuses.
+		const ssh = await sshVia(config, [
+			'-o',
+			`UserKnownHostsFile=${knownHosts}`,
+			'-o',
+			'StrictHostKeyChecking=yes',
+			'gpurelay',
+		]);
+		expect(ssh.stderr).toMatch(/No [A-Z\d]+ host key is known for \[127\.0\.0\.1\]/);
+		const {hops} = await statusVia(['--known-hosts', knownHosts]);
+		const relay = hops.find((hop) => hop.hop === 'relay');
+		expect(relay?.state).not.toBe('ready');
+		expect(relay?.error?.kind).toBe('host-key');
+		expect(relay?.error?.message).toMatch(/host key for \[127\.0\.0\.1\]:\d+ is unknown/);
+	}, 240_000);
+
+	it('reads UserKnownHostsFile, GlobalKnownHostsFile and HostKeyAlias from ~/.ssh/config, as ssh does', async () => {
+		const user = path.join(chain.scratch, 'kh-user');
+		const global = path.join(chain.scratch, 'kh-global');
+		// The relay under its HostKeyAlias in the user file, the GPU host in the global one.
+		await writeFile(user, `${relayKnownLine('myrelay')}\n`, {mode: 0o600});
+		await writeFile(global, `${gpuKnownLine()}\n`, {mode: 0o600});
+		const config = await writeSshConfig(
+			[
+				`  UserKnownHostsFile ${user}`,
+				`  GlobalKnownHostsFile ${global}`,
+				'  HostKeyAlias MyRelay',
+			],
+			['Host localhost', `  UserKnownHostsFile ${user}`, `  GlobalKnownHostsFile ${global}`],
+		);
+		const ssh = await sshVia(config, ['-o', 'StrictHostKeyChecking=yes', 'gpurelay']);
+		expect(ssh, ssh.stderr).toEqual({code: 0, stderr: ''});
+		const gpuSsh = await sshVia(config, ['-o', 'StrictHostKeyChecking=yes', ...viaRelay()]);
+		expect(gpuSsh, gpuSsh.stderr).toEqual({code: 0, stderr: ''});
+		await expectBothReady();
+		// Nothing was added anywhere: both keys were known.
+		expect(await readFile(user, 'utf8')).toBe(`${relayKnownLine('myrelay')}\n`);
+	}, 240_000);
+
+	it('StrictHostKeyChecking accept-new and HashKnownHosts yes: new keys recorded hashed, and ssh then accepts them', async () => {
+		const fresh = path.join(chain.scratch, 'kh-fresh', 'known_hosts');
+		const config = await writeSshConfig(
+			[],
+			[
+				'Host *',
+				`  UserKnownHostsFile ${fresh}`,
+				'  GlobalKnownHostsFile /dev/null',
+				'  StrictHostKeyChecking accept-new',
+				'  HashKnownHosts yes',
+			],
+		);
+		await expectBothReady();
+		const text = await readFile(fresh, 'utf8');
+		const lines = text.trim().split('\n');
+		expect(lines).toHaveLength(2);
+		for (const line of lines) expect(line).toMatch(/^\|1\|\S+\|\S+ ssh-ed25519 /);
+		expect(text).not.toMatch(/localhost|127\.0\.0\.1/);
+		for (const name of [
+			`[127.0.0.1]:${chain.lab.relay.port}`,
+			`[localhost]:${chain.lab.relayPort}`,
+		]) {
+			const found = await execFileP('ssh-keygen', ['-F', name, '-f', fresh]);
+			expect(found.stdout, name).toMatch(/found: line \d/);
+		}
+
+		// The real ssh, which must not ask or add anything, accepts both recorded keys.
+		const strict = ['-o', 'StrictHostKeyChecking=yes'];
+		expect(await sshVia(config, [...strict, 'gpurelay'])).toEqual({code: 0, stderr: ''});
+		expect(await sshVia(config, [...strict, ...viaRelay()])).toEqual({code: 0, stderr: ''});
+		expect(await readFile(fresh, 'utf8')).toBe(text);
+	}, 240_000);
+
 	it('doctor: a new key recorded by --accept-new is not "matches", then auth fails', async () => {
 		const knownHosts = path.join(chain.scratch, 'known_hosts-empty-accept-new');
 		await writeFile(knownHosts, '', {mode: 0o600});
