@@ -4,7 +4,7 @@ import {dirname, join} from 'node:path';
 import {afterEach, beforeEach, describe, expect, test} from 'vitest';
 import {type CliResult, ConfigError, parseCli} from '../../source/config/resolve.js';
 import type {Config} from '../../source/config/types.js';
-import {gpuHostKeyNames, relayKeyNames} from '../../source/roles/ssh-options.js';
+import {gpuHostKeyNames, hostKeyOptions, relayKeyNames} from '../../source/roles/ssh-options.js';
 
 let home = '';
 let env: NodeJS.ProcessEnv = {};
@@ -403,6 +403,18 @@ describe('precedence: flag > env > config profile > config top level > ssh confi
 			strict: 'accept-new',
 		});
 		expect(given.gpuHostKeys.alias).toBe('p507');
+		// What each policy makes of an unknown key: yes never asks, accept-new records, ask asks.
+		const confirmHostKey = async () => true;
+		const ask = (strict: 'yes' | 'accept-new' | 'ask') =>
+			hostKeyOptions({...config.config.relayHostKeys, strict}, ['relayalias'], {confirmHostKey});
+		expect(ask('yes')).toMatchObject({acceptNew: false, hashKnownHosts: true});
+		expect(ask('yes')).not.toHaveProperty('confirmHostKey');
+		expect(ask('accept-new')).toMatchObject({acceptNew: true});
+		expect(ask('ask')).toMatchObject({acceptNew: false, confirmHostKey});
+		expect(ask('ask')).toMatchObject({
+			knownHostsFile: join(home, 'kh', 'relay_hosts'),
+			otherKnownHostsFiles: [join(home, 'kh', 'more'), '/etc/relay_global'],
+		});
 		// An explicit no does not lift ssh's yes; without yes it asks.
 		expect(run(['--relay', 'relay', '--no-accept-new']).relayHostKeys.strict).toBe('yes');
 		expect(run(['--relay', 'relay', '--no-accept-new']).gpuHostKeys.strict).toBe('ask');
