@@ -1,6 +1,7 @@
 import {useInput, type Key} from 'ink';
 import {useCallback, useEffect, useRef, useState} from 'react';
 import type {AppAction, AppState} from './core/app-state.js';
+import {hostKeyAnswer} from './core/known-hosts.js';
 import {actionFor, type KeyAction} from './core/keymap.js';
 import type {Store} from './core/store.js';
 import {Dashboard} from './components/dashboard.js';
@@ -84,8 +85,11 @@ export function App({store, commands, now = Date.now, color, columns, rows}: App
 	// A prompt stays in the store until the shell clears it: answer each one once.
 	const answered = useRef<number | null>(null);
 	const promptId = state.prompt?.id ?? null;
+	// The host-key prompt's last answer was neither yes, no nor the fingerprint.
+	const [promptAgain, setPromptAgain] = useState(false);
 	useEffect(() => {
 		setDraft('');
+		setPromptAgain(false);
 	}, [promptId, setDraft]);
 
 	const mode = state.prompt
@@ -291,10 +295,12 @@ export function App({store, commands, now = Date.now, color, columns, rows}: App
 			}
 
 			if (answered.current === prompt.id) return;
-			if (prompt.kind === 'host-key') {
-				// Like ssh: only an explicit yes trusts the key.
-				if (input === 'y' || input === 'Y') answer(true);
-				else if (input === 'n' || input === 'N' || key.return || key.escape) answer(false);
+			if (prompt.kind === 'host-key' && (key.return || key.escape)) {
+				// Like ssh: only `yes` or the fingerprint trusts the key; anything else asks again.
+				const trust = key.escape ? false : hostKeyAnswer(draftRef.current, prompt.fingerprint);
+				setDraft('');
+				if (trust === null) setPromptAgain(true);
+				else answer(trust);
 				return;
 			}
 
@@ -328,6 +334,7 @@ export function App({store, commands, now = Date.now, color, columns, rows}: App
 			rows={height}
 			color={useColor}
 			draft={draft}
+			promptAgain={promptAgain}
 		/>
 	);
 }

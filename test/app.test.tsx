@@ -187,21 +187,36 @@ describe('prompts', () => {
 		},
 	};
 
-	test('an unknown host key asks like ssh; y trusts it', async () => {
+	const question = 'Continue connecting (yes/no/[fingerprint])?';
+	const again = "Please type 'yes', 'no' or the fingerprint:";
+
+	test('an unknown host key asks like ssh: y is not an answer, yes trusts it', async () => {
 		const app = await start({actions: [hostKey]});
-		const frame = await app.frame((f) => f.includes('Trust it? [y/N]'), 'the question');
+		const frame = await app.frame((f) => f.includes(question), 'the question');
 		expect(frame).toContain(
 			" The authenticity of host 'p507 (via relay:19506)' can't be established.",
 		);
 		expect(frame).toContain(
 			' ED25519 key fingerprint is SHA256:n4SvXyWJ7mKQy5Pkq3VbE0yZtqvSg1r2cG0aX3k9sYw.',
 		);
-		// The dashboard's own keys are off while asked: r is not a reconnect here.
-		app.instance.stdin.write('r');
-		app.instance.stdin.write('y');
+		expect(lineOf(frame, -1)).toBe(' enter answer  esc refuse');
+		// The dashboard's own keys are off while asked: r is typed, not a reconnect.
+		await app.press('r', (f) => f.includes(`${question} r▏`), 'r typed');
+		await app.press(keys.backspace, (f) => f.includes(`${question} ▏`), 'erased');
+		// A single y, as the old [y/N] prompt took it, trusts nothing: ssh asks again.
+		await app.press('y', (f) => f.includes(`${question} y▏`), 'y typed');
+		const asked = await app.press(keys.enter, (f) => f.includes(again), 'asked again');
+		expect(asked).toContain(`${again} ▏`);
+		expect(app.calls).toEqual([]);
+		await app.press('maybe', (f) => f.includes(`${again} maybe▏`), 'maybe typed');
+		await app.press(keys.enter, (f) => f.includes(`${again} ▏`), 'asked again');
+		expect(app.calls).toEqual([]);
+		await app.press('YES', (f) => f.includes(`${again} YES▏`), 'YES typed');
+		app.instance.stdin.write(keys.enter);
 		await app.called('answerPrompt');
 		// Until the shell clears the prompt, a second answer is not sent.
-		app.instance.stdin.write('n');
+		app.instance.stdin.write('no');
+		app.instance.stdin.write(keys.enter);
 		app.instance.stdin.write(keys.ctrlC);
 		await app.called('quit');
 		expect(app.calls).toEqual([
@@ -210,12 +225,38 @@ describe('prompts', () => {
 		]);
 	});
 
-	test('Enter refuses an unknown host key', async () => {
+	test('the pasted fingerprint trusts the key; another fingerprint is asked again', async () => {
 		const app = await start({actions: [hostKey]});
-		await app.frame((f) => f.includes('Trust it? [y/N]'), 'the question');
+		await app.frame((f) => f.includes(question), 'the question');
+		const other = 'SHA256:n4SvXyWJ7mKQy5Pkq3VbE0yZtqvSg1r2cG0aX3k9sYx';
+		await app.press(other, (f) => f.includes('9sYx▏'), 'pasted (its tail shows)');
+		await app.press(keys.enter, (f) => f.includes(again), 'asked again');
+		expect(app.calls).toEqual([]);
+		const pasted = await app.press(
+			'SHA256:n4SvXyWJ7mKQy5Pkq3VbE0yZtqvSg1r2cG0aX3k9sYw',
+			(f) => f.includes('9sYw▏'),
+			'pasted',
+		);
+		// A long paste shows its end, cut at the left, never past the edge.
+		for (const row of pasted.split('\n')) expect([...row].length).toBeLessThanOrEqual(80);
 		app.instance.stdin.write(keys.enter);
 		await app.called('answerPrompt');
-		expect(app.calls).toEqual([['answerPrompt', 7, false]]);
+		expect(app.calls).toEqual([['answerPrompt', 7, true]]);
+	});
+
+	test('no, Enter on nothing and Esc refuse an unknown host key', async () => {
+		for (const answer of [['no', keys.enter], [keys.enter], [' No ', keys.enter], [keys.escape]]) {
+			cleanup();
+			const app = await start({actions: [hostKey]});
+			await app.frame((f) => f.includes(question), 'the question');
+			for (const part of answer) {
+				await new Promise((resolve) => setImmediate(resolve));
+				app.instance.stdin.write(part);
+			}
+
+			await app.called('answerPrompt');
+			expect(app.calls).toEqual([['answerPrompt', 7, false]]);
+		}
 	});
 
 	const secret: AppAction = {

@@ -68,7 +68,7 @@ function hopFix(error: ClassifiedError, which: 'relay' | 'GPU host', config: Con
 	switch (error.kind) {
 		case 'host-key': {
 			// The message above already says what the key is and what to run; do not repeat it.
-			return `compare the fingerprint with the ${which}'s own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub there) before you change ${config.knownHosts}`;
+			return `compare the fingerprint with the ${which}'s own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub there) before you change ${(which === 'relay' ? config.relayHostKeys : config.gpuHostKeys).userFiles[0] ?? '~/.ssh/known_hosts'}`;
 		}
 
 		case 'auth': {
@@ -124,15 +124,24 @@ export async function runDoctorChecks(config: Config): Promise<DoctorStep[]> {
 	try {
 		relayHop.start();
 		const relayOutcome = await firstOutcome(relayHop, () => lastError('relay'));
-		if (!('kind' in relayOutcome)) {
-			pass('host key', `the relay's key matches ${config.knownHosts}`);
-			pass('auth', `logged in to the relay as ${relay.user}`);
-		} else if (relayOutcome.kind === 'host-key') {
+		if ('kind' in relayOutcome && relayOutcome.kind === 'host-key')
 			return fail('host key', relayOutcome.message, hopFix(relayOutcome, 'relay', config));
-		} else {
-			pass('host key', `the relay's key matches ${config.knownHosts}`);
-			return fail('auth', relayOutcome.message, hopFix(relayOutcome, 'relay', config));
-		}
+		// ✓ only for a key the hop verified: a session can fail before any key was shown.
+		const verified = relayHop.hostKeyVerified;
+		if (verified)
+			pass(
+				'host key',
+				verified.how === 'known'
+					? `the relay's key ${verified.key} matches ${verified.file}`
+					: `new key ${verified.key} recorded in ${verified.file}`,
+			);
+		if ('kind' in relayOutcome)
+			return fail(
+				relayOutcome.kind === 'auth' ? 'auth' : 'SSH',
+				relayOutcome.message,
+				hopFix(relayOutcome, 'relay', config),
+			);
+		pass('auth', `logged in to the relay as ${relay.user}`);
 
 		const relayClient = relayOutcome;
 		let tunnel: Duplex;

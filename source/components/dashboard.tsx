@@ -19,12 +19,22 @@ export type DashboardProps = {
 	readonly columns: number;
 	readonly rows: number;
 	readonly color: boolean;
-	/** What has been typed into a secret prompt (kept by the App, never in the store). */
+	/** What has been typed into a prompt (kept by the App, never in the store). */
 	readonly draft?: string;
+	/** The host-key prompt's last answer was neither yes, no nor the fingerprint. */
+	readonly promptAgain?: boolean;
 };
 
 /** The whole screen for one store snapshot: exactly `columns` wide, at most `rows` tall. */
-export function Dashboard({state, now, columns, rows, color, draft = ''}: DashboardProps) {
+export function Dashboard({
+	state,
+	now,
+	columns,
+	rows,
+	color,
+	draft = '',
+	promptAgain = false,
+}: DashboardProps) {
 	const layout = computeLayout(state, columns, rows);
 	const {compact} = layout;
 	const focused = (pane: PaneId) => panes[state.ui.focus % panes.length] === pane;
@@ -34,8 +44,8 @@ export function Dashboard({state, now, columns, rows, color, draft = ''}: Dashbo
 		const keys =
 			state.prompt.kind === 'host-key'
 				? [
-						{keys: 'y', label: 'trust and record the key'},
-						{keys: 'n enter esc', label: 'refuse'},
+						{keys: 'enter', label: 'answer'},
+						{keys: 'esc', label: 'refuse'},
 					]
 				: [
 						{keys: 'enter', label: 'submit'},
@@ -145,7 +155,13 @@ export function Dashboard({state, now, columns, rows, color, draft = ''}: Dashbo
 					/>
 				) : null}
 				{state.prompt && layout.prompt > 0 ? (
-					<PromptView prompt={state.prompt} draft={draft} width={columns} compact={compact} />
+					<PromptView
+						prompt={state.prompt}
+						draft={draft}
+						again={promptAgain}
+						width={columns}
+						compact={compact}
+					/>
 				) : null}
 				{layout.footer > 0 ? bottom : null}
 			</Box>

@@ -11,13 +11,37 @@ export function keyTypeName(keyType: string): string {
 	return bare.toUpperCase();
 }
 
-/** The prompt's lines, ssh's words for host keys. `draft` is what was typed for a secret. */
-export function promptLines(prompt: Prompt, draft: string): Segment[][] {
+/** ssh's question for an unknown key, and its words when the answer was neither. */
+export const hostKeyQuestion = 'Continue connecting (yes/no/[fingerprint])?';
+export const hostKeyAskAgain = "Please type 'yes', 'no' or the fingerprint:";
+
+/** The end of `text` that fits `width` columns, cut at the left with `…`. */
+function tail(text: string, width: number): string {
+	const chars = [...text];
+	if (chars.length <= width) return text;
+	return `…${chars.slice(chars.length - Math.max(0, width - 1)).join('')}`;
+}
+
+/**
+ * The prompt's lines, ssh's words for host keys. `draft` is what was typed; `again` shows that a
+ * host-key answer was neither yes, no nor the fingerprint; `width` is the room for a line.
+ */
+export function promptLines(
+	prompt: Prompt,
+	draft: string,
+	options: {readonly again?: boolean; readonly width?: number} = {},
+): Segment[][] {
 	if (prompt.kind === 'host-key') {
+		const question = options.again ? hostKeyAskAgain : hostKeyQuestion;
+		// A pasted fingerprint is longer than the room left: show its end, where the cursor is.
+		const room = (options.width ?? Number.POSITIVE_INFINITY) - question.length - 2;
 		return [
 			[{text: `The authenticity of host '${prompt.host}' can't be established.`}],
 			[{text: `${keyTypeName(prompt.keyType)} key fingerprint is ${prompt.fingerprint}.`}],
-			[{text: 'Trust it? [y/N]', bold: true}],
+			[
+				{text: `${question} `, bold: true},
+				{text: `${tail(draft, room)}▏`, accent: true},
+			],
 		];
 	}
 
@@ -42,13 +66,16 @@ export function promptHeight(prompt: Prompt, compact: boolean): number {
 type Props = {
 	readonly prompt: Prompt;
 	readonly draft: string;
+	/** A host-key answer was neither yes, no nor the fingerprint: ask again. */
+	readonly again?: boolean;
 	readonly width: number;
 	readonly compact: boolean;
 };
 
-export function PromptView({prompt, draft, width, compact}: Props) {
+export function PromptView({prompt, draft, again = false, width, compact}: Props) {
 	const theme = useTheme();
-	const lines = promptLines(prompt, draft);
+	// The panel's border and padding, or the compact form's leading space, take up to 4 columns.
+	const lines = promptLines(prompt, draft, {again, width: width - 4});
 	if (compact) {
 		const title = `─ ${promptTitle(prompt)} `;
 		return (

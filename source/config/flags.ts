@@ -48,8 +48,8 @@ export type SettingKind =
 	| 'remote-path'
 	| 'paths'
 	| 'boolean'
-	| 'positive-number'
-	| 'positive-integer'
+	| 'keepalive-seconds'
+	| 'keepalive-count'
 	| 'forwards'
 	| 'env';
 
@@ -66,8 +66,8 @@ export const settings = {
 	identity: 'paths',
 	'known-hosts': 'path',
 	'accept-new': 'boolean',
-	keepalive: 'positive-number',
-	'keepalive-count': 'positive-integer',
+	keepalive: 'keepalive-seconds',
+	'keepalive-count': 'keepalive-count',
 	'host-key-alias': 'text',
 	forward: 'forwards',
 	'jupyter-log': 'remote-path',
@@ -113,10 +113,10 @@ const flagHelp: ReadonlyArray<readonly [string, string]> = [
 	['--jupyter-port N', "Jupyter on the GPU host's loopback (19508)"],
 	['--local-port N', 'laptop port, 0 picks a free one (19507)'],
 	['-i, --identity FILE', 'private key, repeatable (agent, ~/.ssh/id_*)'],
-	['--known-hosts FILE', 'host keys (~/.ssh/known_hosts)'],
+	['--known-hosts FILE', 'host keys (UserKnownHostsFile, ~/.ssh/known_hosts)'],
 	['--accept-new', 'record unknown host keys (never changed ones)'],
-	['--keepalive S', 'keepalive interval in seconds (5)'],
-	['--keepalive-count N', 'silent for S x N seconds = lost (3)'],
+	['--keepalive S', 'keepalive interval, 0.1-3600 seconds (5)'],
+	['--keepalive-count N', 'silent for S x N seconds = lost, 1-100 (3)'],
 	['--host-key-alias NAME', "GPU host's key name ([localhost]:<relay-port>)"],
 	['--forward L:R', "extra forward to the GPU host's loopback"],
 	['--jupyter-log FILE', "without a host agent: the host's Jupyter log"],

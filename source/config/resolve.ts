@@ -2,7 +2,8 @@
  * argv + environment + config file + ~/.ssh/config -> Config.
  *
  * Precedence, highest first: flag > `GPUJUP_*` variable > config file ([profiles.NAME] over its
- * top level) > `~/.ssh/config` (relay alias only) > defaults.
+ * top level) > `~/.ssh/config`, then `/etc/ssh/ssh_config` (the relay alias; host-key settings for
+ * both hops) > defaults.
  *
  * Config file: `--config FILE`, else `GPUJUP_CONFIG`, else `$XDG_CONFIG_HOME/gpujup/config.toml`
  * (`~/.config/gpujup/config.toml`). Its keys are the flag names without `--` (snake_case works
@@ -16,8 +17,8 @@
  *   identity = ["~/.ssh/id_ed25519"]    # private keys (a string or a list)
  *   known-hosts = "~/.ssh/known_hosts"
  *   accept-new = false                  # record unknown host keys
- *   keepalive = 5                       # seconds, decimals allowed
- *   keepalive-count = 3
+ *   keepalive = 5                       # seconds, decimals allowed, 0.1-3600
+ *   keepalive-count = 3                 # 1-100
  *   host-key-alias = "p507"             # default [localhost]:<relay-port>
  *   forward = ["6006:6006"]             # LOCAL:REMOTE (or one port for both), a string or a list
  *   jupyter-log = "/home/me/jupyter.log"   # a path on the GPU host
@@ -50,8 +51,22 @@ import {
 	type SettingName,
 	settings,
 } from './flags.js';
-import {lookupSshHost, SshConfigError} from './ssh-config.js';
-import {type Command, commands, type Config, type EnvSpec, type ForwardSpec} from './types.js';
+import {
+	defaultGlobalKnownHostsFiles,
+	defaultSystemConfig,
+	lookupSshHost,
+	SshConfigError,
+	type SshConfigOptions,
+	type SshHostConfig,
+} from './ssh-config.js';
+import {
+	type Command,
+	commands,
+	type Config,
+	type EnvSpec,
+	type ForwardSpec,
+	type HostKeyPolicy,
+} from './types.js';
 
 /** Bad usage or configuration: the message names the flag, variable or file:line and key. */
 export class ConfigError extends Error {
@@ -73,6 +88,8 @@ export type ParseCliOptions = {
 	home?: string;
 	/** Directory relative flag paths resolve against; default process.cwd(). */
 	cwd?: string;
+	/** The system ssh_config read after ~/.ssh/config; default /etc/ssh/ssh_config, null: none. */
+	sshSystemConfig?: string | null;
 };
 
 export const defaults = {
@@ -128,9 +145,15 @@ export function parseCli(
 		return given ? convert(given) : fallback;
 	};
 
+	const sshOptions: SshConfigOptions = {
+		home,
+		localUser,
+		systemPath:
+			options.sshSystemConfig === undefined ? defaultSystemConfig : options.sshSystemConfig,
+	};
 	const relayGiven = get('relay');
 	let relay: ResolvedRelay | null = null;
-	if (relayGiven) relay = resolveRelay(relayGiven, home, localUser);
+	if (relayGiven) relay = resolveRelay(relayGiven, sshOptions);
 	// `host --stop-jupyter` acts on this machine only: no relay needed.
 	else if (
 		command === 'connect' ||
@@ -152,23 +175,30 @@ export function parseCli(
 
 	const stateHome = absoluteOrNull(env.XDG_STATE_HOME) ?? join(home, '.local', 'state');
 	const noTuiGiven = get('no-tui');
+	const relayPort = value('relay-port', defaults.relayPort, (given) => port(given, 1));
+	const hostUser = value('host-user', relay?.target.user ?? localUser, text);
+	const hostKeys = {
+		knownHosts: value('known-hosts', null, (given) => localPath(given, home)),
+		acceptNew: value('accept-new', null, boolean),
+		home,
+	};
+	// The second hop is `localhost:<relay-port>` (what `ssh -J relay -p PORT localhost` resolves).
+	const gpuSsh = sshLookup('localhost', {...sshOptions, port: relayPort, user: hostUser}, null);
+	const gpuAlias = value('host-key-alias', null, text)?.toLowerCase() ?? null;
 	const config: Config = {
 		command,
 		profile: file?.profileName ?? null,
 		configFile: file?.path ?? null,
 		relay: relay ? relay.target : null,
-		relayPort: value('relay-port', defaults.relayPort, (given) => port(given, 1)),
-		hostUser: value('host-user', relay?.target.user ?? localUser, text),
+		relayPort,
+		hostUser,
 		jupyterPort: value('jupyter-port', defaults.jupyterPort, (given) => port(given, 1)),
 		localPort: value('local-port', defaults.localPort, (given) => port(given, 0)),
 		identities,
-		knownHosts: value('known-hosts', join(home, '.ssh', 'known_hosts'), (given) =>
-			localPath(given, home),
-		),
-		acceptNew: value('accept-new', false, boolean),
-		keepaliveS: value('keepalive', defaults.keepaliveS, positiveNumber),
-		keepaliveCount: value('keepalive-count', defaults.keepaliveCount, positiveInteger),
-		hostKeyAlias: value('host-key-alias', null, text),
+		relayHostKeys: hostKeyPolicy(relay?.ssh ?? gpuSsh, null, hostKeys),
+		gpuHostKeys: hostKeyPolicy(gpuSsh, gpuAlias, hostKeys),
+		keepaliveS: value('keepalive', defaults.keepaliveS, keepaliveSeconds),
+		keepaliveCount: value('keepalive-count', defaults.keepaliveCount, keepaliveCount),
 		forwards: value('forward', [] as ForwardSpec[], (given) => listOf(given).map(forward)),
 		jupyterLog: value('jupyter-log', null, text),
 		nvidiaSmi: value('nvidia-smi', defaults.nvidiaSmi, text),
@@ -546,15 +576,29 @@ function port(given: Given, min: 0 | 1): number {
 	return number;
 }
 
-function positiveNumber(given: Given): number {
+/**
+ * Keepalive bounds. Below 0.1 s a healthy link flaps between ready and lost (timers and RTT are
+ * of that order); above an hour × 100 nothing would ever be declared lost, and Node's timers
+ * overflow past 2^31 ms (about 24.8 days) and fire at once.
+ */
+export const keepaliveLimits = {
+	seconds: {min: 0.1, max: 3600},
+	count: {min: 1, max: 100},
+} as const;
+
+function keepaliveSeconds(given: Given): number {
+	const {min, max} = keepaliveLimits.seconds;
 	const number = numberFrom(given.value, decimal);
-	if (!Number.isFinite(number) || number <= 0) fail(given, 'a positive number');
+	if (!Number.isFinite(number) || number < min || number > max)
+		fail(given, `seconds from ${min} to ${max}`);
 	return number;
 }
 
-function positiveInteger(given: Given): number {
+function keepaliveCount(given: Given): number {
+	const {min, max} = keepaliveLimits.count;
 	const number = numberFrom(given.value, digits);
-	if (!Number.isSafeInteger(number) || number <= 0) fail(given, 'a positive whole number');
+	if (!Number.isSafeInteger(number) || number < min || number > max)
+		fail(given, `a whole number from ${min} to ${max}`);
 	return number;
 }
 
@@ -616,9 +660,67 @@ function localPath(given: Given, home: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Host keys
+
+/**
+ * One hop's host-key policy: gpujup's own settings over what the ssh config says for that host
+ * over ssh's defaults. `--known-hosts` replaces UserKnownHostsFile (the global files are still
+ * read, as with `ssh -o UserKnownHostsFile=`); `--accept-new` over StrictHostKeyChecking, where
+ * ssh's `no` / `off` counts as accept-new: gpujup never takes a changed key.
+ */
+function hostKeyPolicy(
+	ssh: SshHostConfig,
+	alias: string | null,
+	given: {knownHosts: string | null; acceptNew: boolean | null; home: string},
+): HostKeyPolicy {
+	const sshStrict = ssh.strictHostKeyChecking;
+	let strict: HostKeyPolicy['strict'] = 'ask';
+	if (given.acceptNew === true) strict = 'accept-new';
+	else if (sshStrict === 'yes') strict = 'yes';
+	else if (given.acceptNew === null && (sshStrict === 'accept-new' || sshStrict === 'no'))
+		strict = 'accept-new';
+	return {
+		userFiles: given.knownHosts
+			? [given.knownHosts]
+			: (ssh.userKnownHostsFiles ?? [
+					join(given.home, '.ssh', 'known_hosts'),
+					join(given.home, '.ssh', 'known_hosts2'),
+				]),
+		globalFiles: ssh.globalKnownHostsFiles ?? defaultGlobalKnownHostsFiles,
+		alias: alias ?? ssh.hostKeyAlias,
+		strict,
+		hash: ssh.hashKnownHosts === true,
+	};
+}
+
+/** lookupSshHost, its errors as ConfigErrors naming what needed the lookup. */
+function sshLookup(
+	host: string,
+	options: SshConfigOptions,
+	needed: {origin: string; host: string} | null,
+): SshHostConfig {
+	try {
+		return lookupSshHost(host, options);
+	} catch (error) {
+		if (error instanceof SshConfigError) {
+			const why = needed
+				? `needed to resolve ${needed.origin} "${needed.host}"`
+				: `needed for the GPU host's key, looked up as "${host}"`;
+			throw new ConfigError(`${error.file}: ${error.message} (${why})`);
+		}
+
+		throw error;
+	}
+}
+
+// ---------------------------------------------------------------------------------------------
 // Relay
 
-type ResolvedRelay = {target: NonNullable<Config['relay']>; identityFiles: string[]};
+type ResolvedRelay = {
+	target: NonNullable<Config['relay']>;
+	identityFiles: string[];
+	ssh: SshHostConfig;
+};
 
 /** `[user@]host[:port]`, `[v6]:port`, bare IPv6, or an ~/.ssh/config alias. */
 export function parseRelaySpec(
@@ -647,26 +749,25 @@ export function parseRelaySpec(
 	return {user, host, port};
 }
 
-function resolveRelay(given: Given, home: string, localUser: string): ResolvedRelay {
+function resolveRelay(given: Given, sshOptions: SshConfigOptions): ResolvedRelay {
 	if (typeof given.value !== 'string') fail(given, '[user@]host[:port]');
 	const spec = parseRelaySpec(given.value);
 	if (!spec) fail(given, '[user@]host[:port]');
-	let ssh;
-	try {
-		ssh = lookupSshHost(spec.host, {home, localUser});
-	} catch (error) {
-		if (error instanceof SshConfigError) {
-			throw new ConfigError(
-				`${error.file}: ${error.message} (needed to resolve ${given.origin} "${spec.host}")`,
-			);
-		}
-
-		throw error;
-	}
+	const {home, localUser} = sshOptions;
+	const specPort = spec.port === null ? null : port({...given, value: spec.port}, 1);
+	const ssh = sshLookup(
+		spec.host,
+		{
+			...sshOptions,
+			...(specPort === null ? {} : {port: specPort}),
+			...(spec.user === null ? {} : {user: spec.user}),
+		},
+		{origin: given.origin, host: spec.host},
+	);
 
 	let portNumber: number = defaults.relaySshPort;
-	if (spec.port !== null) {
-		portNumber = port({...given, value: spec.port}, 1);
+	if (specPort !== null) {
+		portNumber = specPort;
 	} else if (ssh.port !== null) {
 		const sshPort = Number(ssh.port);
 		if (!/^\d+$/.test(ssh.port) || sshPort < 1 || sshPort > 65_535) {
@@ -686,6 +787,7 @@ function resolveRelay(given: Given, home: string, localUser: string): ResolvedRe
 			alias: ssh.hostName === null ? null : spec.host,
 		},
 		identityFiles: ssh.identityFiles,
+		ssh,
 	};
 }
 

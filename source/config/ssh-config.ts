@@ -1,13 +1,18 @@
 /**
- * Reads what `~/.ssh/config` says about the relay alias: HostName, User, Port, IdentityFile,
- * following `Include` like ssh's readconf.c. The ssh-config package only parses; we evaluate,
+ * Reads what `~/.ssh/config`, then the system's `/etc/ssh/ssh_config`, say about a host, as ssh
+ * does (the first value obtained wins): HostName, User, Port, IdentityFile, and how its host key
+ * is checked (UserKnownHostsFile, GlobalKnownHostsFile, HostKeyAlias, StrictHostKeyChecking,
+ * HashKnownHosts), following `Include` like ssh's readconf.c. The ssh-config package only parses; we evaluate,
  * because its `compute()` runs `Match exec` commands by default. `Match exec` (and every Match
  * criterion we cannot evaluate without side effects) is treated as not matching: reading a
  * config must never run a command.
  */
 import {readdirSync, readFileSync} from 'node:fs';
-import {isAbsolute, join} from 'node:path';
+import {dirname, isAbsolute, join} from 'node:path';
 import SSHConfig, {type Line} from 'ssh-config';
+
+/** StrictHostKeyChecking, its synonyms folded (`true` = yes, `off`/`false` = no). */
+export type StrictHostKeyChecking = 'yes' | 'no' | 'ask' | 'accept-new';
 
 /** What the ssh config gives for one host. Null where it says nothing. */
 export type SshHostConfig = {
@@ -16,14 +21,37 @@ export type SshHostConfig = {
 	readonly port: string | null;
 	/** In file order, `~` and `%` tokens expanded. */
 	readonly identityFiles: string[];
+	/** UserKnownHostsFile, expanded; `none` is an empty list. */
+	readonly userKnownHostsFiles: string[] | null;
+	/** GlobalKnownHostsFile, expanded; `none` is an empty list. */
+	readonly globalKnownHostsFiles: string[] | null;
+	/** HostKeyAlias, lowercased as ssh does. */
+	readonly hostKeyAlias: string | null;
+	readonly strictHostKeyChecking: StrictHostKeyChecking | null;
+	readonly hashKnownHosts: boolean | null;
 };
 
 export type SshConfigOptions = {
 	readonly home: string;
 	readonly localUser: string;
-	/** Defaults to `<home>/.ssh/config`. */
+	/** The user config; defaults to `<home>/.ssh/config`. */
 	readonly path?: string;
+	/**
+	 * The system-wide config read after it; defaults to `/etc/ssh/ssh_config`, or to none when
+	 * `path` is given (as `ssh -F` reads no system file). Null: none.
+	 */
+	readonly systemPath?: string | null;
+	/** The port and user given on the command line (`%p`, `%r`), over the config's. */
+	readonly port?: number;
+	readonly user?: string;
 };
+
+/** Where ssh looks when the config names no known_hosts files. */
+export const defaultSystemConfig = '/etc/ssh/ssh_config';
+export const defaultGlobalKnownHostsFiles = [
+	'/etc/ssh/ssh_known_hosts',
+	'/etc/ssh/ssh_known_hosts2',
+];
 
 /** Raised for an ssh config that cannot be read or parsed; resolve.ts turns it into a ConfigError. */
 export class SshConfigError extends Error {
@@ -44,30 +72,92 @@ type State = {
 	user: string | null;
 	port: string | null;
 	identityFiles: string[];
+	userKnownHostsFiles: string[] | null;
+	globalKnownHostsFiles: string[] | null;
+	hostKeyAlias: string | null;
+	strictHostKeyChecking: string | null;
+	hashKnownHosts: string | null;
 };
 
 /**
- * Evaluates the user's ssh config for `host` (the name typed, e.g. `relay`). A missing config
- * file gives nothing; an unreadable or unparsable one throws SshConfigError.
+ * Evaluates the user's ssh config, then the system's, for `host` (the name typed, e.g. `relay`).
+ * A missing config file gives nothing; an unreadable or unparsable one throws SshConfigError.
  */
 export function lookupSshHost(host: string, options: SshConfigOptions): SshHostConfig {
 	const path = options.path ?? join(options.home, '.ssh', 'config');
-	const state: State = {hostName: null, user: null, port: null, identityFiles: []};
+	const systemPath =
+		options.systemPath === undefined
+			? options.path === undefined
+				? defaultSystemConfig
+				: null
+			: options.systemPath;
+	const state: State = {
+		hostName: null,
+		user: null,
+		port: null,
+		identityFiles: [],
+		userKnownHostsFiles: null,
+		globalKnownHostsFiles: null,
+		hostKeyAlias: null,
+		strictHostKeyChecking: null,
+		hashKnownHosts: null,
+	};
 	const context: Context = {host, options, state, sshDir: join(options.home, '.ssh')};
 	readFile(path, true, 0, context, false);
-	const remoteUser = state.user ?? options.localUser;
+	// Relative Includes of the system file are under /etc/ssh.
+	if (systemPath) readFile(systemPath, true, 0, {...context, sshDir: dirname(systemPath)}, false);
+	const remoteUser = options.user ?? state.user ?? options.localUser;
+	// ssh lowercases the host name (and the alias) before it uses them.
 	const hostName = state.hostName
-		? expandTokens(state.hostName, host, host, remoteUser, options)
+		? expandTokens(state.hostName, {
+				home: options.home,
+				localUser: options.localUser,
+				hostName: host,
+				originalHost: host,
+				remoteUser,
+			})
 		: null;
-	const effectiveHost = hostName ?? host;
+	const tokens: Tokens = {
+		home: options.home,
+		localUser: options.localUser,
+		hostName: (hostName ?? host).toLowerCase(),
+		originalHost: host,
+		remoteUser,
+		port: String(options.port ?? state.port ?? 22),
+		hostKeyAlias: state.hostKeyAlias?.toLowerCase() ?? null,
+	};
+	const files = (list: string[] | null) =>
+		list === null
+			? null
+			: list.filter((file) => file !== 'none').map((file) => expandTokens(file, tokens));
 	return {
 		hostName,
 		user: state.user,
 		port: state.port,
 		identityFiles: state.identityFiles.map((file) =>
-			expandTokens(file, effectiveHost, host, remoteUser, options),
+			expandTokens(file, {...tokens, hostName: hostName ?? host}),
 		),
+		userKnownHostsFiles: files(state.userKnownHostsFiles),
+		globalKnownHostsFiles: files(state.globalKnownHostsFiles),
+		hostKeyAlias: tokens.hostKeyAlias ?? null,
+		strictHostKeyChecking: strictOf(state.strictHostKeyChecking),
+		hashKnownHosts: yesNoOf(state.hashKnownHosts),
 	};
+}
+
+function strictOf(value: string | null): StrictHostKeyChecking | null {
+	const word = value?.toLowerCase();
+	if (word === 'yes' || word === 'true') return 'yes';
+	if (word === 'no' || word === 'off' || word === 'false') return 'no';
+	if (word === 'ask' || word === 'accept-new') return word;
+	return null;
+}
+
+function yesNoOf(value: string | null): boolean | null {
+	const word = value?.toLowerCase();
+	if (word === 'yes' || word === 'true') return true;
+	if (word === 'no' || word === 'false') return false;
+	return null;
 }
 
 type Context = {
@@ -139,6 +229,11 @@ function evaluate(lines: readonly Line[], active: boolean, depth: number, contex
 		else if (param === 'user') state.user ??= first;
 		else if (param === 'port') state.port ??= first;
 		else if (param === 'identityfile') state.identityFiles.push(first);
+		else if (param === 'userknownhostsfile') state.userKnownHostsFiles ??= values;
+		else if (param === 'globalknownhostsfile') state.globalKnownHostsFiles ??= values;
+		else if (param === 'hostkeyalias') state.hostKeyAlias ??= first;
+		else if (param === 'stricthostkeychecking') state.strictHostKeyChecking ??= first;
+		else if (param === 'hashknownhosts') state.hashKnownHosts ??= first;
 	}
 }
 
@@ -251,27 +346,36 @@ function expandInclude(pattern: string, context: Context): string[] {
 	return candidates;
 }
 
-function expandTokens(
-	text: string,
-	hostName: string,
-	originalHost: string,
-	remoteUser: string,
-	options: SshConfigOptions,
-): string {
+type Tokens = {
+	readonly home: string;
+	readonly localUser: string;
+	readonly hostName: string;
+	readonly originalHost: string;
+	readonly remoteUser: string;
+	readonly port?: string;
+	readonly hostKeyAlias?: string | null;
+};
+
+/** `~` and ssh's `%d %h %n %r %u` (and `%p %k` where known) tokens. */
+function expandTokens(text: string, tokens: Tokens): string {
 	let result = text;
-	if (result === '~' || result.startsWith('~/')) result = options.home + result.slice(1);
-	return result.replaceAll(/%([%dhnru])/g, (_match, token: string) => {
+	if (result === '~' || result.startsWith('~/')) result = tokens.home + result.slice(1);
+	return result.replaceAll(/%([%dhknpru])/g, (match, token: string) => {
 		switch (token) {
 			case 'd':
-				return options.home;
+				return tokens.home;
 			case 'h':
-				return hostName;
+				return tokens.hostName;
+			case 'k':
+				return tokens.hostKeyAlias ?? tokens.originalHost;
 			case 'n':
-				return originalHost;
+				return tokens.originalHost;
+			case 'p':
+				return tokens.port ?? match;
 			case 'r':
-				return remoteUser;
+				return tokens.remoteUser;
 			case 'u':
-				return options.localUser;
+				return tokens.localUser;
 			default:
 				return '%';
 		}

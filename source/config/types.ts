@@ -12,6 +12,27 @@ export type RelayTarget = {
 	readonly alias: string | null;
 };
 
+/**
+ * How one hop's host key is looked up and recorded, resolved as `ssh -G` resolves it for that
+ * host (`--known-hosts` / `--accept-new` / `--host-key-alias` over ~/.ssh/config over the system
+ * ssh_config over ssh's defaults).
+ */
+export type HostKeyPolicy = {
+	/** UserKnownHostsFile: read in order; the first records new keys. */
+	readonly userFiles: readonly string[];
+	/** GlobalKnownHostsFile: read after the user's, never written. */
+	readonly globalFiles: readonly string[];
+	/** HostKeyAlias (lowercased): the only name the key is looked up and recorded under. */
+	readonly alias: string | null;
+	/**
+	 * StrictHostKeyChecking: `yes` refuses an unknown key without asking; `accept-new` records it
+	 * (ssh's `no` too: gpujup never accepts a changed key); `ask` asks in the dashboard.
+	 */
+	readonly strict: 'yes' | 'accept-new' | 'ask';
+	/** HashKnownHosts: new keys are recorded under hashed names. */
+	readonly hash: boolean;
+};
+
 /** An extra forward to the GPU host's loopback: laptop port `local` to remote port `remote`. */
 export type ForwardSpec = {readonly local: number; readonly remote: number};
 
@@ -34,11 +55,12 @@ export type Config = {
 	localPort: number;
 	/** `--identity` files, then IdentityFile from `~/.ssh/config`, `~` expanded. */
 	identities: string[];
-	knownHosts: string;
-	acceptNew: boolean;
+	/** The relay's host key (for the relay's name or alias). */
+	relayHostKeys: HostKeyPolicy;
+	/** The GPU host's (what ssh resolves for `localhost`, the second hop's name). */
+	gpuHostKeys: HostKeyPolicy;
 	keepaliveS: number;
 	keepaliveCount: number;
-	hostKeyAlias: string | null;
 	forwards: ForwardSpec[];
 	/** A path on the GPU host, left as written. */
 	jupyterLog: string | null;

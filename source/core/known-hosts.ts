@@ -12,6 +12,8 @@ export type KnownHostsNames =
 
 /** One usable line of a known_hosts file. */
 export type KnownHostsEntry = {
+	/** The file it was read from, when the caller said (several files are read together). */
+	readonly file?: string;
 	/** 1-based line number in the file, for messages like ssh's "Offending key in …:7". */
 	readonly line: number;
 	readonly marker: 'revoked' | 'cert-authority' | null;
@@ -23,15 +25,17 @@ export type KnownHostsEntry = {
 	readonly keyBlob: Buffer;
 };
 
+/** Files are set where the entries carry them: `files[i]` holds `lines[i]`. */
 export type HostKeyVerdict =
-	| {readonly status: 'ok'}
+	| {readonly status: 'ok'; readonly file?: string}
 	| {readonly status: 'unknown'}
 	| {
 			readonly status: 'changed';
 			readonly knownFingerprints: string[];
 			readonly lines: number[];
+			readonly files?: string[];
 	  }
-	| {readonly status: 'revoked'; readonly line: number};
+	| {readonly status: 'revoked'; readonly line: number; readonly file?: string};
 
 const base64Pattern = /^[A-Za-z\d+/]+={0,2}$/;
 
@@ -39,12 +43,12 @@ const base64Pattern = /^[A-Za-z\d+/]+={0,2}$/;
  * Parses known_hosts text. Comments, blank lines and malformed lines are skipped silently, as
  * OpenSSH does, so one bad line never hides the good ones.
  */
-export function parseKnownHosts(text: string): KnownHostsEntry[] {
+export function parseKnownHosts(text: string, file?: string): KnownHostsEntry[] {
 	const entries: KnownHostsEntry[] = [];
 	const lines = text.split(/\r?\n/);
 	for (const [index, raw] of lines.entries()) {
 		const entry = parseLine(raw, index + 1);
-		if (entry) entries.push(entry);
+		if (entry) entries.push(file === undefined ? entry : {...entry, file});
 	}
 
 	return entries;
@@ -92,10 +96,12 @@ function parseNames(field: string): KnownHostsNames | null {
 }
 
 /**
- * The name ssh records a host under: `host` for port 22, `[host]:port` otherwise.
+ * The name ssh records a host under: `host` for port 22, `[host]:port` otherwise, lowercased
+ * as ssh lowercases the host name (and HostKeyAlias) before any known_hosts lookup.
  */
 export function hostPatternFor(host: string, port: number): string {
-	const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+	const lower = host.toLowerCase();
+	const bare = lower.startsWith('[') && lower.endsWith(']') ? lower.slice(1, -1) : lower;
 	return port === 22 ? bare : `[${bare}]:${port}`;
 }
 
@@ -113,12 +119,14 @@ function matchPattern(name: string, pattern: string): boolean {
 
 /** 1 for a match, -1 for a negated match (which excludes the whole line), 0 for none. */
 function matchNames(names: KnownHostsNames, name: string): -1 | 0 | 1 {
+	// ssh lowercases the name before it looks it up, so a hashed `localhost` entry also answers
+	// `LOCALHOST` (the HMAC is of the lowercased name ssh recorded).
+	const lower = name.toLowerCase();
 	if (names.kind === 'hashed') {
-		const digest = createHmac('sha1', names.salt).update(name).digest();
+		const digest = createHmac('sha1', names.salt).update(lower).digest();
 		return digest.equals(names.hash) ? 1 : 0;
 	}
 
-	const lower = name.toLowerCase();
 	let result: 0 | 1 = 0;
 	for (const pattern of names.patterns) {
 		if (pattern.startsWith('!')) {
@@ -161,18 +169,31 @@ export function checkHostKey(
 	const revoked = matching.find(
 		(entry) => entry.marker === 'revoked' && entry.keyBlob.equals(offered),
 	);
-	if (revoked) return {status: 'revoked', line: revoked.line};
+	if (revoked) return {status: 'revoked', line: revoked.line, ...fileOf(revoked)};
 	const plain = matching.filter((entry) => entry.marker === null);
-	if (plain.some((entry) => entry.keyType === keyType && entry.keyBlob.equals(offered))) {
-		return {status: 'ok'};
-	}
-
+	const found = plain.find((entry) => entry.keyType === keyType && entry.keyBlob.equals(offered));
+	if (found) return {status: 'ok', ...fileOf(found)};
 	if (plain.length === 0) return {status: 'unknown'};
+	const files = plain.flatMap((entry) => (entry.file === undefined ? [] : [entry.file]));
 	return {
 		status: 'changed',
 		knownFingerprints: [...new Set(plain.map((entry) => fingerprintSha256(entry.keyBlob)))],
 		lines: plain.map((entry) => entry.line),
+		...(files.length === plain.length ? {files} : {}),
 	};
+}
+
+function fileOf(entry: KnownHostsEntry): {file?: string} {
+	return entry.file === undefined ? {} : {file: entry.file};
+}
+
+/**
+ * The host field ssh writes under `HashKnownHosts yes`: `|1|salt|HMAC-SHA1(salt, name)`, both
+ * base64, of the lowercased name. `salt` is 20 random bytes (the caller draws them).
+ */
+export function hashHostName(name: string, salt: Buffer): string {
+	const digest = createHmac('sha1', salt).update(name.toLowerCase()).digest();
+	return `|1|${salt.toString('base64')}|${digest.toString('base64')}`;
 }
 
 /**
@@ -187,6 +208,18 @@ export function knownKeyTypes(
 		.filter((entry) => entry.marker === null)
 		.map((entry) => entry.keyType);
 	return [...new Set(types)];
+}
+
+/**
+ * What ssh's confirm() makes of an answer to its unknown-key question: `yes` (any case) or the
+ * key's exact fingerprint trusts it; `no` or nothing refuses; anything else (a lone `y`, another
+ * fingerprint) is no answer, and the question is asked again.
+ */
+export function hostKeyAnswer(typed: string, fingerprint: string): boolean | null {
+	const word = typed.trim();
+	if (word === '' || word.toLowerCase() === 'no') return false;
+	if (word.toLowerCase() === 'yes' || word === fingerprint) return true;
+	return null;
 }
 
 /** `SHA256:…` without base64 padding, exactly as `ssh-keygen -l -E sha256` prints it. */

@@ -7,7 +7,7 @@ import {mkdtempSync, rmSync, chmodSync} from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type {Config} from '../config/types.js';
+import type {Config, HostKeyPolicy} from '../config/types.js';
 import {
 	initialHop,
 	initialState,
@@ -168,11 +168,11 @@ export async function prepareDemo(options: DemoOptions): Promise<PreparedDemo> {
 			jupyterPort: jupyter.port,
 			localPort,
 			identities: [servers.identityFile],
-			knownHosts: servers.knownHostsFile,
-			acceptNew: false,
+			// The embedded servers' keys only: no system or user known_hosts.
+			relayHostKeys: demoHostKeys(servers.knownHostsFile),
+			gpuHostKeys: demoHostKeys(servers.knownHostsFile),
 			keepaliveS: 2,
 			keepaliveCount: 3,
-			hostKeyAlias: null,
 			jupyterLog: null,
 			nvidiaSmi: 'nvidia-smi',
 			stateDir,
@@ -256,4 +256,8 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
 		await prepared.dispose();
 		throw error;
 	}
+}
+
+function demoHostKeys(file: string): HostKeyPolicy {
+	return {userFiles: [file], globalFiles: [], alias: null, strict: 'ask', hash: false};
 }

@@ -22,6 +22,7 @@ import {sshRunner} from '../services/command-runner.js';
 import {
 	authOptions,
 	gpuHostKeyNames,
+	hostKeyOptions,
 	keepalive,
 	relayKeyNames,
 	type AskerFactory,
@@ -101,9 +102,9 @@ export function createHops(
 	const common = (name: 'relay' | 'host') => {
 		const ask = asker(name);
 		return {
-			knownHostsFile: config.knownHosts,
-			acceptNew: config.acceptNew,
-			...(ask.confirmHostKey ? {confirmHostKey: ask.confirmHostKey} : {}),
+			...(name === 'relay'
+				? hostKeyOptions(config.relayHostKeys, relayKeyNames(config), ask)
+				: hostKeyOptions(config.gpuHostKeys, gpuHostKeyNames(config), ask)),
 			auth: {...authOptions(config, ask), keyCache},
 			...keepalive(config),
 		};
@@ -115,7 +116,6 @@ export function createHops(
 		host: relayTarget.host,
 		port: relayTarget.port,
 		username: relayTarget.user,
-		hostKeyNames: relayKeyNames(config),
 		onStatus(patch) {
 			store.dispatch({type: 'hop', hop: 'relay', patch});
 		},
@@ -130,7 +130,6 @@ export function createHops(
 		via: relay,
 		// As `ssh -J` asks, so a relay restricting forwarding to permitopen="localhost:19506" works.
 		viaTarget: {host: 'localhost', port: config.relayPort},
-		hostKeyNames: gpuHostKeyNames(config),
 		onStatus(patch) {
 			store.dispatch({type: 'hop', hop: 'host', patch});
 		},

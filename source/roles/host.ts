@@ -18,7 +18,14 @@ import {
 	terminateJupyter,
 } from '../services/jupyter-supervisor.js';
 import {ReverseTunnel} from '../services/reverse-tunnel.js';
-import {authOptions, keepalive, profileDir, relayKeyNames, type Asker} from './ssh-options.js';
+import {
+	authOptions,
+	hostKeyOptions,
+	keepalive,
+	profileDir,
+	relayKeyNames,
+	type Asker,
+} from './ssh-options.js';
 
 /** What `runHost` needs besides the config: the store, and the dashboard's prompts (TTY only). */
 export type HostIo = {
@@ -87,10 +94,11 @@ export async function runHost(config: Config, io: HostIo): Promise<HostHandle> {
 		relay: {host: relay.host, port: relay.port, username: relay.user},
 		relayPort: config.relayPort,
 		sshPort: config.sshPort,
-		knownHostsFile: config.knownHosts,
-		hostKeyNames: relayKeyNames(config),
-		acceptNew: config.acceptNew,
-		...(io.confirmHostKey ? {confirmHostKey: io.confirmHostKey} : {}),
+		...hostKeyOptions(
+			config.relayHostKeys,
+			relayKeyNames(config),
+			io.confirmHostKey ? {confirmHostKey: io.confirmHostKey} : {},
+		),
 		auth: authOptions(config, io.askSecret ? {askSecret: io.askSecret} : {}),
 		...keepalive(config),
 		onStatus: (patch) => io.store.dispatch({type: 'hop', hop: 'reverse', patch}),

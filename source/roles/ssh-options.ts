@@ -1,6 +1,6 @@
 import {existsSync} from 'node:fs';
 import path from 'node:path';
-import type {Config} from '../config/types.js';
+import type {Config, HostKeyPolicy} from '../config/types.js';
 import type {HopName} from '../core/types.js';
 import {hostPatternFor} from '../core/known-hosts.js';
 
@@ -30,25 +30,45 @@ export function authOptions(config: Config, asker: Asker) {
 	};
 }
 
-/** Names the relay's key is looked up under, as `ssh -p PORT host` records it. */
+/**
+ * Names the relay's key is looked up under, as `ssh -p PORT relay` does: the HostName (never the
+ * alias typed), or HostKeyAlias alone.
+ */
 export function relayKeyNames(config: Config): string[] {
 	const relay = config.relay!;
-	const names = [hostPatternFor(relay.host, relay.port)];
-	if (relay.alias && relay.alias !== relay.host)
-		names.push(hostPatternFor(relay.alias, relay.port));
-	return names;
+	if (config.relayHostKeys.alias) return [config.relayHostKeys.alias];
+	return [hostPatternFor(relay.host, relay.port)];
 }
 
 /**
  * Names the GPU host's key is looked up under: what `ssh -J relay -p 19506 localhost` records,
- * or `--host-key-alias`.
+ * or `--host-key-alias` (HostKeyAlias) alone.
  */
 export function gpuHostKeyNames(config: Config): string[] {
-	if (config.hostKeyAlias) return [config.hostKeyAlias];
+	if (config.gpuHostKeys.alias) return [config.gpuHostKeys.alias];
 	return [
 		hostPatternFor('localhost', config.relayPort),
 		hostPatternFor('127.0.0.1', config.relayPort),
 	];
+}
+
+/**
+ * A hop's host-key options from its policy: the files (the first user file records), the names,
+ * and whether an unknown key is recorded, asked about (only under `ask`, with a dashboard), or
+ * refused.
+ */
+export function hostKeyOptions(policy: HostKeyPolicy, names: readonly string[], asker: Asker) {
+	return {
+		// `UserKnownHostsFile none`: nothing is read there, and a key "recorded" goes nowhere.
+		knownHostsFile: policy.userFiles[0] ?? '/dev/null',
+		otherKnownHostsFiles: [...policy.userFiles.slice(1), ...policy.globalFiles],
+		hashKnownHosts: policy.hash,
+		hostKeyNames: names,
+		acceptNew: policy.strict === 'accept-new',
+		...(policy.strict === 'ask' && asker.confirmHostKey
+			? {confirmHostKey: asker.confirmHostKey}
+			: {}),
+	};
 }
 
 export function keepalive(config: Config) {

@@ -2,37 +2,45 @@
  * Reading and appending the known_hosts file; every decision about its content is in
  * core/known-hosts.ts.
  */
+import {randomBytes} from 'node:crypto';
 import {mkdir, open, readFile} from 'node:fs/promises';
 import {dirname} from 'node:path';
-import {type KnownHostsEntry, parseKnownHosts} from '../core/known-hosts.js';
+import {hashHostName, type KnownHostsEntry, parseKnownHosts} from '../core/known-hosts.js';
 
 /**
- * Reads and parses a known_hosts file. A missing file is an empty list (first connection);
- * any other read failure is thrown for the caller to classify.
+ * Reads and parses known_hosts files, in order, each entry tagged with its file (ssh reads the
+ * user's files, then the global ones, as one list). A missing file is empty (first connection);
+ * any other read failure is thrown for the caller to classify, naming the file.
  */
-export async function loadKnownHosts(path: string): Promise<KnownHostsEntry[]> {
-	let text: string;
-	try {
-		text = await readFile(path, 'utf8');
-	} catch (error) {
-		if (isErrno(error, 'ENOENT')) return [];
-		throw error;
+export async function loadKnownHosts(paths: readonly string[]): Promise<KnownHostsEntry[]> {
+	const entries: KnownHostsEntry[] = [];
+	for (const path of paths) {
+		let text: string;
+		try {
+			text = await readFile(path, 'utf8');
+		} catch (error) {
+			if (isErrno(error, 'ENOENT') || isErrno(error, 'ENOTDIR')) continue;
+			throw error;
+		}
+
+		entries.push(...parseKnownHosts(text, path));
 	}
 
-	return parseKnownHosts(text);
+	return entries;
 }
 
 /**
- * Appends `hostPattern keyType keyBase64` as a plain line, as ssh's
- * `StrictHostKeyChecking accept-new` does. Creates the directory (0700) and file (0600) when
- * missing; an existing file keeps its mode. A last line without a newline is terminated first so
- * the new entry never fuses with it.
+ * Appends `hostPattern keyType keyBase64`, as ssh's `StrictHostKeyChecking accept-new` does:
+ * with the name hashed when `hash` (`HashKnownHosts yes`), plain otherwise. Creates the directory
+ * (0700) and file (0600) when missing; an existing file keeps its mode. A last line without a
+ * newline is terminated first so the new entry never fuses with it.
  */
 export async function appendKnownHost(
 	path: string,
 	hostPattern: string,
 	keyType: string,
 	keyBase64: string,
+	options: {readonly hash?: boolean} = {},
 ): Promise<void> {
 	if (/\s/.test(hostPattern) || /\s/.test(keyType) || /\s/.test(keyBase64)) {
 		throw new Error('known_hosts fields must not contain whitespace');
@@ -49,7 +57,8 @@ export async function appendKnownHost(
 			if (last[0] !== 0x0a) prefix = '\n';
 		}
 
-		await handle.appendFile(`${prefix}${hostPattern} ${keyType} ${keyBase64}\n`);
+		const name = options.hash ? hashHostName(hostPattern, randomBytes(20)) : hostPattern;
+		await handle.appendFile(`${prefix}${name} ${keyType} ${keyBase64}\n`);
 		await handle.sync();
 	} finally {
 		await handle.close();

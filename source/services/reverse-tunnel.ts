@@ -10,6 +10,8 @@ export type ReverseTunnelOptions = Pick<
 	SshHopOptions,
 	| 'label'
 	| 'knownHostsFile'
+	| 'otherKnownHostsFiles'
+	| 'hashKnownHosts'
 	| 'hostKeyNames'
 	| 'acceptNew'
 	| 'confirmHostKey'
@@ -193,6 +195,8 @@ export class ReverseTunnel {
 			port: options.relay.port,
 			username: options.relay.username,
 			knownHostsFile: options.knownHostsFile,
+			otherKnownHostsFiles: options.otherKnownHostsFiles,
+			hashKnownHosts: options.hashKnownHosts,
 			hostKeyNames: options.hostKeyNames,
 			acceptNew: options.acceptNew,
 			confirmHostKey: options.confirmHostKey,

@@ -49,7 +49,12 @@ export type SshHopOptions = {
 	 */
 	readonly via?: SshHop;
 	readonly viaTarget?: {readonly host: string; readonly port: number};
+	/** The known_hosts file read first, and where new keys are recorded (UserKnownHostsFile's first). */
 	readonly knownHostsFile: string;
+	/** Read after it, never written: further user files, then the global ones. */
+	readonly otherKnownHostsFiles?: readonly string[];
+	/** Record new keys with hashed names (`HashKnownHosts yes`). */
+	readonly hashKnownHosts?: boolean;
 	/** Names the host key is looked up under; the first is the one recorded for a new key. */
 	readonly hostKeyNames: readonly string[];
 	/** Record unknown host keys without asking (never accepts a changed one). */
@@ -77,6 +82,15 @@ export type SshHopOptions = {
 	/** How often the relay is knocked while waiting (default 1000 ms). */
 	readonly probeIntervalMs?: number;
 	readonly backoff?: BackoffPolicy;
+};
+
+/** A host key that was verified: found in known_hosts, or new, trusted and recorded there. */
+export type HostKeyVerified = {
+	readonly how: 'known' | 'recorded';
+	/** `ED25519 SHA256:…`, as ssh shows a key. */
+	readonly key: string;
+	/** The known_hosts file it was found in or recorded to. */
+	readonly file: string;
 };
 
 type SshHopEvents = {
@@ -226,6 +240,7 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 	#stableTimer: NodeJS.Timeout | undefined;
 	#probe: TcpProbeLoop | null = null;
 	#rttMs: number | null = null;
+	#hostKeyVerified: HostKeyVerified | null = null;
 	#lastStatus = '';
 	#queue: HopEvent[] = [];
 	#draining = false;
@@ -250,6 +265,11 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 
 	get state(): HopState {
 		return this.#m.phase;
+	}
+
+	/** The latest attempt's host key, once verified; null before (or when it was refused). */
+	get hostKeyVerified(): HostKeyVerified | null {
+		return this.#hostKeyVerified;
 	}
 
 	/** Start connecting (or, for a second hop, wait for the parent); idempotent. */
@@ -483,6 +503,7 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 			markClosed: resolveClosed,
 		};
 		this.#attempt = attempt;
+		this.#hostKeyVerified = null;
 		const stale = () => this.#attempt !== attempt || attempt.closed;
 
 		client.on('error', (err: Error & {level?: string}) => {
@@ -507,11 +528,12 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 
 		let entries: KnownHostsEntry[] = [];
 		try {
-			entries = await loadKnownHosts(o.knownHostsFile);
+			entries = await loadKnownHosts([o.knownHostsFile, ...(o.otherKnownHostsFiles ?? [])]);
 		} catch (error) {
+			const path = (error as NodeJS.ErrnoException).path ?? o.knownHostsFile;
 			this.#error(epoch, {
 				kind: 'host-key',
-				message: `cannot read known_hosts ${tildify(o.knownHostsFile)}: ${(error as Error).message} — fix its permissions or pass --known-hosts FILE`,
+				message: `cannot read known_hosts ${tildify(path)}: ${(error as Error).message} — fix its permissions or pass --known-hosts FILE`,
 			});
 			this.#closed(attempt);
 			return;
@@ -643,7 +665,8 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 		key: Buffer,
 	): Promise<boolean> {
 		const o = this.#o;
-		const name = o.hostKeyNames[0] ?? o.host;
+		// Recorded lowercased, as ssh records (and looks up) names.
+		const name = (o.hostKeyNames[0] ?? o.host).toLowerCase();
 		const keyType = keyTypeOf(key);
 		const keyBase64 = key.toString('base64');
 		const fingerprint = fingerprintSha256(key);
@@ -654,18 +677,28 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 			this.#error(attempt.epoch, {kind: 'host-key', message});
 			return false;
 		};
+		const verified = (how: HostKeyVerified['how'], where = o.knownHostsFile) => {
+			if (this.#attempt === attempt) this.#hostKeyVerified = {how, key: shown, file: where};
+			return true;
+		};
 		switch (verdict.status) {
 			case 'ok': {
-				return true;
+				return verified('known', verdict.file);
 			}
 			case 'revoked': {
 				return fail(
-					`host key for ${name} (${shown}) is marked @revoked in ${file} line ${verdict.line} — refusing to connect; ask the host's admin for its new key`,
+					`host key for ${name} (${shown}) is marked @revoked in ${tildify(verdict.file ?? o.knownHostsFile)} line ${verdict.line} — refusing to connect; ask the host's admin for its new key`,
 				);
 			}
 			case 'changed': {
+				// `~/.ssh/known_hosts (line 3, 7)`, per file when several files were read.
+				const files = verdict.files ?? verdict.lines.map(() => o.knownHostsFile);
+				const where = [...new Set(files)].map(
+					(f) =>
+						`${tildify(f)} (line ${verdict.lines.filter((_, i) => files[i] === f).join(', ')})`,
+				);
 				return fail(
-					`HOST KEY FOR ${name} HAS CHANGED — it now offers ${shown} but ${file} (line ${verdict.lines.join(', ')}) has ${verdict.knownFingerprints.join(', ')}; this could be an attack. If the host was reinstalled on purpose, run: ssh-keygen -R "${name}" -f ${file}`,
+					`HOST KEY FOR ${name} HAS CHANGED — it now offers ${shown} but ${where.join(' and ')} has ${verdict.knownFingerprints.join(', ')}; this could be an attack. If the host was reinstalled on purpose, run: ${[...new Set(files)].map((f) => `ssh-keygen -R "${name}" -f ${tildify(f)}`).join('; ')}`,
 				);
 			}
 			case 'unknown': {
@@ -680,8 +713,10 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 					);
 				}
 				if (attempt.closed) return false;
-				await appendKnownHost(o.knownHostsFile, name, keyType, keyBase64);
-				return true;
+				await appendKnownHost(o.knownHostsFile, name, keyType, keyBase64, {
+					hash: o.hashKnownHosts === true,
+				});
+				return verified('recorded');
 			}
 		}
 	}

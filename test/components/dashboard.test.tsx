@@ -11,7 +11,7 @@ afterEach(() => {
 	cleanup();
 });
 
-function draw(state: AppState, columns: number, rows: number, draft = ''): string {
+function draw(state: AppState, columns: number, rows: number, draft = '', again = false): string {
 	return (
 		renderAt(
 			<Dashboard
@@ -21,6 +21,7 @@ function draw(state: AppState, columns: number, rows: number, draft = ''): strin
 				rows={rows}
 				color={false}
 				draft={draft}
+				promptAgain={again}
 			/>,
 			columns,
 		).lastFrame() ?? ''
@@ -135,9 +136,20 @@ describe('80×24, the UI.md sketch', () => {
 			' ─ Unknown host key (host hop) ─────────────────────────────────────────────────',
 			" The authenticity of host 'p507 (via relay:19506)' can't be established.",
 			' ED25519 key fingerprint is SHA256:n4SvXyWJ7mKQy5Pkq3VbE0yZtqvSg1r2cG0aX3k9sYw.',
-			' Trust it? [y/N]',
-			' y trust and record the key  n enter esc refuse',
+			' Continue connecting (yes/no/[fingerprint])? ▏',
+			' enter answer  esc refuse',
 		]);
+		// After an answer that was neither, ssh's words; a long paste shows its end.
+		const again = draw(
+			apply(laptopState(), hostKey),
+			80,
+			24,
+			'SHA256:n4SvXyWJ7mKQy5Pkq3VbE0yZtqvSg1r2cG0aX3k9sYw',
+			true,
+		);
+		expect(again.split('\n').at(-2)?.trimEnd()).toBe(
+			" Please type 'yes', 'no' or the fingerprint: …5Pkq3VbE0yZtqvSg1r2cG0aX3k9sYw▏",
+		);
 		const secretFrame = draw(apply(laptopState(), secret), 80, 24, 'hunter2');
 		expect(
 			secretFrame

@@ -4,6 +4,7 @@ import {dirname, join} from 'node:path';
 import {afterEach, beforeEach, describe, expect, test} from 'vitest';
 import {type CliResult, ConfigError, parseCli} from '../../source/config/resolve.js';
 import type {Config} from '../../source/config/types.js';
+import {gpuHostKeyNames, hostKeyOptions, relayKeyNames} from '../../source/roles/ssh-options.js';
 
 let home = '';
 let env: NodeJS.ProcessEnv = {};
@@ -36,7 +37,7 @@ function run(argv: string[], extraEnv: NodeJS.ProcessEnv = {}): Config {
 	const result: CliResult = parseCli(
 		argv,
 		{...env, ...extraEnv},
-		{stdoutIsTty: true, home, cwd: home},
+		{stdoutIsTty: true, home, cwd: home, sshSystemConfig: null},
 	);
 	if (result.kind !== 'run') throw new Error(`expected a run result, got ${result.kind}`);
 	return result.config;
@@ -44,7 +45,11 @@ function run(argv: string[], extraEnv: NodeJS.ProcessEnv = {}): Config {
 
 function configError(argv: string[], extraEnv: NodeJS.ProcessEnv = {}): ConfigError {
 	try {
-		parseCli(argv, {...env, ...extraEnv}, {stdoutIsTty: true, home, cwd: home});
+		parseCli(
+			argv,
+			{...env, ...extraEnv},
+			{stdoutIsTty: true, home, cwd: home, sshSystemConfig: null},
+		);
 	} catch (error) {
 		expect(error).toBeInstanceOf(ConfigError);
 		expect((error as ConfigError).exitCode).toBe(2);
@@ -52,6 +57,17 @@ function configError(argv: string[], extraEnv: NodeJS.ProcessEnv = {}): ConfigEr
 	}
 
 	throw new Error(`expected a ConfigError for ${argv.join(' ')}`);
+}
+
+/** ssh's defaults: no ssh config says anything about host keys. */
+function defaultHostKeys(): Config['relayHostKeys'] {
+	return {
+		userFiles: [join(home, '.ssh', 'known_hosts'), join(home, '.ssh', 'known_hosts2')],
+		globalFiles: ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'],
+		alias: null,
+		strict: 'ask',
+		hash: false,
+	};
 }
 
 describe('defaults', () => {
@@ -67,11 +83,10 @@ describe('defaults', () => {
 			jupyterPort: 19508,
 			localPort: 19507,
 			identities: [],
-			knownHosts: join(home, '.ssh', 'known_hosts'),
-			acceptNew: false,
+			relayHostKeys: defaultHostKeys(),
+			gpuHostKeys: defaultHostKeys(),
 			keepaliveS: 5,
 			keepaliveCount: 3,
-			hostKeyAlias: null,
 			forwards: [],
 			jupyterLog: null,
 			nvidiaSmi: 'nvidia-smi',
@@ -154,11 +169,15 @@ describe('defaults', () => {
 			jupyterPort: 8888,
 			localPort: 0,
 			identities: [join(home, '.ssh', 'id_a'), join(home, 'keys', 'id_b')],
-			knownHosts: '/etc/kh',
-			acceptNew: true,
+			relayHostKeys: {...defaultHostKeys(), userFiles: ['/etc/kh'], strict: 'accept-new'},
+			gpuHostKeys: {
+				...defaultHostKeys(),
+				userFiles: ['/etc/kh'],
+				strict: 'accept-new',
+				alias: 'p507',
+			},
 			keepaliveS: 0.5,
 			keepaliveCount: 2,
-			hostKeyAlias: 'p507',
 			forwards: [
 				{local: 6006, remote: 16006},
 				{local: 8080, remote: 8080},
@@ -252,10 +271,11 @@ describe('precedence: flag > env > config profile > config top level > ssh confi
 
 	test('booleans and lists: flag over env over file', () => {
 		write(configPath(), 'relay = "r"\naccept_new = true\nforward = ["1000:2000", 3000]\n');
-		expect(run([]).acceptNew).toBe(true);
-		expect(run([], {GPUJUP_ACCEPT_NEW: '0'}).acceptNew).toBe(false);
-		expect(run(['--accept-new'], {GPUJUP_ACCEPT_NEW: 'no'}).acceptNew).toBe(true);
-		expect(run(['--no-accept-new']).acceptNew).toBe(false);
+		const strict = (config: Config) => config.relayHostKeys.strict;
+		expect(strict(run([]))).toBe('accept-new');
+		expect(strict(run([], {GPUJUP_ACCEPT_NEW: '0'}))).toBe('ask');
+		expect(strict(run(['--accept-new'], {GPUJUP_ACCEPT_NEW: 'no'}))).toBe('accept-new');
+		expect(strict(run(['--no-accept-new']))).toBe('ask');
 		expect(run([]).forwards).toEqual([
 			{local: 1000, remote: 2000},
 			{local: 3000, remote: 3000},
@@ -272,7 +292,7 @@ describe('precedence: flag > env > config profile > config top level > ssh confi
 	test('--config and GPUJUP_CONFIG pick the file; relative paths in it are relative to it', () => {
 		const custom = write(join(home, 'etc', 'gj.toml'), 'relay = "r"\nknown-hosts = "kh"\n');
 		write(configPath(), 'relay = "default"\n');
-		expect(run(['--config', custom]).knownHosts).toBe(join(home, 'etc', 'kh'));
+		expect(run(['--config', custom]).relayHostKeys.userFiles).toEqual([join(home, 'etc', 'kh')]);
 		expect(run([], {GPUJUP_CONFIG: custom}).relay?.host).toBe('r');
 		expect(run([], {GPUJUP_CONFIG: custom}).configFile).toBe(custom);
 		expect(run([]).relay?.host).toBe('default');
@@ -322,6 +342,89 @@ describe('precedence: flag > env > config profile > config top level > ssh confi
 			user: 'nobody',
 			alias: null,
 		});
+	});
+
+	test('host keys as ssh -G resolves them: known_hosts files, alias, asking, hashing', () => {
+		write(
+			join(home, '.ssh', 'config'),
+			[
+				'Host relay',
+				'  HostName Relay.Example.org',
+				'  UserKnownHostsFile ~/kh/relay_hosts ~/kh/more',
+				'  GlobalKnownHostsFile /etc/relay_global',
+				'  HostKeyAlias RelayAlias',
+				'  StrictHostKeyChecking yes',
+				'Host localhost',
+				'  HostKeyAlias GPU-Box',
+				'  StrictHostKeyChecking off',
+				'Host *',
+				'  UserKnownHostsFile ~/kh/all_%p',
+			].join('\n'),
+		);
+		const system = write(join(home, 'etc', 'ssh_config'), 'Host *\n  HashKnownHosts yes\n');
+		const config = parseCli(['--relay', 'relay', '--relay-port', '20000'], env, {
+			stdoutIsTty: true,
+			home,
+			cwd: home,
+			sshSystemConfig: system,
+		});
+		if (config.kind !== 'run') throw new Error(config.kind);
+		expect(config.config.relayHostKeys).toEqual({
+			userFiles: [join(home, 'kh', 'relay_hosts'), join(home, 'kh', 'more')],
+			globalFiles: ['/etc/relay_global'],
+			alias: 'relayalias',
+			strict: 'yes',
+			hash: true,
+		});
+		// The second hop is `localhost` on the relay port, for ssh: its own block and %p.
+		expect(config.config.gpuHostKeys).toEqual({
+			userFiles: [join(home, 'kh', 'all_20000')],
+			globalFiles: ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'],
+			alias: 'gpu-box',
+			// ssh's `off` records new keys, and gpujup still never takes a changed one.
+			strict: 'accept-new',
+			hash: true,
+		});
+		expect(relayKeyNames(config.config)).toEqual(['relayalias']);
+		expect(gpuHostKeyNames(config.config)).toEqual(['gpu-box']);
+		// gpujup's own settings win: --known-hosts (global files still read), --accept-new, alias.
+		const given = run([
+			'--relay',
+			'relay',
+			'--known-hosts',
+			'kh',
+			'--accept-new',
+			'--host-key-alias',
+			'P507',
+		]);
+		expect(given.relayHostKeys).toMatchObject({
+			userFiles: [join(home, 'kh')],
+			globalFiles: ['/etc/relay_global'],
+			strict: 'accept-new',
+		});
+		expect(given.gpuHostKeys.alias).toBe('p507');
+		// What each policy makes of an unknown key: yes never asks, accept-new records, ask asks.
+		const confirmHostKey = async () => true;
+		const ask = (strict: 'yes' | 'accept-new' | 'ask') =>
+			hostKeyOptions({...config.config.relayHostKeys, strict}, ['relayalias'], {confirmHostKey});
+		expect(ask('yes')).toMatchObject({acceptNew: false, hashKnownHosts: true});
+		expect(ask('yes')).not.toHaveProperty('confirmHostKey');
+		expect(ask('accept-new')).toMatchObject({acceptNew: true});
+		expect(ask('ask')).toMatchObject({acceptNew: false, confirmHostKey});
+		expect(ask('ask')).toMatchObject({
+			knownHostsFile: join(home, 'kh', 'relay_hosts'),
+			otherKnownHostsFiles: [join(home, 'kh', 'more'), '/etc/relay_global'],
+		});
+		// An explicit no does not lift ssh's yes; without yes it asks.
+		expect(run(['--relay', 'relay', '--no-accept-new']).relayHostKeys.strict).toBe('yes');
+		expect(run(['--relay', 'relay', '--no-accept-new']).gpuHostKeys.strict).toBe('ask');
+	});
+
+	test('the relay key is looked up under the HostName, never also under the alias typed', () => {
+		write(join(home, '.ssh', 'config'), 'Host relay\n  HostName relay.example.org\n  Port 2222\n');
+		const config = run(['--relay', 'relay']);
+		expect(relayKeyNames(config)).toEqual(['[relay.example.org]:2222']);
+		expect(relayKeyNames(run(['--relay', 'Relay.Example.ORG']))).toEqual(['relay.example.org']);
 	});
 
 	test('Include is followed (globs, relative to ~/.ssh), conditionally inside Host', () => {
@@ -386,12 +489,15 @@ describe('errors name the flag, variable or file:line and the expected value', (
 			],
 			[
 				['--relay', 'r', '--keepalive', 'fast'],
-				'--keepalive: expected a positive number, got "fast"',
+				'--keepalive: expected seconds from 0.1 to 3600, got "fast"',
 			],
-			[['--relay', 'r', '--keepalive', '0'], '--keepalive: expected a positive number, got "0"'],
+			[
+				['--relay', 'r', '--keepalive', '0'],
+				'--keepalive: expected seconds from 0.1 to 3600, got "0"',
+			],
 			[
 				['--relay', 'r', '--keepalive-count', '1.5'],
-				'--keepalive-count: expected a positive whole number, got "1.5"',
+				'--keepalive-count: expected a whole number from 1 to 100, got "1.5"',
 			],
 			[
 				['--relay', 'r', '--forward', 'a:b'],
@@ -407,6 +513,62 @@ describe('errors name the flag, variable or file:line and the expected value', (
 			[['--relay', 'r', '--relay', 's'], '--relay: given more than once; give it once'],
 		];
 		for (const [argv, message] of cases) expect(configError(argv).message).toBe(message);
+	});
+
+	test('keepalive and keepalive-count out of range: flag, variable and file name the bounds', () => {
+		// 0.0001 s made a healthy link flap between ready and lost; 3000000 s overflowed Node's
+		// timers (over 2^31 ms), so it never connected.
+		const cases: Array<[string[], NodeJS.ProcessEnv, string]> = [
+			[
+				['--keepalive', '0.0001'],
+				{},
+				'--keepalive: expected seconds from 0.1 to 3600, got "0.0001"',
+			],
+			[
+				['--keepalive', '3000000'],
+				{},
+				'--keepalive: expected seconds from 0.1 to 3600, got "3000000"',
+			],
+			[
+				['--keepalive-count', '0'],
+				{},
+				'--keepalive-count: expected a whole number from 1 to 100, got "0"',
+			],
+			[
+				['--keepalive-count', '101'],
+				{},
+				'--keepalive-count: expected a whole number from 1 to 100, got "101"',
+			],
+			[
+				[],
+				{GPUJUP_KEEPALIVE: '3601'},
+				'GPUJUP_KEEPALIVE: expected seconds from 0.1 to 3600, got "3601"',
+			],
+			[
+				[],
+				{GPUJUP_KEEPALIVE_COUNT: '1000000'},
+				'GPUJUP_KEEPALIVE_COUNT: expected a whole number from 1 to 100, got "1000000"',
+			],
+		];
+		for (const [argv, variables, message] of cases)
+			expect(configError(['--relay', 'r', ...argv], variables).message).toBe(message);
+		const path = write(configPath(), 'relay = "r"\nkeepalive = 0.05\n');
+		expect(configError([]).message).toBe(
+			`${path}:2: key "keepalive": expected seconds from 0.1 to 3600, got 0.05`,
+		);
+		write(configPath(), 'relay = "r"\nkeepalive-count = 500\n');
+		expect(configError([]).message).toBe(
+			`${path}:2: key "keepalive-count": expected a whole number from 1 to 100, got 500`,
+		);
+		// The bounds themselves are fine.
+		expect(run(['--relay', 'r', '--keepalive', '0.1', '--keepalive-count', '100'])).toMatchObject({
+			keepaliveS: 0.1,
+			keepaliveCount: 100,
+		});
+		expect(run(['--relay', 'r', '--keepalive', '3600', '--keepalive-count', '1'])).toMatchObject({
+			keepaliveS: 3600,
+			keepaliveCount: 1,
+		});
 	});
 
 	test('bad variables', () => {
@@ -436,12 +598,12 @@ describe('errors name the flag, variable or file:line and the expected value', (
 		);
 		write(join(home, 'top.toml'), 'relay = "r"\nkeepalive = "fast"\n');
 		expect(configError(['--profile', 'gpu']).message).toBe(
-			`${path}:6: key "keepalive": expected a positive number, got "fast"`,
+			`${path}:6: key "keepalive": expected seconds from 0.1 to 3600, got "fast"`,
 		);
 		// Top level has no keepalive: only the profile's bad one is ever read.
 		expect(run([]).keepaliveS).toBe(5);
 		expect(configError(['--config', join(home, 'top.toml')]).message).toBe(
-			`${join(home, 'top.toml')}:2: key "keepalive": expected a positive number, got "fast"`,
+			`${join(home, 'top.toml')}:2: key "keepalive": expected seconds from 0.1 to 3600, got "fast"`,
 		);
 		write(path, 'relay = "r"\naccept-new = "yes"\nssh_port = 1.5\n');
 		expect(configError([]).message).toBe(

@@ -8,7 +8,12 @@ import {existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs
 import {homedir, tmpdir, userInfo} from 'node:os';
 import {dirname, join} from 'node:path';
 import {afterAll, beforeAll, expect, test} from 'vitest';
-import {lookupSshHost, patternListMatches} from '../../source/config/ssh-config.js';
+import {
+	defaultGlobalKnownHostsFiles,
+	lookupSshHost,
+	patternListMatches,
+	type SshConfigOptions,
+} from '../../source/config/ssh-config.js';
 
 let dir = '';
 // ssh expands ~ from the password database, so compare with the real home.
@@ -126,6 +131,11 @@ test('a missing config is empty; patterns follow match_pattern_list', () => {
 		user: null,
 		port: null,
 		identityFiles: [],
+		userKnownHostsFiles: null,
+		globalKnownHostsFiles: null,
+		hostKeyAlias: null,
+		strictHostKeyChecking: null,
+		hashKnownHosts: null,
 	});
 	expect(patternListMatches(['*.org', '!bad.org'], 'good.org')).toBe(true);
 	expect(patternListMatches(['*.org', '!bad.org'], 'bad.org')).toBe(false);
@@ -141,4 +151,112 @@ test('Match exec is not run even where ssh would reach it', () => {
 	);
 	expect(lookupSshHost('relay', {home, localUser, path}).hostName).toBe('good');
 	expect(existsSync(marker)).toBe(false);
+});
+
+/** The host-key settings `ssh -G` prints, with ssh's defaults where the config says nothing. */
+function opensshKeys(args: readonly string[], host: string) {
+	const result = spawnSync('ssh', ['-G', ...args, host], {
+		encoding: 'utf8',
+		stdio: ['ignore', 'pipe', 'pipe'],
+	});
+	expect(result.status, result.stderr).toBe(0);
+	const lines = result.stdout.split('\n');
+	const one = (key: string): string | null =>
+		lines.find((line) => line.startsWith(`${key} `))?.slice(key.length + 1) ?? null;
+	return {
+		userknownhostsfile: one('userknownhostsfile'),
+		globalknownhostsfile: one('globalknownhostsfile'),
+		hostkeyalias: one('hostkeyalias'),
+		stricthostkeychecking: one('stricthostkeychecking'),
+		hashknownhosts: one('hashknownhosts'),
+	};
+}
+
+/** Ours, printed the way ssh -G prints it, with ssh's defaults filled in. */
+function ourKeys(host: string, options: SshConfigOptions): ReturnType<typeof opensshKeys> {
+	const found = lookupSshHost(host, options);
+	const list = (files: string[] | null, fallback: string[]) =>
+		files === null ? fallback.join(' ') : files.length === 0 ? 'none' : files.join(' ');
+	const strict = found.strictHostKeyChecking ?? 'ask';
+	return {
+		userknownhostsfile: list(found.userKnownHostsFiles, [
+			join(home, '.ssh', 'known_hosts'),
+			join(home, '.ssh', 'known_hosts2'),
+		]),
+		globalknownhostsfile: list(found.globalKnownHostsFiles, defaultGlobalKnownHostsFiles),
+		hostkeyalias: found.hostKeyAlias,
+		stricthostkeychecking: strict === 'yes' ? 'true' : strict === 'no' ? 'false' : strict,
+		hashknownhosts: found.hashKnownHosts === true ? 'yes' : 'no',
+	};
+}
+
+test('known_hosts files, HostKeyAlias, StrictHostKeyChecking, HashKnownHosts agree with ssh -G', () => {
+	const path = write(
+		join(dir, 'keys.conf'),
+		[
+			'Host relay',
+			'  HostName Relay.Example.org',
+			'  Port 2222',
+			'  UserKnownHostsFile ~/kh/%h_%p "/x y/%r" %d/k2 /k/%k',
+			'  GlobalKnownHostsFile none',
+			'  HostKeyAlias MyRelay',
+			'  StrictHostKeyChecking off',
+			'  HashKnownHosts no',
+			'Host other',
+			'  UserKnownHostsFile none',
+			'  StrictHostKeyChecking accept-new',
+			'  HashKnownHosts yes',
+			'Host third',
+			'  StrictHostKeyChecking false',
+			'  GlobalKnownHostsFile /etc/g1 /etc/g2',
+			'Host fourth',
+			'  StrictHostKeyChecking yes',
+			'Host *',
+			'  UserKnownHostsFile /never/first-value-wins',
+			'  StrictHostKeyChecking ask',
+		].join('\n'),
+	);
+	for (const host of ['relay', 'other', 'third', 'fourth', 'x']) {
+		expect({host, ...ourKeys(host, {home, localUser, path})}).toEqual({
+			host,
+			...opensshKeys(['-F', path], host),
+		});
+	}
+
+	// The comparison must exercise real values.
+	expect(opensshKeys(['-F', path], 'relay')).toMatchObject({
+		userknownhostsfile: `${home}/kh/relay.example.org_2222 /x y/${localUser} ${home}/k2 /k/myrelay`,
+		hostkeyalias: 'myrelay',
+		stricthostkeychecking: 'false',
+	});
+	// A port given on the command line is %p, as `ssh -p` makes it.
+	expect(lookupSshHost('relay', {home, localUser, path, port: 2200}).userKnownHostsFiles?.[0]).toBe(
+		`${home}/kh/relay.example.org_2200`,
+	);
+});
+
+test('the system ssh_config is read after the user one, as ssh reads it (HashKnownHosts on Debian)', () => {
+	// No -F: ssh reads ~/.ssh/config (of the real home) and /etc/ssh/ssh_config.
+	for (const host of ['relay.example.org', 'localhost']) {
+		expect({host, ...ourKeys(host, {home, localUser})}).toEqual({
+			host,
+			...opensshKeys([], host),
+		});
+	}
+
+	// A system file of our own, with a relative Include (under its own directory).
+	const etc = join(dir, 'etc-ssh');
+	write(join(etc, 'ssh_config.d', 'hash.conf'), 'Host *\n  HashKnownHosts yes\n');
+	const system = write(
+		join(etc, 'ssh_config'),
+		'Include ssh_config.d/*.conf\nHost *\n  StrictHostKeyChecking accept-new\n  HashKnownHosts no\n',
+	);
+	const user = write(join(dir, 'user.conf'), 'Host relay\n  StrictHostKeyChecking yes\n');
+	expect(lookupSshHost('relay', {home, localUser, path: user, systemPath: system})).toMatchObject({
+		strictHostKeyChecking: 'yes',
+		hashKnownHosts: true,
+	});
+	expect(lookupSshHost('other', {home, localUser, path: user, systemPath: system})).toMatchObject({
+		strictHostKeyChecking: 'accept-new',
+	});
 });

@@ -133,13 +133,30 @@ describe('matching agrees with ssh-keygen -F', () => {
 		expect(text).toMatch(/^\|1\|/m);
 		expect(text).not.toContain('relay.example.org');
 		for (const name of names) {
+			// ssh lowercases a name before it hashes it; ssh-keygen -F takes it as typed.
 			expect({name, lines: ourLines(path, name)}).toEqual({
 				name,
-				lines: sshKeygenLines(path, name),
+				lines: sshKeygenLines(path, name.toLowerCase()),
 			});
 		}
 
 		expect(sshKeygenLines(path, '[127.0.0.1]:19506').length).toBeGreaterThan(0);
+	});
+
+	test('names are lowercased before lookup, as ssh does (ssh-keygen -F itself does not)', () => {
+		const path = writeHosts('hashed-case', fileLines(false), true);
+		for (const name of ['[LOCALHOST]:19506', 'Relay.Example.ORG', 'LocalHost', 'GPU-A1']) {
+			const lower = name.toLowerCase();
+			expect({name, lines: ourLines(path, name)}).toEqual({
+				name,
+				lines: sshKeygenLines(path, lower),
+			});
+			expect(sshKeygenLines(path, lower).length, lower).toBeGreaterThan(0);
+		}
+
+		// The name a new key is recorded under is lowercased too.
+		expect(hostPatternFor('LOCALHOST', 19506)).toBe('[localhost]:19506');
+		expect(hostPatternFor('Relay.Example.ORG', 22)).toBe('relay.example.org');
 	});
 });
 
@@ -310,7 +327,7 @@ describe('verdicts agree with the real ssh client against a real sshd', () => {
 	});
 
 	/** What OpenSSH decides, read from its messages (auth failing means the key was accepted). */
-	function sshVerdict(knownHostsPath: string): string {
+	function sshVerdict(knownHostsPath: string, host = 'localhost'): string {
 		const result = spawnSync(
 			'ssh',
 			[
@@ -330,7 +347,7 @@ describe('verdicts agree with the real ssh client against a real sshd', () => {
 				'HostKeyAlgorithms=ssh-ed25519',
 				'-p',
 				String(port),
-				'localhost',
+				host,
 				'true',
 			],
 			{encoding: 'utf8', timeout: 30_000},
@@ -346,7 +363,13 @@ describe('verdicts agree with the real ssh client against a real sshd', () => {
 	test('plain, hashed, wildcard, negated, other type, changed, revoked, CA', () => {
 		const name = `[localhost]:${port}`;
 		const server = (hosts: string, marker = ''): string => line(hosts, serverKey, marker);
-		const cases: Array<{label: string; lines: string[]; hashed?: boolean; expected: string}> = [
+		const cases: Array<{
+			label: string;
+			lines: string[];
+			hashed?: boolean;
+			expected: string;
+			host?: string;
+		}> = [
 			{label: 'empty', lines: [], expected: 'unknown'},
 			{label: 'plain', lines: [server(name)], expected: 'ok'},
 			{label: 'hashed', lines: [server(name)], hashed: true, expected: 'ok'},
@@ -371,12 +394,33 @@ describe('verdicts agree with the real ssh client against a real sshd', () => {
 				expected: 'revoked',
 			},
 			{label: 'CA line', lines: [server('*', '@cert-authority')], expected: 'unknown'},
+			// `ssh LOCALHOST` looks up the lowercased name, hashed entries included.
+			{
+				label: 'hashed, upper case',
+				lines: [server(name)],
+				hashed: true,
+				expected: 'ok',
+				host: 'LOCALHOST',
+			},
+			{
+				label: 'changed hashed, upper case',
+				lines: [line(name, k('ed'))],
+				hashed: true,
+				expected: 'changed',
+				host: 'LocalHost',
+			},
 		];
-		for (const [index, {label, lines, hashed, expected}] of cases.entries()) {
+		for (const [index, {label, lines, hashed, expected, host}] of cases.entries()) {
 			const path = writeHosts(`ssh-${index}`, lines.length > 0 ? lines : ['# empty'], hashed);
 			const entries = parseKnownHosts(readFileSync(path, 'utf8'));
-			const ourVerdict = checkHostKey(entries, [name], serverKey.type, serverKey.base64).status;
-			expect({label, verdict: sshVerdict(path)}).toEqual({label, verdict: expected});
+			const ourVerdict = checkHostKey(
+				entries,
+				// Not through hostPatternFor (which lowercases): the lookup itself must.
+				[host ? `[${host}]:${port}` : name],
+				serverKey.type,
+				serverKey.base64,
+			).status;
+			expect({label, verdict: sshVerdict(path, host)}).toEqual({label, verdict: expected});
 			expect({label, verdict: ourVerdict}).toEqual({label, verdict: expected});
 		}
 	});
