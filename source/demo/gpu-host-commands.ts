@@ -6,8 +6,10 @@
  * (`sh -c GUARD gpujup-guard CMD DEADLINE`, see services/command-runner.ts): it is unwrapped here
  * and its deadline honoured, as the real guard would.
  */
+import {readFileSync} from 'node:fs';
 import path from 'node:path';
 import {runtimeDiscoveryScript} from '../core/jupyter-runtime.js';
+import {listenerCheckCommand} from '../core/proc-net.js';
 import {
 	sampleGpus,
 	sampleProcesses,
@@ -404,11 +406,32 @@ function runPs(args: readonly string[], io: ExecIo, context: GpuHostContext) {
 	io.exit(found.length > 0 ? 0 : 1);
 }
 
+/** The LISTEN rows of this machine's /proc/net/tcp{,6}, as the listener check's grep prints them. */
+function localListenRows(): string {
+	return ['/proc/net/tcp', '/proc/net/tcp6']
+		.flatMap((file) => {
+			try {
+				return readFileSync(file, 'utf8').split('\n');
+			} catch {
+				return [];
+			}
+		})
+		.filter((line) => line.includes(' 0A '))
+		.map((line) => `${line}\n`)
+		.join('');
+}
+
 /** Answer one exec request on the demo's GPU host. */
 export function handleGpuHostExec(rawCommand: string, io: ExecIo, context: GpuHostContext): void {
 	const {command, deadlineS} = unwrapGuard(rawCommand);
 	if (command === runtimeDiscoveryScript) {
 		io.write(context.runtimeFiles());
+		io.exit(0);
+		return;
+	}
+	if (command === listenerCheckCommand) {
+		// The demo's Jupyter listens on this machine, as this user: its sockets are the real ones.
+		io.write(`uid ${process.getuid?.() ?? 0}\n${localListenRows()}`);
 		io.exit(0);
 		return;
 	}

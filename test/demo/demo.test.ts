@@ -92,7 +92,10 @@ describe('gpujup demo, in process', () => {
 			});
 
 			// j: a new stand-in token; the client finds it again through the runtime file.
-			const before = demo.handle.token()!.token;
+			// The token comes back once the reconnected hop has checked who listens on the port.
+			const {token: before} = await waitFor(() => demo.handle.token(), {
+				message: 'the token known again after the reconnect',
+			});
 			await demo.handle.restartJupyter();
 			await waitFor(
 				() => demo.handle.token()?.token !== before && state(demo).jupyter?.state === 'running',
