@@ -134,11 +134,13 @@ describe('control socket', () => {
 
 	test('subscribe streams the whole state first, then the changes, each with `at`', async () => {
 		const {socketPath, store} = await setup();
+		// A hop that has not tried yet is no news (no event); its first attempt is.
+		store.dispatch({type: 'hop', hop: 'reverse', patch: {attempt: 1}});
 		const events: JsonEvent[] = [];
 		const subscription = subscribeControl(socketPath, (event) => events.push(event));
 		cleanups.push(() => subscription.dispose());
 		await waitFor(() => events.length >= 1, {message: 'snapshot'});
-		expect(events[0]).toMatchObject({type: 'hop', hop: 'reverse', state: 'connecting'});
+		expect(events[0]).toMatchObject({type: 'hop', hop: 'reverse', state: 'connecting', attempt: 1});
 		expect(events[0]!.at).toMatch(/^\d{4}-\d\d-\d\dT/);
 
 		store.dispatch({type: 'hop', hop: 'reverse', patch: {state: 'ready', readySince: Date.now()}});
@@ -149,7 +151,7 @@ describe('control socket', () => {
 				type: 'hop',
 				hop: 'reverse',
 				state: 'ready',
-				attempt: 0,
+				attempt: 1,
 				reconnects: 0,
 				rttMs: null,
 				error: null,
