@@ -31,11 +31,9 @@ describe('the laptop follows a restart of gpujup host', () => {
 
 	afterAll(async () => {
 		for (const proc of procs) await stopGpujup(proc);
+		// Jupyter outlives `gpujup host` by design.
 		await runGpujup(
-			[
-				...hostArgs(chain.lab, {jupyterPort: chain.jupyterPort, notebookDir: chain.scratch}),
-				'--stop-jupyter',
-			],
+			['host', '--stop-jupyter', '--jupyter-port', String(chain.jupyterPort)],
 			chain.lab.gpuEnv(),
 		).catch(() => undefined);
 		await chain?.dispose();
