@@ -10,7 +10,6 @@ import {
 	envKernel,
 	jupyterScript,
 	missingIpykernelMessage,
-	shellQuote,
 } from '../../source/core/jupyter-command.js';
 
 describe('jupyter command line', () => {
@@ -169,10 +168,4 @@ describe('jupyter command line', () => {
 		}
 	});
 
-	test('shellQuote survives a round trip through the shell', () => {
-		for (const word of ['plain', 'a b', "it's", '$HOME', '`x`', '"q"', '']) {
-			const out = execFileSync('/bin/sh', ['-c', `printf %s ${shellQuote(word)}`]).toString();
-			expect(out).toBe(word);
-		}
-	});
 });
