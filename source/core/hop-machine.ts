@@ -30,8 +30,9 @@ export type HopMachineState = {
 	readonly parentReady: boolean | null;
 	readonly probing: boolean;
 	/**
-	 * A knock of this wait's probe failed: only then may an answer cut the wait short. A relay that
-	 * accepts TCP but drops every SSH session answers every knock, and must still be backed off.
+	 * The far side failed to answer during this wait (the attempt could not reach it, or a knock
+	 * failed): only then may an answer cut the wait short. A relay that accepts TCP but drops
+	 * every SSH session answers every knock, and must still be backed off.
 	 */
 	readonly probeFailed: boolean;
 	/**
@@ -268,7 +269,9 @@ export function transition(state: HopMachineState, event: HopEvent): Transition 
 					phase: wasReady ? 'lost' : 'waiting',
 					failures,
 					probing,
-					probeFailed: false,
+					// Refused, unresolvable or silent: the far side was not there, so its answer
+					// is news. Closed: it answered and dropped us, so an answer alone is not.
+					probeFailed: error.kind !== 'closed',
 					retryAt: event.now + ms,
 				},
 				effects,

@@ -411,16 +411,22 @@ describe('words from an unverified server (issue 9 item 4)', () => {
 });
 
 describe('the probe cuts a wait short only when the relay came back (issue 9 item 10)', () => {
-	/** Two refused attempts: the second close starts a probe (the first retry goes at once). */
+	/**
+	 * Two attempts that the far side accepted and then dropped (no error: the fallback, closed);
+	 * the second close starts a probe (the first retry goes at once).
+	 */
 	const waitingWithProbe = () =>
-		run([
-			{type: 'start'},
-			{type: 'error', epoch: 1, error: refused},
-			closed(1),
-			{type: 'retry-due', epoch: 1, now: 0},
-			{type: 'error', epoch: 2, error: refused},
-			closed(2),
-		]);
+		run([{type: 'start'}, closed(1), {type: 'retry-due', epoch: 1, now: 0}, closed(2)]);
+
+	/** Two attempts refused (nothing listens); the second close starts a probe. */
+	const twoRefused: HopEvent[] = [
+		{type: 'start'},
+		{type: 'error', epoch: 1, error: refused},
+		closed(1),
+		{type: 'retry-due', epoch: 1, now: 0},
+		{type: 'error', epoch: 2, error: refused},
+		closed(2),
+	];
 
 	it('an answer on the first knock does not cut the wait (accepts, then drops SSH)', () => {
 		const {state} = waitingWithProbe();
@@ -441,24 +447,18 @@ describe('the probe cuts a wait short only when the relay came back (issue 9 ite
 			],
 			state,
 		).state;
-		const r = run(
-			[{type: 'error', epoch: 3, error: refused}, closed(3), {type: 'probe-ok', epoch: 3, now: 0}],
-			state,
-		);
+		const r = run([closed(3), {type: 'probe-ok', epoch: 3, now: 0}], state);
 		expect(r.state.phase).toBe('waiting');
+	});
+
+	it('an attempt that could not reach the far side counts as the failed knock', () => {
+		const r = run([...twoRefused, {type: 'probe-ok', epoch: 2, now: 0}]);
+		expect(r.state.phase).toBe('connecting');
 	});
 
 	it('a second hop probes (through its parent) while the parent is up', () => {
 		const r = run(
-			[
-				{type: 'parent-ready', now: 0},
-				{type: 'start'},
-				{type: 'error', epoch: 1, error: refused},
-				closed(1),
-				{type: 'retry-due', epoch: 1, now: 0},
-				{type: 'error', epoch: 2, error: refused},
-				closed(2),
-			],
+			[{type: 'parent-ready', now: 0}, ...twoRefused],
 			initialHopMachine({hasParent: true}),
 		);
 		expect(r.state.probing).toBe(true);
