@@ -167,5 +167,4 @@ describe('jupyter command line', () => {
 			rmSync(root, {recursive: true, force: true});
 		}
 	});
-
 });

@@ -6,7 +6,8 @@
  */
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {runGpujup, type GpujupProcess} from '../e2e/gpujup-process.js';
-import {captureFiles, installFakeNvidiaSmi} from '../helpers/fake-nvidia-smi.js';
+import {installFakeNvidiaSmi} from '../helpers/fake-nvidia-smi.js';
+import {samples} from '../helpers/nvidia-smi-samples.js';
 import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
 import {waitFor} from '../helpers/wait-for.js';
 import {
@@ -35,7 +36,7 @@ describe.each(shells)('a GPU host whose login shell is $shell', ({shell, whoami,
 
 	beforeAll(async () => {
 		bin = await tempDir('fake-smi');
-		await installFakeNvidiaSmi(bin.path, {captures: [captureFiles[0]]});
+		await installFakeNvidiaSmi(bin.path, {captures: [samples.captures[0]]});
 		chain = await startChain({lab: {hostEnvPath: bin.path, gpuLoginShell: shell}});
 		hostJupyterPort = await freePort();
 	}, 120_000);
