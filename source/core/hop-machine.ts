@@ -269,9 +269,10 @@ export function transition(state: HopMachineState, event: HopEvent): Transition 
 					phase: wasReady ? 'lost' : 'waiting',
 					failures,
 					probing,
-					// Refused, unresolvable or silent: the far side was not there, so its answer
-					// is news. Closed: it answered and dropped us, so an answer alone is not.
-					probeFailed: error.kind !== 'closed',
+					// Refused, unresolvable or silent: the far side was not there, so its answer is
+					// news; so it is after a working session was lost (a reset on the path). An
+					// attempt it accepted and dropped before ready: an answer alone is not news.
+					probeFailed: error.kind !== 'closed' || wasReady,
 					retryAt: event.now + ms,
 				},
 				effects,

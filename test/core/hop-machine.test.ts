@@ -451,6 +451,18 @@ describe('the probe cuts a wait short only when the relay came back (issue 9 ite
 		expect(r.state.phase).toBe('waiting');
 	});
 
+	it('after a ready session is lost, the first answer cuts the wait', () => {
+		const r = run([
+			{type: 'start'},
+			closed(1),
+			{type: 'retry-due', epoch: 1, now: 0},
+			{type: 'connected', epoch: 2, now: 0},
+			closed(2),
+			{type: 'probe-ok', epoch: 2, now: 0},
+		]);
+		expect(r.state.phase).toBe('connecting');
+	});
+
 	it('an attempt that could not reach the far side counts as the failed knock', () => {
 		const r = run([...twoRefused, {type: 'probe-ok', epoch: 2, now: 0}]);
 		expect(r.state.phase).toBe('connecting');
