@@ -27,6 +27,19 @@ export function isTerminal(kind: ErrorKind): boolean {
 	return kind === 'auth' || kind === 'host-key';
 }
 
+/**
+ * What a server said before its host key was verified, made retryable: a clear-text DISCONNECT
+ * ("no more auth methods", "host key not verifiable") can come from anyone on the path, and
+ * letting it stop the hop for good would hand them a kill switch.
+ */
+export function untrustedError(error: ClassifiedError): ClassifiedError {
+	const cause = error.message.split(' — ')[0] ?? error.message;
+	return {
+		kind: 'protocol',
+		message: `${cause} — said before the host key was verified, so not trusted; retrying`,
+	};
+}
+
 /** Network failures that a TCP probe of the relay can see end (it answers again). */
 export function isNetworkKind(kind: ErrorKind): boolean {
 	return kind === 'dns' || kind === 'refused' || kind === 'timeout' || kind === 'closed';

@@ -1,5 +1,5 @@
 import {defaultBackoff, nextDelay, stableResetMs, type BackoffPolicy} from './backoff.js';
-import {isNetworkKind, isTerminal} from './classify-error.js';
+import {isNetworkKind, isTerminal, untrustedError} from './classify-error.js';
 import type {ClassifiedError, ErrorKind, HopState, HopStatus} from './types.js';
 
 /**
@@ -29,6 +29,18 @@ export type HopMachineState = {
 	/** Null when the hop has no parent; otherwise whether the parent hop is ready. */
 	readonly parentReady: boolean | null;
 	readonly probing: boolean;
+	/**
+	 * The far side failed to answer during this wait (the attempt could not reach it, or a knock
+	 * failed): only then may an answer cut the wait short. A relay that accepts TCP but drops
+	 * every SSH session answers every knock, and must still be backed off.
+	 */
+	readonly probeFailed: boolean;
+	/**
+	 * The current attempt finished key exchange with a verified host key. Before that anything
+	 * the server says (a DISCONNECT in clear text) may be forged by whoever sits on the path, so
+	 * it can never be a terminal verdict.
+	 */
+	readonly keyVerified: boolean;
 	readonly readySince: number | null;
 	readonly retryAt: number | null;
 	readonly lastLoss: {readonly kind: ErrorKind; readonly at: number} | null;
@@ -38,7 +50,18 @@ export type HopMachineState = {
 export type HopEvent =
 	| {readonly type: 'start'}
 	| {readonly type: 'connected'; readonly epoch: number; readonly now: number}
-	| {readonly type: 'error'; readonly epoch: number; readonly error: ClassifiedError}
+	| {
+			readonly type: 'error';
+			readonly epoch: number;
+			readonly error: ClassifiedError;
+			/**
+			 * What the server (or anyone on the path) said, as opposed to a verdict of our own
+			 * (a known_hosts mismatch, every key refused): trusted only after `host-key-verified`.
+			 */
+			readonly fromServer?: boolean;
+	  }
+	/** Key exchange finished with a host key that known_hosts (or the user) vouched for. */
+	| {readonly type: 'host-key-verified'; readonly epoch: number}
 	| {
 			readonly type: 'closed';
 			readonly epoch: number;
@@ -51,6 +74,7 @@ export type HopEvent =
 	| {readonly type: 'keepalive-timeout'; readonly epoch: number; readonly error: ClassifiedError}
 	| {readonly type: 'retry-due'; readonly epoch: number; readonly now: number}
 	| {readonly type: 'probe-ok'; readonly epoch: number; readonly now: number}
+	| {readonly type: 'probe-failed'; readonly epoch: number}
 	| {readonly type: 'clock-jump'; readonly now: number}
 	| {readonly type: 'reconnect-now'; readonly now: number}
 	| {readonly type: 'parent-down'; readonly error: ClassifiedError}
@@ -93,6 +117,8 @@ export function initialHopMachine(
 		pending: null,
 		parentReady: options.hasParent ? false : null,
 		probing: false,
+		probeFailed: false,
+		keyVerified: false,
 		readySince: null,
 		retryAt: null,
 		lastLoss: null,
@@ -120,6 +146,8 @@ function connectNow(state: HopMachineState, extra: HopEffect[] = []): Transition
 			attempt: state.attempt + 1,
 			pending: null,
 			probing: false,
+			probeFailed: false,
+			keyVerified: false,
 			retryAt: null,
 		},
 		effects,
@@ -184,11 +212,21 @@ export function transition(state: HopMachineState, event: HopEvent): Transition 
 			};
 		}
 
+		case 'host-key-verified': {
+			if (event.epoch !== state.epoch || state.phase !== 'connecting') return same(state);
+			return same({...state, keyVerified: true});
+		}
+
 		case 'error':
 		case 'keepalive-timeout': {
 			if (event.epoch !== state.epoch) return same(state);
 			if (state.phase !== 'connecting' && state.phase !== 'ready') return same(state);
-			const next = rememberError(state, event.error);
+			const untrusted =
+				event.type === 'error' &&
+				event.fromServer === true &&
+				!state.keyVerified &&
+				isTerminal(event.error.kind);
+			const next = rememberError(state, untrusted ? untrustedError(event.error) : event.error);
 			// A keepalive timeout is a verdict, not an echo: tear the connection down so its
 			// `close` arrives; a plain error lets ssh2 close on its own (some, like a failed agent,
 			// are not fatal at all).
@@ -221,8 +259,9 @@ export function transition(state: HopMachineState, event: HopEvent): Transition 
 			const random = event.random ?? 0.5;
 			const ms = nextDelay(failures, state.policy, () => random);
 			effects.push({type: 'schedule-retry', epoch: state.epoch, ms});
-			// A probe only helps when the relay itself was unreachable; a child's "probe" is its parent.
-			const probing = state.parentReady === null && isNetworkKind(error.kind) && ms > 0;
+			// A probe only helps when the far side was unreachable: the relay for the first hop, the
+			// reverse port through the relay for the second (here its parent is up).
+			const probing = isNetworkKind(error.kind) && ms > 0;
 			if (probing) effects.push({type: 'start-probe', epoch: state.epoch});
 			return {
 				state: {
@@ -230,6 +269,10 @@ export function transition(state: HopMachineState, event: HopEvent): Transition 
 					phase: wasReady ? 'lost' : 'waiting',
 					failures,
 					probing,
+					// Refused, unresolvable or silent: the far side was not there, so its answer is
+					// news; so it is after a working session was lost (a reset on the path). An
+					// attempt it accepted and dropped before ready: an answer alone is not news.
+					probeFailed: error.kind !== 'closed' || wasReady,
 					retryAt: event.now + ms,
 				},
 				effects,
@@ -242,8 +285,17 @@ export function transition(state: HopMachineState, event: HopEvent): Transition 
 			if (state.phase !== 'waiting' && state.phase !== 'lost') return same(state);
 			if (state.retryAt === null) return same(state);
 			if (event.type === 'probe-ok' && !state.probing) return same(state);
+			// The far side answers but never failed a knock in this wait: it is the thing that
+			// just dropped us (accepts, then closes), so the backoff stands. The probe has stopped.
+			if (event.type === 'probe-ok' && !state.probeFailed)
+				return {state: {...state, probing: false}, effects: [{type: 'stop-probe'}]};
 			// The timer fired (or the probe saw the relay answer): nothing left to cancel.
 			return connectNow({...state, retryAt: event.type === 'retry-due' ? null : state.retryAt});
+		}
+
+		case 'probe-failed': {
+			if (event.epoch !== state.epoch || !state.probing || state.probeFailed) return same(state);
+			return same({...state, probeFailed: true});
 		}
 
 		case 'clock-jump': {

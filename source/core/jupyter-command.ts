@@ -5,6 +5,8 @@
  */
 import {missingIpykernelExitCode} from './exit-codes.js';
 
+import {shellQuote} from './shell.js';
+
 /** `--env`: which environment Jupyter runs in. */
 export type JupyterEnv =
 	| {readonly kind: 'none'}
@@ -37,12 +39,6 @@ export const condaPlaces = [
 
 /** The program that runs {@link jupyterScript} (conda's activation script wants bash or zsh). */
 export const jupyterShell = '/bin/bash';
-
-/** Quote one word for a POSIX shell: `it's` → `'it'\''s'`. Safe words stay bare. */
-export function shellQuote(word: string): string {
-	if (/^[\w@%+=:,./-]+$/.test(word)) return word;
-	return `'${word.replaceAll("'", `'\\''`)}'`;
-}
 
 /**
  * The flags that pin Jupyter to 127.0.0.1:<port> (never moving to the next port: the tunnel points

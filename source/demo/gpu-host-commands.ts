@@ -84,9 +84,14 @@ export function splitShellWords(line: string): string[] | null {
 	return words;
 }
 
-/** The command inside the client's guard and its deadline in seconds (0: none); as is otherwise. */
+/**
+ * The command inside the client's guard and its deadline in seconds (0: none), or the script of a
+ * plain `sh -c SCRIPT` (how every other command goes out, see core/shell.ts); as is otherwise.
+ */
 export function unwrapGuard(command: string): {command: string; deadlineS: number} {
 	const words = splitShellWords(command);
+	if (words?.length === 3 && words[0] === 'sh' && words[1] === '-c')
+		return {command: words[2]!, deadlineS: 0};
 	if (
 		words &&
 		words.length >= 5 &&

@@ -10,6 +10,7 @@
 import {spawn as spawnChild} from 'node:child_process';
 import {PassThrough, type Readable} from 'node:stream';
 import type {Client, ClientChannel} from 'ssh2';
+import {shCommand} from '../core/shell.js';
 
 /** How a command ended: its exit code, or the signal that ended it (null, null: the link died). */
 export type CommandExit = {readonly code: number | null; readonly signal: string | null};
@@ -61,17 +62,13 @@ export const guardScript = [
 	'if kill -TERM -"$p" 2>/dev/null; then sleep 1; kill -KILL -"$p" 2>/dev/null; fi',
 	'for g in $w $t; do kill -TERM -"$g" 2>/dev/null || kill -TERM "$g" 2>/dev/null; done',
 	'exit $r',
-].join('\n');
-
-/** Quote one word for a POSIX shell. */
-export function shellQuote(word: string): string {
-	return `'${word.replaceAll("'", `'\\''`)}'`;
-}
+	// One line: tcsh cannot take a newline inside quotes (see core/shell.ts).
+].join('; ');
 
 /** The command line that runs `command` under the guard. */
 export function guardedCommand(command: string, deadlineMs = 0): string {
 	const seconds = deadlineMs > 0 ? Math.max(1, Math.ceil(deadlineMs / 1000)) : 0;
-	return `sh -c ${shellQuote(guardScript)} gpujup-guard ${shellQuote(command)} ${seconds}`;
+	return shCommand(guardScript, [command, String(seconds)], 'gpujup-guard');
 }
 
 /** A command that could not start at all: empty output, `message` on stderr, exit (null, null). */

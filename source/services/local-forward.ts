@@ -4,6 +4,9 @@ import {HopError} from '../core/classify-error.js';
 import type {ForwardStatus} from '../core/types.js';
 import {widenChannelWindow} from './ssh-hop.js';
 
+/** How long a client may take to read the rest of an answer after the far side closed. */
+const closeGraceMs = 10_000;
+
 /** The hop a forward rides on: only what the forward needs from an SshHop. */
 export type ForwardHop = {
 	readonly client: Client | null;
@@ -53,9 +56,17 @@ export async function startLocalForward(o: LocalForwardOptions): Promise<LocalFo
 
 	const bridge = (socket: net.Socket, channel: ClientChannel) => {
 		channel.on('error', () => socket.destroy());
-		channel.on('close', () => socket.destroy());
+		channel.on('close', () => {
+			// The far side is done: let what it sent reach the client first (pipe() has ended the
+			// socket after its last byte), but never wait long on a client that does not read.
+			if (socket.destroyed) return;
+			socket.end();
+			socket.once('finish', () => socket.destroy());
+			setTimeout(() => socket.destroy(), closeGraceMs).unref();
+		});
 		socket.on('close', () => channel.destroy());
-		// pipe() gives backpressure both ways and forwards EOF, so half-closed HTTP still works.
+		// pipe() gives backpressure both ways and forwards EOF each way on its own: a client that
+		// sends FIN after its request still gets the answer (the server is half-open, as ssh -L).
 		socket.pipe(channel);
 		channel.pipe(socket);
 		socket.resume();
@@ -103,7 +114,7 @@ export async function startLocalForward(o: LocalForwardOptions): Promise<LocalFo
 		})();
 	};
 
-	const server = net.createServer(onConnection);
+	const server = net.createServer({allowHalfOpen: true}, onConnection);
 	await new Promise<void>((resolve, reject) => {
 		const onError = (error: NodeJS.ErrnoException) => {
 			server.off('listening', onListening);

@@ -1,11 +1,7 @@
 import {StringDecoder} from 'node:string_decoder';
 import type {Client, ClientChannel} from 'ssh2';
 import {LogLineAssembler} from '../core/log-lines.js';
-
-/** Quotes one word for a POSIX shell. */
-function shellWord(word: string): string {
-	return `'${word.replaceAll("'", `'\\''`)}'`;
-}
+import {shCommand, shellQuote} from '../core/shell.js';
 
 /** On first attach, only this much of an existing log is read back. */
 const initialBacklogBytes = 32_768;
@@ -39,7 +35,7 @@ export class RemoteLogTail {
 	/** The second hop is ready: follow from where we were (or the log's recent end). */
 	attach(client: Client): void {
 		this.detach();
-		const file = shellWord(this.options.path);
+		const file = shellQuote(this.options.path);
 		// A first look starts one byte before the recent end and skips through the first newline:
 		// the lines shown are whole (the byte before may itself end a line).
 		const start =
@@ -47,7 +43,7 @@ export class RemoteLogTail {
 				? `s=$(wc -c < ${file} 2>/dev/null || echo 0); o=$((s > ${initialBacklogBytes} ? s - ${initialBacklogBytes} - 1 : 0)); printf 'OFFSET %s\\n' "$o"; tail -c +$((o + 1)) -F ${file}`
 				: `printf 'OFFSET %s\\n' ${this.#offset}; tail -c +${this.#offset + 1} -F ${file}`;
 		// The wrapper ends tail when the channel's stdin closes, so no tail outlives the session.
-		const command = `sh -c '${start.replaceAll("'", `'\\''`)} & p=$!; cat >/dev/null; kill $p 2>/dev/null'`;
+		const command = shCommand(`${start} & p=$!; cat >/dev/null; kill $p 2>/dev/null`);
 		client.exec(command, (error, channel) => {
 			if (error) {
 				this.options.onError?.(`cannot tail ${this.options.path}: ${error.message}`);

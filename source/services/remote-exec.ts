@@ -1,8 +1,10 @@
 import type {Client} from 'ssh2';
+import {shCommand} from '../core/shell.js';
 
 /**
- * Runs a short command over an exec channel and returns its stdout. The command is killed
- * with its channel at the deadline, so a hung remote never blocks the caller.
+ * Runs a short POSIX sh script (one line) over an exec channel and returns its stdout. It goes
+ * out as `sh -c '…'`, so the user's login shell (fish, tcsh…) does not matter. The command is
+ * killed with its channel at the deadline, so a hung remote never blocks the caller.
  */
 export async function execText(
 	client: Client,
@@ -12,7 +14,7 @@ export async function execText(
 	const timeoutMs = options.timeoutMs ?? 10_000;
 	const maxBytes = options.maxBytes ?? 1_048_576;
 	return new Promise((resolve, reject) => {
-		client.exec(command, (error, channel) => {
+		client.exec(shCommand(command), (error, channel) => {
 			if (error) {
 				reject(error);
 				return;

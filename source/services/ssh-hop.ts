@@ -32,7 +32,7 @@ import {
 	type KeyCache,
 	type SshAuthOptions,
 } from './ssh-auth.js';
-import {startTcpProbe, type TcpProbeLoop} from './tcp-probe.js';
+import {probeTcp, readsSshBanner, startProbeLoop, type TcpProbeLoop} from './tcp-probe.js';
 
 /** Everything one hop needs; see SPEC "Reconnect" and "Security". */
 export type SshHopOptions = {
@@ -385,12 +385,11 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 			}
 			case 'start-probe': {
 				this.#probe?.dispose();
-				this.#probe = startTcpProbe({
-					host: this.#o.host,
-					port: this.#o.port,
-					banner: true,
+				this.#probe = startProbeLoop({
+					knock: async () => this.#knock(),
 					intervalMs: this.#o.probeIntervalMs ?? 1000,
 					onAnswer: () => this.#dispatch({type: 'probe-ok', epoch: effect.epoch, now: Date.now()}),
+					onFail: () => this.#dispatch({type: 'probe-failed', epoch: effect.epoch}),
 				});
 				break;
 			}
@@ -435,6 +434,20 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 				this.emit('down');
 				break;
 			}
+		}
+	}
+
+	/**
+	 * One knock at the far side: the first hop's TCP port, or (second hop) the reverse port
+	 * through the parent, each answering with an SSH banner. Cheap: no key exchange.
+	 */
+	async #knock(): Promise<boolean> {
+		const o = this.#o;
+		if (!o.via || !o.viaTarget) return probeTcp({host: o.host, port: o.port, banner: true});
+		try {
+			return await readsSshBanner(await this.#openSocket());
+		} catch {
+			return false;
 		}
 	}
 
@@ -519,8 +532,16 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 				else attempt.auth.note(err.message);
 				return;
 			}
-			this.#error(epoch, classifyError(err, {host: o.host, port: o.port}));
+			this.#dispatch({
+				type: 'error',
+				epoch,
+				error: classifyError(err, {host: o.host, port: o.port}),
+				fromServer: true,
+			});
 		});
+		// Key exchange is done and the host key verified: from here on what the server says is
+		// authenticated, and an auth verdict may be final (see the hop machine).
+		client.on('handshake', () => this.#dispatch({type: 'host-key-verified', epoch}));
 		client.on('close', () => this.#closed(attempt));
 		client.on('ready', () => void this.#onAuthenticated(attempt));
 
@@ -562,6 +583,20 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 			return;
 		}
 		attempt.sock = sock;
+		if (o.via) {
+			// The relay closes this channel as soon as the reverse tunnel behind it goes (a restart
+			// of `gpujup host`): ssh2 would not notice until keepalives ran out, so go now.
+			const gone = () => {
+				if (stale() || abort.signal.aborted) return;
+				this.#error(epoch, {
+					kind: 'closed',
+					message: `the relay closed the channel to ${o.label} — the reverse tunnel (gpujup host on the GPU host) went away`,
+				});
+				this.#destroyAttempt();
+			};
+			sock.once('end', gone);
+			sock.once('close', gone);
+		}
 
 		const known = knownKeyTypes(entries, o.hostKeyNames);
 		const config: ConnectConfig = {

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import type {Duplex} from 'node:stream';
 
 /** Where and how to knock. */
 export type TcpProbeOptions = {
@@ -14,18 +15,41 @@ export type TcpProbeOptions = {
 };
 
 /**
+ * Wait on a freshly opened stream for the start of an SSH banner (`SSH-`), then destroy it.
+ * Resolves true on a banner, false on anything else, an error, a close or the deadline.
+ */
+export async function readsSshBanner(stream: Duplex, timeoutMs = 2000): Promise<boolean> {
+	return new Promise((resolve) => {
+		let settled = false;
+		let received = '';
+		const finish = (ok: boolean) => {
+			if (settled) return;
+			settled = true;
+			clearTimeout(timer);
+			stream.destroy();
+			resolve(ok);
+		};
+		const timer = setTimeout(() => finish(false), timeoutMs);
+		stream.on('error', () => finish(false));
+		stream.on('close', () => finish(false));
+		stream.on('end', () => finish(false));
+		stream.on('data', (chunk: Buffer) => {
+			received += chunk.toString('latin1');
+			if (received.length >= 4) finish(received.startsWith('SSH-'));
+		});
+	});
+}
+
+/**
  * One cheap knock: connect, optionally read the start of the SSH banner, close. Resolves true when
  * the far side answered, false otherwise; never rejects.
  */
 export async function probeTcp(options: TcpProbeOptions): Promise<boolean> {
 	const timeoutMs = options.timeoutMs ?? 2000;
+	const socket = net.connect({host: options.host, port: options.port});
+	if (options.banner) return readsSshBanner(socket, timeoutMs);
 	return new Promise((resolve) => {
-		let settled = false;
-		let received = '';
-		const socket = net.connect({host: options.host, port: options.port});
 		const finish = (ok: boolean) => {
-			if (settled) return;
-			settled = true;
 			clearTimeout(timer);
 			socket.destroy();
 			resolve(ok);
@@ -33,39 +57,43 @@ export async function probeTcp(options: TcpProbeOptions): Promise<boolean> {
 		const timer = setTimeout(() => finish(false), timeoutMs);
 		socket.on('error', () => finish(false));
 		socket.on('close', () => finish(false));
-		socket.on('connect', () => {
-			if (!options.banner) finish(true);
-		});
-		socket.on('data', (chunk: Buffer) => {
-			received += chunk.toString('latin1');
-			if (received.length >= 4) finish(received.startsWith('SSH-'));
-		});
+		socket.on('connect', () => finish(true));
 	});
 }
 
 /** A running probe loop; `dispose()` stops it. */
 export type TcpProbeLoop = {dispose(): void};
 
+/** How often and with what to knock, and whom to tell. */
+export type ProbeLoopOptions = {
+	/** One knock: true when the far side answered; must never reject. */
+	readonly knock: () => Promise<boolean>;
+	readonly intervalMs?: number;
+	readonly onAnswer: () => void;
+	/** Each knock that got no answer (the hop machine cuts a wait short only after one). */
+	readonly onFail?: () => void;
+};
+
 /**
  * Knock every `intervalMs` (default 1 s) until the far side answers, then call `onAnswer` once and
  * stop. Used while a hop waits out its backoff, so recovery takes seconds rather than a backoff
- * step when the relay comes back.
+ * step when the far side comes back.
  */
-export function startTcpProbe(
-	options: TcpProbeOptions & {readonly intervalMs?: number; readonly onAnswer: () => void},
-): TcpProbeLoop {
+export function startProbeLoop(options: ProbeLoopOptions): TcpProbeLoop {
 	const intervalMs = options.intervalMs ?? 1000;
 	let stopped = false;
 	let timer: NodeJS.Timeout | undefined;
 	const knock = async () => {
 		timer = undefined;
-		const ok = await probeTcp(options);
+		const ok = await options.knock().catch(() => false);
 		if (stopped) return;
 		if (ok) {
 			stopped = true;
 			options.onAnswer();
 			return;
 		}
+		options.onFail?.();
+		if (stopped) return;
 		timer = setTimeout(() => void knock(), intervalMs);
 	};
 	timer = setTimeout(() => void knock(), intervalMs);
@@ -75,4 +103,11 @@ export function startTcpProbe(
 			if (timer) clearTimeout(timer);
 		},
 	};
+}
+
+/** {@link startProbeLoop} with {@link probeTcp} as the knock. */
+export function startTcpProbe(
+	options: TcpProbeOptions & Omit<ProbeLoopOptions, 'knock'>,
+): TcpProbeLoop {
+	return startProbeLoop({...options, knock: async () => probeTcp(options)});
 }

@@ -85,10 +85,15 @@ describe('hop machine', () => {
 		expect(delays).toEqual([0, 200, 1000, 2000]);
 	});
 
-	it('cuts the wait short when the probe answers, and ignores a stale probe', () => {
+	it('cuts the wait short when the probe answers after a failed knock, and ignores a stale probe', () => {
 		let state = run([{type: 'start'}, {type: 'error', epoch: 1, error: refused}, closed(1)]).state;
 		state = run(
-			[{type: 'retry-due', epoch: 1, now: 0}, {type: 'error', epoch: 2, error: timeout}, closed(2)],
+			[
+				{type: 'retry-due', epoch: 1, now: 0},
+				{type: 'error', epoch: 2, error: timeout},
+				closed(2),
+				{type: 'probe-failed', epoch: 2},
+			],
 			state,
 		).state;
 		expect(state.probing).toBe(true);
@@ -341,5 +346,142 @@ describe('hop machine', () => {
 			retryAt: 42,
 			lastLoss: null,
 		});
+	});
+});
+
+describe('words from an unverified server (issue 9 item 4)', () => {
+	const start = () => run([{type: 'start'}]).state;
+
+	it.each([
+		['auth', authFail],
+		['host-key', hostKey],
+	] as const)(
+		'retries a %s error the server sent before its host key was verified',
+		(_kind, error) => {
+			const r = run([{type: 'error', epoch: 1, error, fromServer: true}, closed(1)], start());
+			expect(r.state.phase).toBe('waiting');
+			expect(r.state.error?.kind).toBe('protocol');
+			expect(r.state.error?.message).toMatch(/before .*host key was verified/);
+			expect(r.effects).toContainEqual({type: 'schedule-retry', epoch: 1, ms: 0});
+		},
+	);
+
+	it('trusts the same words once the key was verified in this attempt', () => {
+		const r = run(
+			[
+				{type: 'host-key-verified', epoch: 1},
+				{type: 'error', epoch: 1, error: authFail, fromServer: true},
+				closed(1),
+			],
+			start(),
+		);
+		expect(r.state.phase).toBe('failed');
+		expect(r.state.error).toEqual(authFail);
+	});
+
+	it('keeps its own host-key verdict terminal before verification', () => {
+		const r = run([{type: 'error', epoch: 1, error: hostKey}, closed(1)], start());
+		expect(r.state.phase).toBe('failed');
+		expect(r.state.error).toEqual(hostKey);
+	});
+
+	it('forgets the verification with each new attempt, and ignores a stale one', () => {
+		let r = run(
+			[
+				{type: 'host-key-verified', epoch: 1},
+				{type: 'connected', epoch: 1, now: 0},
+				{type: 'keepalive-timeout', epoch: 1, error: timeout},
+				closed(1),
+			],
+			start(),
+		);
+		expect(r.state.phase).toBe('lost');
+		r = run([{type: 'retry-due', epoch: 1, now: 0}], r.state);
+		expect(r.state.keyVerified).toBe(false);
+		r = run(
+			[
+				{type: 'host-key-verified', epoch: 1},
+				{type: 'error', epoch: 2, error: hostKey, fromServer: true},
+				closed(2),
+			],
+			r.state,
+		);
+		expect(r.state.phase).toBe('waiting');
+	});
+});
+
+describe('the probe cuts a wait short only when the relay came back (issue 9 item 10)', () => {
+	/**
+	 * Two attempts that the far side accepted and then dropped (no error: the fallback, closed);
+	 * the second close starts a probe (the first retry goes at once).
+	 */
+	const waitingWithProbe = () =>
+		run([{type: 'start'}, closed(1), {type: 'retry-due', epoch: 1, now: 0}, closed(2)]);
+
+	/** Two attempts refused (nothing listens); the second close starts a probe. */
+	const twoRefused: HopEvent[] = [
+		{type: 'start'},
+		{type: 'error', epoch: 1, error: refused},
+		closed(1),
+		{type: 'retry-due', epoch: 1, now: 0},
+		{type: 'error', epoch: 2, error: refused},
+		closed(2),
+	];
+
+	it('an answer on the first knock does not cut the wait (accepts, then drops SSH)', () => {
+		const {state} = waitingWithProbe();
+		expect(state.probing).toBe(true);
+		const r = run([{type: 'probe-ok', epoch: 2, now: 0}], state);
+		expect(r.state.phase).toBe('waiting');
+		expect(r.state.retryAt).toBe(state.retryAt);
+		expect(r.state.probing).toBe(false);
+		expect(r.effects).toEqual([{type: 'stop-probe'}]);
+	});
+
+	it('a failed knock in an earlier wait does not count', () => {
+		let {state} = waitingWithProbe();
+		state = run(
+			[
+				{type: 'probe-failed', epoch: 2},
+				{type: 'retry-due', epoch: 2, now: 0},
+			],
+			state,
+		).state;
+		const r = run([closed(3), {type: 'probe-ok', epoch: 3, now: 0}], state);
+		expect(r.state.phase).toBe('waiting');
+	});
+
+	it('after a ready session is lost, the first answer cuts the wait', () => {
+		const r = run([
+			{type: 'start'},
+			closed(1),
+			{type: 'retry-due', epoch: 1, now: 0},
+			{type: 'connected', epoch: 2, now: 0},
+			closed(2),
+			{type: 'probe-ok', epoch: 2, now: 0},
+		]);
+		expect(r.state.phase).toBe('connecting');
+	});
+
+	it('an attempt that could not reach the far side counts as the failed knock', () => {
+		const r = run([...twoRefused, {type: 'probe-ok', epoch: 2, now: 0}]);
+		expect(r.state.phase).toBe('connecting');
+	});
+
+	it('a second hop probes (through its parent) while the parent is up', () => {
+		const r = run(
+			[{type: 'parent-ready', now: 0}, ...twoRefused],
+			initialHopMachine({hasParent: true}),
+		);
+		expect(r.state.probing).toBe(true);
+		expect(r.effects).toContainEqual({type: 'start-probe', epoch: 2});
+		const back = run(
+			[
+				{type: 'probe-failed', epoch: 2},
+				{type: 'probe-ok', epoch: 2, now: 0},
+			],
+			r.state,
+		);
+		expect(back.state.phase).toBe('connecting');
 	});
 });

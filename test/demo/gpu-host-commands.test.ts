@@ -1,5 +1,6 @@
 import {describe, expect, it} from 'vitest';
 import {guardedCommand} from '../../source/services/command-runner.js';
+import {shCommand} from '../../source/core/shell.js';
 import {
 	computeAppsQueryCommand,
 	computeAppsQueryFields,
@@ -94,6 +95,10 @@ describe('shell words and the client guard', () => {
 		expect(unwrapGuard(guardedCommand(inner, 4500))).toEqual({command: inner, deadlineS: 5});
 		expect(unwrapGuard(guardedCommand(inner))).toEqual({command: inner, deadlineS: 0});
 		expect(unwrapGuard('ps -p 1')).toEqual({command: 'ps -p 1', deadlineS: 0});
+		expect(unwrapGuard(shCommand(runtimeDiscoveryScript))).toEqual({
+			command: runtimeDiscoveryScript,
+			deadlineS: 0,
+		});
 	});
 });
 

@@ -49,6 +49,13 @@ export type LabOptions = {
 	readonly hostEnvPath?: string;
 	/** ServerAliveInterval of the OpenSSH reverse tunnel (default 5 s). */
 	readonly reverseAliveSeconds?: number;
+	/**
+	 * The login shell of the GPU host's user (root) as its sshd sees it, e.g. '/usr/bin/fish'. The
+	 * GPU host sshd then runs in a mount namespace of its own where a copy of /etc/passwd with that
+	 * shell is bound over the real one: nothing outside that sshd and its sessions sees the change,
+	 * and it ends with them.
+	 */
+	readonly gpuLoginShell?: string;
 };
 
 /** One sshd of the lab. */
@@ -184,6 +191,7 @@ type SshdSpec = {
 	readonly authorizedKeys: string;
 	readonly extra: readonly string[];
 	readonly permitUserEnvironment: boolean;
+	readonly loginShell?: string;
 };
 
 const makeSshd = async (spec: SshdSpec): Promise<LabSshd> => {
@@ -225,10 +233,37 @@ const makeSshd = async (spec: SshdSpec): Promise<LabSshd> => {
 		await writeFile(configFile, sshdConfig(base, spec.extra), {mode: 0o600});
 	};
 
+	const sshdArgv = async (): Promise<[string, ...string[]]> => {
+		const argv: [string, ...string[]] = [SSHD, '-D', '-e', '-f', configFile, '-E', logFile];
+		if (!spec.loginShell) return argv;
+		const passwd = path.join(spec.dir, `${spec.name}-passwd`);
+		const lines = (await readFile('/etc/passwd', 'utf8')).split('\n').map((line) => {
+			const fields = line.split(':');
+			if (fields[0] !== 'root' || fields.length !== 7) return line;
+			fields[6] = spec.loginShell!;
+			return fields.join(':');
+		});
+		await writeFile(passwd, lines.join('\n'), {mode: 0o644});
+		// unshare and sh both exec: the pid stays sshd's.
+		return [
+			'unshare',
+			'--mount',
+			'--propagation',
+			'private',
+			'/bin/sh',
+			'-c',
+			'mount --bind "$1" /etc/passwd && shift && exec "$@"',
+			'sh',
+			passwd,
+			...argv,
+		];
+	};
+
 	const launch = async (): Promise<void> => {
 		await writeConfig();
 		await appendFile(logFile, `--- gpujup lab: starting ${spec.name} sshd on ${port}\n`);
-		const proc = spawn(SSHD, ['-D', '-e', '-f', configFile, '-E', logFile], {
+		const [program, ...args] = await sshdArgv();
+		const proc = spawn(program, args, {
 			stdio: ['ignore', 'ignore', 'pipe'],
 		});
 		let stderr = '';
@@ -398,6 +433,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
 				authorizedKeys: gpuAuthorized,
 				extra: options.gpuOptions ?? [],
 				permitUserEnvironment: true,
+				...(options.gpuLoginShell ? {loginShell: options.gpuLoginShell} : {}),
 			}),
 		]);
 		cleanups.push(
