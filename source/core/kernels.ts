@@ -356,12 +356,12 @@ export function kernelNotifications(
 /**
  * One exec on a GPU host without `gpujup host` that prints what the kernel monitor needs of its
  * process table: the clock tick and page size, every /proc/<pid>/stat line, and the kernel
- * connection file each command line names. Two processes a round, whatever the process count;
- * run through `sh -c` so fish and tcsh login shells read it the same.
+ * connection file each command line names. Two processes a round, whatever the process count. A
+ * POSIX sh script: `execText` sends it as one `sh -c` line, so fish and tcsh read it the same.
  */
 export const procDumpCommand =
-	"sh -c 'getconf CLK_TCK; getconf PAGESIZE; echo ---; cat /proc/[0-9]*/stat 2>/dev/null; echo ---;" +
-	' grep -a -o "kernel-[A-Za-z0-9_-]*[.]json" /proc/[0-9]*/cmdline 2>/dev/null; true\'';
+	'getconf CLK_TCK; getconf PAGESIZE; echo ---; cat /proc/[0-9]*/stat 2>/dev/null; echo ---;' +
+	' grep -a -o "kernel-[A-Za-z0-9_-]*[.]json" /proc/[0-9]*/cmdline 2>/dev/null; true';
 
 /** Parses what {@link procDumpCommand} printed; lines of another shape are skipped. */
 export function parseProcDump(text: string, at: number): ProcSnapshot {
