@@ -72,7 +72,7 @@ export function notebookLines(
 	selected: number,
 ): Segment[][] {
 	if (kernels.length === 0) return [[{text: 'no kernels running', dim: true}]];
-	const notebookWidth = Math.max(12, Math.min(36, width - 60));
+	const notebookWidth = Math.max(12, Math.min(36, width - 56));
 	const header: Segment[] = [
 		{
 			text: `  ${fit('NOTEBOOK', notebookWidth)} ${fit('KERNEL', 9)}${fit('STATE', 13)}${fit('GPU MEM', 18)}${fit('CPU', 6)}RSS`,
