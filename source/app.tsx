@@ -1,11 +1,12 @@
 import {useInput, type Key} from 'ink';
 import {useCallback, useEffect, useRef, useState} from 'react';
-import type {AppAction, AppState} from './core/app-state.js';
+import {selectedKernel, type AppAction, type AppState} from './core/app-state.js';
+import type {KernelAction} from './core/kernels.js';
 import {hostKeyAnswer} from './core/known-hosts.js';
 import {actionFor, type KeyAction} from './core/keymap.js';
 import type {Store} from './core/store.js';
 import {Dashboard} from './components/dashboard.js';
-import {computeLayout, panes} from './components/layout.js';
+import {computeLayout, focusablePanes, focusedPane} from './components/layout.js';
 import {filterLogs} from './components/log-pane.js';
 import {useClock} from './hooks/use-clock.js';
 import {useStore} from './hooks/use-store.js';
@@ -19,6 +20,8 @@ export type Commands = {
 	restartBlocked(): string | null;
 	copyUrl(): void;
 	openBrowser(): void;
+	/** Interrupt, restart or shut down kernel `id` (restart and shut down were confirmed). */
+	kernelAction(id: string, action: KernelAction): void;
 	/** Answer the current prompt: host-key -> boolean; secret -> string, or null when cancelled. */
 	answerPrompt(id: number, answer: boolean | string | null): void;
 	/** The shell disposes services and exits; stopJupyter only from the host's quit question. */
@@ -117,6 +120,21 @@ export function App({store, commands, now = Date.now, color, columns, rows}: App
 		else quit(false);
 	}, [store, quit]);
 
+	/** The kernel a confirmed `K` or `x` acts on: the one selected when the key was pressed. */
+	const confirmedKernel = useCallback(
+		(action: KernelAction) => {
+			const current = store.getSnapshot();
+			const kernel = current.kernels.find((k) => k.id === current.ui.kernelId);
+			if (kernel) commands.kernelAction(kernel.id, action);
+			else
+				store.dispatch({
+					type: 'notice',
+					notice: {text: 'that kernel is gone: nothing done', level: 'warn', at: now()},
+				});
+		},
+		[store, commands, now],
+	);
+
 	const run = useCallback(
 		(action: KeyAction) => {
 			const current = store.getSnapshot();
@@ -124,6 +142,7 @@ export function App({store, commands, now = Date.now, color, columns, rows}: App
 			const page = Math.max(1, shown - 1);
 			// Scrolled no further than the oldest line at the top, so ↓ and PgDn move at once.
 			const max = Math.max(0, filterLogs(current.logs, current.ui.logFilter).length - shown);
+			const onNotebooks = focusedPane(current) === 'notebooks';
 			switch (action) {
 				case 'reconnect': {
 					commands.reconnect();
@@ -152,13 +171,46 @@ export function App({store, commands, now = Date.now, color, columns, rows}: App
 					store.dispatch({
 						type: 'focus',
 						delta: action === 'focus-next' ? 1 : -1,
-						panes: panes.length,
+						panes: focusablePanes(current).length,
 					});
 					break;
 				}
 
+				case 'kernel-interrupt':
+				case 'kernel-restart':
+				case 'kernel-shutdown': {
+					const kernel = selectedKernel(current);
+					if (!kernel) {
+						store.dispatch({
+							type: 'notice',
+							notice: {text: 'no kernel to act on', level: 'info', at: now()},
+						});
+						break;
+					}
+
+					// Pin the selection: the question and its answer are about this kernel.
+					store.dispatch({type: 'select-kernel', delta: 0});
+					if (action === 'kernel-interrupt') commands.kernelAction(kernel.id, 'interrupt');
+					else
+						store.dispatch({
+							type: 'overlay',
+							overlay:
+								action === 'kernel-restart' ? 'confirm-kernel-restart' : 'confirm-kernel-shutdown',
+						});
+					break;
+				}
+
 				case 'scroll-up':
-				case 'scroll-down':
+				case 'scroll-down': {
+					if (onNotebooks) {
+						store.dispatch({type: 'select-kernel', delta: action === 'scroll-up' ? -1 : 1});
+						break;
+					}
+
+					store.dispatch({type: 'scroll', delta: action === 'scroll-up' ? 1 : -1, max});
+					break;
+				}
+
 				case 'page-up':
 				case 'page-down': {
 					const step = action.startsWith('page') ? page : 1;
@@ -193,7 +245,7 @@ export function App({store, commands, now = Date.now, color, columns, rows}: App
 				}
 			}
 		},
-		[store, commands, width, height, askQuit],
+		[store, commands, width, height, askQuit, now],
 	);
 
 	const onNormal = useCallback(
@@ -228,6 +280,15 @@ export function App({store, commands, now = Date.now, color, columns, rows}: App
 					return;
 				}
 
+				case 'confirm-kernel-restart':
+				case 'confirm-kernel-shutdown': {
+					close();
+					if (isCtrlC(input, key)) askQuit();
+					else if (yes)
+						confirmedKernel(current.overlay === 'confirm-kernel-restart' ? 'restart' : 'shutdown');
+					return;
+				}
+
 				case 'confirm-quit': {
 					// Esc goes back; anything else answers, and No (the default) leaves Jupyter running.
 					if (key.escape) {
@@ -256,7 +317,7 @@ export function App({store, commands, now = Date.now, color, columns, rows}: App
 				}
 			}
 		},
-		[store, commands, askQuit, quit],
+		[store, commands, askQuit, quit, confirmedKernel],
 	);
 
 	const onFilter = useCallback(

@@ -39,6 +39,11 @@ async function run(config: Config): Promise<number> {
 			return runUrl(config);
 		}
 
+		case 'kernels': {
+			const {runKernels} = await import('./commands/status.js');
+			return runKernels(config);
+		}
+
 		case 'doctor': {
 			const {runDoctor} = await import('./commands/doctor.js');
 			return runDoctor(config);
@@ -56,6 +61,7 @@ try {
 		stdoutIsTty: Boolean(process.stdout.isTTY),
 	});
 	if (result.kind === 'run') {
+		for (const warning of result.config.warnings) process.stderr.write(`gpujup: ${warning}\n`);
 		const code = await run(result.config);
 		restoreTerminal();
 		process.exit(code);

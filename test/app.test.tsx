@@ -20,6 +20,7 @@ function fakeCommands(calls: Call[]): Commands {
 		restartBlocked: () => null,
 		copyUrl: () => calls.push(['copyUrl']),
 		openBrowser: () => calls.push(['openBrowser']),
+		kernelAction: (id, action) => calls.push(['kernelAction', id, action]),
 		answerPrompt: (id, answer) => calls.push(['answerPrompt', id, answer]),
 		quit: (options) => calls.push(['quit', options]),
 	};
@@ -88,7 +89,7 @@ describe('keys from the table', () => {
 	test('? opens the help with every key and the config file; ? closes it', async () => {
 		const app = await start();
 		const help = await app.press('?', (f) => f.includes('Help  keys'), 'with help');
-		expect(help).toContain('  q ctrl+c   quit (on the GPU host');
+		expect(help).toContain('  q ctrl+c       quit (on the GPU host');
 		expect(help).toContain('config  /home/alice/.config/gpujup/config.toml');
 		expect(lineOf(help, -1)).toBe(' ? esc close help  q quit');
 		const closed = await app.press('?', (f) => !f.includes('Help  keys'), 'without help');

@@ -22,6 +22,7 @@ export async function runConnectCommand(config: Config): Promise<number> {
 				},
 				restartJupyter: async () => handle.restartJupyter(),
 				restartBlocked: () => handle.restartBlocked(),
+				kernelAction: async (id, action) => handle.kernelAction(id, action),
 				urlWithToken: () => handle.urlWithToken(),
 				token() {
 					const token = handle.token();

@@ -115,6 +115,7 @@ export async function runHostCommand(config: Config): Promise<number> {
 					return t ? jupyterUrlWithToken(t.port, t.token) : null;
 				},
 				token,
+				kernelAction: async (id, action) => handle.commands.kernelAction(id, action),
 				dispose: async ({stopJupyter}) => handle.dispose({stopJupyter}),
 			};
 		},

@@ -3,9 +3,11 @@ import type {Commands} from '../app.js';
 import type {Config} from '../config/types.js';
 import type {AppAction, AppState} from '../core/app-state.js';
 import {sanitizeLine} from '../core/sanitize.js';
+import type {KernelAction} from '../core/kernels.js';
 import type {Store} from '../core/store.js';
 import {BrowserError, openInBrowser} from '../services/browser.js';
 import {copyToClipboard} from '../services/clipboard.js';
+import {notifyTerminal} from '../services/desktop-notify.js';
 import {startControlServer} from '../services/control-socket.js';
 import {formatEvent, startJsonWriter} from '../services/json-writer.js';
 import {tildify} from '../services/ssh-auth.js';
@@ -24,6 +26,8 @@ export type SessionHandle = {
 	urlWithToken(): string | null;
 	/** For the control socket's `token` request. */
 	token(): {token: string; port: number} | null;
+	/** Interrupt, restart or shut down a notebook's kernel; resolves what was done, in words. */
+	kernelAction?(id: string, action: KernelAction): Promise<string>;
 	dispose(options: {stopJupyter: boolean}): Promise<void>;
 };
 
@@ -147,6 +151,23 @@ export async function runSession(options: SessionOptions): Promise<number> {
 				},
 			);
 		},
+		kernelAction(id, action) {
+			if (!handle?.kernelAction) {
+				notify('no kernels are watched here', 'warn');
+				return;
+			}
+
+			const doing = {interrupt: 'interrupting', restart: 'restarting', shutdown: 'shutting down'};
+			notify(`${doing[action]} the kernel…`);
+			handle.kernelAction(id, action).then(
+				(message) => {
+					notify(message);
+				},
+				(error: unknown) => {
+					notify(errorMessage(error), 'error');
+				},
+			);
+		},
 		answerPrompt(id, answer) {
 			prompts.answer(id, answer);
 		},
@@ -177,6 +198,10 @@ export async function runSession(options: SessionOptions): Promise<number> {
 					token: () => handle?.token() ?? null,
 					restartJupyter: async () => handle?.restartJupyter(),
 					reconnect: () => handle?.reconnect(),
+					kernelAction: async (id, action) => {
+						if (!handle?.kernelAction) throw new Error('no kernels are watched here');
+						return handle.kernelAction(id, action);
+					},
 				},
 			});
 		} catch (error) {
@@ -195,6 +220,7 @@ export async function runSession(options: SessionOptions): Promise<number> {
 	let writer: ReturnType<typeof startJsonWriter> | undefined;
 	let unsubscribeFailure: (() => void) | undefined;
 	let ink: {unmount(): void} | undefined;
+	let unsubscribeBell: (() => void) | undefined;
 	if (tui) {
 		// Ink and React only for the dashboard: `--no-tui` (systemd, scripts) starts faster without.
 		const [{render}, {App}] = await Promise.all([import('ink'), import('../app.js')]);
@@ -204,6 +230,16 @@ export async function runSession(options: SessionOptions): Promise<number> {
 			exitOnCtrlC: false,
 			// Updates come in bursts (a sample, then its processes): draw them as one frame.
 			maxFps: 10,
+		});
+		// A new notification rings the terminal and asks it for a desktop notification (OSC 9 / 777);
+		// the sequences move no cursor, so they can go between Ink's frames.
+		let seen = store.getSnapshot().notifySeq;
+		unsubscribeBell = store.subscribe(() => {
+			const state = store.getSnapshot();
+			if (state.notifySeq === seen) return;
+			const fresh = state.notifications.slice(-(state.notifySeq - seen));
+			seen = state.notifySeq;
+			for (const note of fresh) notifyTerminal(note.title, note.message);
 		});
 	} else {
 		writer = startJsonWriter(store, process.stdout, {
@@ -237,6 +273,7 @@ export async function runSession(options: SessionOptions): Promise<number> {
 
 	const code = await done;
 	unsubscribeFailure?.();
+	unsubscribeBell?.();
 	await server?.dispose();
 	ink?.unmount();
 	restoreTerminal();

@@ -1,8 +1,15 @@
 import path from 'node:path';
 import type {Client} from 'ssh2';
 import type {Config} from '../config/types.js';
-import {decodeStatus, decodeToken} from '../core/control-decode.js';
-import {jupyterUrlWithToken, statusObject, type StatusObject} from '../core/events.js';
+import {decodeKernels, decodeStatus, decodeToken} from '../core/control-decode.js';
+import {
+	jupyterUrlWithToken,
+	kernelStatusOf,
+	statusObject,
+	type KernelObject,
+	type StatusObject,
+} from '../core/events.js';
+import type {GpuInfo} from '../core/types.js';
 import {describeServers} from '../core/jupyter-runtime.js';
 import {sanitizeLines} from '../core/sanitize.js';
 import {stringifyJson} from '../services/json-writer.js';
@@ -20,7 +27,7 @@ function socketPaths(config: Config): string[] {
 }
 
 /** Asks whichever gpujup runs here; null when none answers. */
-async function askRunning(config: Config, op: 'status' | 'token'): Promise<unknown> {
+async function askRunning(config: Config, op: 'status' | 'token' | 'kernels'): Promise<unknown> {
 	for (const socket of socketPaths(config)) {
 		try {
 			return await requestControl(socket, op, 3000);
@@ -169,6 +176,7 @@ export async function runStatus(config: Config): Promise<number> {
 		jupyter: once && status.jupyter ? {...status.jupyter, url: null} : status.jupyter,
 		gpu: status.gpu,
 		source: status.source ?? null,
+		kernels: status.kernels ?? [],
 	};
 	process.stdout.write(
 		config.json ? stringifyJson(clean) + '\n' : describe(clean, once ? config.jupyterPort : null),
@@ -189,5 +197,48 @@ export async function runUrl(config: Config): Promise<number> {
 	}
 
 	process.stdout.write(jupyterUrlWithToken(answer.port, answer.token) + '\n');
+	return 0;
+}
+
+/** The kernels as text: the Notebooks pane's table, without colours. */
+async function kernelTable(
+	kernels: readonly KernelObject[],
+	gpus: ReadonlyArray<{readonly index: number; readonly uuid: string}>,
+): Promise<string> {
+	const {notebookLines} = await import('../components/notebooks-pane.js');
+	// The table reads a GPU's index and uuid only.
+	const known = gpus.map((gpu) => ({...gpu}) as unknown as GpuInfo);
+	return notebookLines(kernels.map(kernelStatusOf), known, Date.now(), 120, -1)
+		.map((segments) =>
+			segments
+				.map((segment) => segment.text)
+				.join('')
+				.trimEnd(),
+		)
+		.join('\n');
+}
+
+/** `gpujup kernels [--json]`: the notebooks' kernels, from the gpujup running here. */
+export async function runKernels(config: Config): Promise<number> {
+	const answer = await askRunning(config, 'kernels');
+	if (answer === null) {
+		process.stderr.write(
+			'gpujup: no gpujup is running here — start `gpujup host` (GPU host) or `gpujup --relay user@relay` (laptop), then try again\n',
+		);
+		return 1;
+	}
+
+	const decoded = decodeKernels(answer);
+	if (!decoded.ok) {
+		process.stderr.write(`gpujup: the running gpujup sent ${decoded.message}\n`);
+		return 1;
+	}
+
+	const {kernels, gpus} = decoded.value;
+	process.stdout.write(
+		config.json
+			? stringifyJson({kernels}) + '\n'
+			: (kernels.length === 0 ? 'no kernels running' : await kernelTable(kernels, gpus)) + '\n',
+	);
 	return 0;
 }

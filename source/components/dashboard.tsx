@@ -1,5 +1,6 @@
 import {Box} from 'ink';
-import type {AppState} from '../core/app-state.js';
+import {selectedKernelIndex, type AppState} from '../core/app-state.js';
+import {notebookFooterItems} from '../core/keymap.js';
 import {ThemeContext, makeTheme} from '../theme.js';
 import {Confirm, quitQuestion, restartQuestion} from './confirm.js';
 import {Footer} from './footer.js';
@@ -7,8 +8,10 @@ import {GpuPane} from './gpu-pane.js';
 import {Header} from './header.js';
 import {HelpOverlay} from './help-overlay.js';
 import {JupyterPane} from './jupyter-pane.js';
-import {computeLayout, panes, type PaneId} from './layout.js';
+import {computeLayout, focusedPane, type PaneId} from './layout.js';
+import {Line} from './line.js';
 import {LogPane} from './log-pane.js';
+import {compactNotebookLine, kernelQuestion, NotebooksPane} from './notebooks-pane.js';
 import {PathPane} from './path-pane.js';
 import {PromptView} from './prompt-view.js';
 
@@ -37,8 +40,11 @@ export function Dashboard({
 }: DashboardProps) {
 	const layout = computeLayout(state, columns, rows);
 	const {compact} = layout;
-	const focused = (pane: PaneId) => panes[state.ui.focus % panes.length] === pane;
+	const focused = (pane: PaneId) => focusedPane(state) === pane;
 	const kernels = state.jupyter?.kernels ?? null;
+	const selected = selectedKernelIndex(state);
+	const pinned = state.kernels.find((k) => k.id === state.ui.kernelId);
+	const gpus = state.gpu?.gpus ?? [];
 	let bottom;
 	if (state.prompt) {
 		const keys =
@@ -54,6 +60,14 @@ export function Dashboard({
 		bottom = <Footer role={state.role} width={columns} items={keys} />;
 	} else if (state.overlay === 'confirm-restart') {
 		bottom = <Confirm question={restartQuestion(kernels)} hint="esc cancels" width={columns} />;
+	} else if (
+		(state.overlay === 'confirm-kernel-restart' || state.overlay === 'confirm-kernel-shutdown') &&
+		pinned
+	) {
+		const action = state.overlay === 'confirm-kernel-restart' ? 'restart' : 'shutdown';
+		bottom = (
+			<Confirm question={kernelQuestion(pinned, action, gpus)} hint="esc cancels" width={columns} />
+		);
 	} else if (state.overlay === 'confirm-quit') {
 		bottom = <Confirm question={quitQuestion(kernels)} hint="esc stays" width={columns} />;
 	} else if (state.overlay === 'help') {
@@ -78,6 +92,8 @@ export function Dashboard({
 				]}
 			/>
 		);
+	} else if (focused('notebooks')) {
+		bottom = <Footer role={state.role} width={columns} items={notebookFooterItems(state.role)} />;
 	} else {
 		bottom = <Footer role={state.role} width={columns} />;
 	}
@@ -92,9 +108,37 @@ export function Dashboard({
 				height={layout.gpu}
 				compact={compact}
 				focused={focused('gpu')}
+				kernels={state.kernels}
 			/>
 		</Box>
 	);
+	const notebooks =
+		layout.notebooks > 0 ? (
+			compact ? (
+				<Box flexDirection="column" width={columns} height={layout.notebooks} flexShrink={0}>
+					{state.kernels.slice(0, layout.notebooks).map((kernel, index) => (
+						<Line
+							key={kernel.id}
+							segments={[
+								{text: focused('notebooks') && index === selected ? '›' : ' ', accent: true},
+								...compactNotebookLine(kernel, gpus, now, columns - 1),
+							]}
+						/>
+					))}
+				</Box>
+			) : (
+				<NotebooksPane
+					kernels={state.kernels}
+					gpus={gpus}
+					hostName={state.title}
+					now={now}
+					width={layout.notebooksWidth}
+					height={layout.notebooks}
+					focused={focused('notebooks')}
+					selected={selected}
+				/>
+			)
+		) : null;
 	const jupyter = (
 		<JupyterPane
 			jupyter={state.jupyter}
@@ -102,7 +146,8 @@ export function Dashboard({
 			now={now}
 			width={layout.jupyterWidth}
 			height={layout.jupyter}
-			compact={compact}
+			// Beside the Notebooks pane, Jupyter is the line above it.
+			compact={compact || layout.notebooks > 0}
 			focused={focused('jupyter')}
 		/>
 	);
@@ -133,12 +178,20 @@ export function Dashboard({
 				{compact ? (
 					<>
 						{layout.gpu > 0 ? gpu : null}
+						{notebooks}
 						{layout.jupyter > 0 ? jupyter : null}
 					</>
 				) : layout.gpu > 0 ? (
 					<Box width={columns} height={layout.gpu} flexShrink={0}>
 						{gpu}
-						{jupyter}
+						{notebooks ? (
+							<Box flexDirection="column" width={layout.jupyterWidth} height={layout.gpu}>
+								{jupyter}
+								{notebooks}
+							</Box>
+						) : (
+							jupyter
+						)}
 					</Box>
 				) : null}
 				{layout.log > 0 ? (

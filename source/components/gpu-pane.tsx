@@ -2,6 +2,7 @@ import {Box} from 'ink';
 import {formatMiB, formatMiBPair, textWidth, unknown} from '../core/format.js';
 import {sanitizeLine} from '../core/sanitize.js';
 import {gpuErrorFix} from '../core/nvidia-smi.js';
+import type {KernelStatus} from '../core/kernels.js';
 import type {GpuInfo, GpuProcess, GpuStatus, HostStats} from '../core/types.js';
 import {gradePercent, makeTheme, ThemeContext, type Grade} from '../theme.js';
 import {Line, type Segment} from './line.js';
@@ -25,7 +26,18 @@ export type GpuPaneProps = {
 	readonly color?: boolean;
 	/** The GPU host's name for the title (`p507`). */
 	readonly hostLabel?: string;
+	/** The notebooks' kernels: a process of one is named by its notebook. */
+	readonly kernels?: readonly KernelStatus[];
 };
+
+/** pid → the notebook (or kernel) whose process tree it is in. */
+export function notebookOwners(kernels: readonly KernelStatus[]): Map<number, string> {
+	const owners = new Map<number, string>();
+	for (const kernel of kernels)
+		for (const pid of kernel.pids)
+			owners.set(pid, kernel.notebook ?? `kernel ${kernel.id.slice(0, 8)}`);
+	return owners;
+}
 
 const blocks = ['', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
 const sparks = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -238,6 +250,7 @@ export function processTable(
 	gpus: readonly GpuInfo[],
 	width: number,
 	rows: number,
+	owners: ReadonlyMap<number, string> = new Map(),
 ): Segment[][] {
 	if (rows < 1 || processes.length === 0) return [];
 	// No room for the table: at least say that there are processes.
@@ -271,7 +284,9 @@ export function processTable(
 			{text: String(p.pid).padEnd(pidWidth)},
 			{text: user.padEnd(userWidth)},
 			{text: formatMiB(p.usedMemoryMiB).padEnd(memWidth)},
-			{text: sanitizeLine(p.command) || unknown},
+			owners.has(p.pid)
+				? {text: owners.get(p.pid)!, accent: true}
+				: {text: sanitizeLine(p.command) || unknown},
 		]);
 	}
 	if (!fits) lines.push([{text: `… ${sorted.length - shown.length} more`, dim: true}]);
@@ -320,6 +335,7 @@ export function wideLines(
 	history: Readonly<Record<string, readonly number[]>>,
 	width: number,
 	rows: number,
+	owners: ReadonlyMap<number, string> = new Map(),
 ): Segment[][] {
 	if (rows <= 0) return [];
 	if (!gpu) return [[{text: 'waiting for nvidia-smi…', grade: 'warn'}]];
@@ -344,7 +360,7 @@ export function wideLines(
 		for (const g of shown) lines.push(compactGpuLine(g, history[g.uuid] ?? [], width, {nameWidth}));
 		if (!fits) lines.push([{text: `… ${gpus.length - shown.length} more GPUs`, dim: true}]);
 	}
-	lines.push(...processTable(gpu.processes, gpus, width, rows - lines.length));
+	lines.push(...processTable(gpu.processes, gpus, width, rows - lines.length, owners));
 	return lines.slice(0, rows);
 }
 
@@ -399,6 +415,7 @@ export function GpuPane({
 	focused,
 	color,
 	hostLabel,
+	kernels = [],
 }: GpuPaneProps) {
 	let pane;
 	if (compact) {
@@ -421,7 +438,7 @@ export function GpuPane({
 		);
 	} else {
 		// The panel's border and padding take two columns each side, the title and bottom rows.
-		const lines = wideLines(gpu, history, width - 4, height - 2);
+		const lines = wideLines(gpu, history, width - 4, height - 2, notebookOwners(kernels));
 		pane = (
 			<Panel title={title(gpu, host, hostLabel)} width={width} height={height} focused={focused}>
 				{lines.map((segments, index) => (

@@ -1,5 +1,5 @@
 import {Box, Text} from 'ink';
-import type {AppState} from '../core/app-state.js';
+import type {AppState, StoredNotification} from '../core/app-state.js';
 import {formatDuration, secondsUntil, textWidth, truncate} from '../core/format.js';
 import type {Notice} from '../core/types.js';
 import {hopGrade, useTheme, type Grade} from '../theme.js';
@@ -13,6 +13,25 @@ export function visibleNotice(notice: Notice | null, now: number): Notice | null
 	if (!notice) return null;
 	if (notice.level === 'info' && now - notice.at > noticeTtlMs) return null;
 	return notice;
+}
+
+/** How long a notification stays in the header (it stays in the log). */
+export const notificationTtlMs = 8000;
+
+/** The header's notification now: `✓ Cell finished: train/resnet.ipynb`, or null. */
+export function headerNotification(
+	notifications: readonly StoredNotification[],
+	now: number,
+): Segment | null {
+	const last = notifications.at(-1);
+	if (!last || now - last.at > notificationTtlMs || now < last.at - 1000) return null;
+	const look: Record<string, {glyph: string; grade: Grade}> = {
+		'cell-done': {glyph: '✓', grade: 'good'},
+		'kernel-died': {glyph: '✗', grade: 'bad'},
+		'job-ended': {glyph: '✗', grade: 'bad'},
+	};
+	const {glyph, grade} = look[last.kind] ?? {glyph: '↻', grade: 'warn'};
+	return {text: `${glyph} ${last.title}`, grade};
 }
 
 /** `all hops up · 2h13m`, or what is down: `relay lost · retry in 3 s`. */
@@ -53,6 +72,8 @@ export function Header({state, now, width, compact}: Props) {
 	const status = headerStatus(state, now, compact);
 	const notice = visibleNotice(state.notice, now);
 	const right: Segment[] = [];
+	const notification = notice ? null : headerNotification(state.notifications, now);
+	if (notification) right.push(notification, {text: ' · '});
 	if (notice) {
 		right.push(
 			{

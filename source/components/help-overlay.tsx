@@ -1,23 +1,19 @@
 import {Box} from 'ink';
 import type {Role} from '../core/app-state.js';
 import {fit, textWidth} from '../core/format.js';
-import {helpSections} from '../core/keymap.js';
+import {helpRows, helpSections} from '../core/keymap.js';
 import {Line, type Segment} from './line.js';
 import {Panel} from './panel.js';
 
 /** Every key of the role, grouped, then the config file in use. */
 export function helpLines(role: Role, configFile: string | null): Segment[][] {
-	const sections = helpSections(role);
-	const keyWidth =
-		Math.max(...sections.flatMap((s) => s.bindings.map((b) => textWidth(b.keys)))) + 2;
+	const sections = helpSections(role).map((s) => ({title: s.title, rows: helpRows(s.bindings)}));
+	const keyWidth = Math.max(...sections.flatMap((s) => s.rows.map((r) => textWidth(r.keys)))) + 2;
 	const lines: Segment[][] = [];
 	for (const section of sections) {
 		lines.push([{text: section.title, bold: true}]);
-		for (const binding of section.bindings) {
-			lines.push([
-				{text: `  ${fit(binding.keys, keyWidth)}`, accent: true},
-				{text: binding.description},
-			]);
+		for (const row of section.rows) {
+			lines.push([{text: `  ${fit(row.keys, keyWidth)}`, accent: true}, {text: row.text}]);
 		}
 	}
 

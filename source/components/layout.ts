@@ -3,9 +3,20 @@ import type {GpuStatus} from '../core/types.js';
 import {downHop, pathLines} from './path-pane.js';
 import {promptHeight} from './prompt-view.js';
 
-/** Panes in Tab order; `ui.focus` indexes this. */
-export const panes = ['path', 'gpu', 'jupyter', 'log'] as const;
+/** Panes in Tab order; `ui.focus` indexes this. Notebooks is last: it is there only with kernels. */
+export const panes = ['path', 'gpu', 'jupyter', 'log', 'notebooks'] as const;
 export type PaneId = (typeof panes)[number];
+
+/** The panes Tab cycles through now. */
+export function focusablePanes(state: AppState): readonly PaneId[] {
+	return state.kernels.length > 0 ? panes : panes.slice(0, -1);
+}
+
+/** The pane that has the focus. */
+export function focusedPane(state: AppState): PaneId {
+	const list = focusablePanes(state);
+	return list[state.ui.focus % list.length]!;
+}
 
 /** Below this the dashboard collapses to one line per pane (the 80×24 sketch). */
 export const wideMinColumns = 120;
@@ -30,6 +41,12 @@ export type Layout = {
 	readonly help: number;
 	readonly jupyterWidth: number;
 	readonly gpuWidth: number;
+	/**
+	 * Notebooks pane rows: wide, beside the GPUs under a one-line Jupyter pane (`jupyter` is then
+	 * 1 and the pane `notebooksWidth` wide); compact, one line a kernel under the GPU lines.
+	 */
+	readonly notebooks: number;
+	readonly notebooksWidth: number;
 	/** Log lines visible at once: a page for PgUp/PgDn. */
 	readonly logLines: number;
 };
@@ -54,11 +71,27 @@ export function computeLayout(state: AppState, columns: number, rows: number): L
 		: 0;
 	left -= prompt;
 	const help = state.overlay === 'help' && !state.prompt ? Math.max(0, left) : 0;
-	const jupyterWidth = compact ? columns : clamp(Math.round(columns * 0.28), 42, 56);
-	const base = {compact, columns, rows, header, footer, prompt, help, jupyterWidth};
+	const kernels = state.kernels.length;
+	// With kernels the right column holds the Notebooks table: about half the width.
+	const jupyterWidth = compact
+		? columns
+		: kernels > 0
+			? clamp(Math.round(columns * 0.5), 56, 100)
+			: clamp(Math.round(columns * 0.28), 42, 56);
+	const base = {
+		compact,
+		columns,
+		rows,
+		header,
+		footer,
+		prompt,
+		help,
+		jupyterWidth,
+		notebooksWidth: compact ? columns : kernels > 0 ? jupyterWidth : 0,
+	};
 	const gpuWidth = compact ? columns : columns - jupyterWidth;
 	if (help > 0) {
-		return {...base, path: 0, gpu: 0, jupyter: 0, log: 0, gpuWidth, logLines: 0};
+		return {...base, path: 0, gpu: 0, jupyter: 0, log: 0, notebooks: 0, gpuWidth, logLines: 0};
 	}
 
 	if (compact) {
@@ -73,21 +106,39 @@ export function computeLayout(state: AppState, columns: number, rows: number): L
 		// The log keeps a rule and two lines before the GPUs get more than one line each.
 		const gpuCount = Math.max(1, state.gpu?.gpus.length ?? 0);
 		const gpu = take(Math.min(gpuCount, Math.max(1, left - 3)));
+		// A line a kernel, as long as the log keeps its rule and two lines.
+		const notebooks = take(Math.min(kernels, Math.max(0, left - 3)));
 		const log = take(left);
-		return {...base, path, gpu, jupyter, log, gpuWidth, logLines: Math.max(0, log - 1)};
+		return {
+			...base,
+			path,
+			gpu,
+			jupyter,
+			log,
+			notebooks,
+			gpuWidth,
+			logLines: Math.max(0, log - 1),
+		};
 	}
 
 	const path = clamp(2 + pathLines(state), 0, left);
 	left -= path;
 	const logMin = 5;
-	const middle = clamp(Math.max(gpuWantedRows(state.gpu), 7), 0, Math.max(0, left - logMin));
+	// The Notebooks pane: a Jupyter line, borders, its header row and a row a kernel.
+	const notebooksWanted = kernels > 0 ? 4 + kernels : 0;
+	const middle = clamp(
+		Math.max(gpuWantedRows(state.gpu), 7, notebooksWanted),
+		0,
+		Math.max(0, left - logMin),
+	);
 	left -= middle;
 	const log = Math.max(0, left);
 	return {
 		...base,
 		path,
 		gpu: middle,
-		jupyter: middle,
+		jupyter: kernels > 0 ? Math.min(1, middle) : middle,
+		notebooks: kernels > 0 ? Math.max(0, middle - 1) : 0,
 		log,
 		gpuWidth,
 		logLines: Math.max(0, log - 2),

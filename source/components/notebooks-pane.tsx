@@ -45,6 +45,22 @@ export function kernelHint(
 	return `idle ${formatDuration(now - kernel.since)}, holds ${formatMiB(held)} on GPU ${on} — x shuts it down`;
 }
 
+/** The y/N question of `K` and `x`; the shut-down one names the GPU memory it frees. */
+export function kernelQuestion(
+	kernel: KernelStatus,
+	action: 'restart' | 'shutdown',
+	gpus: readonly GpuInfo[],
+): string {
+	const name = kernel.notebook ?? `kernel ${kernel.id.slice(0, 8)}`;
+	if (action === 'restart') return `Restart the kernel of ${name}? Its variables are lost. [y/N]`;
+	const frees = Object.entries(kernel.gpuMemoryMiB)
+		.filter(([, mib]) => mib > 0)
+		.map(([uuid, mib]) => ({index: gpus.find((g) => g.uuid === uuid)?.index ?? null, mib}))
+		.sort((a, b) => (a.index ?? 99) - (b.index ?? 99))
+		.map(({index, mib}) => `${formatMiB(mib)} on GPU ${index ?? '?'}`);
+	return `Shut down ${name}?${frees.length > 0 ? ` frees ${frees.join(', ')}` : ''} [y/N]`;
+}
+
 const percent = (value: number | null) => (value === null ? unknown : `${Math.round(value)}%`);
 
 /** The wide pane's lines: a header row, then one row a kernel (the selected one marked). */
@@ -56,7 +72,7 @@ export function notebookLines(
 	selected: number,
 ): Segment[][] {
 	if (kernels.length === 0) return [[{text: 'no kernels running', dim: true}]];
-	const notebookWidth = Math.max(12, Math.min(36, width - 60));
+	const notebookWidth = Math.max(12, Math.min(36, width - 56));
 	const header: Segment[] = [
 		{
 			text: `  ${fit('NOTEBOOK', notebookWidth)} ${fit('KERNEL', 9)}${fit('STATE', 13)}${fit('GPU MEM', 18)}${fit('CPU', 6)}RSS`,

@@ -25,6 +25,8 @@ export const cliFlags = {
 	jupyterCmd: {type: 'string'},
 	env: {type: 'string'},
 	notebookDir: {type: 'string'},
+	notifyAfter: {type: 'string'},
+	notifyUrl: {type: 'string'},
 	// `--no-tui` is yargs' negation of `--tui`; the flag is documented only in its `--no-` form.
 	tui: {type: 'boolean'},
 	config: {type: 'string'},
@@ -50,6 +52,8 @@ export type SettingKind =
 	| 'boolean'
 	| 'keepalive-seconds'
 	| 'keepalive-count'
+	| 'positive-number'
+	| 'url'
 	| 'forwards'
 	| 'env';
 
@@ -77,6 +81,8 @@ export const settings = {
 	env: 'env',
 	'notebook-dir': 'path',
 	'no-tui': 'boolean',
+	'notify-after': 'positive-number',
+	'notify-url': 'url',
 } as const satisfies Record<string, SettingKind>;
 
 export type SettingName = keyof typeof settings;
@@ -101,6 +107,7 @@ const commandHelp: Record<Command, string> = {
 	host: '(GPU host) reverse tunnel, Jupyter, GPU sampling',
 	status: 'state of the running gpujup, or one check (exit 0 if up)',
 	url: 'print the Jupyter URL with its token, as seen from here',
+	kernels: "the notebooks' kernels once: state, GPU memory, CPU, RSS",
 	doctor: 'check each step, print the fix for the first failure',
 	demo: 'the whole chain in one process, simulated GPUs',
 };
@@ -125,9 +132,11 @@ const flagHelp: ReadonlyArray<readonly [string, string]> = [
 	['--jupyter-cmd CMD', 'host: jupyter lab, else jupyter notebook'],
 	['--env SPEC', 'host: conda:NAME, venv:PATH or none (none)'],
 	['--notebook-dir DIR', 'host: notebook directory (cwd)'],
+	['--notify-after S', 'notify when a cell ran at least S seconds (60)'],
+	['--notify-url URL', 'host: POST notifications there (ntfy format)'],
 	['--stop-jupyter', 'host: stop the supervised Jupyter, exit'],
 	['--print-systemd-unit', 'host: print a systemd user unit, exit'],
-	['--json', 'status: print one JSON object'],
+	['--json', 'status, kernels: print one JSON object'],
 	['--no-tui', 'JSON lines, no dashboard (on when not a TTY)'],
 	['--config FILE', 'config file (~/.config/gpujup/config.toml)'],
 	['--profile NAME', 'use [profiles.NAME] of the config file'],

@@ -28,6 +28,8 @@
  *   env = "conda:tf"                    # host: conda:NAME, venv:PATH or none
  *   notebook-dir = "~/notebooks"        # host
  *   no-tui = false
+ *   notify-after = 60                   # seconds a cell runs before its end notifies
+ *   notify-url = "https://ntfy.sh/…"    # host: POST notifications there (keep it out of argv)
  *   profile = "p507"                    # the profile used when neither --profile nor GPUJUP_PROFILE
  *   [profiles.p507]                     # any of the keys above, over the top level
  *   relay = "relay2"
@@ -98,6 +100,7 @@ export const defaults = {
 	localPort: 19507,
 	keepaliveS: 5,
 	keepaliveCount: 3,
+	notifyAfterS: 60,
 	sshPort: 22,
 	nvidiaSmi: 'nvidia-smi',
 	relaySshPort: 22,
@@ -185,6 +188,13 @@ export function parseCli(
 	// The second hop is `localhost:<relay-port>` (what `ssh -J relay -p PORT localhost` resolves).
 	const gpuSsh = sshLookup('localhost', {...sshOptions, port: relayPort, user: hostUser}, null);
 	const gpuAlias = value('host-key-alias', null, text)?.toLowerCase() ?? null;
+	const notifyUrlGiven = get('notify-url');
+	const warnings: string[] = [];
+	// The URL may carry a secret (an ntfy topic is one): argv is readable by every local user.
+	if (notifyUrlGiven?.origin === '--notify-url')
+		warnings.push(
+			'--notify-url shows in `ps` to every user of this machine; put notify-url = "…" in config.toml or set GPUJUP_NOTIFY_URL instead',
+		);
 	const config: Config = {
 		command,
 		profile: file?.profileName ?? null,
@@ -210,6 +220,9 @@ export function parseCli(
 			(noTuiGiven ? boolean(noTuiGiven) : false) ||
 			options.stdoutIsTty === false ||
 			(options.stdoutIsTty === undefined && process.stdout.isTTY !== true),
+		notifyAfterS: value('notify-after', defaults.notifyAfterS, positiveNumber),
+		notifyUrl: notifyUrlGiven ? httpUrl(notifyUrlGiven) : null,
+		warnings,
 		json: flagOrEnvBoolean(flags.json, env, 'json'),
 		stopJupyter: flags.stopJupyter === true,
 		printSystemdUnit: flags.printSystemdUnit === true,
@@ -573,6 +586,28 @@ function port(given: Given, min: 0 | 1): number {
 		fail(given, min === 0 ? 'a port 0-65535 (0 picks a free one)' : 'a port 1-65535');
 	}
 
+	return number;
+}
+
+/** An http(s) URL; the message never repeats it (it may carry a secret). */
+function httpUrl(given: Given): string {
+	let url: URL | null = null;
+	try {
+		url = typeof given.value === 'string' ? new URL(given.value) : null;
+	} catch {
+		url = null;
+	}
+
+	if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+		throw new ConfigError(
+			`${given.origin}: expected an http:// or https:// URL (the value is not shown: it may hold a secret)`,
+		);
+	return url.href;
+}
+
+function positiveNumber(given: Given): number {
+	const number = numberFrom(given.value, decimal);
+	if (!Number.isFinite(number) || number <= 0) fail(given, 'a positive number');
 	return number;
 }
 

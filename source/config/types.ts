@@ -1,6 +1,6 @@
 /** The resolved configuration every command starts from (see resolve.ts for where each value comes from). */
 
-export const commands = ['connect', 'host', 'status', 'url', 'doctor', 'demo'] as const;
+export const commands = ['connect', 'host', 'status', 'url', 'kernels', 'doctor', 'demo'] as const;
 export type Command = (typeof commands)[number];
 
 /** A relay to reach: what `--relay [user@]host[:port]` and `~/.ssh/config` resolve to. */
@@ -70,6 +70,12 @@ export type Config = {
 	env: EnvSpec;
 	notebookDir: string;
 	noTui: boolean;
+	/** `--notify-after`: a cell that ran at least this long notifies when it finishes. */
+	notifyAfterS: number;
+	/** host: where notifications are POSTed (may carry a secret: never shown or logged). */
+	notifyUrl: string | null;
+	/** Things the user should know before the run starts (printed to stderr once). */
+	warnings: string[];
 	json: boolean;
 	stopJupyter: boolean;
 	printSystemdUnit: boolean;

@@ -1,4 +1,5 @@
 import {sanitizeLine} from './sanitize.js';
+import type {KernelStatus, Notification} from './kernels.js';
 import type {
 	ClassifiedError,
 	ForwardStatus,
@@ -15,10 +16,21 @@ import type {
 export const historyLength = 60;
 /** How many log lines the store keeps (the log pane scrolls within them). */
 export const logCapacity = 500;
+/** How many recent notifications the store keeps (the JSON writers emit the new ones). */
+export const notificationCapacity = 10;
 
 export type Role = 'connect' | 'host' | 'demo';
 
-export type Overlay = 'help' | 'confirm-restart' | 'confirm-quit' | null;
+export type Overlay =
+	| 'help'
+	| 'confirm-restart'
+	| 'confirm-quit'
+	| 'confirm-kernel-restart'
+	| 'confirm-kernel-shutdown'
+	| null;
+
+/** A notification as the store keeps it: numbered like the log, stamped when it arrived. */
+export type StoredNotification = Notification & {readonly seq: number; readonly at: number};
 
 export type AppState = {
 	readonly role: Role;
@@ -39,6 +51,12 @@ export type AppState = {
 	readonly logs: readonly string[];
 	/** Count of every log line ever added (the JSON writer emits the new ones). */
 	readonly logSeq: number;
+	/** The notebooks' kernels on the GPU host (core/kernels.ts), in Jupyter's order. */
+	readonly kernels: readonly KernelStatus[];
+	/** The latest notifications, oldest first, at most `notificationCapacity`. */
+	readonly notifications: readonly StoredNotification[];
+	/** Count of every notification ever added. */
+	readonly notifySeq: number;
 	/** Where the data comes from: `agent`, `exec fallback`, `local`. */
 	readonly source: string | null;
 	/** Why the log pane stays empty and where lines could come from, or null. */
@@ -54,6 +72,8 @@ export type AppState = {
 		readonly logScroll: number;
 		readonly logFilter: string;
 		readonly filterEditing: boolean;
+		/** The kernel ↑/↓ selected in the Notebooks pane (by id: rows come and go); null = the first. */
+		readonly kernelId: string | null;
 	};
 };
 
@@ -64,6 +84,11 @@ export type AppAction =
 	| {readonly type: 'gpu'; readonly gpu: GpuStatus}
 	| {readonly type: 'host-stats'; readonly host: HostStats}
 	| {readonly type: 'log'; readonly lines: readonly string[]}
+	| {readonly type: 'kernels'; readonly kernels: readonly KernelStatus[]}
+	| {readonly type: 'kernel'; readonly kernel: KernelStatus}
+	| {readonly type: 'kernel-gone'; readonly id: string}
+	| {readonly type: 'notify'; readonly notification: Notification; readonly at: number}
+	| {readonly type: 'select-kernel'; readonly delta: number}
 	| {readonly type: 'source'; readonly source: string | null}
 	| {readonly type: 'log-hint'; readonly hint: string | null}
 	| {readonly type: 'title'; readonly title: string}
@@ -112,13 +137,16 @@ export function initialState(init: {
 		host: null,
 		logs: [],
 		logSeq: 0,
+		kernels: [],
+		notifications: [],
+		notifySeq: 0,
 		source: null,
 		logHint: null,
 		notice: null,
 		prompt: null,
 		overlay: null,
 		exit: null,
-		ui: {focus: 0, logScroll: 0, logFilter: '', filterEditing: false},
+		ui: {focus: 0, logScroll: 0, logFilter: '', filterEditing: false, kernelId: null},
 	};
 }
 
@@ -291,6 +319,41 @@ export function reduce(state: AppState, raw: AppAction): AppState {
 			};
 		}
 
+		case 'kernels': {
+			if (state.kernels.length === 0 && action.kernels.length === 0) return state;
+			return {...state, kernels: action.kernels};
+		}
+
+		case 'kernel': {
+			const index = state.kernels.findIndex((k) => k.id === action.kernel.id);
+			const kernels = [...state.kernels];
+			if (index === -1) kernels.push(action.kernel);
+			else kernels[index] = action.kernel;
+			return {...state, kernels};
+		}
+
+		case 'kernel-gone': {
+			const kernels = state.kernels.filter((k) => k.id !== action.id);
+			return kernels.length === state.kernels.length ? state : {...state, kernels};
+		}
+
+		case 'notify': {
+			const seq = state.notifySeq + 1;
+			const notifications = [
+				...state.notifications,
+				{...action.notification, seq, at: action.at},
+			].slice(-notificationCapacity);
+			return {...state, notifications, notifySeq: seq};
+		}
+
+		case 'select-kernel': {
+			if (state.kernels.length === 0) return state;
+			const current = Math.max(0, selectedKernelIndex(state));
+			const index = Math.max(0, Math.min(state.kernels.length - 1, current + action.delta));
+			const kernelId = state.kernels[index]!.id;
+			return kernelId === state.ui.kernelId ? state : {...state, ui: {...state.ui, kernelId}};
+		}
+
 		case 'title': {
 			return state.title === action.title ? state : {...state, title: action.title};
 		}
@@ -338,4 +401,21 @@ export function reduce(state: AppState, raw: AppAction): AppState {
 			return {...state, exit: {code: action.code, stopJupyter: action.stopJupyter ?? false}};
 		}
 	}
+}
+
+/** The row of the selected kernel: the one ↑/↓ chose while it is listed, else the first; -1 for none. */
+export function selectedKernelIndex(state: AppState): number {
+	if (state.kernels.length === 0) return -1;
+	const index = state.kernels.findIndex((k) => k.id === state.ui.kernelId);
+	return Math.max(0, index);
+}
+
+/** The kernel `i`, `K` and `x` act on, or null. */
+export function selectedKernel(state: AppState): KernelStatus | null {
+	return state.kernels[selectedKernelIndex(state)] ?? null;
+}
+
+/** The `[gpujup] …` log line a notification leaves. */
+export function notificationLogLine(notification: Notification): string {
+	return `[gpujup] ${notification.title}: ${notification.message}`;
 }

@@ -5,7 +5,8 @@
  * refused with a message naming the field, never thrown into the stream that carried it.
  */
 import type {ControlStatus, ControlToken} from './control-protocol.js';
-import {jsonErrorKinds, type JsonEvent, type StatusObject} from './events.js';
+import {jsonErrorKinds, type JsonEvent, type KernelObject, type StatusObject} from './events.js';
+import {kernelStates, notifyKinds} from './kernels.js';
 import {sanitizeLine} from './sanitize.js';
 import {errorKinds, hopStates, type GpuErrorKind, type JupyterState} from './types.js';
 
@@ -146,6 +147,37 @@ const gpuEvent = object({
 	error: nullable(object({kind: oneOf(gpuErrorKinds), message: text})),
 });
 
+const kernelId: Guard<string> = (value, at) =>
+	typeof value === 'string' && /^[\w-]{1,64}$/.test(value) ? value : fail(at, 'a kernel id', value);
+
+/** `{"<gpu uuid>": MiB, …}`. */
+const mibByGpu: Guard<Readonly<Record<string, number>>> = (value, at) => {
+	if (typeof value !== 'object' || value === null || Array.isArray(value))
+		return fail(at, 'an object', value);
+	const result: Record<string, number> = {};
+	for (const [uuid, mib] of Object.entries(value))
+		result[sanitizeLine(uuid).slice(0, 96)] = number(mib, `${at}.${uuid.slice(0, 40)}`);
+	return result;
+};
+
+const kernelFields = {
+	id: kernelId,
+	name: text,
+	notebook: nullable(text),
+	state: oneOf(kernelStates),
+	since: text,
+	lastActivity: nullable(text),
+	connections: count,
+	pids: list(count),
+	gpuMemoryMiB: mibByGpu,
+	cpuPercent: nullable(number),
+	rssMiB: nullable(number),
+};
+
+const kernelObject: Guard<KernelObject> = object(kernelFields);
+const kernelBody = object({type: literal('kernel'), ...kernelFields});
+const kernelGone = object({type: literal('kernel'), id: kernelId, state: literal('gone')});
+
 const bodies = {
 	hop: hopEvent,
 	forward: forwardEvent,
@@ -159,6 +191,19 @@ const bodies = {
 	}),
 	log: object({type: literal('log'), source: literal('jupyter'), line: text, seq: optional(count)}),
 	error: object({type: literal('error'), kind: oneOf(jsonErrorKinds), message: text}),
+	kernel: ((value, at) =>
+		typeof value === 'object' && value !== null && (value as {state?: unknown}).state === 'gone'
+			? kernelGone(value, at)
+			: kernelBody(value, at)) as Guard<
+		ReturnType<typeof kernelBody> | ReturnType<typeof kernelGone>
+	>,
+	notify: object({
+		type: literal('notify'),
+		kind: oneOf(notifyKinds),
+		title: text,
+		message: text,
+		notebook: nullable(text),
+	}),
 } as const;
 
 const decode = <T>(guard: Guard<T>, value: unknown, at: string): Decoded<T> => {
@@ -201,6 +246,8 @@ export function decodeStatus(value: unknown): Decoded<StatusReply> {
 			forward: nullable(forwardEvent),
 			jupyter: nullable(jupyterEvent),
 			gpu: nullable(gpuEvent),
+			// A gpujup from before the Notebooks pane has no kernels to tell.
+			kernels: (v, at) => (v === undefined ? [] : list(kernelObject)(v, at)),
 			pid: nullable(count),
 			role: nullable(text),
 			profile: nullable(text),
@@ -224,5 +271,20 @@ export function decodeToken(value: unknown): Decoded<ControlToken> {
 		}),
 		value,
 		'the token',
+	);
+}
+
+/** `kernels`' result: the kernels, and the GPUs (index and uuid) their memory is on. */
+export function decodeKernels(value: unknown): Decoded<{
+	readonly kernels: KernelObject[];
+	readonly gpus: ReadonlyArray<{readonly index: number; readonly uuid: string}>;
+}> {
+	return decode(
+		object({
+			kernels: list(kernelObject),
+			gpus: list(object({index: count, uuid: text})),
+		}),
+		value,
+		'the kernels',
 	);
 }

@@ -9,6 +9,7 @@
 import {decodeEvent} from './control-decode.js';
 import type {JsonEvent, StatusObject} from './events.js';
 import {sanitizeLine} from './sanitize.js';
+import {kernelActions, type KernelAction} from './kernels.js';
 
 export const protocolVersion = 1;
 
@@ -19,12 +20,16 @@ export const controlOps = [
 	'stop-jupyter',
 	'reconnect',
 	'token',
+	'kernels',
+	'kernel-action',
 ] as const;
 /** What a client may ask. */
 export type ControlOp = (typeof controlOps)[number];
 
 /** Where a re-subscribing client's log stands: the agent replays only the lines after `seq`. */
 export type LogResume = {readonly instance: string; readonly seq: number};
+/** `kernel-action`'s arguments: which kernel, and what to do to it. */
+export type KernelActionArgs = {readonly kernel: string; readonly action: KernelAction};
 
 export type ControlRequest = {
 	readonly v: number;
@@ -32,10 +37,16 @@ export type ControlRequest = {
 	readonly op: ControlOp;
 	/** `subscribe` only, optional (older clients omit it and get the whole replay). */
 	readonly logAfter?: LogResume;
+	/** Only with `kernel-action`. */
+	readonly kernel?: string;
+	readonly action?: KernelAction;
 };
 
 /** `subscribe`'s result: who serves (a new value after a restart) and its log's line count. */
 export type ControlSubscribed = {readonly instance: string; readonly logSeq: number};
+
+/** `kernel-action`'s result: what was done, in words for the notice. */
+export type ControlKernelActionResult = {readonly message: string};
 
 export type ControlReply =
 	| {readonly v: number; readonly id: number | null; readonly ok: true; readonly result: unknown}
@@ -88,6 +99,19 @@ export function parseRequest(
 	const op = parsed['op'];
 	if (typeof op !== 'string' || !(controlOps as readonly string[]).includes(op))
 		return fail(id, `unknown op ${JSON.stringify(op ?? null)}; known: ${controlOps.join(', ')}`);
+	if (op === 'kernel-action') {
+		const kernel = parsed['kernel'];
+		const action = parsed['action'];
+		if (typeof kernel !== 'string' || !/^[\w-]{1,64}$/.test(kernel))
+			return fail(id, 'kernel-action needs "kernel": a kernel id');
+		if (typeof action !== 'string' || !(kernelActions as readonly string[]).includes(action))
+			return fail(id, `kernel-action needs "action": one of ${kernelActions.join(', ')}`);
+		return {
+			ok: true,
+			request: {v: protocolVersion, id, op, kernel, action: action as KernelAction},
+		};
+	}
+
 	const logAfter = parsed['logAfter'];
 	const resume =
 		op === 'subscribe' &&

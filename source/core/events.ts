@@ -1,4 +1,5 @@
 import type {AppState} from './app-state.js';
+import type {KernelState, KernelStatus, Notification} from './kernels.js';
 import {
 	errorKinds,
 	type ClassifiedError,
@@ -84,8 +85,40 @@ export type ErrorEvent = {
 	readonly message: string;
 };
 
+/** One kernel as `status --json` lists it and a `kernel` event carries it. */
+export type KernelObject = {
+	readonly id: string;
+	readonly name: string;
+	readonly notebook: string | null;
+	readonly state: KernelState;
+	/** ISO 8601. */
+	readonly since: string;
+	readonly lastActivity: string | null;
+	readonly connections: number;
+	readonly pids: readonly number[];
+	readonly gpuMemoryMiB: Readonly<Record<string, number>>;
+	readonly cpuPercent: number | null;
+	readonly rssMiB: number | null;
+};
+
+export type KernelEvent = ({readonly type: 'kernel'} & KernelObject) | KernelGoneEvent;
+export type KernelGoneEvent = {
+	readonly type: 'kernel';
+	readonly id: string;
+	readonly state: 'gone';
+};
+export type NotifyEvent = {readonly type: 'notify'} & Notification;
+
 export type JsonEventBody =
-	HopEvent | ForwardEvent | JupyterEvent | GpuEvent | HostEvent | LogEvent | ErrorEvent;
+	| HopEvent
+	| ForwardEvent
+	| JupyterEvent
+	| GpuEvent
+	| HostEvent
+	| LogEvent
+	| ErrorEvent
+	| KernelEvent
+	| NotifyEvent;
 export type JsonEvent = JsonEventBody & {readonly at: string};
 
 export function hopEvent(h: HopStatus): HopEvent {
@@ -145,6 +178,46 @@ export function gpuEvent(g: GpuStatus): GpuEvent {
 	};
 }
 
+/** The contract's kernel object: `since` as ISO, no `lostPid` (internal bookkeeping). */
+export function kernelObject(k: KernelStatus): KernelObject {
+	return {
+		id: k.id,
+		name: k.name,
+		notebook: k.notebook,
+		state: k.state,
+		since: new Date(k.since).toISOString(),
+		lastActivity: k.lastActivity,
+		connections: k.connections,
+		pids: k.pids,
+		gpuMemoryMiB: k.gpuMemoryMiB,
+		cpuPercent: k.cpuPercent,
+		rssMiB: k.rssMiB,
+	};
+}
+
+export function kernelEvent(k: KernelStatus): KernelEvent {
+	return {type: 'kernel', ...kernelObject(k)};
+}
+
+/** A kernel object the other side sent (already decoded) as the store keeps it. */
+export function kernelStatusOf(object: KernelObject): KernelStatus {
+	const since = Date.parse(object.since);
+	return {
+		id: object.id,
+		name: object.name,
+		notebook: object.notebook,
+		state: object.state,
+		since: Number.isFinite(since) ? since : Date.now(),
+		lastActivity: object.lastActivity,
+		connections: object.connections,
+		pids: object.pids,
+		gpuMemoryMiB: object.gpuMemoryMiB,
+		cpuPercent: object.cpuPercent,
+		rssMiB: object.rssMiB,
+		lostPid: null,
+	};
+}
+
 /** What makes a hop worth a new line: RTT alone changes with every keepalive and is not news. */
 function hopKey(h: HopStatus): string {
 	return JSON.stringify([h.state, h.attempt, h.reconnects, h.error]);
@@ -185,6 +258,24 @@ export function diffEvents(prev: AppState | null, next: AppState): JsonEventBody
 			events.push(event);
 	}
 	if (next.host && next.host !== prev?.host) events.push({type: 'host', ...next.host});
+	if (next.kernels !== prev?.kernels) {
+		const before = new Map(prev?.kernels.map((k) => [k.id, JSON.stringify(kernelObject(k))]));
+		for (const kernel of next.kernels) {
+			const event = kernelEvent(kernel);
+			const {type: _type, ...object} = event;
+			if (before.get(kernel.id) !== JSON.stringify(object)) events.push(event);
+			before.delete(kernel.id);
+		}
+
+		for (const id of before.keys()) events.push({type: 'kernel', id, state: 'gone'});
+	}
+
+	// Notifications are news once: a new reader gets none of the past ones.
+	if (prev && next.notifySeq > prev.notifySeq)
+		for (const {seq: _seq, at: _at, ...note} of next.notifications.slice(
+			-(next.notifySeq - prev.notifySeq),
+		))
+			events.push({type: 'notify', ...note});
 	// A new reader (prev null) gets the lines kept so far, then each new one.
 	const newLines = prev ? Math.min(next.logSeq - prev.logSeq, next.logs.length) : next.logs.length;
 	if (newLines > 0)
@@ -202,6 +293,7 @@ export type StatusObject = {
 	readonly gpu: GpuEvent | null;
 	/** Where the facts come from: `gpujup host` (its agent), `exec fallback (…)`, null. */
 	readonly source: string | null;
+	readonly kernels: KernelObject[];
 };
 
 /** `status --json`: ok means every hop is ready and Jupyter answers; GPU trouble does not count. */
@@ -217,6 +309,7 @@ export function statusObject(state: AppState): StatusObject {
 		jupyter,
 		gpu: state.gpu ? gpuEvent(state.gpu) : null,
 		source: state.source,
+		kernels: state.kernels.map(kernelObject),
 	};
 }
 

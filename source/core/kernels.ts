@@ -262,6 +262,10 @@ export function joinKernels(input: JoinInput): JoinResult {
 	return {kernels, foreignGpuPids};
 }
 
+/** What `i`, `K` and `x` ask of Jupyter for one kernel. */
+export const kernelActions = ['interrupt', 'restart', 'shutdown'] as const;
+export type KernelAction = (typeof kernelActions)[number];
+
 export const notifyKinds = [
 	'cell-done',
 	'kernel-died',
@@ -393,4 +397,70 @@ export function parseProcDump(text: string, at: number): ProcSnapshot {
 	}
 
 	return {at, ticksPerSecond, processes};
+}
+
+/** How long the reverse tunnel must have been down for its return to be worth a notification. */
+export const tunnelBackAfterMs = 60_000;
+
+/** What {@link serviceNotifications} remembers between two looks. */
+export type ServiceMemory = {
+	/** Whether the reverse tunnel has been ready at least once (its first connect is no return). */
+	readonly reverseWasUp: boolean;
+	/** Epoch ms the reverse tunnel left `ready`, null while it is up (or never was). */
+	readonly reverseDownSince: number | null;
+	/** Jupyter's crash-restart count when it was last seen running. */
+	readonly jupyterRestarts: number | null;
+};
+
+export const initialServiceMemory: ServiceMemory = {
+	reverseWasUp: false,
+	reverseDownSince: null,
+	jupyterRestarts: null,
+};
+
+/** The two facts of `gpujup host`'s own services the notifications read. */
+export type ServiceSnapshot = {
+	/** The reverse hop's state, null where there is none. */
+	readonly reverse: string | null;
+	readonly jupyter: {readonly state: string; readonly restarts: number} | null;
+};
+
+/**
+ * The notifications of the GPU host's own services: Jupyter crashed and the supervisor has it
+ * running again (its crash count went up), the reverse tunnel is back after more than
+ * {@link tunnelBackAfterMs} down.
+ */
+export function serviceNotifications(
+	memory: ServiceMemory,
+	next: ServiceSnapshot,
+	now: number,
+): {readonly memory: ServiceMemory; readonly notes: Notification[]} {
+	const notes: Notification[] = [];
+	let {reverseWasUp, reverseDownSince, jupyterRestarts} = memory;
+	if (next.reverse === 'ready') {
+		reverseWasUp = true;
+		if (reverseDownSince !== null && now - reverseDownSince >= tunnelBackAfterMs)
+			notes.push({
+				kind: 'tunnel-back',
+				title: 'Tunnel back',
+				message: `the reverse tunnel is back after ${duration(now - reverseDownSince)} down`,
+				notebook: null,
+			});
+		reverseDownSince = null;
+	} else if (next.reverse !== null && reverseWasUp && reverseDownSince === null) {
+		reverseDownSince = now;
+	}
+
+	if (next.jupyter?.state === 'running') {
+		if (jupyterRestarts !== null && next.jupyter.restarts > jupyterRestarts)
+			notes.push({
+				kind: 'jupyter-restarted',
+				title: 'Jupyter restarted',
+				message: 'Jupyter crashed and was started again; its kernels are gone',
+				notebook: null,
+			});
+		jupyterRestarts = next.jupyter.restarts;
+	}
+
+	return {memory: {reverseWasUp, reverseDownSince, jupyterRestarts}, notes};
 }

@@ -18,10 +18,13 @@ export type KeyAction =
 	| 'scroll-top'
 	| 'follow'
 	| 'filter'
+	| 'kernel-interrupt'
+	| 'kernel-restart'
+	| 'kernel-shutdown'
 	| 'help'
 	| 'quit';
 
-export type KeyGroup = 'connection' | 'jupyter' | 'view';
+export type KeyGroup = 'connection' | 'jupyter' | 'notebooks' | 'view';
 
 /** Named keys, as Ink's `useInput` reports them. */
 export type NamedKey =
@@ -50,6 +53,11 @@ export type KeyBinding = {
 	readonly short: string | null;
 	/** The help overlay's sentence. */
 	readonly description: string;
+	/**
+	 * The help line for this binding and the next one together (↑ and ↓), so the help fits 80×24;
+	 * the next binding's own line is then left out.
+	 */
+	readonly pair?: string;
 	readonly group: KeyGroup;
 	readonly roles: readonly Role[];
 	/** Footer: lower numbers are dropped last when the width is short. */
@@ -110,6 +118,7 @@ export const keymap: readonly KeyBinding[] = [
 		label: 'focus',
 		short: null,
 		description: 'focus the next pane',
+		pair: 'focus the next pane / the previous one',
 		group: 'view',
 		roles: allRoles,
 		priority: 5,
@@ -131,7 +140,8 @@ export const keymap: readonly KeyBinding[] = [
 		keys: '↑',
 		label: null,
 		short: null,
-		description: 'scroll the log up one line',
+		description: 'scroll the log up one line (in Notebooks: select the kernel above)',
+		pair: 'scroll the log a line (in Notebooks: select the kernel above / below)',
 		group: 'view',
 		roles: allRoles,
 		priority: 9,
@@ -142,7 +152,7 @@ export const keymap: readonly KeyBinding[] = [
 		keys: '↓',
 		label: null,
 		short: null,
-		description: 'scroll the log down one line',
+		description: 'scroll the log down one line (in Notebooks: select the kernel below)',
 		group: 'view',
 		roles: allRoles,
 		priority: 9,
@@ -154,6 +164,7 @@ export const keymap: readonly KeyBinding[] = [
 		label: null,
 		short: null,
 		description: 'scroll the log up one page',
+		pair: 'scroll the log a page',
 		group: 'view',
 		roles: allRoles,
 		priority: 9,
@@ -176,6 +187,7 @@ export const keymap: readonly KeyBinding[] = [
 		label: null,
 		short: null,
 		description: 'jump to the oldest log line',
+		pair: 'jump to the oldest log line / follow the log again (newest at the bottom)',
 		group: 'view',
 		roles: allRoles,
 		priority: 9,
@@ -201,6 +213,40 @@ export const keymap: readonly KeyBinding[] = [
 		group: 'view',
 		roles: allRoles,
 		priority: 4,
+	},
+	{
+		action: 'kernel-interrupt',
+		chords: [{input: 'i', ctrl: false}],
+		keys: 'i',
+		label: 'interrupt',
+		short: 'interrupt',
+		description: "interrupt the selected notebook's kernel (its running cell stops)",
+		group: 'notebooks',
+		roles: allRoles,
+		priority: 6,
+	},
+	{
+		action: 'kernel-restart',
+		chords: [{input: 'K', ctrl: false}],
+		keys: 'K',
+		label: 'restart kernel',
+		short: 'restart',
+		description: "restart the selected notebook's kernel (asks first: its variables are lost)",
+		group: 'notebooks',
+		roles: allRoles,
+		priority: 6,
+	},
+	{
+		action: 'kernel-shutdown',
+		chords: [{input: 'x', ctrl: false}],
+		keys: 'x',
+		label: 'shut down',
+		short: 'shut down',
+		description:
+			"shut the selected notebook's kernel down (asks first, naming the GPU memory it frees)",
+		group: 'notebooks',
+		roles: allRoles,
+		priority: 6,
 	},
 	{
 		action: 'help',
@@ -233,6 +279,7 @@ export const keymap: readonly KeyBinding[] = [
 export const keyGroups: ReadonlyArray<{readonly group: KeyGroup; readonly title: string}> = [
 	{group: 'connection', title: 'Connection'},
 	{group: 'jupyter', title: 'Jupyter'},
+	{group: 'notebooks', title: 'Notebooks'},
 	{group: 'view', title: 'View'},
 ];
 
@@ -270,6 +317,23 @@ export function helpSections(
 		.filter((section) => section.bindings.length > 0);
 }
 
+/** One section's help lines: `keys` and the sentence, a pair of bindings on one line. */
+export function helpRows(bindings: readonly KeyBinding[]): Array<{keys: string; text: string}> {
+	const rows: Array<{keys: string; text: string}> = [];
+	for (let i = 0; i < bindings.length; i++) {
+		const binding = bindings[i]!;
+		const next = bindings[i + 1];
+		if (binding.pair && next) {
+			rows.push({keys: `${binding.keys} ${next.keys}`, text: binding.pair});
+			i++;
+		} else {
+			rows.push({keys: binding.keys, text: binding.description});
+		}
+	}
+
+	return rows;
+}
+
 export type FooterItem = {readonly keys: string; readonly label: string};
 
 function footerText(items: readonly FooterItem[], gap: string): string {
@@ -281,7 +345,8 @@ function footerText(items: readonly FooterItem[], gap: string): string {
  * then dropping the least needed bindings; `? help` and `q quit` stay to the end.
  */
 export function footerItems(role: Role, width: number): {items: FooterItem[]; gap: string} {
-	const bindings = bindingsFor(role).filter((b) => b.label !== null);
+	// The kernel keys show in their own footer, while the Notebooks pane has the focus.
+	const bindings = bindingsFor(role).filter((b) => b.label !== null && b.group !== 'notebooks');
 	const full = bindings.map((b) => ({keys: b.keys.split(' ')[0]!, label: b.label!}));
 	if (footerText(full, '  ').length <= width) return {items: full, gap: '  '};
 	let kept = bindings.filter((b) => b.short !== null);
@@ -296,4 +361,22 @@ export function footerItems(role: Role, width: number): {items: FooterItem[]; ga
 	}
 
 	return {items: shortItems(), gap: ' '};
+}
+
+/** The footer while the Notebooks pane has the focus: `↑↓ select  i interrupt  K restart kernel  x shut down …`. */
+export function notebookFooterItems(role: Role): FooterItem[] {
+	const named = (action: KeyAction) => bindingsFor(role).find((b) => b.action === action);
+	const items: FooterItem[] = [{keys: '↑↓', label: 'select'}];
+	for (const action of [
+		'kernel-interrupt',
+		'kernel-restart',
+		'kernel-shutdown',
+		'focus-next',
+		'help',
+	] as const) {
+		const binding = named(action);
+		if (binding?.label) items.push({keys: binding.keys.split(' ')[0]!, label: binding.label});
+	}
+
+	return items;
 }

@@ -7,9 +7,13 @@ import {
 	type AppAction,
 	type AppState,
 } from '../core/app-state.js';
-import {jupyterUrlWithToken, maskTokens, type JsonEvent} from '../core/events.js';
+import {jupyterUrlWithToken, kernelStatusOf, maskTokens, type JsonEvent} from '../core/events.js';
 import {nextDelay, type BackoffPolicy} from '../core/backoff.js';
 import {connectAgent, requestAgentToken, type Agent} from '../services/agent-channel.js';
+import {parseProcDump, procDumpCommand, type KernelAction} from '../core/kernels.js';
+import {KernelMonitor} from '../services/kernel-monitor.js';
+import {deliverNotification} from '../services/notify-url.js';
+import {sanitizeLine} from '../core/sanitize.js';
 import {RemoteLogTail} from '../services/log-tail.js';
 import {execText} from '../services/remote-exec.js';
 import {createStore, type Store} from '../core/store.js';
@@ -51,6 +55,8 @@ export type ConnectHandle = {
 	urlWithToken(): string | null;
 	/** Jupyter's token, for the control socket only. */
 	token(): string | null;
+	/** `i`, `K`, `x`: through `gpujup host`, or Jupyter's REST API over the forward without one. */
+	kernelAction(id: string, action: KernelAction): Promise<string>;
 	dispose(): Promise<void>;
 };
 
@@ -230,6 +236,47 @@ export async function runConnect(
 			`gpujup host supervises the Jupyter on ${jupyter.agentPort() ?? 'another port'}, not ${config.jupyterPort}: restart that one by hand`;
 		/** Set while the exec fallback serves this GPU host hop: no agent to restart Jupyter. */
 		let inFallback = false;
+
+		/**
+		 * Without `gpujup host`, the laptop watches the kernels itself: Jupyter's REST API through
+		 * the forward (with the runtime file's token, once known), the process table by one exec a
+		 * round, the GPU processes of the exec-fallback stream. Notifications are then decided here,
+		 * so they need the laptop awake.
+		 */
+		let kernelMonitor: KernelMonitor | null = null;
+		const stopKernelMonitor = () => {
+			kernelMonitor?.dispose();
+			kernelMonitor = null;
+			store.dispatch({type: 'kernels', kernels: []});
+		};
+
+		disposers.push(stopKernelMonitor);
+		const startKernelMonitor = (client: Client) => {
+			stopKernelMonitor();
+			kernelMonitor = new KernelMonitor({
+				server() {
+					const token = jupyter.token();
+					return token && currentClient === client ? {port: localPort, token} : null;
+				},
+				gpuProcesses: () => store.getSnapshot().gpu?.processes ?? [],
+				notifyAfterMs: config.notifyAfterS * 1000,
+				async readProcs() {
+					const {stdout} = await execText(client, procDumpCommand, {
+						timeoutMs: 10_000,
+						maxBytes: 8 * 1024 * 1024,
+					});
+					return parseProcDump(stdout, Date.now());
+				},
+				onKernels(kernels) {
+					store.dispatch({type: 'kernels', kernels});
+				},
+				onNotify(notification) {
+					deliverNotification(store.dispatch, notification);
+				},
+			});
+			kernelMonitor.start();
+		};
+
 		/** No `gpujup host` there (or one we cannot speak to): exec fallback, with a note. */
 		const fallback = (client: Client, why: string) => {
 			inFallback = true;
@@ -239,6 +286,7 @@ export async function runConnect(
 			fallbackOn = true;
 			gpu.start();
 			logTail?.attach(client);
+			startKernelMonitor(client);
 		};
 
 		const stopFallback = () => {
@@ -246,6 +294,7 @@ export async function runConnect(
 			fallbackOn = false;
 			void gpu.stop();
 			logTail?.detach();
+			stopKernelMonitor();
 		};
 
 		const onAgentEvent = (event: JsonEvent) => {
@@ -279,6 +328,19 @@ export async function runConnect(
 
 				case 'jupyter': {
 					jupyter.agentEvent(event);
+					break;
+				}
+
+				case 'kernel': {
+					if (event.state === 'gone') store.dispatch({type: 'kernel-gone', id: event.id});
+					else store.dispatch({type: 'kernel', kernel: kernelStatusOf(event)});
+					break;
+				}
+
+				case 'notify': {
+					// Its log line comes as the agent's own `log` event.
+					const {type: _type, at: _at, ...notification} = event;
+					store.dispatch({type: 'notify', notification, at: Date.now()});
 					break;
 				}
 
@@ -405,6 +467,7 @@ export async function runConnect(
 			jupyter.detach('the GPU host hop is down');
 			fallbackOn = false;
 			logTail?.detach();
+			stopKernelMonitor();
 			void gpu.stop();
 		});
 		relay.start();
@@ -426,6 +489,21 @@ export async function runConnect(
 				jupyter.refresh();
 			},
 			token: () => jupyter.token(),
+			async kernelAction(id, action) {
+				if (agent) {
+					const result = (await agent.connection.request(
+						'kernel-action',
+						action === 'restart' ? 70_000 : 20_000,
+						{kernel: id, action},
+					)) as {message?: unknown} | null;
+					return typeof result?.message === 'string'
+						? sanitizeLine(result.message).slice(0, 200)
+						: `${action}: done`;
+				}
+
+				if (kernelMonitor) return kernelMonitor.act(id, action);
+				throw new Error('no kernels are watched: the GPU host hop is down');
+			},
 			urlWithToken() {
 				const token = jupyter.token();
 				return token ? jupyterUrlWithToken(localPort, token) : null;

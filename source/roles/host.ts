@@ -4,6 +4,15 @@ import {startHostStats} from '../services/host-stats.js';
 import path from 'node:path';
 import type {Config} from '../config/types.js';
 import type {AppAction, AppState} from '../core/app-state.js';
+import {
+	initialServiceMemory,
+	serviceNotifications,
+	type KernelAction,
+	type Notification,
+} from '../core/kernels.js';
+import type {GpuProcess} from '../core/types.js';
+import {KernelMonitor} from '../services/kernel-monitor.js';
+import {deliverNotification, NotifyUrl, safeOrigin} from '../services/notify-url.js';
 import type {Store} from '../core/store.js';
 import {
 	requestControl,
@@ -48,6 +57,8 @@ export type HostHandle = {
 		stopJupyter(): Promise<void>;
 		/** For `gpujup url` and the copy key only; null while Jupyter is not running. */
 		token(): {token: string; port: number} | null;
+		/** `i`, `K`, `x` on a kernel (and the socket's `kernel-action`): what was done, in words. */
+		kernelAction(id: string, action: KernelAction): Promise<string>;
 	};
 };
 
@@ -104,6 +115,39 @@ export async function runHost(config: Config, io: HostIo): Promise<HostHandle> {
 		onStatus: (patch) => io.store.dispatch({type: 'hop', hop: 'reverse', patch}),
 	});
 
+	const notifyUrl = config.notifyUrl
+		? new NotifyUrl({
+				url: config.notifyUrl,
+				onProblem(message) {
+					io.store.dispatch({type: 'log', lines: [`[gpujup] ${message}`]});
+				},
+			})
+		: null;
+	if (config.notifyUrl)
+		io.store.dispatch({
+			type: 'log',
+			lines: [`[gpujup] notifications go to ${safeOrigin(config.notifyUrl)}`],
+		});
+	const deliver = (notification: Notification) => {
+		deliverNotification(io.store.dispatch, notification, notifyUrl);
+	};
+
+	let gpuProcesses: readonly GpuProcess[] = [];
+	const kernels = new KernelMonitor({
+		server() {
+			// Only the supervised server while the supervisor says it runs: the token is sent to no other.
+			if (!supervisor || supervisor.status.state !== 'running') return null;
+			return {port: supervisor.port, token: supervisor.token()};
+		},
+		gpuProcesses: () => gpuProcesses,
+		notifyAfterMs: config.notifyAfterS * 1000,
+		onKernels(list) {
+			io.store.dispatch({type: 'kernels', kernels: list});
+		},
+		onNotify: deliver,
+	});
+	const kernelAction = async (id: string, action: KernelAction) => kernels.act(id, action);
+
 	// The socket first: a second `gpujup host` for this profile must stop before it touches Jupyter.
 	const server: ControlServer = await startControlServer({
 		path: hostSocketPath(config),
@@ -115,6 +159,7 @@ export async function runHost(config: Config, io: HostIo): Promise<HostHandle> {
 			restartJupyter: async () => supervisor?.restart(),
 			reconnect: () => tunnel.reconnectNow(),
 			stopJupyter,
+			kernelAction,
 		},
 	});
 
@@ -140,9 +185,31 @@ export async function runHost(config: Config, io: HostIo): Promise<HostHandle> {
 	const gpu = new GpuStream({
 		runner: localRunner(),
 		nvidiaSmi: config.nvidiaSmi,
-		onStatus: (status) => io.store.dispatch({type: 'gpu', gpu: status}),
+		onStatus(status) {
+			gpuProcesses = status.processes;
+			io.store.dispatch({type: 'gpu', gpu: status});
+		},
 	});
 	gpu.start();
+	kernels.start();
+	// Jupyter crashed and is back, the tunnel is back after a long time down: news for the user.
+	let memory = initialServiceMemory;
+	const watchServices = () => {
+		const state = io.store.getSnapshot();
+		const next = serviceNotifications(
+			memory,
+			{
+				reverse: state.hops.find((h) => h.hop === 'reverse')?.state ?? null,
+				jupyter: state.jupyter,
+			},
+			Date.now(),
+		);
+		memory = next.memory;
+		for (const note of next.notes) deliver(note);
+	};
+
+	watchServices();
+	const unwatch = io.store.subscribe(watchServices);
 	const hostStats = startHostStats({
 		intervalMs: 2000,
 		onStats: (stats) => io.store.dispatch({type: 'host-stats', host: stats}),
@@ -153,6 +220,9 @@ export async function runHost(config: Config, io: HostIo): Promise<HostHandle> {
 		async dispose(options = {}) {
 			if (disposed) return;
 			disposed = true;
+			unwatch();
+			kernels.dispose();
+			notifyUrl?.dispose();
 			hostStats.dispose();
 			await Promise.all([
 				gpu.dispose(),
@@ -170,6 +240,7 @@ export async function runHost(config: Config, io: HostIo): Promise<HostHandle> {
 				await running.stop();
 			},
 			token,
+			kernelAction,
 		},
 	};
 }

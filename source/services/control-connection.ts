@@ -71,7 +71,7 @@ export class ControlConnection extends EventEmitter<AgentEvents> {
 	async request(
 		op: ControlOp,
 		timeoutMs = 5000,
-		extra: Pick<ControlRequest, 'logAfter'> = {},
+		extra: Pick<ControlRequest, 'logAfter' | 'kernel' | 'action'> = {},
 	): Promise<unknown> {
 		if (this.#closed) throw new Error('the control connection is closed');
 		const id = this.#nextId++;

@@ -13,8 +13,10 @@ import {
 	type ControlStatus,
 	type ControlSubscribed,
 	type ControlToken,
+	type KernelActionArgs,
 } from '../core/control-protocol.js';
-import {diffEvents, statusObject, type JsonEvent} from '../core/events.js';
+import {diffEvents, gpuEvent, kernelObject, statusObject, type JsonEvent} from '../core/events.js';
+import type {KernelAction} from '../core/kernels.js';
 import type {Store} from '../core/store.js';
 import {ControlConnection} from './control-connection.js';
 
@@ -26,6 +28,14 @@ export type ControlHandlers = {
 	readonly reconnect: () => void;
 	/** `gpujup host --stop-jupyter` while a host runs; absent where there is no Jupyter to stop. */
 	readonly stopJupyter?: () => Promise<{readonly pid: number | null}>;
+	/** Interrupt, restart or shut down a kernel; resolves what was done, in words. */
+	readonly kernelAction?: (id: string, action: KernelAction) => Promise<string>;
+};
+
+/** `kernels`' result: the kernels, and the GPUs their memory is on (for the GPU index). */
+export type ControlKernels = {
+	readonly kernels: ReturnType<typeof kernelObject>[];
+	readonly gpus: ReturnType<typeof gpuEvent>['gpus'];
 };
 
 export type ControlServerOptions = {
@@ -235,6 +245,27 @@ function serveConnection(
 				return;
 			}
 
+			case 'kernels': {
+				const state = options.store.getSnapshot();
+				const result: ControlKernels = {
+					kernels: state.kernels.map(kernelObject),
+					gpus: state.gpu ? gpuEvent(state.gpu).gpus : [],
+				};
+				reply(request.id, result);
+				return;
+			}
+
+			case 'kernel-action': {
+				if (!options.handlers.kernelAction) {
+					fail(request.id, `gpujup ${role} watches no kernels`);
+					return;
+				}
+
+				const message = await options.handlers.kernelAction(request.kernel!, request.action!);
+				reply(request.id, {message});
+				return;
+			}
+
 			case 'subscribe': {
 				if (unsubscribe) {
 					fail(request.id, 'already subscribed');
@@ -310,10 +341,11 @@ export async function requestControl(
 	socketPath: string,
 	op: Exclude<ControlOp, 'subscribe'>,
 	timeoutMs = 5000,
+	args?: KernelActionArgs,
 ): Promise<unknown> {
 	const connection = new ControlConnection(net.connect({path: socketPath}));
 	try {
-		return await connection.request(op, timeoutMs);
+		return await connection.request(op, timeoutMs, args);
 	} finally {
 		connection.close();
 	}

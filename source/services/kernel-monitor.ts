@@ -6,6 +6,7 @@
  * requests to the server the caller vouches for.
  */
 import {
+	type KernelAction,
 	joinKernels,
 	kernelNotifications,
 	parseRestKernels,
@@ -23,7 +24,7 @@ export type MonitoredServer = {
 	readonly baseUrl?: string;
 };
 
-export type KernelAction = 'interrupt' | 'restart' | 'shutdown';
+export type {KernelAction} from '../core/kernels.js';
 
 export type KernelMonitorOptions = {
 	/** The server now, or null while there is none (Jupyter down, port not ours). */

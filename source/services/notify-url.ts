@@ -4,7 +4,9 @@
  * that is down never grows memory. The URL may carry a secret: it is never logged or shown, only
  * its origin.
  */
+import {notificationLogLine, type AppAction, type AppState} from '../core/app-state.js';
 import type {Notification, NotifyKind} from '../core/kernels.js';
+import type {Store} from '../core/store.js';
 
 /** ntfy's tags (emoji short codes), one per kind. */
 const tags: Record<NotifyKind, string> = {
@@ -138,4 +140,18 @@ export class NotifyUrl {
 		clearTimeout(this.#timer);
 		this.#timer = undefined;
 	}
+}
+
+/**
+ * Where a notification decided on this machine goes: the store (the header, the log line, the
+ * `notify` event every subscriber gets) and, when configured, the notify URL.
+ */
+export function deliverNotification(
+	dispatch: Store<AppState, AppAction>['dispatch'],
+	notification: Notification,
+	url?: NotifyUrl | null,
+): void {
+	dispatch({type: 'log', lines: [notificationLogLine(notification)]});
+	dispatch({type: 'notify', notification, at: Date.now()});
+	url?.send(notification);
 }

@@ -4,7 +4,8 @@ import {Dashboard} from '../../source/components/dashboard.js';
 import {computeLayout} from '../../source/components/layout.js';
 import {reduce, type AppAction, type AppState} from '../../source/core/app-state.js';
 import {textWidth} from '../../source/core/format.js';
-import {laptopState, now, readyHost, readyRelay} from './fixtures.js';
+import type {KernelStatus} from '../../source/core/kernels.js';
+import {kernelStatus, laptopState, now, readyHost, readyRelay} from './fixtures.js';
 import {renderAt} from './render.js';
 
 afterEach(() => {
@@ -209,23 +210,23 @@ describe('160×48, the wide sketch', () => {
 		const lines = frame.split('\n').map((line) => line.slice(2).trimEnd().replace(/ *┃$/, ''));
 		expect(lines.slice(2, 22)).toEqual([
 			'Connection',
-			'  r          reconnect now: skip the backoff wait and retry every hop that is down',
-			'  q ctrl+c   quit (on the GPU host, asks whether Jupyter stops too; it keeps running by default)',
+			'  r              reconnect now: skip the backoff wait and retry every hop that is down',
+			'  q ctrl+c       quit (on the GPU host, asks whether Jupyter stops too; it keeps running by default)',
 			'Jupyter',
-			'  j          restart Jupyter (asks first: its kernels are stopped)',
-			'  c          copy the Jupyter URL with its token to the clipboard (OSC 52)',
-			'  o          open Jupyter in the browser (the token stays out of process arguments)',
+			'  j              restart Jupyter (asks first: its kernels are stopped)',
+			'  c              copy the Jupyter URL with its token to the clipboard (OSC 52)',
+			'  o              open Jupyter in the browser (the token stays out of process arguments)',
+			'Notebooks',
+			"  i              interrupt the selected notebook's kernel (its running cell stops)",
+			"  K              restart the selected notebook's kernel (asks first: its variables are lost)",
+			"  x              shut the selected notebook's kernel down (asks first, naming the GPU memory it frees)",
 			'View',
-			'  tab        focus the next pane',
-			'  shift+tab  focus the previous pane',
-			'  ↑          scroll the log up one line',
-			'  ↓          scroll the log down one line',
-			'  pgup       scroll the log up one page',
-			'  pgdn       scroll the log down one page',
-			'  g home     jump to the oldest log line',
-			'  G end      follow the log again (newest line at the bottom)',
-			'  /          filter the log (Enter keeps the filter, Esc clears it)',
-			'  ?          show or hide this help',
+			'  tab shift+tab  focus the next pane / the previous one',
+			'  ↑ ↓            scroll the log a line (in Notebooks: select the kernel above / below)',
+			'  pgup pgdn      scroll the log a page',
+			'  g home G end   jump to the oldest log line / follow the log again (newest at the bottom)',
+			'  /              filter the log (Enter keeps the filter, Esc clears it)',
+			'  ?              show or hide this help',
 			'config  /home/alice/.config/gpujup/config.toml',
 			'',
 		]);
@@ -322,5 +323,75 @@ describe('what the screen must and must not say', () => {
 	test('readySince of both hops: the header counts from the later one', () => {
 		const state = laptopState({hops: [readyRelay, {...readyHost, readySince: now - 5 * 60_000}]});
 		expect(draw(state, 80, 24).split('\n')[0]?.endsWith('hops up · 5m · ? help')).toBe(true);
+	});
+});
+
+describe('the notebooks', () => {
+	const kernel = (patch: Partial<KernelStatus>) =>
+		kernelStatus({pids: [88_123], gpuMemoryMiB: {'GPU-0': 22_630}, ...patch});
+	const withKernels = () =>
+		apply(laptopState(), {
+			type: 'kernels',
+			kernels: [
+				kernel({}),
+				kernel({
+					id: '6c2f0000-0000-4000-8000-000000000002',
+					notebook: 'eda/explore.ipynb',
+					state: 'idle',
+					pids: [2211],
+					gpuMemoryMiB: {},
+				}),
+			],
+		});
+
+	test('160×48: the Notebooks pane beside the GPUs under a Jupyter line; GPU rows name the notebook', () => {
+		const frame = draw(withKernels(), 160, 48);
+		const lines = frame.split('\n');
+		expect(lines.length).toBeLessThanOrEqual(48);
+		expect(lines.every((line) => textWidth(line) <= 160)).toBe(true);
+		expect(frame).toMatch(/Notebooks {2}p507 · 2 kernels/);
+		expect(frame).toMatch(
+			/▸ train\/resnet\.ipynb\s+python3\s+busy 41m\s+0: 22\.1 GiB\s+98%\s+6\.2 GiB/,
+		);
+		expect(frame).toMatch(/ {2}eda\/explore\.ipynb\s+python3\s+idle/);
+		expect(frame).toMatch(/jupyter running/);
+		expect(frame).toMatch(/8\.9 GiB\s+train\/resnet\.ipynb/);
+	});
+
+	test('80×24: a line a kernel under the GPU line; a notification in the header', () => {
+		const state = apply(withKernels(), {
+			type: 'notify',
+			at: now - 1000,
+			notification: {
+				kind: 'cell-done',
+				title: 'Cell finished: train/resnet.ipynb',
+				message: 'a cell in train/resnet.ipynb finished after 41 min 0 s',
+				notebook: 'train/resnet.ipynb',
+			},
+		});
+		const frame = draw(state, 80, 24);
+		const lines = frame.split('\n');
+		expect(lines.length).toBeLessThanOrEqual(24);
+		expect(lines[0]).toContain('✓ Cell finished: train/resnet.ipynb');
+		const gpuLine = lines.findIndex((line) => line.includes('GPU0'));
+		expect(lines[gpuLine + 1]).toMatch(/^ {2}resnet\.ipynb busy 41m {2}22\.1 GiB/);
+		expect(lines[gpuLine + 2]).toMatch(/^ {2}explore\.ipynb idle/);
+		// Gone after a few seconds.
+		expect(draw({...state}, 80, 24).split('\n')[0]).toContain('Cell finished');
+	});
+
+	test('with the Notebooks pane focused the footer shows its keys, and x asks naming the memory', () => {
+		const focused = apply(withKernels(), {type: 'focus', delta: 4, panes: 5});
+		expect(draw(focused, 160, 48).split('\n').at(-1)).toMatch(
+			/↑↓ select {2}i interrupt {2}K restart kernel {2}x shut down {2}tab focus {2}\? help/,
+		);
+		const asking = apply(
+			focused,
+			{type: 'select-kernel', delta: 0},
+			{type: 'overlay', overlay: 'confirm-kernel-shutdown'},
+		);
+		expect(draw(asking, 160, 48).split('\n').at(-1)).toContain(
+			'Shut down train/resnet.ipynb? frees 22.1 GiB on GPU 0 [y/N]',
+		);
 	});
 });

@@ -10,6 +10,7 @@ import {
 	type AppState,
 	type Role,
 } from '../../source/core/app-state.js';
+import type {KernelStatus} from '../../source/core/kernels.js';
 import {createStore, type Store} from '../../source/core/store.js';
 import type {GpuInfo, GpuStatus, HopStatus, JupyterStatus} from '../../source/core/types.js';
 
@@ -185,3 +186,22 @@ export const keys = {
 	backspace: '\u007F',
 	ctrlC: '\u0003',
 } as const;
+
+/** A notebook's kernel: train/resnet.ipynb, busy for 41 minutes, 22.1 GiB on GPU 1. */
+export function kernelStatus(patch: Partial<KernelStatus> = {}): KernelStatus {
+	return {
+		id: '5b1e0000-0000-4000-8000-000000000001',
+		name: 'python3',
+		notebook: 'train/resnet.ipynb',
+		state: 'busy',
+		since: now - 41 * minute,
+		lastActivity: null,
+		connections: 1,
+		pids: [2211],
+		gpuMemoryMiB: {'GPU-1': 22_630},
+		cpuPercent: 98,
+		rssMiB: 6349,
+		lostPid: null,
+		...patch,
+	};
+}

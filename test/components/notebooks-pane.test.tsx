@@ -6,26 +6,13 @@ import {
 	NotebooksPane,
 } from '../../source/components/notebooks-pane.js';
 import {segmentsText} from '../../source/components/line.js';
-import {gpuInfo, hour, minute, now} from './fixtures.js';
+import {gpuInfo, hour, kernelStatus, minute, now} from './fixtures.js';
 import {renderAt} from './render.js';
 
 const gpus = [gpuInfo(0), gpuInfo(1)];
 
-const kernel = (patch: Partial<KernelStatus>): KernelStatus => ({
-	id: '5b1e0000-0000-4000-8000-000000000001',
-	name: 'python3',
-	notebook: 'train/resnet.ipynb',
-	state: 'busy',
-	since: now - 41 * minute,
-	lastActivity: null,
-	connections: 1,
-	pids: [2211],
-	gpuMemoryMiB: {[gpus[1]!.uuid]: 22_630},
-	cpuPercent: 98,
-	rssMiB: 6349,
-	lostPid: null,
-	...patch,
-});
+const kernel = (patch: Partial<KernelStatus>) =>
+	kernelStatus({gpuMemoryMiB: {[gpus[1]!.uuid]: 22_630}, ...patch});
 
 const kernels = [
 	kernel({}),

@@ -95,12 +95,43 @@ describe('defaults', () => {
 			env: {kind: 'none'},
 			notebookDir: home,
 			noTui: false,
+			notifyAfterS: 60,
+			notifyUrl: null,
+			warnings: [],
 			json: false,
 			stopJupyter: false,
 			printSystemdUnit: false,
 			home,
 			stateDir: join(home, 'xdg-state', 'gpujup'),
 		} satisfies Config);
+	});
+
+	test('--notify-after and notify-url: flag, variable or file; a flag URL warns, a bad one is not echoed', () => {
+		expect(run(['host', '--relay', 'r', '--notify-after', '2.5']).notifyAfterS).toBe(2.5);
+		expect(run(['host', '--relay', 'r'], {GPUJUP_NOTIFY_AFTER: '30'}).notifyAfterS).toBe(30);
+		expect(() => run(['host', '--relay', 'r', '--notify-after', '0'])).toThrow(
+			/--notify-after: expected a positive number/,
+		);
+		const fromEnv = run(['host', '--relay', 'r'], {
+			GPUJUP_NOTIFY_URL: 'https://ntfy.sh/secret-topic',
+		});
+		expect(fromEnv.notifyUrl).toBe('https://ntfy.sh/secret-topic');
+		expect(fromEnv.warnings).toEqual([]);
+		const fromFlag = run(['host', '--relay', 'r', '--notify-url', 'http://127.0.0.1:9/x']);
+		expect(fromFlag.notifyUrl).toBe('http://127.0.0.1:9/x');
+		expect(fromFlag.warnings.join()).toMatch(/shows in `ps`.*GPUJUP_NOTIFY_URL/);
+		expect(() =>
+			run(['host', '--relay', 'r'], {GPUJUP_NOTIFY_URL: 'ftp://user:hunter2@example.org'}),
+		).toThrow(/^GPUJUP_NOTIFY_URL: expected an http:\/\/ or https:\/\/ URL[^]*$/);
+		try {
+			run(['host', '--relay', 'r'], {GPUJUP_NOTIFY_URL: 'ftp://user:hunter2@example.org'});
+		} catch (error) {
+			expect(String(error)).not.toContain('hunter2');
+		}
+	});
+
+	test('kernels is a command', () => {
+		expect(run(['kernels', '--json']).command).toBe('kernels');
 	});
 
 	test('noTui when asked or when stdout is not a TTY', () => {
@@ -652,7 +683,7 @@ describe('errors name the flag, variable or file:line and the expected value', (
 		);
 		expect(configError(['-x']).message).toBe('unknown flag -x (gpujup --help lists the flags)');
 		expect(configError(['conect']).message).toBe(
-			'unknown command "conect"; did you mean "connect"? (commands: connect, host, status, url, doctor, demo)',
+			'unknown command "conect"; did you mean "connect"? (commands: connect, host, status, url, kernels, doctor, demo)',
 		);
 		expect(configError(['host', 'extra']).message).toBe(
 			'unexpected argument "extra" after "host" (gpujup --help lists the usage)',

@@ -37,7 +37,10 @@ describe('actionFor', () => {
 	});
 
 	test('keys outside the table, and letters with Ctrl or Meta, mean nothing', () => {
-		expect(actionFor('x', none, 'connect')).toBeNull();
+		expect(actionFor('z', none, 'connect')).toBeNull();
+		expect(actionFor('x', none, 'connect')).toBe('kernel-shutdown');
+		expect(actionFor('K', none, 'host')).toBe('kernel-restart');
+		expect(actionFor('i', none, 'demo')).toBe('kernel-interrupt');
 		expect(actionFor('r', {ctrl: true}, 'connect')).toBeNull();
 		expect(actionFor('q', {meta: true}, 'connect')).toBeNull();
 		expect(actionFor('', {return: true}, 'connect')).toBeNull();
@@ -62,7 +65,7 @@ describe('the table', () => {
 
 	test('help groups every binding of the role under connection, Jupyter and view', () => {
 		const sections = helpSections('host');
-		expect(sections.map((s) => s.title)).toEqual(['Connection', 'Jupyter', 'View']);
+		expect(sections.map((s) => s.title)).toEqual(['Connection', 'Jupyter', 'Notebooks', 'View']);
 		expect(sections.flatMap((s) => s.bindings.map((b) => b.action)).sort()).toEqual(
 			bindingsFor('host')
 				.map((b) => b.action)

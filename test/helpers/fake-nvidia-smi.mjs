@@ -20,6 +20,8 @@
  *   FAKE_NVIDIA_SMI_MODE      replay (default) | hang | hang-after:N | no-driver | mismatch
  *   FAKE_NVIDIA_SMI_INVALID   comma-separated fields to reject although the capture has them
  *   FAKE_NVIDIA_SMI_PID_MAP   `capturedPid=livePid,…`, to point a captured process at a live one
+ *   FAKE_NVIDIA_SMI_PID_FILE  a file with more `capturedPid=livePid` pairs, read again for every
+ *                             sample (a test writes the pids of processes it starts later)
  *   FAKE_NVIDIA_SMI_LOG       a file that gets one line per invocation (its arguments)
  * The first argument may be `--fake-id=…`, a marker for `pgrep -f`; it is otherwise ignored.
  */
@@ -281,12 +283,22 @@ function main() {
 		process.exit(99);
 	}
 	const invalid = new Set((env.FAKE_NVIDIA_SMI_INVALID ?? '').split(',').filter(Boolean));
-	const pidMap = new Map(
-		(env.FAKE_NVIDIA_SMI_PID_MAP ?? '')
-			.split(',')
-			.filter(Boolean)
-			.map((pair) => pair.split('=')),
-	);
+	const pairs = (text) =>
+		text
+			.split(/[,\s]+/)
+			.filter((pair) => /^\d+=\d+$/.test(pair))
+			.map((pair) => pair.split('='));
+	const staticPids = pairs(env.FAKE_NVIDIA_SMI_PID_MAP ?? '');
+	const pidMapNow = () => {
+		let fromFile = [];
+		try {
+			if (env.FAKE_NVIDIA_SMI_PID_FILE)
+				fromFile = pairs(readFileSync(env.FAKE_NVIDIA_SMI_PID_FILE, 'utf8'));
+		} catch {
+			// Not written yet.
+		}
+		return new Map([...staticPids, ...fromFile]);
+	};
 	// nvidia-smi checks the field list before anything else: the first bad one fails the query.
 	for (const field of options.fields) {
 		const tables =
@@ -321,7 +333,7 @@ function main() {
 		}
 		const state = states[iteration % states.length];
 		iteration++;
-		const host = hostRows(sources, state, pidMap);
+		const host = hostRows(sources, state, pidMapNow());
 		const entries = options.query === 'gpu' ? host.gpus : host.apps;
 		let out = '';
 		if (!options.noheader && !headerDone) {

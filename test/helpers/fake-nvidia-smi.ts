@@ -29,6 +29,8 @@ export type FakeNvidiaSmiConfig = {
 	readonly pidMap?: Readonly<Record<number, number>>;
 	/** A file that gets one line per invocation. */
 	readonly logFile?: string;
+	/** A file of `capturedPid=livePid` pairs, read again for every sample (written by the test). */
+	readonly pidFile?: string;
 };
 
 /** An installed fake. */
@@ -73,6 +75,7 @@ export async function installFakeNvidiaSmi(
 				.map(([from, to]) => `${from}=${to}`)
 				.join(','),
 			FAKE_NVIDIA_SMI_LOG: next.logFile ?? '',
+			FAKE_NVIDIA_SMI_PID_FILE: next.pidFile ?? '',
 		};
 		const text = Object.entries(values)
 			.map(([key, value]) => `${key}=${shellValue(value)}; export ${key}\n`)

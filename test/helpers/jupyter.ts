@@ -4,7 +4,7 @@
  */
 import {spawn, type ChildProcess} from 'node:child_process';
 import {randomUUID} from 'node:crypto';
-import {open, readFile} from 'node:fs/promises';
+import {mkdir, open, readFile, writeFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
@@ -244,4 +244,43 @@ export async function executeInKernel(
 			if (replied && idle) finish();
 		});
 	});
+}
+
+/** One JSON request to Jupyter's REST API at `baseUrl` (`http://127.0.0.1:PORT/`) with `token`. */
+export type JupyterApi = (method: string, route: string, body?: unknown) => Promise<unknown>;
+
+export function jupyterApi(baseUrl: string, token: string): JupyterApi {
+	return async (method, route, body) => {
+		const response = await fetch(`${baseUrl.replace(/\/?$/, '/')}${route}`, {
+			method,
+			headers: {authorization: `token ${token}`, 'content-type': 'application/json'},
+			body: body === undefined ? undefined : JSON.stringify(body),
+			signal: AbortSignal.timeout(60_000),
+		});
+		if (!response.ok) throw new Error(`${method} ${route}: ${response.status}`);
+		return response.status === 204 ? null : response.json();
+	};
+}
+
+/**
+ * Write an empty notebook at `notebook` (relative to the server's notebook dir `dir`) and open a
+ * session on it with a python3 kernel, as a browser tab does; resolves the kernel id.
+ */
+export async function openNotebook(
+	api: JupyterApi,
+	dir: string,
+	notebook: string,
+): Promise<string> {
+	await mkdir(path.dirname(path.join(dir, notebook)), {recursive: true});
+	await writeFile(
+		path.join(dir, notebook),
+		JSON.stringify({cells: [], metadata: {}, nbformat: 4, nbformat_minor: 5}),
+	);
+	const session = (await api('POST', 'api/sessions', {
+		path: notebook,
+		name: '',
+		type: 'notebook',
+		kernel: {name: 'python3'},
+	})) as {kernel: {id: string}};
+	return session.kernel.id;
 }

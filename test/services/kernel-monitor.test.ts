@@ -3,13 +3,18 @@
  * process trees found, GPU memory joined by pid, kernel control through the REST API, and the
  * notifications a long cell, a killed kernel and a restart give.
  */
-import {mkdir, writeFile} from 'node:fs/promises';
-import path from 'node:path';
 import {afterAll, beforeAll, describe, expect, test} from 'vitest';
 import type {KernelStatus, Notification} from '../../source/core/kernels.js';
 import type {GpuProcess} from '../../source/core/types.js';
 import {KernelMonitor} from '../../source/services/kernel-monitor.js';
-import {executeInKernel, startJupyter, type RunningJupyter} from '../helpers/jupyter.js';
+import {
+	executeInKernel,
+	jupyterApi,
+	openNotebook as openNotebookIn,
+	startJupyter,
+	type JupyterApi,
+	type RunningJupyter,
+} from '../helpers/jupyter.js';
 import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
 import {waitFor} from '../helpers/wait-for.js';
 
@@ -23,30 +28,9 @@ let gpuProcesses: GpuProcess[] = [];
 let latest: readonly KernelStatus[] = [];
 const notes: Notification[] = [];
 
-const api = async (method: string, route: string, body?: unknown): Promise<unknown> => {
-	const response = await fetch(`${jupyter.url}${route}`, {
-		method,
-		headers: {authorization: `token ${token}`, 'content-type': 'application/json'},
-		body: body === undefined ? undefined : JSON.stringify(body),
-		signal: AbortSignal.timeout(60_000),
-	});
-	if (!response.ok) throw new Error(`${method} ${route}: ${response.status}`);
-	return response.status === 204 ? null : response.json();
-};
-
-const emptyNotebook = {cells: [], metadata: {}, nbformat: 4, nbformat_minor: 5};
-
-async function openNotebook(notebook: string): Promise<string> {
-	await mkdir(path.dirname(path.join(dir.path, notebook)), {recursive: true});
-	await writeFile(path.join(dir.path, notebook), JSON.stringify(emptyNotebook));
-	const session = (await api('POST', 'api/sessions', {
-		path: notebook,
-		name: '',
-		type: 'notebook',
-		kernel: {name: 'python3'},
-	})) as {kernel: {id: string}};
-	return session.kernel.id;
-}
+const api: JupyterApi = async (method, route, body) =>
+	jupyterApi(jupyter.url, token)(method, route, body);
+const openNotebook = async (notebook: string) => openNotebookIn(api, dir.path, notebook);
 
 const kernelOf = (notebook: string) => latest.find((k) => k.notebook === notebook);
 

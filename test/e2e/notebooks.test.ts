@@ -1,0 +1,301 @@
+/**
+ * The notebooks feature end to end, on one lab: real OpenSSH relay and GPU host, `gpujup host`
+ * supervising Debian's Jupyter with real ipykernel kernels, the replaying nvidia-smi reporting the
+ * real pids of a kernel and of its child (through a pid file the test writes), a local HTTP
+ * receiver for `GPUJUP_NOTIFY_URL`, the laptop's dashboard in tmux, and the exec fallback once
+ * `gpujup host` is gone.
+ */
+import {execFile} from 'node:child_process';
+import {readFile, writeFile} from 'node:fs/promises';
+import http from 'node:http';
+import path from 'node:path';
+import {promisify} from 'node:util';
+import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+import {installFakeNvidiaSmi} from '../helpers/fake-nvidia-smi.js';
+import {
+	executeInKernel,
+	jupyterApi,
+	openNotebook as openNotebookIn,
+	type JupyterApi,
+} from '../helpers/jupyter.js';
+import {startLab, type Lab} from '../helpers/openssh-lab.js';
+import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
+import {startTmux} from '../helpers/tmux.js';
+import {waitFor} from '../helpers/wait-for.js';
+import {
+	cli,
+	labChainFlags,
+	labHostArgs,
+	runGpujup,
+	spawnGpujup,
+	type GpujupProcess,
+	type JsonLine,
+} from './gpujup-process.js';
+
+const execFileP = promisify(execFile);
+const rtx4080 = 'rtx-4080-super_linux_595.71.05_capture.txt';
+/** The capture's masked uuid: the one GPU of the RTX 4080 capture. */
+const gpuUuid = 'GPU-00000000-0000-0000-0000-000000000000';
+/** The capture's two ffmpeg processes under load: 503 + 360 MiB, pointed at the kernel and its child. */
+const kernelMiB = 503 + 360;
+
+type Received = {title: string; tags: string; body: string};
+
+describe('notebooks: kernels, control and notifications', () => {
+	let lab: Lab;
+	let bin: TempDir;
+	let notebooks: TempDir;
+	let jupyterPort: number;
+	let host: GpujupProcess;
+	let token: string;
+	let receiver: http.Server;
+	const received: Received[] = [];
+	const pidFile = () => path.join(bin.path, 'pids');
+
+	const api: JupyterApi = async (method, route, body) =>
+		jupyterApi(`http://127.0.0.1:${jupyterPort}/`, token)(method, route, body);
+	const openNotebook = async (notebook: string) => openNotebookIn(api, notebooks.path, notebook);
+
+	const run = async (kernel: string, code: string, timeoutMs = 60_000) =>
+		executeInKernel(`http://127.0.0.1:${jupyterPort}/`, token, kernel, code, timeoutMs);
+
+	const kernelLine =
+		(notebook: string, check: (line: JsonLine) => boolean = () => true) =>
+		(line: JsonLine) =>
+			line.type === 'kernel' && line['notebook'] === notebook && check(line);
+
+	let trainId: string;
+	let evalId: string;
+	let kernelPid: number;
+
+	beforeAll(async () => {
+		receiver = http.createServer((request, response) => {
+			let body = '';
+			request.setEncoding('utf8');
+			request.on('data', (chunk: string) => (body += chunk));
+			request.on('end', () => {
+				received.push({
+					title: String(request.headers['title'] ?? ''),
+					tags: String(request.headers['tags'] ?? ''),
+					body,
+				});
+				response.end('ok');
+			});
+		});
+		const receiverPort = await freePort();
+		await new Promise<void>((resolve) => receiver.listen(receiverPort, '127.0.0.1', resolve));
+		bin = await tempDir('gpujup-nb-bin-');
+		await installFakeNvidiaSmi(bin.path, {captures: [rtx4080], state: 'load', pidFile: pidFile()});
+		lab = await startLab({reverse: 'none', hostEnvPath: bin.path});
+		notebooks = await tempDir('gpujup-nb-');
+		jupyterPort = await freePort();
+		host = spawnGpujup([...labHostArgs(lab, jupyterPort, notebooks.path), '--notify-after', '2'], {
+			...lab.gpuEnv(),
+			GPUJUP_NOTIFY_URL: `http://127.0.0.1:${receiverPort}/gpujup-topic`,
+		});
+		await host.waitForLine((l) => l.type === 'jupyter' && l.state === 'running', {
+			timeoutMs: 120_000,
+		});
+		await host.waitForLine((l) => l.type === 'hop' && l.hop === 'reverse' && l.state === 'ready', {
+			timeoutMs: 90_000,
+		});
+		const url = await waitFor(async () => {
+			const result = await runGpujup(['url'], lab.gpuEnv());
+			return result.code === 0 ? result.stdout.trim() : undefined;
+		});
+		token = new URL(url).searchParams.get('token')!;
+	}, 240_000);
+
+	afterAll(async () => {
+		await host?.stop();
+		if (lab)
+			await runGpujup(
+				['host', '--stop-jupyter', '--jupyter-port', String(jupyterPort)],
+				lab.gpuEnv(),
+			);
+		await notebooks?.dispose();
+		await lab?.dispose();
+		await bin?.dispose();
+		receiver?.close();
+	});
+
+	it('gpujup host: kernels with GPU memory by pid, status --json and kernels, cell-done to the notify URL', async () => {
+		trainId = await openNotebook('train/resnet.ipynb');
+		evalId = await openNotebook('eval.ipynb');
+		const pids = await run(
+			trainId,
+			"import os, subprocess\nchild = subprocess.Popen(['sleep', '600'])\nprint(os.getpid(), child.pid)",
+		);
+		const [kernel, child] = pids.trim().split(' ').map(Number);
+		kernelPid = kernel!;
+		await writeFile(pidFile(), `5022=${kernel}\n5021=${child}\n`);
+
+		const train = await host.waitForLine(
+			kernelLine(
+				'train/resnet.ipynb',
+				(l) => (l['gpuMemoryMiB'] as Record<string, number>)[gpuUuid] === kernelMiB,
+			),
+			{timeoutMs: 60_000},
+		);
+		expect(train['id']).toBe(trainId);
+		expect(train['pids']).toEqual(expect.arrayContaining([kernel, child]));
+		expect(train).not.toHaveProperty('lostPid');
+
+		const status = await runGpujup(['status', '--json'], lab.gpuEnv());
+		const kernels = (JSON.parse(status.stdout) as {kernels: JsonLine[]}).kernels;
+		expect(kernels.find((k) => k['notebook'] === 'train/resnet.ipynb')?.['gpuMemoryMiB']).toEqual({
+			[gpuUuid]: kernelMiB,
+		});
+		expect(kernels.find((k) => k['notebook'] === 'eval.ipynb')?.['gpuMemoryMiB']).toEqual({});
+		const table = await runGpujup(['kernels'], lab.gpuEnv());
+		expect(table.code).toBe(0);
+		expect(table.stdout).toMatch(/train\/resnet\.ipynb\s+python3 .*0: 863 MiB/);
+		const json = await runGpujup(['kernels', '--json'], lab.gpuEnv());
+		expect((JSON.parse(json.stdout) as {kernels: unknown[]}).kernels).toHaveLength(2);
+
+		// A 3 s cell with --notify-after 2: cell-done, in the events, the log and the receiver.
+		const from = host.lines.length;
+		await run(evalId, 'import time\ntime.sleep(3)');
+		const done = await host.waitForLine((l) => l.type === 'notify' && l['kind'] === 'cell-done', {
+			from,
+			timeoutMs: 30_000,
+		});
+		expect(done).toMatchObject({title: 'Cell finished: eval.ipynb', notebook: 'eval.ipynb'});
+		await host.waitForLine(
+			(l) => l.type === 'log' && String(l['line']).startsWith('[gpujup] Cell finished: eval.ipynb'),
+			{from},
+		);
+		const post = await waitFor(() => received.find((r) => r.title.includes('eval.ipynb')), {
+			timeoutMs: 30_000,
+			message: 'the POST at the receiver',
+		});
+		expect(post).toMatchObject({tags: 'white_check_mark'});
+		expect(post.body).toMatch(/eval\.ipynb finished after 3 s/);
+		// The URL is nowhere in what gpujup host writes (it may carry a secret).
+		expect(host.output()).not.toContain('gpujup-topic');
+	}, 180_000);
+
+	it('dashboard: the notebook row and GPU row, i interrupts, x y shuts down, OSC 9 reaches tmux', async () => {
+		const localPort = await freePort();
+		const tmux = await startTmux(
+			[
+				process.execPath,
+				cli,
+				'connect',
+				...labChainFlags(lab, jupyterPort),
+				'--local-port',
+				String(localPort),
+			],
+			{env: lab.env(), width: 160, height: 48},
+		);
+		const piped = path.join(bin.path, 'pane-output');
+		try {
+			await execFileP('tmux', [
+				'-L',
+				tmux.socketName,
+				'pipe-pane',
+				'-t',
+				'main',
+				'-o',
+				`cat >> '${piped}'`,
+			]);
+			let screen = await tmux.waitForText('Notebooks', 90_000);
+			screen = await tmux.waitForText(/train\/resnet\.ipynb\s+python3/, 30_000);
+			expect(screen).toMatch(/eval\.ipynb\s+python3/);
+			// The GPU pane names the notebook that owns the process.
+			expect(screen).toMatch(/503 MiB\s+train\/resnet\.ipynb/);
+
+			// Focus the Notebooks pane (the last in Tab order) and select the train notebook.
+			// One key at a time: Ink reads keys that arrive together as one input.
+			for (let i = 0; i < 4; i++) {
+				const before = await tmux.capture();
+				await tmux.sendKeys('Tab');
+				await waitFor(async () => (await tmux.capture()) !== before, {
+					timeoutMs: 10_000,
+					message: 'the focus moved',
+				});
+			}
+
+			await tmux.waitForText(/↑↓ select\s+i interrupt/, 10_000);
+			const selectTrain = async () => {
+				for (let i = 0; i < 3 && !/▸ train/.test(await tmux.capture()); i++)
+					await tmux.sendKeys('Up');
+				await tmux.waitForText(/▸ train\/resnet\.ipynb/, 10_000);
+			};
+
+			const cell = run(trainId, 'import time\ntime.sleep(600)', 120_000).then(
+				() => 'finished',
+				(error: unknown) => String(error),
+			);
+			await tmux.waitForText(/train\/resnet\.ipynb\s+python3\s+busy/, 30_000);
+			await selectTrain();
+			await tmux.sendKeys('i');
+			expect(await cell).toMatch(/KeyboardInterrupt/);
+			await tmux.waitForText(/interrupted train\/resnet\.ipynb/, 20_000);
+
+			// A cell-done decided on the GPU host reaches the header and the terminal (OSC 9, bell).
+			await run(evalId, 'import time\ntime.sleep(3)');
+			await tmux.waitForText(/✓ Cell finished: eval\.ipynb/, 30_000);
+			const raw = await waitFor(
+				async () => {
+					const text = await readFile(piped, 'utf8').catch(() => '');
+					return text.includes('\u001B]9;Cell finished: eval.ipynb') ? text : undefined;
+				},
+				{timeoutMs: 20_000, message: 'OSC 9 in the pane output'},
+			);
+			expect(raw).toContain('\u001B]777;notify;Cell finished: eval.ipynb;');
+			expect(raw).toContain('\u0007');
+
+			// x names the memory it frees (the kernel's own 503 MiB: the interrupt's SIGINT went to
+			// its process group and ended the child); y shuts the kernel down and its row goes.
+			await selectTrain();
+			await tmux.sendKeys('x');
+			await tmux.waitForText('Shut down train/resnet.ipynb? frees 503 MiB on GPU 0 [y/N]', 10_000);
+			await tmux.sendKeys('y');
+			await waitFor(async () => !(await tmux.capture()).includes('train/resnet.ipynb'), {
+				timeoutMs: 30_000,
+				message: 'the train row gone',
+			});
+			const gone = (await api('GET', 'api/kernels')) as Array<{id: string}>;
+			expect(gone.map((k) => k.id)).not.toContain(trainId);
+			await tmux.sendKeys('q');
+			await waitFor(async () => ((await tmux.exitCode()) === null ? undefined : true));
+		} finally {
+			await tmux.dispose();
+		}
+	}, 240_000);
+
+	it('exec fallback: with no gpujup host, connect watches the kernels itself; kill -9 gives kernel-died', async () => {
+		expect(await host.stop()).toBe(0);
+		// The seed's way: Jupyter lives on, OpenSSH's `ssh -R` makes the tunnel.
+		await lab.startReverse();
+		const connect = spawnGpujup(
+			[
+				'connect',
+				'--no-tui',
+				'--local-port',
+				'0',
+				'--notify-after',
+				'2',
+				...labChainFlags(lab, jupyterPort),
+			],
+			lab.env(),
+		);
+		try {
+			const seen = await connect.waitForLine(kernelLine('eval.ipynb'), {timeoutMs: 90_000});
+			expect(seen['id']).toBe(evalId);
+			expect((seen['pids'] as number[]).length).toBeGreaterThan(0);
+			const pid = (seen['pids'] as number[])[0]!;
+			expect(pid).not.toBe(kernelPid);
+			const from = connect.lines.length;
+			process.kill(pid, 'SIGKILL');
+			const died = await connect.waitForLine(
+				(l) => l.type === 'notify' && l['kind'] === 'kernel-died',
+				{from, timeoutMs: 60_000},
+			);
+			expect(died['notebook']).toBe('eval.ipynb');
+		} finally {
+			expect(await connect.stop()).toBe(0);
+		}
+	}, 180_000);
+});
