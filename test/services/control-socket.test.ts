@@ -123,7 +123,7 @@ describe('control socket', () => {
 				id: 8,
 				ok: false,
 				error:
-					'unknown op "explode"; known: status, subscribe, restart-jupyter, stop-jupyter, reconnect, token',
+					'unknown op "explode"; known: status, subscribe, restart-jupyter, stop-jupyter, reconnect, token, kernels, kernel-action',
 			},
 			{v: 1, id: null, ok: false, error: 'not a JSON line'},
 			{v: 1, id: 9, ok: false, error: 'port 19508 is busy'},
