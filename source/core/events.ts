@@ -1,5 +1,5 @@
 import type {AppState} from './app-state.js';
-import type {KernelState, KernelStatus, Notification} from './kernels.js';
+import type {KernelStatus, Notification} from './kernels.js';
 import {
 	errorKinds,
 	type ClassifiedError,
@@ -86,19 +86,9 @@ export type ErrorEvent = {
 };
 
 /** One kernel as `status --json` lists it and a `kernel` event carries it. */
-export type KernelObject = {
-	readonly id: string;
-	readonly name: string;
-	readonly notebook: string | null;
-	readonly state: KernelState;
+export type KernelObject = Omit<KernelStatus, 'since' | 'lostPid'> & {
 	/** ISO 8601. */
 	readonly since: string;
-	readonly lastActivity: string | null;
-	readonly connections: number;
-	readonly pids: readonly number[];
-	readonly gpuMemoryMiB: Readonly<Record<string, number>>;
-	readonly cpuPercent: number | null;
-	readonly rssMiB: number | null;
 };
 
 export type KernelEvent = ({readonly type: 'kernel'} & KernelObject) | KernelGoneEvent;
