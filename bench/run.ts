@@ -4,7 +4,9 @@
  * the replaying fake nvidia-smi. Prints a Markdown table of medians; each row compares gpujup with
  * its anchor measured in the same run, as a ratio.
  *
- *   node dist/bench/run.js [--runs N] [--quick]
+ *   node dist/bench/run.js [--runs N] [--quick] [--only NAME[,NAME…]]
+ *
+ * NAME: throughput, ready, notebook, dead-link, tunnel-return, idle (default: all of them).
  *
  * Not a test: nothing here passes or fails; the numbers go into the README.
  */
@@ -30,18 +32,47 @@ import {waitFor} from '../test/helpers/wait-for.js';
 // ---------------------------------------------------------------------------------------------
 // Options and places
 
-type Options = {readonly runs: number; readonly quick: boolean};
+const scenarios = [
+	'throughput',
+	'ready',
+	'notebook',
+	'dead-link',
+	'tunnel-return',
+	'idle',
+] as const;
+type Scenario = (typeof scenarios)[number];
+
+type Options = {
+	readonly runs: number;
+	readonly quick: boolean;
+	/** `--only`: the scenarios to run; null runs them all. */
+	readonly only: ReadonlySet<Scenario> | null;
+};
 
 const parseOptions = (argv: readonly string[]): Options => {
 	let runs: number | undefined;
 	let quick = false;
+	let only: Set<Scenario> | null = null;
+	const addOnly = (list: string | undefined) => {
+		for (const name of (list ?? '').split(',')) {
+			if (!scenarios.includes(name as Scenario)) {
+				process.stderr.write(`bench: --only takes ${scenarios.join(', ')}; got "${name}"\n`);
+				process.exit(2);
+			}
+			(only ??= new Set()).add(name as Scenario);
+		}
+	};
 	for (let i = 0; i < argv.length; i++) {
 		const arg = argv[i]!;
 		if (arg === '--quick') quick = true;
 		else if (arg === '--runs') runs = Number(argv[++i]);
 		else if (arg.startsWith('--runs=')) runs = Number(arg.slice('--runs='.length));
+		else if (arg === '--only') addOnly(argv[++i]);
+		else if (arg.startsWith('--only=')) addOnly(arg.slice('--only='.length));
 		else if (arg === '--help' || arg === '-h') {
-			process.stdout.write('Usage: npm run bench -- [--runs N] [--quick]\n');
+			process.stdout.write(
+				`Usage: npm run bench -- [--runs N] [--quick] [--only ${scenarios.join('|')}[,…]]\n`,
+			);
 			process.exit(0);
 		} else {
 			process.stderr.write(`bench: unknown argument ${arg}\n`);
@@ -52,7 +83,7 @@ const parseOptions = (argv: readonly string[]): Options => {
 		process.stderr.write('bench: --runs wants a positive integer\n');
 		process.exit(2);
 	}
-	return {runs: runs ?? (quick ? 2 : 5), quick};
+	return {runs: runs ?? (quick ? 2 : 5), quick, only};
 };
 
 const root = repoRoot;
@@ -347,6 +378,7 @@ const fmt = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFix
 
 async function main(): Promise<void> {
 	const options = parseOptions(process.argv.slice(2));
+	const want = (name: Scenario) => options.only === null || options.only.has(name);
 	const sizes = options.quick
 		? {loopback: 32e6, shaped: 8e6, cells: 20, idleSeconds: 8}
 		: {loopback: 128e6, shaped: 24e6, cells: 50, idleSeconds: 20};
@@ -439,10 +471,12 @@ async function main(): Promise<void> {
 		};
 
 		// --- Throughput ---------------------------------------------------------------------------
-		for (const [name, relayPort, bytes] of [
-			['loopback', paths.direct, sizes.loopback],
-			['shaped 200 Mbit/s, 20 ms RTT', paths.shaped, sizes.shaped],
-		] as const) {
+		for (const [name, relayPort, bytes] of (
+			[
+				['loopback', paths.direct, sizes.loopback],
+				['shaped 200 Mbit/s, 20 ms RTT', paths.shaped, sizes.shaped],
+			] as const
+		).filter(() => want('throughput'))) {
 			log(`throughput, ${name}…`);
 			const pathName = relayPort === paths.direct ? 'direct' : 'shaped';
 			const gPort = await freePort();
@@ -484,8 +518,8 @@ async function main(): Promise<void> {
 		}
 
 		// --- Time to ready ------------------------------------------------------------------------
-		log('time to ready…');
-		{
+		if (want('ready')) {
+			log('time to ready…');
 			const gTimes: number[] = [];
 			const oTimes: number[] = [];
 			type Launched = {
@@ -537,8 +571,8 @@ async function main(): Promise<void> {
 		}
 
 		// --- Notebook round trip ------------------------------------------------------------------
-		log('notebook round trips…');
-		{
+		if (want('notebook')) {
+			log('notebook round trips…');
 			const gPort = await freePort();
 			const g = startGpujup(connectArgs(paths.direct, ssh.knownHosts, gPort), gpujupEnv());
 			const oPort = await freePort();
@@ -570,8 +604,8 @@ async function main(): Promise<void> {
 		}
 
 		// --- Dead link: detection and recovery ----------------------------------------------------
-		log('dead link detection and recovery…');
-		{
+		if (want('dead-link')) {
+			log('dead link detection and recovery…');
 			const gLost: number[] = [];
 			const gBack: number[] = [];
 			const oLost: number[] = [];
@@ -685,8 +719,8 @@ async function main(): Promise<void> {
 		}
 
 		// --- Tunnel return -------------------------------------------------------------------------
-		log('host hop ready after the tunnel returns…');
-		{
+		if (want('tunnel-return')) {
+			log('host hop ready after the tunnel returns…');
 			const returns: number[] = [];
 			const g = startGpujup(connectArgs(paths.direct, ssh.knownHosts, 0), gpujupEnv());
 			const hostAttempt = () =>
@@ -699,8 +733,18 @@ async function main(): Promise<void> {
 				await g.alive(waitFor(() => bothReady(g), {timeoutMs: 90_000, message: 'gpujup ready'}));
 				for (let run = 0; run < options.runs; run++) {
 					await lab.stopReverse();
+					const stopped = Date.now();
 					// As after a real restart, the backoff has reached a long step (the fifth wait is 4 s).
-					await g.alive(waitFor(() => hostAttempt() >= 5, {timeoutMs: 60_000}));
+					// A loss soon after the last ready continues the backoff where it was, waiting on the
+					// reverse-port probe without new attempts: then 10 s down stands for it.
+					await g.alive(
+						waitFor(
+							() =>
+								hostAttempt() >= 5 ||
+								(hopState(g, 'host') !== 'ready' && Date.now() - stopped > 10_000),
+							{timeoutMs: 60_000},
+						),
+					);
 					await lab.startReverse();
 					const back = process.hrtime.bigint();
 					await g.alive(waitFor(() => bothReady(g), {timeoutMs: 60_000, intervalMs: 10}));
@@ -719,8 +763,8 @@ async function main(): Promise<void> {
 		}
 
 		// --- Dashboard idle cost ------------------------------------------------------------------
-		log('dashboard idle cost (tmux, 4 GPUs at 1 Hz)…');
-		{
+		if (want('idle')) {
+			log('dashboard idle cost (tmux, 4 GPUs at 1 Hz)…');
 			const pidFile = path.join(scratch.path, 'dashboard.pid');
 			const args = connectArgs(paths.direct, ssh.knownHosts, 0).filter((arg) => arg !== '--no-tui');
 			const tmux = await startTmux(
@@ -794,7 +838,7 @@ async function main(): Promise<void> {
 	// `ssh -V` prints on stderr.
 	const sshVersion = spawnSync('ssh', ['-V'], {encoding: 'utf8'}).stderr.trim();
 	const out = [
-		`gpujup bench — ${new Date().toISOString()}, ${options.runs} run(s)${options.quick ? ', --quick' : ''}; medians`,
+		`gpujup bench — ${new Date().toISOString()}, ${options.runs} run(s)${options.quick ? ', --quick' : ''}${options.only ? `, --only ${[...options.only].join(',')}` : ''}; medians`,
 		`node ${process.version}, ${sshVersion || 'OpenSSH'}, ${os.cpus().length} CPU(s) ${os.cpus()[0]?.model ?? ''}`,
 		'',
 		'| what | gpujup | anchor (same run) | ratio | target |',

@@ -1,5 +1,5 @@
 import type {Config} from '../config/types.js';
-import {connectStore, runConnect} from '../roles/connect.js';
+import {connectStore, relayAsTyped, runConnect} from '../roles/connect.js';
 import {configSources} from '../roles/ssh-options.js';
 import {runSession} from './session.js';
 
@@ -7,7 +7,7 @@ import {runSession} from './session.js';
 export async function runConnectCommand(config: Config): Promise<number> {
 	const relay = config.relay!;
 	const store = connectStore(config, {
-		subtitle: `via ${relay.alias ?? relay.host}`,
+		subtitle: `via ${relayAsTyped(relay)}`,
 		configFile: configSources(config),
 	});
 	return runSession({

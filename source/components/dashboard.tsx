@@ -130,7 +130,7 @@ export function Dashboard({
 				<NotebooksPane
 					kernels={state.kernels}
 					gpus={gpus}
-					hostName={state.title}
+					hostName={state.title || 'GPU host'}
 					now={now}
 					width={layout.notebooksWidth}
 					height={layout.notebooks}

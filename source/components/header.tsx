@@ -60,6 +60,18 @@ export function headerStatus(
 	};
 }
 
+/**
+ * The header's name for the GPU host: its own (from `hostname`, once reached), else `GPU host` with
+ * how far the chain got, never the user name or a made-up host. At 80 columns the word is left to
+ * the status on the right, which names the hop that is down.
+ */
+export function headerTitle(state: AppState, compact: boolean): string {
+	if (state.title || state.role === 'host') return state.title;
+	const host = state.hops.find((hop) => hop.hop === 'host');
+	if (compact || !host || host.state === 'ready') return 'GPU host';
+	return `GPU host (${host.state === 'failed' ? 'failed' : 'not reached yet'})`;
+}
+
 type Props = {
 	readonly state: AppState;
 	readonly now: number;
@@ -96,7 +108,7 @@ export function Header({state, now, width, compact}: Props) {
 	);
 	const leftWidth = Math.max(0, width - rightWidth);
 	const left = truncate(
-		` gpujup${compact ? ' ' : '  '}${[state.title, state.subtitle].filter(Boolean).join(' ')}`,
+		` gpujup${compact ? ' ' : '  '}${[headerTitle(state, compact), state.subtitle].filter(Boolean).join(' ')}`,
 		Math.max(0, leftWidth - 1),
 	);
 	return (

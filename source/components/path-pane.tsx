@@ -8,7 +8,7 @@ import {Panel} from './panel.js';
 
 /** What the user calls a hop in sentences: `relay`, or the GPU host's name. */
 export function hopName(hop: HopStatus, state: Pick<AppState, 'title'>): string {
-	if (hop.hop === 'host') return state.title || hop.label;
+	if (hop.hop === 'host') return state.title || 'GPU host';
 	return 'relay';
 }
 

@@ -1,5 +1,5 @@
 import type {Client} from 'ssh2';
-import type {Config} from '../config/types.js';
+import type {Config, RelayTarget} from '../config/types.js';
 import {
 	initialHop,
 	initialState,
@@ -73,8 +73,14 @@ export function relayLabel(config: Config): string {
 	return relay.alias && relay.alias !== relay.host ? `${relay.alias} (${address})` : address;
 }
 
+/** The relay as the user typed it: the `~/.ssh/config` alias, else `user@host[:port]`. */
+export function relayAsTyped(relay: RelayTarget): string {
+	return relay.alias ?? `${relay.user}@${relay.host}${relay.port === 22 ? '' : `:${relay.port}`}`;
+}
+
+/** The GPU host until its own name is known (no made-up `user@gpu-host`). */
 export function gpuHostLabel(config: Config): string {
-	return `${config.hostUser}@gpu-host (via :${config.relayPort})`;
+	return `GPU host (via :${config.relayPort})`;
 }
 
 /** The store of a laptop-side run (connect, status, doctor): the relay and GPU host hops. */
@@ -86,7 +92,8 @@ export function connectStore(
 		reduce,
 		initialState({
 			role: 'connect',
-			title: config.hostUser,
+			// Empty until the GPU host's `hostname` answers: the header says it is not reached yet.
+			title: '',
 			...extra,
 			hops: [initialHop('relay', relayLabel(config)), initialHop('host', gpuHostLabel(config))],
 		}),

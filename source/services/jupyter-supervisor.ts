@@ -1,6 +1,7 @@
 import {spawn, type ChildProcess} from 'node:child_process';
 import {randomBytes} from 'node:crypto';
 import {
+	appendFileSync,
 	chmodSync,
 	closeSync,
 	mkdirSync,
@@ -754,6 +755,16 @@ export class JupyterSupervisor {
 		const last = this.#ring.at(-1);
 		this.#attempt += 1;
 		const delay = nextDelay(this.#attempt, this.#options.backoff ?? defaultBackoff);
+		// Said in the log too, where a laptop's log pane and the log events see it.
+		const died =
+			signalCode != null
+				? `died: ${signalCode}`
+				: exitCode != null
+					? `exited with code ${exitCode}`
+					: 'died (adopted, so its exit status is unknown)';
+		this.#logLine(
+			`Jupyter (pid ${pid}) ${died}; restarting${delay > 0 ? ` in ${(delay / 1000).toFixed(1)} s` : ''}`,
+		);
 		this.#publish({
 			state: 'restarting',
 			pid: null,
@@ -766,6 +777,19 @@ export class JupyterSupervisor {
 			if (this.#busy || this.#disposed) return;
 			void this.#spawn('restarting').then(() => this.#tick());
 		}, delay);
+	}
+
+	/** A `[gpujup]` line of ours in Jupyter's log file, read back at once so the tail has it. */
+	#logLine(text: string): void {
+		try {
+			appendFileSync(this.#files.log, `[gpujup] ${new Date().toISOString()} ${text}\n`, {
+				mode: 0o600,
+			});
+		} catch {
+			// No log file to write to: the status message still says it.
+		}
+
+		this.#readTail();
 	}
 
 	/** Follow the log from its end (a new start) or from its last few KB (adoption). */

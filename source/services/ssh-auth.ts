@@ -8,6 +8,7 @@ import type {
 	ParsedKey,
 	Prompt,
 } from 'ssh2';
+import {fingerprintSha256} from '../core/known-hosts.js';
 import type {ClassifiedError} from '../core/types.js';
 
 /** Where credentials come from (SPEC `-i`, agent, ~/.ssh/id_*). */
@@ -50,6 +51,54 @@ export function tildify(file: string, home: string = os.homedir()): string {
 }
 
 const encryptedPattern = /encrypted|passphrase/i;
+const agentListTimeoutMs = 5000;
+
+/** `ssh-ed25519` -> `ED25519`, `sk-ecdsa-sha2-nistp256@openssh.com` -> `ECDSA-SK`, as ssh-keygen -l. */
+function keyTypeName(type: string): string {
+	const base = type.replace(/@openssh\.com$/, '');
+	const sk = base.startsWith('sk-');
+	const bare = (sk ? base.slice(3) : base)
+		.replace(/^ssh-/, '')
+		.replace(/^ecdsa-sha2-nistp\d+$/, 'ecdsa');
+	return `${bare.toUpperCase()}${sk ? '-SK' : ''}`;
+}
+
+/** `ED25519 SHA256:… (me@x390)`, as `ssh-add -l` names a key. */
+function describeKey(key: ParsedKey): string {
+	const comment = key.comment ? ` (${key.comment})` : '';
+	return `${keyTypeName(key.type)} ${fingerprintSha256(key.getPublicSSH())}${comment}`;
+}
+
+/** The agent's keys (public halves), for the failure message and to skip files it holds. */
+async function agentKeys(socket: string): Promise<ParsedKey[]> {
+	return new Promise((resolve, reject) => {
+		const timer = setTimeout(() => {
+			reject(new Error(`no answer in ${agentListTimeoutMs / 1000} s`));
+		}, agentListTimeoutMs);
+		new ssh2.OpenSSHAgent(socket).getIdentities((error, keys) => {
+			clearTimeout(timer);
+			if (error) reject(error);
+			// OpenSSH's agent answers parsed keys; the type also allows entries it never sends.
+			else
+				resolve(
+					(keys ?? []).filter(
+						(key): key is ParsedKey => typeof (key as ParsedKey).getPublicSSH === 'function',
+					),
+				);
+		});
+	});
+}
+
+/** The public key blob of an identity file, from its `.pub` (readable when the file is encrypted). */
+async function publicBlobOf(file: string): Promise<Buffer | null> {
+	try {
+		const parsed = ssh2.utils.parseKey(await readFile(`${file}.pub`));
+		const key = Array.isArray(parsed) ? (parsed[0] as ParsedKey | undefined) : parsed;
+		return key && !(key instanceof Error) ? key.getPublicSSH() : null;
+	} catch {
+		return null;
+	}
+}
 const maxPassphraseTries = 3;
 
 type Method =
@@ -81,6 +130,8 @@ export function createAuthSession(o: {
 
 	const tried: string[] = [];
 	const notes: string[] = [];
+	/** Blobs of the keys the agent offered: files holding one of them are not tried again. */
+	const agentBlobs: Buffer[] = [];
 	let serverMethods: readonly AuthenticationType[] | null = null;
 
 	const ask = async (message: string, echo: boolean): Promise<string | null> => {
@@ -151,14 +202,33 @@ export function createAuthSession(o: {
 				}
 				case 'agent': {
 					if (!allowed('publickey')) continue;
-					tried.push('ssh-agent');
+					let keys: ParsedKey[];
+					try {
+						keys = await agentKeys(method.socket);
+					} catch (error) {
+						notes.push(`ssh-agent could not list its keys (${(error as Error).message})`);
+						continue;
+					}
+					if (keys.length === 0) {
+						notes.push('ssh-agent holds no keys (ssh-add adds one)');
+						continue;
+					}
+					agentBlobs.push(...keys.map((key) => key.getPublicSSH()));
+					tried.push(`ssh-agent offered ${keys.map((key) => describeKey(key)).join(', ')}`);
 					return {type: 'agent', username: o.username, agent: method.socket};
 				}
 				case 'key': {
 					if (!allowed('publickey')) continue;
+					// As OpenSSH does: a file whose key the agent already offered is not tried (nor
+					// its passphrase asked for) again.
+					const blob = agentBlobs.length > 0 ? await publicBlobOf(method.file) : null;
+					if (blob && agentBlobs.some((offered) => offered.equals(blob))) {
+						notes.push(`${tildify(method.file)} not tried again: the agent holds its key`);
+						continue;
+					}
 					const key = await loadKey(method.file, method.explicit);
 					if (!key) continue;
-					tried.push(`key ${tildify(method.file)}`);
+					tried.push(`key file ${tildify(method.file)} (${describeKey(key)})`);
 					return {type: 'publickey', username: o.username, key};
 				}
 				case 'keyboard-interactive': {
@@ -206,15 +276,23 @@ export function createAuthSession(o: {
 			notes.push(text);
 		},
 		failure() {
-			const triedText = tried.length > 0 ? tried.join(', ') : 'nothing (no agent, no usable key)';
+			// What was offered and skipped first: that is what tells one failure from another.
+			const triedText =
+				tried.length > 0
+					? `the server accepted none of: ${tried.join('; ')}`
+					: 'nothing was offered (no agent key, no usable key file)';
 			const noteText = notes.length > 0 ? `; ${notes.join('; ')}` : '';
 			const offered =
 				serverMethods && serverMethods.length > 0
 					? `; the server accepts ${serverMethods.join(', ')}`
 					: '';
+			const keysOffered = tried.some((t) => t.startsWith('ssh-agent') || t.startsWith('key'));
+			const advice = keysOffered
+				? `add one of these public keys to ~/.ssh/authorized_keys of ${o.username} there, check the user name, or pass the right key with -i`
+				: `check the user name, that your public key is in ~/.ssh/authorized_keys there, or pass the right key with -i`;
 			return {
 				kind: 'auth',
-				message: `authentication as ${o.username}@${o.where} failed (tried ${triedText}${noteText}${offered}) — check the user name, that your public key is in ~/.ssh/authorized_keys there, or pass the right key with -i`,
+				message: `authentication as ${o.username}@${o.where} failed: ${triedText}${noteText}${offered} — ${advice}`,
 			};
 		},
 	};

@@ -195,6 +195,16 @@ describe('JupyterSupervisor with Debian Jupyter', () => {
 
 		process.kill(pid, 'SIGKILL');
 		const second = await waitRunning(h, (p) => p !== pid);
+		// The log says it died, before the new one's lines (issue 10 item 8).
+		const logs = h.store.getSnapshot().logs;
+		const died = logs.findIndex((l) =>
+			l.includes(`Jupyter (pid ${pid}) died: SIGKILL; restarting`),
+		);
+		expect(died, logs.join('\n')).toBeGreaterThanOrEqual(0);
+		expect(logs[died]).toMatch(/^\[gpujup\] \d{4}-\S+ Jupyter/);
+		expect(logs.findIndex((l, i) => i > died && l.includes('starting Jupyter'))).toBeGreaterThan(
+			died,
+		);
 		expect(second.restarts).toBe(1);
 		expect(second.url).toBe(`http://127.0.0.1:${h.port}/`);
 		expect(supervisor.token()).toBe(token);
@@ -283,6 +293,20 @@ describe('JupyterSupervisor with Debian Jupyter', () => {
 		expect(second.closed).toBeUndefined();
 		expect(second.lines).toContain(last);
 		expect(first.closed).toBeUndefined();
+	});
+
+	test('a Jupyter that exits says so in the log, with its exit code', async () => {
+		const h = await harness();
+		const supervisor = h.supervisor({cmd: 'false'});
+		await supervisor.start();
+		const line = await waitFor(
+			() =>
+				h.store
+					.getSnapshot()
+					.logs.find((l) => /Jupyter \(pid \d+\) exited with code 1; restarting/.test(l)),
+			{timeoutMs: 60_000, message: 'the exited line'},
+		);
+		expect(line).toMatch(/^\[gpujup\] \d{4}-/);
 	});
 
 	test('a busy port is reported with the process holding it and the flag to change', async () => {

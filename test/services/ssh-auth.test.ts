@@ -120,8 +120,11 @@ describe('ssh-auth through SshHop (in-process ssh2 server)', () => {
 		return {hop: h, status: () => status};
 	}
 
-	async function encryptedKey(dir: TempDir): Promise<{file: string; parsed: ParsedKey}> {
-		const file = path.join(dir.path, 'id_ed25519');
+	async function encryptedKey(
+		dir: TempDir,
+		name = 'id_ed25519',
+	): Promise<{file: string; parsed: ParsedKey}> {
+		const file = path.join(dir.path, name);
 		await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'correct horse', '-f', file]);
 		const parsed = ssh2.utils.parseKey(await readFile(`${file}.pub`));
 		if (parsed instanceof Error || Array.isArray(parsed)) throw new Error('bad test key');
@@ -147,6 +150,84 @@ describe('ssh-auth through SshHop (in-process ssh2 server)', () => {
 		);
 		expect(status().error?.message).toContain(`ml@127.0.0.1:${server.port}`);
 		expect(status().attempt).toBe(1);
+	});
+
+	/** A real ssh-agent on a socket of its own, stopped at cleanup. */
+	async function startAgent(dir: TempDir): Promise<string> {
+		const socket = path.join(dir.path, 'agent.sock');
+		const {stdout} = await execFileP('ssh-agent', ['-a', socket, '-s']);
+		const pid = Number(/SSH_AGENT_PID=(\d+)/.exec(stdout)?.[1]);
+		cleanups.push(async () => {
+			try {
+				process.kill(pid, 'SIGTERM');
+			} catch {
+				// Gone already.
+			}
+		});
+		return socket;
+	}
+
+	it('names the keys offered, and does not blame an encrypted key that the agent holds', async () => {
+		const dir = await tempDir('auth');
+		cleanups.push(async () => dir.dispose());
+		// The user's key, unlocked once into their agent; the file on disk is encrypted.
+		const file = path.join(dir.path, 'id_ed25519');
+		await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'me@x390', '-f', file]);
+		const agent = await startAgent(dir);
+		await execFileP('ssh-add', [file], {env: {...process.env, SSH_AUTH_SOCK: agent}});
+		await execFileP('ssh-keygen', ['-q', '-p', '-P', '', '-N', 'correct horse', '-f', file]);
+		const fingerprint = (
+			await execFileP('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${file}.pub`])
+		).stdout.split(' ')[1]!;
+		expect(fingerprint).toMatch(/^SHA256:/);
+		// A second file that is not in the agent, encrypted: that one does need its passphrase.
+		const other = await encryptedKey(dir, 'id_other');
+		// The server takes some other key only.
+		const someOther = ssh2.utils.parseKey(generateEd25519().public) as ParsedKey;
+		const server = await startServer({acceptKey: someOther});
+		cleanups.push(async () => server.close());
+		const asked: string[] = [];
+		for (const askSecret of [
+			undefined,
+			async (message: string) => {
+				asked.push(message);
+				return null;
+			},
+		]) {
+			const {hop: h, status} = hop({
+				port: server.port,
+				knownHostsFile: await setup(server, dir),
+				auth: {
+					agentSocket: agent,
+					identities: [],
+					defaultIdentities: [file, other.file],
+					...(askSecret ? {askSecret} : {}),
+				},
+			});
+			h.start();
+			await waitFor(() => status().state === 'failed', {message: 'auth failed'});
+			const message = status().error!.message;
+			expect(status().error?.kind).toBe('auth');
+			// What was offered comes first, by fingerprint and comment; the generic advice after it.
+			expect(message).toMatch(
+				new RegExp(`^authentication as ml@127\\.0\\.0\\.1:${server.port} failed: `),
+			);
+			expect(message).toContain(`ssh-agent offered ED25519 ${fingerprint} (me@x390)`);
+			expect(message.indexOf(fingerprint)).toBeLessThan(message.indexOf('authorized_keys'));
+			expect(message).toContain(`${tildify(file)} not tried again: the agent holds its key`);
+			expect(message).not.toContain(`key ${tildify(file)} is encrypted`);
+			expect(message).not.toContain(`${tildify(file)} not given`);
+			// The one the agent does not hold is named as needing its passphrase.
+			expect(message).toContain(
+				askSecret
+					? `passphrase for ${tildify(other.file)} not given`
+					: `key ${tildify(other.file)} is encrypted`,
+			);
+			await h.dispose();
+		}
+
+		// With a dashboard, the passphrase of the agent's key is not even asked for.
+		expect(asked).toEqual([`Enter passphrase for key '${tildify(other.file)}':`]);
 	});
 
 	it('asks for the passphrase once, retries a wrong one, and reuses the key after a reconnect', async () => {

@@ -1,0 +1,111 @@
+import {execFileSync} from 'node:child_process';
+import {mkdirSync, readdirSync, realpathSync, writeFileSync} from 'node:fs';
+import path from 'node:path';
+import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+import {runKernelCode} from '../helpers/jupyter.js';
+import {startLab, type Lab} from '../helpers/openssh-lab.js';
+import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
+import {waitFor} from '../helpers/wait-for.js';
+import {labChainFlags, labHostArgs, runGpujup, spawnGpujup} from './gpujup-process.js';
+
+/**
+ * Issue 10 item 1 end to end: `gpujup host --env venv:PATH` over Debian's Jupyter, a venv made the
+ * way a user makes one, and a notebook kernel reached from the laptop through real OpenSSH and
+ * gpujup's forward runs in that venv.
+ */
+describe('gpujup host --env venv:PATH, reached through gpujup connect', () => {
+	let lab: Lab;
+	let dir: TempDir;
+	let jupyterPort: number;
+
+	beforeAll(async () => {
+		lab = await startLab({reverse: 'none'});
+		dir = await tempDir('gpujup-venv-e2e-');
+		jupyterPort = await freePort();
+	}, 240_000);
+
+	afterAll(async () => {
+		if (lab) {
+			await runGpujup(
+				['host', '--stop-jupyter', '--jupyter-port', String(jupyterPort)],
+				lab.gpuEnv(),
+			);
+		}
+		await dir?.dispose();
+		await lab?.dispose();
+	});
+
+	it("a kernel started through the laptop's port imports a module that only the venv has", async () => {
+		// Debian's python3 over Debian's Jupyter: the venv has no jupyter of its own, so the server
+		// is /usr/bin/jupyter, whose own python3 kernelspec names /usr/bin/python3.
+		const venv = path.join(dir.path, 'venvs', 'train env');
+		execFileSync('/usr/bin/python3', [
+			'-m',
+			'venv',
+			'--system-site-packages',
+			'--without-pip',
+			venv,
+		]);
+		const lib = path.join(venv, 'lib');
+		const sitePackages = path.join(lib, readdirSync(lib)[0]!, 'site-packages');
+		const pkg = path.join(sitePackages, 'venvonly_pkg');
+		mkdirSync(pkg);
+		writeFileSync(path.join(pkg, '__init__.py'), 'WHERE = "only in the venv"\n');
+		// Not importable outside the venv: the test would prove nothing otherwise.
+		expect(() =>
+			execFileSync('/usr/bin/python3', ['-c', 'import venvonly_pkg'], {stdio: 'pipe'}),
+		).toThrow();
+
+		const notebooks = path.join(dir.path, 'notebooks');
+		mkdirSync(notebooks);
+		const host = spawnGpujup(
+			[...labHostArgs(lab, jupyterPort, notebooks), '--env', `venv:${venv}`],
+			lab.gpuEnv(),
+		);
+		try {
+			await host.waitForLine((l) => l.type === 'hop' && l.hop === 'reverse' && l.state === 'ready');
+			await host.waitForLine((l) => l.type === 'jupyter' && l.state === 'running', {
+				timeoutMs: 120_000,
+			});
+
+			const connect = spawnGpujup(
+				['connect', '--no-tui', '--local-port', '0', ...labChainFlags(lab, jupyterPort)],
+				lab.env(),
+			);
+			try {
+				await connect.waitForLine((l) => l.type === 'jupyter' && l.state === 'running', {
+					timeoutMs: 120_000,
+				});
+				const forward = await connect.waitForLine(
+					(l) => l.type === 'forward' && l.state === 'listening',
+				);
+				const url = await waitFor(async () => {
+					const result = await runGpujup(['url'], lab.env());
+					return result.code === 0 ? result.stdout.trim() : undefined;
+				});
+				// The laptop's forwarded port, not the GPU host's own.
+				const base = new URL(url);
+				expect(`${base.hostname}:${base.port}`).toBe(forward['local']);
+				expect(Number(base.port)).not.toBe(jupyterPort);
+				const token = base.searchParams.get('token')!;
+
+				const printed = await runKernelCode(
+					`${base.origin}/`,
+					token,
+					'import sys, venvonly_pkg; print(venvonly_pkg.__file__); print(venvonly_pkg.WHERE); print(sys.prefix)',
+					120_000,
+				);
+				expect(printed.split('\n')).toEqual([
+					path.join(pkg, '__init__.py'),
+					'only in the venv',
+					realpathSync(venv),
+					'',
+				]);
+			} finally {
+				expect(await connect.stop()).toBe(0);
+			}
+		} finally {
+			expect(await host.stop()).toBe(0);
+		}
+	}, 300_000);
+});
