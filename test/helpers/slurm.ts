@@ -118,12 +118,26 @@ const startDaemon = (name: string, argv: readonly string[], env: NodeJS.ProcessE
 	return daemon;
 };
 
-const checkAlive = (daemon: Daemon) => {
-	if (daemon.child.exitCode !== null || daemon.child.signalCode !== null)
-		throw new Error(
-			`${daemon.name} exited (${daemon.child.exitCode ?? daemon.child.signalCode}): ${daemon.output}`,
-		);
-};
+const died = (daemon: Daemon): Error | null =>
+	daemon.child.exitCode !== null || daemon.child.signalCode !== null
+		? new Error(
+				`${daemon.name} exited (${daemon.child.exitCode ?? daemon.child.signalCode}): ${daemon.output}`,
+			)
+		: null;
+
+/** waitFor `ready`, but fail at once (with its output) when `daemon` exits meanwhile. */
+async function waitForDaemon(
+	daemon: Daemon,
+	ready: () => boolean | Promise<boolean>,
+	message: string,
+): Promise<void> {
+	const result = await waitFor(async () => died(daemon) ?? ((await ready()) ? 'ready' : null), {
+		timeoutMs: 60_000,
+		intervalMs: 250,
+		message,
+	});
+	if (result instanceof Error) throw result;
+}
 
 /** Start a cluster. Always `await cluster.stop()` in `finally`/`afterAll`. */
 export async function startSlurm(): Promise<SlurmCluster> {
@@ -197,13 +211,7 @@ export async function startSlurm(): Promise<SlurmCluster> {
 			clientEnv,
 		);
 		daemons.push(munged);
-		await waitFor(
-			() => {
-				checkAlive(munged);
-				return existsSync(mungeSocket);
-			},
-			{timeoutMs: 20_000, message: 'munged socket'},
-		);
+		await waitForDaemon(munged, () => existsSync(mungeSocket), 'munged socket');
 
 		const ctldPort = await freePort();
 		const slurmdPort = await freePort();
@@ -272,12 +280,11 @@ export async function startSlurm(): Promise<SlurmCluster> {
 			clientEnv,
 		);
 		daemons.push(ctld);
-		await waitFor(
-			async () => {
-				checkAlive(ctld);
-				return / is UP/.test((await runClient(['scontrol', 'ping'], {timeoutMs: 10_000})).stdout);
-			},
-			{timeoutMs: 60_000, intervalMs: 250, message: 'slurmctld answers scontrol ping'},
+		await waitForDaemon(
+			ctld,
+			async () =>
+				/ is UP/.test((await runClient(['scontrol', 'ping'], {timeoutMs: 10_000})).stdout),
+			'slurmctld answers scontrol ping',
 		);
 		const slurmd = startDaemon(
 			'slurmd',
@@ -285,13 +292,11 @@ export async function startSlurm(): Promise<SlurmCluster> {
 			clientEnv,
 		);
 		daemons.push(slurmd);
-		await waitFor(
-			async () => {
-				checkAlive(slurmd);
-				const out = await runClient(['sinfo', '-h', '-n', 'localhost', '-o', '%T']);
-				return out.stdout.trim() === 'idle';
-			},
-			{timeoutMs: 60_000, intervalMs: 250, message: 'node localhost idle in sinfo'},
+		await waitForDaemon(
+			slurmd,
+			async () =>
+				(await runClient(['sinfo', '-h', '-n', 'localhost', '-o', '%T'])).stdout.trim() === 'idle',
+			'node localhost idle in sinfo',
 		);
 
 		const nodeState = async () =>
