@@ -18,6 +18,7 @@ import {
 	jupyterLaunch,
 	type JupyterEnv,
 } from './jupyter-command.js';
+import type {Notification} from './kernels.js';
 import {sanitizeLine} from './sanitize.js';
 import {shellQuote} from './shell.js';
 
@@ -531,4 +532,44 @@ export function parseJobEndpoint(json: string, jobId: string): JobEndpoint | nul
 	// A host name: what ssh and forwardOut will be given.
 	if (typeof node !== 'string' || !/^[A-Za-z\d][\w.-]{0,252}$/.test(node)) return null;
 	return {jobId, node, port, pid};
+}
+
+// --- notifications ---------------------------------------------------------------------------
+
+/** Time left at which `job-ending` warns (the SPEC: 10 minutes). */
+export const jobEndingWarnS = 600;
+
+const minutes = (seconds: number) =>
+	seconds >= 120 ? `${Math.round(seconds / 60)} min` : `${Math.max(0, Math.round(seconds))} s`;
+
+/**
+ * What the user hears about between two sightings of the job: `job-ending` once when its time
+ * left first falls to {@link jobEndingWarnS} or below, `job-ended` when it ends (walltime,
+ * preemption, node failure, scancel) with Slurm's reason. A new job (another id) starts afresh.
+ */
+export function jobNotifications(previous: SlurmJob | null, next: SlurmJob): Notification[] {
+	const same = previous !== null && previous.id === next.id;
+	const notes: Notification[] = [];
+	const wasLeft = same ? previous.timeLeftS : null;
+	const left = next.timeLeftS;
+	if (
+		(next.state === 'RUNNING' || next.state === 'COMPLETING') &&
+		left !== null &&
+		left <= jobEndingWarnS &&
+		(wasLeft === null || wasLeft > jobEndingWarnS)
+	)
+		notes.push({
+			kind: 'job-ending',
+			title: `Job ${next.id} ends in ${minutes(left)}`,
+			message: `Slurm job ${next.id} on ${next.node ?? 'its node'} reaches its time limit in ${minutes(left)}: save your notebooks`,
+			notebook: null,
+		});
+	if (next.state === 'ENDED' && same && previous.state !== 'ENDED')
+		notes.push({
+			kind: 'job-ended',
+			title: `Job ${next.id} ended`,
+			message: `Slurm job ${next.id} ended (${next.reason ?? next.slurmState}); its Jupyter and kernels are gone: r submits a new one`,
+			notebook: null,
+		});
+	return notes;
 }

@@ -7,6 +7,7 @@ import {describe, expect, test} from 'vitest';
 import {
 	activeJob,
 	gpusInTres,
+	jobNotifications,
 	jobScript,
 	jobState,
 	loginProbeScript,
@@ -343,5 +344,51 @@ describe('what the job and the login node write', () => {
 			scancel: '/usr/bin/scancel',
 			version: {major: 23, minor: 2, text: 'slurm 23.02.1'},
 		});
+	});
+});
+
+describe('job notifications', () => {
+	const running = (timeLeftS: number | null, id = '5') =>
+		job({id, state: 'RUNNING', slurmState: 'RUNNING', node: 'gpu-01', timeLeftS});
+
+	test('job-ending once, when the time left first falls to 10 minutes', () => {
+		expect(jobNotifications(null, running(3600))).toEqual([]);
+		expect(jobNotifications(running(3600), running(601))).toEqual([]);
+		const ending = jobNotifications(running(601), running(599));
+		expect(ending).toEqual([
+			{
+				kind: 'job-ending',
+				title: 'Job 5 ends in 10 min',
+				message: 'Slurm job 5 on gpu-01 reaches its time limit in 10 min: save your notebooks',
+				notebook: null,
+			},
+		]);
+		expect(jobNotifications(running(599), running(590))).toEqual([]);
+		// Attached with little time left: said at once.
+		expect(jobNotifications(null, running(90))[0]?.title).toBe('Job 5 ends in 90 s');
+		// No limit: never.
+		expect(jobNotifications(running(null), running(null))).toEqual([]);
+	});
+
+	test('job-ended once, with Slurm’s reason; never for a job first seen ended', () => {
+		const ended = job({
+			id: '5',
+			state: 'ENDED',
+			slurmState: 'TIMEOUT',
+			reason: 'TIMEOUT',
+			node: 'gpu-01',
+		});
+		expect(jobNotifications(running(30), ended)).toEqual([
+			{
+				kind: 'job-ended',
+				title: 'Job 5 ended',
+				message:
+					'Slurm job 5 ended (TIMEOUT); its Jupyter and kernels are gone: r submits a new one',
+				notebook: null,
+			},
+		]);
+		expect(jobNotifications(ended, ended)).toEqual([]);
+		expect(jobNotifications(null, ended)).toEqual([]);
+		expect(jobNotifications(running(30, '4'), ended)).toEqual([]);
 	});
 });
