@@ -418,6 +418,19 @@ export function sbatchArgsProblem(args: readonly string[]): string | null {
 	return null;
 }
 
+/** The partitions `--sbatch` names (`-p a,b`, `-pa`, `--partition a`, `--partition=a`). */
+export function partitionsIn(args: readonly string[]): string[] {
+	const names: string[] = [];
+	for (const [i, arg] of args.entries()) {
+		let value: string | undefined;
+		if (arg === '-p' || arg === '--partition') value = args[i + 1];
+		else if (arg.startsWith('--partition=')) value = arg.slice('--partition='.length);
+		else if (/^-p./.test(arg)) value = arg.slice(2);
+		if (value) names.push(...value.split(',').filter(Boolean));
+	}
+	return [...new Set(names)];
+}
+
 /** What the job script needs to know. */
 export type JobScriptOptions = {
 	/** {@link slurmDir}: token in, endpoint file out. */

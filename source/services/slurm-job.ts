@@ -31,7 +31,7 @@ import {
 	type SlurmJob,
 } from '../core/slurm.js';
 import type {JupyterEnv} from '../core/jupyter-command.js';
-import type {CommandRunner} from './command-runner.js';
+import {runText, type CommandRunner} from './command-runner.js';
 
 export type SlurmJobOptions = {
 	/** Runs commands on the login node. */
@@ -341,43 +341,21 @@ export class SlurmJobService {
 
 	async #run(command: string): Promise<Result> {
 		const timeoutMs = this.#options.commandTimeoutMs ?? 30_000;
-		const running = this.#options.runner.spawn(command, {deadlineMs: timeoutMs});
-		let stdout = '';
-		let stderr = '';
-		running.stdout.setEncoding('utf8');
-		running.stderr.setEncoding('utf8');
-		running.stdout.on('data', (chunk: string) => {
-			if (stdout.length < 8 * 1024 * 1024) stdout += chunk;
-		});
-		running.stderr.on('data', (chunk: string) => {
-			if (stderr.length < 65_536) stderr += chunk;
-		});
-		const ended = (stream: NodeJS.ReadableStream) =>
-			new Promise<void>((resolve) => {
-				stream.once('end', resolve);
-				stream.once('close', resolve);
-				stream.once('error', () => resolve());
-			});
-		const drained = Promise.all([ended(running.stdout), ended(running.stderr)]);
-		let timer: NodeJS.Timeout | undefined;
-		const late = new Promise<'late'>((resolve) => {
-			timer = setTimeout(() => resolve('late'), timeoutMs + 5000);
-		});
-		const exit = await Promise.race([drained.then(async () => running.exited), late]);
-		clearTimeout(timer);
-		if (exit === 'late') {
-			running.kill();
+		let result: Awaited<ReturnType<typeof runText>>;
+		try {
+			result = await runText(this.#options.runner, command, {timeoutMs});
+		} catch {
 			throw new SlurmError(
 				'link',
 				`the login node did not answer within ${Math.round(timeoutMs / 1000)} s`,
 			);
 		}
-		if (exit.code === null && exit.signal === null)
+		if (result.code === null && result.signal === null)
 			throw new SlurmError(
 				'link',
-				`the login node is not reachable: ${complaint({stdout, stderr, code: null}, 'link down')}`,
+				`the login node is not reachable: ${complaint(result, 'link down')}`,
 			);
-		return {stdout, stderr, code: exit.code};
+		return result;
 	}
 }
 

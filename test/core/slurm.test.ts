@@ -18,6 +18,7 @@ import {
 	parseSqueueJson,
 	parseSqueueText,
 	parseSubmitted,
+	partitionsIn,
 	profileProblem,
 	sbatchArgsProblem,
 	squeueCommand,
@@ -391,4 +392,10 @@ describe('job notifications', () => {
 		expect(jobNotifications(null, ended)).toEqual([]);
 		expect(jobNotifications(running(30, '4'), ended)).toEqual([]);
 	});
+});
+
+test('the partitions --sbatch names, in every spelling', () => {
+	expect(partitionsIn(['-p', 'gpu,a100', '--time=1:00:00'])).toEqual(['gpu', 'a100']);
+	expect(partitionsIn(['-pgpu', '--partition', 'big', '--partition=gpu'])).toEqual(['gpu', 'big']);
+	expect(partitionsIn(['--gres=gpu:1'])).toEqual([]);
 });
