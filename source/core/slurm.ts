@@ -51,7 +51,9 @@ export type JobEndpoint = {
 	readonly jobId: string;
 	/** The node's Slurm name (SLURMD_NODENAME): what ssh and forwardOut are aimed at. */
 	readonly node: string;
-	/** Jupyter's port on the node's 127.0.0.1. */
+	/** The address Jupyter listens on, on the node: 127.0.0.1, or the node's own (listen 'node'). */
+	readonly host: string;
+	/** Jupyter's port there. */
 	readonly port: number;
 	/** Jupyter's pid on the node. */
 	readonly pid: number;
@@ -443,16 +445,26 @@ export type JobScriptOptions = {
 	readonly notebookDir: string;
 	/** The user is root (Jupyter refuses root without --allow-root). */
 	readonly allowRoot: boolean;
+	/**
+	 * Where Jupyter listens: the node's 127.0.0.1 (default; reached over ssh to the node), or the
+	 * node's own address (reached by forwarding from the login node where ssh to nodes is refused).
+	 */
+	readonly listen?: JupyterListen;
 };
 
-/** Picks a free port on the node's loopback with whatever python the env has. */
+/** See {@link JobScriptOptions.listen}. */
+export type JupyterListen = 'loopback' | 'node';
+
+/** Picks a free port on the address in argv[1] with whatever python the env has. */
 const pickPort =
-	"import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])";
+	'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])';
 
 /**
  * The batch script (bash: conda's activation wants it). It reads the token from the 0600 file into
- * JUPYTER_TOKEN, activates the env, picks a free port on 127.0.0.1, writes node, port and its own
- * pid (Jupyter's, after `exec`) to the endpoint file, and execs Jupyter with `--port-retries=0`.
+ * JUPYTER_TOKEN, activates the env, picks a free port on 127.0.0.1 (or, with `listen: 'node'`, on
+ * the node's own address, for clusters that refuse ssh to their nodes), writes node, address, port
+ * and its own pid (Jupyter's, after `exec`) to the endpoint file, and execs Jupyter with
+ * `--port-retries=0`. The token is required either way.
  */
 export function jobScript(options: JobScriptOptions): string {
 	const files = jobFiles(options.dir, '$SLURM_JOB_ID');
@@ -461,13 +473,20 @@ export function jobScript(options: JobScriptOptions): string {
 		notebookDir: options.notebookDir,
 		allowRoot: options.allowRoot,
 	})
-		.map((arg) => (arg.startsWith('--port=') ? '"--port=$__gpujup_port"' : shellQuote(arg)))
+		.map((arg) =>
+			arg.startsWith('--port=')
+				? '"--port=$__gpujup_port"'
+				: arg.startsWith('--ip=')
+					? '"--ip=$__gpujup_ip"'
+					: shellQuote(arg),
+		)
 		.join(' ');
 	const dataDir = `${options.dir}/jupyter-data`;
 	const fail = (message: string) => `{ echo ${shellQuote(`gpujup: ${message}`)} >&2; exit 1; }`;
+	const listen = options.listen ?? 'loopback';
 	return [
 		'#!/bin/bash',
-		`# Written by gpujup for profile ${options.profile}: Jupyter on this node's 127.0.0.1 with the`,
+		`# Written by gpujup for profile ${options.profile}: Jupyter on this node (${listen === 'loopback' ? '127.0.0.1' : 'its own address'}) with the`,
 		'# token in the file next to this one. gpujup rewrites it at each submit.',
 		'umask 077',
 		`__gpujup_dir=${shellQuote(options.dir)}`,
@@ -475,12 +494,15 @@ export function jobScript(options: JobScriptOptions): string {
 		`JUPYTER_TOKEN=$(cat ${shellQuote(files.token)}) || exit 1`,
 		'export JUPYTER_TOKEN',
 		`{ ${activation(options.env)}${envKernel(options.env, options.env.kind === 'none' ? null : dataDir)}:; } || exit $?`,
-		`__gpujup_py=$(command -v python3 || command -v python) || ${fail('no python on this node')}`,
-		`__gpujup_port=$("$__gpujup_py" -c ${shellQuote(pickPort)}) || ${fail('cannot pick a free port on 127.0.0.1')}`,
 		'__gpujup_node=${SLURMD_NODENAME:-$(hostname -s)}',
+		listen === 'loopback'
+			? '__gpujup_ip=127.0.0.1'
+			: `__gpujup_ip=$(getent ahostsv4 "$__gpujup_node" | awk 'NR == 1 {print $1}'); [ -n "$__gpujup_ip" ] || ${fail('cannot find this node’s address (getent ahostsv4 on its name)')}`,
+		`__gpujup_py=$(command -v python3 || command -v python) || ${fail('no python on this node')}`,
+		`__gpujup_port=$("$__gpujup_py" -c ${shellQuote(pickPort)} "$__gpujup_ip") || ${fail('cannot pick a free port')}`,
 		`__gpujup_info="$__gpujup_dir/job-$SLURM_JOB_ID.json"`,
-		`printf '{"jobId":"%s","node":"%s","port":%s,"pid":%s}\\n' "$SLURM_JOB_ID" "$__gpujup_node" "$__gpujup_port" "$$" > "$__gpujup_info.tmp" && mv -f "$__gpujup_info.tmp" "$__gpujup_info" || ${fail('cannot write the endpoint file')}`,
-		`echo "[gpujup] job $SLURM_JOB_ID: Jupyter on $__gpujup_node 127.0.0.1:$__gpujup_port (env ${describeEnv(options.env).replaceAll(/["$`\\]/g, '')})"`,
+		`printf '{"jobId":"%s","node":"%s","host":"%s","port":%s,"pid":%s}\\n' "$SLURM_JOB_ID" "$__gpujup_node" "$__gpujup_ip" "$__gpujup_port" "$$" > "$__gpujup_info.tmp" && mv -f "$__gpujup_info.tmp" "$__gpujup_info" || ${fail('cannot write the endpoint file')}`,
+		`echo "[gpujup] job $SLURM_JOB_ID: Jupyter on $__gpujup_node $__gpujup_ip:$__gpujup_port (env ${describeEnv(options.env).replaceAll(/["$`\\]/g, '')})"`,
 		jupyterLaunch(options.cmd, args),
 		'',
 	].join('\n');
@@ -544,7 +566,9 @@ export function parseJobEndpoint(json: string, jobId: string): JobEndpoint | nul
 	if (typeof pid !== 'number' || !Number.isInteger(pid) || pid < 1) return null;
 	// A host name: what ssh and forwardOut will be given.
 	if (typeof node !== 'string' || !/^[A-Za-z\d][\w.-]{0,252}$/.test(node)) return null;
-	return {jobId, node, port, pid};
+	const host = record['host'] ?? '127.0.0.1';
+	if (typeof host !== 'string' || !/^\d{1,3}(?:\.\d{1,3}){3}$/.test(host)) return null;
+	return {jobId, node, host, port, pid};
 }
 
 // --- notifications ---------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import {
 	submitScript,
 	submitArgs,
 	type JobEndpoint,
+	type JupyterListen,
 	type LoginProbe,
 	type SlurmJob,
 } from '../core/slurm.js';
@@ -44,6 +45,11 @@ export type SlurmJobOptions = {
 	readonly jupyterCmd: string | null;
 	/** Jupyter's notebook dir on the cluster; null: the user's home there. */
 	readonly notebookDir: string | null;
+	/**
+	 * Where a job submitted from now on has Jupyter listen (default 'loopback': reached over ssh
+	 * to the node; 'node': its own address, where ssh to nodes is refused). The endpoint says which.
+	 */
+	readonly listen?: JupyterListen;
 	/** How often `start()` asks squeue (default 5 s; clusters frown on faster polling). */
 	readonly pollMs?: number;
 	/** Deadline of each command on the login node (default 30 s: slurmctld can be slow). */
@@ -208,6 +214,7 @@ export class SlurmJobService {
 			cmd: this.#options.jupyterCmd,
 			notebookDir: this.#options.notebookDir ?? probe.home,
 			allowRoot: probe.uid === 0,
+			listen: this.#options.listen ?? 'loopback',
 		});
 		const args = submitArgs({
 			dir,

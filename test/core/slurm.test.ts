@@ -287,9 +287,22 @@ describe('sbatch', () => {
 			expect(script).toContain('JUPYTER_TOKEN=$(cat /h/u/.local/state/gpujup/slurm/p/token)');
 			expect(script).toContain('--port-retries=0');
 			expect(script).toContain('"--port=$__gpujup_port"');
-			expect(script).toContain('--ip=127.0.0.1');
+			expect(script).toContain('"--ip=$__gpujup_ip"');
 			expect(script).not.toMatch(/--allow-root/);
+			expect(script).toContain('__gpujup_ip=127.0.0.1');
 		}
+		const node = jobScript({
+			dir: '/d',
+			profile: 'p',
+			env: {kind: 'none'},
+			cmd: null,
+			notebookDir: '/h',
+			allowRoot: true,
+			listen: 'node',
+		});
+		expect(node).toContain('getent ahostsv4 "$__gpujup_node"');
+		expect(node).toContain('"--ip=$__gpujup_ip"');
+		expect(node).toContain('--allow-root');
 	});
 
 	test('the submit script is one line every login shell passes to sh unchanged', () => {
@@ -306,13 +319,20 @@ describe('sbatch', () => {
 
 describe('what the job and the login node write', () => {
 	test('the endpoint file: for this job only, with a port, a pid and a host name', () => {
-		const ok = '{"jobId":"7","node":"gpu-01.cluster","port":40001,"pid":1234}';
+		const ok = '{"jobId":"7","node":"gpu-01.cluster","host":"10.1.2.3","port":40001,"pid":1234}';
 		expect(parseJobEndpoint(ok, '7')).toEqual({
 			jobId: '7',
 			node: 'gpu-01.cluster',
+			host: '10.1.2.3',
 			port: 40_001,
 			pid: 1234,
 		});
+		expect(parseJobEndpoint('{"jobId":"7","node":"n","port":9,"pid":2}', '7')?.host).toBe(
+			'127.0.0.1',
+		);
+		expect(
+			parseJobEndpoint('{"jobId":"7","node":"n","host":"$(x)","port":9,"pid":2}', '7'),
+		).toBeNull();
 		expect(parseJobEndpoint(ok, '8')).toBeNull();
 		expect(parseJobEndpoint('{"jobId":"7","node":"a;b","port":1,"pid":1}', '7')).toBeNull();
 		expect(parseJobEndpoint('{"jobId":"7","node":"n","port":0,"pid":1}', '7')).toBeNull();

@@ -244,7 +244,7 @@ test('submit while drained: PENDING with the reason; resume: RUNNING on localhos
 			message: 'the endpoint the job wrote',
 		});
 		const endpoint = endpointEvent.type === 'endpoint' ? endpointEvent.endpoint : null;
-		expect(endpoint).toMatchObject({jobId: submitted.id, node: 'localhost'});
+		expect(endpoint).toMatchObject({jobId: submitted.id, node: 'localhost', host: '127.0.0.1'});
 		const token = await first.readToken();
 		expect(token).toMatch(/^[\da-f]{64}$/);
 		await waitFor(async () => (await jupyterStatus(endpoint!.port, token)) === 200, {
@@ -302,6 +302,32 @@ test('submit while drained: PENDING with the reason; resume: RUNNING on localhos
 		if (secondId) await cluster.run(['scancel', secondId]);
 	}
 }, 240_000);
+
+test('listen node: Jupyter on the address the node’s name resolves to (127.0.0.1 for this one-machine cluster), with the token', async () => {
+	const job = await service('listen-node', {listen: 'node'});
+	try {
+		await job.attach();
+		const endpoint = await waitFor(
+			async () => {
+				await job.refresh();
+				return job.endpoint;
+			},
+			{timeoutMs: 60_000, message: 'the endpoint'},
+		);
+		expect(endpoint).toMatchObject({node: 'localhost', host: '127.0.0.1'});
+		const token = await job.readToken();
+		await waitFor(async () => (await jupyterStatus(endpoint.port, token)) === 200, {
+			timeoutMs: 90_000,
+			message: 'Jupyter answering with the token',
+		});
+		expect(await jupyterStatus(endpoint.port, null)).toBe(403);
+		const cmdline = (await readFile(`/proc/${endpoint.pid}/cmdline`, 'utf8')).split('\0');
+		expect(cmdline).toContain('--ip=127.0.0.1');
+	} finally {
+		await job.cancel();
+		job.dispose();
+	}
+}, 180_000);
 
 test('cancel() frees the job: squeue then has no active job of the profile', async () => {
 	const job = await service('cancel');
