@@ -46,6 +46,21 @@ export type SlurmJob = {
 	readonly timeLeftS: number | null;
 };
 
+/** The JSON contract's job object (`{"type":"job",…}` events and `job` in `status --json`). */
+export type JobObject = Pick<SlurmJob, 'id' | 'state' | 'reason' | 'node' | 'gpus' | 'timeLeftS'>;
+
+/** {@link SlurmJob} as the JSON contract writes it. */
+export function jobObject(job: SlurmJob): JobObject {
+	return {
+		id: job.id,
+		state: job.state,
+		reason: job.reason,
+		node: job.node,
+		gpus: job.gpus,
+		timeLeftS: job.timeLeftS,
+	};
+}
+
 /** Where a running job's Jupyter is: what the job script writes for gpujup. */
 export type JobEndpoint = {
 	readonly jobId: string;

@@ -8,6 +8,7 @@ import {
 	activeJob,
 	gpusInTres,
 	jobNotifications,
+	jobObject,
 	jobScript,
 	jobState,
 	loginProbeScript,
@@ -418,4 +419,18 @@ test('the partitions --sbatch names, in every spelling', () => {
 	expect(partitionsIn(['-p', 'gpu,a100', '--time=1:00:00'])).toEqual(['gpu', 'a100']);
 	expect(partitionsIn(['-pgpu', '--partition', 'big', '--partition=gpu'])).toEqual(['gpu', 'big']);
 	expect(partitionsIn(['--gres=gpu:1'])).toEqual([]);
+});
+
+test('the JSON contract’s job object: exactly its six fields', () => {
+	const running = job({
+		id: '8',
+		state: 'RUNNING',
+		slurmState: 'RUNNING',
+		node: 'n1',
+		gpus: 2,
+		timeLeftS: 60,
+	});
+	expect(JSON.stringify(jobObject(running))).toBe(
+		'{"id":"8","state":"RUNNING","reason":null,"node":"n1","gpus":2,"timeLeftS":60}',
+	);
 });
