@@ -27,6 +27,10 @@ export const cliFlags = {
 	notebookDir: {type: 'string'},
 	notifyAfter: {type: 'string'},
 	notifyUrl: {type: 'string'},
+	slurm: {type: 'boolean'},
+	sbatch: {type: 'string'},
+	onQuit: {type: 'string'},
+	nodeSshPort: {type: 'string'},
 	// `--no-tui` is yargs' negation of `--tui`; the flag is documented only in its `--no-` form.
 	tui: {type: 'boolean'},
 	config: {type: 'string'},
@@ -55,7 +59,9 @@ export type SettingKind =
 	| 'positive-number'
 	| 'url'
 	| 'forwards'
-	| 'env';
+	| 'env'
+	| 'sbatch-args'
+	| 'on-quit';
 
 /**
  * Settings that every source may give, by their kebab-case name (the flag without `--`, the
@@ -83,6 +89,10 @@ export const settings = {
 	'no-tui': 'boolean',
 	'notify-after': 'positive-number',
 	'notify-url': 'url',
+	slurm: 'boolean',
+	sbatch: 'sbatch-args',
+	'on-quit': 'on-quit',
+	'node-ssh-port': 'port',
 } as const satisfies Record<string, SettingKind>;
 
 export type SettingName = keyof typeof settings;
@@ -134,6 +144,10 @@ const flagHelp: ReadonlyArray<readonly [string, string]> = [
 	['--notebook-dir DIR', 'host: notebook directory (cwd)'],
 	['--notify-after S', 'notify when a cell ran at least S seconds (60)'],
 	['--notify-url URL', 'host: POST notifications there (ntfy format)'],
+	['--slurm', 'connect: Jupyter in a Slurm job via the login node'],
+	['--sbatch ARGS', "--slurm: sbatch's options ('--partition gpu …')"],
+	['--on-quit keep|cancel|ask', '--slurm: what quitting does to the job (ask)'],
+	['--node-ssh-port N', "--slurm: the compute nodes' sshd port (22)"],
 	['--stop-jupyter', 'host: stop the supervised Jupyter, exit'],
 	['--print-systemd-unit', 'host: print a systemd user unit, exit'],
 	['--json', 'status, kernels: print one JSON object'],

@@ -68,7 +68,11 @@ import {
 	type EnvSpec,
 	type ForwardSpec,
 	type HostKeyPolicy,
+	type OnQuit,
+	type SlurmSettings,
 } from './types.js';
+import {splitWords} from '../core/shell.js';
+import {sbatchArgsProblem} from '../core/slurm.js';
 
 /** Bad usage or configuration: the message names the flag, variable or file:line and key. */
 export class ConfigError extends Error {
@@ -222,6 +226,7 @@ export function parseCli(
 			(options.stdoutIsTty === undefined && process.stdout.isTTY !== true),
 		notifyAfterS: value('notify-after', defaults.notifyAfterS, positiveNumber),
 		notifyUrl: notifyUrlGiven ? httpUrl(notifyUrlGiven) : null,
+		slurm: slurmSettings(command, get),
 		warnings,
 		json: flagOrEnvBoolean(flags.json, env, 'json'),
 		stopJupyter: flags.stopJupyter === true,
@@ -671,6 +676,55 @@ function forward(given: Given): ForwardSpec {
 	if (local > 65_535 || remote < 1 || remote > 65_535)
 		fail(given, `${expected} (local 0-65535, remote 1-65535)`);
 	return {local, remote};
+}
+
+/**
+ * `--slurm` and its settings (checked even without it, so a typo in a profile shows at once). A
+ * string is split as a shell would (`--sbatch='--partition gpu --comment "a b"'`); the config
+ * file's list is taken word for word.
+ */
+function slurmSettings(
+	command: string,
+	get: (name: SettingName) => Given | undefined,
+): SlurmSettings | null {
+	const sbatchGiven = get('sbatch');
+	const sbatchArgs = sbatchGiven ? sbatchWords(sbatchGiven) : [];
+	const onQuitGiven = get('on-quit');
+	const onQuit = onQuitGiven ? onQuitValue(onQuitGiven) : 'ask';
+	const nodeSshGiven = get('node-ssh-port');
+	const nodeSshPort = nodeSshGiven ? port(nodeSshGiven, 1) : defaults.sshPort;
+	const slurmGiven = get('slurm');
+	if (!slurmGiven || !boolean(slurmGiven)) return null;
+	if (command === 'host')
+		throw new ConfigError(
+			`${slurmGiven.origin}: is for connect (the laptop); gpujup host runs on a GPU host, and a Slurm job is started by connect --slurm`,
+		);
+	return {sbatchArgs, onQuit, nodeSshPort};
+}
+
+function sbatchWords(given: Given): string[] {
+	let words: string[];
+	if (Array.isArray(given.value)) {
+		words = given.value.map((item) => {
+			if (typeof item !== 'string') fail(given, 'a list of strings (sbatch options)');
+			return item;
+		});
+	} else {
+		try {
+			words = splitWords(text(given));
+		} catch (error: unknown) {
+			throw new ConfigError(`${given.origin}: ${(error as Error).message}`);
+		}
+	}
+	const problem = sbatchArgsProblem(words);
+	if (problem) throw new ConfigError(`${given.origin}: ${problem}`);
+	return words;
+}
+
+function onQuitValue(given: Given): OnQuit {
+	const value = typeof given.value === 'string' ? given.value.trim() : given.value;
+	if (value === 'keep' || value === 'cancel' || value === 'ask') return value;
+	return fail(given, 'keep, cancel or ask');
 }
 
 function envSpec(given: Given, home: string): EnvSpec {

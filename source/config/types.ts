@@ -42,6 +42,18 @@ export type EnvSpec =
 	| {readonly kind: 'conda'; readonly name: string}
 	| {readonly kind: 'venv'; readonly path: string};
 
+/** `--on-quit`: what quitting `connect --slurm` does to the job. */
+export type OnQuit = 'keep' | 'cancel' | 'ask';
+
+/** `connect --slurm`: the GPU host is a Slurm job reached through the login node. */
+export type SlurmSettings = {
+	/** `--sbatch`, split into words as a shell would (or the config file's list, as given). */
+	readonly sbatchArgs: readonly string[];
+	readonly onQuit: OnQuit;
+	/** `--node-ssh-port`: the compute nodes' sshd. */
+	readonly nodeSshPort: number;
+};
+
 export type Config = {
 	command: Command;
 	profile: string | null;
@@ -74,6 +86,8 @@ export type Config = {
 	notifyAfterS: number;
 	/** host: where notifications are POSTed (may carry a secret: never shown or logged). */
 	notifyUrl: string | null;
+	/** Null without `--slurm`. */
+	slurm: SlurmSettings | null;
 	/** Things the user should know before the run starts (printed to stderr once). */
 	warnings: string[];
 	json: boolean;

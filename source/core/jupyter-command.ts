@@ -143,12 +143,18 @@ export function envKernel(env: JupyterEnv, dataDir: string | null): string {
  */
 export function jupyterScript(options: JupyterCommandOptions): string {
 	const args = jupyterArgs(options).map(shellQuote).join(' ');
-	const run =
-		options.cmd === null
-			? `if jupyter lab --version >/dev/null 2>&1; then exec jupyter lab ${args}; ` +
+	return `${activation(options.env)}${envKernel(options.env, options.dataDir)}${jupyterLaunch(options.cmd, args)}`;
+}
+
+/**
+ * The `exec` that replaces the shell with Jupyter, given its arguments as shell text: `cmd`
+ * (`--jupyter-cmd`), or JupyterLab where the env has it, else the classic notebook.
+ */
+export function jupyterLaunch(cmd: string | null, args: string): string {
+	return cmd === null
+		? `if jupyter lab --version >/dev/null 2>&1; then exec jupyter lab ${args}; ` +
 				`else exec jupyter notebook ${args}; fi`
-			: `exec ${options.cmd} ${args}`;
-	return `${activation(options.env)}${envKernel(options.env, options.dataDir)}${run}`;
+		: `exec ${cmd} ${args}`;
 }
 
 /** What `--env` reads as for messages: `conda:tf`, `venv:/opt/venv`, `none`. */

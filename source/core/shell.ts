@@ -40,3 +40,47 @@ export function shCommand(script: string, args: readonly string[] = [], name = '
 		throw new Error('shCommand: a remote command must be one line (tcsh cannot quote a newline)');
 	return line;
 }
+
+/**
+ * Split `text` into words as a POSIX shell would, without expanding anything: blanks separate
+ * words; single quotes keep everything; double quotes keep everything but `\"`, `\\`, `\$` and
+ * `` \` ``; a backslash outside quotes keeps the next character. How `--sbatch='--partition gpu
+ * --comment "two words"'` becomes sbatch's arguments. Throws on an unclosed quote or a trailing
+ * backslash, naming it.
+ */
+export function splitWords(text: string): string[] {
+	const words: string[] = [];
+	let word = '';
+	let inWord = false;
+	let quote: "'" | '"' | null = null;
+	for (let i = 0; i < text.length; i++) {
+		const c = text[i]!;
+		if (quote === "'") {
+			if (c === "'") quote = null;
+			else word += c;
+			continue;
+		}
+		if (quote === '"') {
+			if (c === '"') quote = null;
+			else if (c === '\\' && i + 1 < text.length && '"\\$`'.includes(text[i + 1]!))
+				word += text[++i];
+			else word += c;
+			continue;
+		}
+		if (c === ' ' || c === '\t' || c === '\n') {
+			if (inWord) words.push(word);
+			word = '';
+			inWord = false;
+			continue;
+		}
+		inWord = true;
+		if (c === "'" || c === '"') quote = c;
+		else if (c === '\\') {
+			if (i + 1 >= text.length) throw new Error('a trailing backslash has nothing to escape');
+			word += text[++i];
+		} else word += c;
+	}
+	if (quote) throw new Error(`the ${quote === "'" ? 'single' : 'double'} quote is not closed`);
+	if (inWord) words.push(word);
+	return words;
+}

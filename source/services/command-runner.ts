@@ -205,3 +205,56 @@ export function sshRunner(getClient: () => Client | null): CommandRunner {
 		},
 	};
 }
+
+/** What {@link runText} collected. */
+export type TextResult = {
+	readonly stdout: string;
+	readonly stderr: string;
+	/** The exit code; null when the command did not exit by itself (the link died, a signal). */
+	readonly code: number | null;
+	readonly signal: string | null;
+};
+
+/**
+ * Run `command` to its end and collect its output (stdout up to 8 MiB, stderr up to 64 KiB). The
+ * deadline is enforced where it runs, and here too a little later (a dead link never answers):
+ * past it the promise rejects.
+ */
+export async function runText(
+	runner: CommandRunner,
+	command: string,
+	options: {readonly timeoutMs?: number} = {},
+): Promise<TextResult> {
+	const timeoutMs = options.timeoutMs ?? 30_000;
+	const running = runner.spawn(command, {deadlineMs: timeoutMs});
+	let stdout = '';
+	let stderr = '';
+	running.stdout.setEncoding('utf8');
+	running.stderr.setEncoding('utf8');
+	running.stdout.on('data', (chunk: string) => {
+		if (stdout.length < 8 * 1024 * 1024) stdout += chunk;
+	});
+	running.stderr.on('data', (chunk: string) => {
+		if (stderr.length < 65_536) stderr += chunk;
+	});
+	const ended = async (stream: Readable) =>
+		new Promise<void>((resolve) => {
+			stream.once('end', resolve);
+			stream.once('close', resolve);
+			stream.once('error', () => resolve());
+		});
+	const done = Promise.all([ended(running.stdout), ended(running.stderr)]).then(
+		async () => running.exited,
+	);
+	let timer: NodeJS.Timeout | undefined;
+	const late = new Promise<null>((resolve) => {
+		timer = setTimeout(() => resolve(null), timeoutMs + 5000);
+	});
+	const exit = await Promise.race([done, late]);
+	clearTimeout(timer);
+	if (exit === null) {
+		running.kill();
+		throw new Error(`no answer within ${Math.round(timeoutMs / 1000)} s`);
+	}
+	return {stdout, stderr, code: exit.code, signal: exit.signal};
+}

@@ -97,6 +97,7 @@ describe('defaults', () => {
 			noTui: false,
 			notifyAfterS: 60,
 			notifyUrl: null,
+			slurm: null,
 			warnings: [],
 			json: false,
 			stopJupyter: false,
@@ -753,5 +754,79 @@ describe('help and version', () => {
 			version: string;
 		};
 		expect(parseCli(['--version'], env, {home})).toEqual({kind: 'version', text: version});
+	});
+});
+
+describe('--slurm, --sbatch, --on-quit, --node-ssh-port', () => {
+	test('off by default; on with its defaults; every source, the file’s list word for word', () => {
+		expect(run(['--relay', 'r']).slurm).toBeNull();
+		expect(run(['--relay', 'r', '--slurm']).slurm).toEqual({
+			sbatchArgs: [],
+			onQuit: 'ask',
+			nodeSshPort: 22,
+		});
+		expect(
+			run([
+				'--relay',
+				'r',
+				'--slurm',
+				'--sbatch=--partition gpu --gres=gpu:1 --comment "two words"',
+				'--on-quit',
+				'cancel',
+				'--node-ssh-port',
+				'2222',
+			]).slurm,
+		).toEqual({
+			sbatchArgs: ['--partition', 'gpu', '--gres=gpu:1', '--comment', 'two words'],
+			onQuit: 'cancel',
+			nodeSshPort: 2222,
+		});
+		expect(
+			run(['--relay', 'r'], {GPUJUP_SLURM: '1', GPUJUP_SBATCH: '-p gpu', GPUJUP_ON_QUIT: 'keep'})
+				.slurm,
+		).toEqual({sbatchArgs: ['-p', 'gpu'], onQuit: 'keep', nodeSshPort: 22});
+		write(
+			configPath(),
+			[
+				'relay = "r"',
+				'[profiles.cluster]',
+				'slurm = true',
+				'sbatch = ["--partition", "gpu", "--comment=a b"]',
+				'on-quit = "keep"',
+				'',
+			].join('\n'),
+		);
+		const config = run(['--profile', 'cluster']);
+		expect(config.profile).toBe('cluster');
+		expect(config.slurm).toEqual({
+			sbatchArgs: ['--partition', 'gpu', '--comment=a b'],
+			onQuit: 'keep',
+			nodeSshPort: 22,
+		});
+	});
+
+	test('bad values name the source and say what is expected', () => {
+		expect(configError(['--relay', 'r', '--slurm', '--on-quit', 'later']).message).toBe(
+			'--on-quit: expected keep, cancel or ask, got "later"',
+		);
+		expect(configError(['--relay', 'r', '--slurm', '--node-ssh-port', '0']).message).toBe(
+			'--node-ssh-port: expected a port 1-65535, got "0"',
+		);
+		expect(configError(['--relay', 'r', '--slurm', "--sbatch=--comment 'open"]).message).toBe(
+			'--sbatch: the single quote is not closed',
+		);
+		expect(configError(['--relay', 'r', '--slurm', '--sbatch=-J mine']).message).toMatch(
+			/^--sbatch: "-J" cannot be given: gpujup names the job itself/,
+		);
+		expect(configError(['--relay', 'r', '--slurm', '--sbatch=job.sh']).message).toMatch(
+			/^--sbatch: "job.sh" is not an sbatch option/,
+		);
+		expect(configError(['host', '--relay', 'r', '--slurm']).message).toMatch(
+			/^--slurm: is for connect/,
+		);
+		write(configPath(), 'relay = "r"\nslurm = true\nsbatch = ["-p", 3]\n');
+		expect(configError([]).message).toMatch(
+			/config\.toml:3: key "sbatch": expected a list of strings/,
+		);
 	});
 });

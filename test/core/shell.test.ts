@@ -1,6 +1,6 @@
 import {execFileSync} from 'node:child_process';
 import {describe, expect, it} from 'vitest';
-import {shCommand, shellQuote} from '../../source/core/shell.js';
+import {shCommand, shellQuote, splitWords} from '../../source/core/shell.js';
 
 /** The login shells a GPU host user may have (Debian packages, installed by .ci/run). */
 const shells = ['/bin/sh', '/bin/bash', '/usr/bin/fish', '/usr/bin/tcsh'] as const;
@@ -54,5 +54,30 @@ describe('shellQuote and shCommand', () => {
 		expect(shellQuote('/usr/bin/nvidia-smi')).toBe('/usr/bin/nvidia-smi');
 		expect(shellQuote("it's")).toBe(`'it'\\''s'`);
 		expect(() => shCommand('echo a\necho b')).toThrow(/one line/);
+	});
+});
+
+describe('splitWords', () => {
+	// Inputs without expansions: what sh itself makes of them is what splitWords must give.
+	const lines = [
+		'--partition gpu --gres=gpu:1 --time 4:00:00',
+		"  --comment 'two words'   -A proj ",
+		'--comment "say \\"hi\\" \\\\ now" --x=a\\ b',
+		"--a='' --b=\"\" c''d",
+		'tab\there\tand',
+		"it\\'s 'mixed'\"quotes\"",
+		'',
+	];
+
+	it.each(lines)('splits %j as sh does', (line) => {
+		const out = execFileSync('/bin/sh', ['-c', `for a in ${line}; do printf '%s\\0' "$a"; done`]);
+		const words = out.toString().split('\0').slice(0, -1);
+		expect(splitWords(line)).toEqual(words);
+	});
+
+	it('names an unclosed quote and a trailing backslash', () => {
+		expect(() => splitWords("--comment 'open")).toThrow(/single quote is not closed/);
+		expect(() => splitWords('--comment "open')).toThrow(/double quote is not closed/);
+		expect(() => splitWords('--x \\')).toThrow(/trailing backslash/);
 	});
 });

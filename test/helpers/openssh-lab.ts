@@ -56,6 +56,11 @@ export type LabOptions = {
 	 * and it ends with them.
 	 */
 	readonly gpuLoginShell?: string;
+	/**
+	 * More variables for ssh sessions on the GPU host (through `environment=` in authorized_keys),
+	 * e.g. a test Slurm cluster's `SLURM_CONF` when that sshd plays a login node.
+	 */
+	readonly hostEnv?: Readonly<Record<string, string>>;
 };
 
 /** One sshd of the lab. */
@@ -399,6 +404,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
 			PATH: [options.hostEnvPath, SYSTEM_PATH, path.dirname(process.execPath)]
 				.filter(Boolean)
 				.join(':'),
+			...options.hostEnv,
 		};
 		const gpuKeyOptions = Object.entries(gpuEnvValues)
 			.map(([key, value]) => `environment="${key}=${value}"`)

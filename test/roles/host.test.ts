@@ -67,6 +67,7 @@ async function setup() {
 		noTui: true,
 		notifyAfterS: 60,
 		notifyUrl: null,
+		slurm: null,
 		warnings: [],
 		json: false,
 		stopJupyter: false,
