@@ -30,6 +30,8 @@
  *   no-tui = false
  *   notify-after = 60                   # seconds a cell runs before its end notifies
  *   notify-url = "https://ntfy.sh/…"    # host: POST notifications there (keep it out of argv)
+ *   relay-key = "SHA256:…"              # pins (`gpujup pair` writes them): the only key trusted
+ *   host-key = "SHA256:…"               # for the relay / the GPU host; recorded hashed, never asked
  *   profile = "p507"                    # the profile used when neither --profile nor GPUJUP_PROFILE
  *   [profiles.p507]                     # any of the keys above, over the top level
  *   relay = "relay2"

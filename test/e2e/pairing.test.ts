@@ -4,9 +4,10 @@
  * checked against their pins and recorded hashed. A GPU sshd with another key is refused.
  */
 import {execFile} from 'node:child_process';
-import {readFile, rm, writeFile} from 'node:fs/promises';
+import {readFile, rm, stat, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {promisify} from 'node:util';
+import {parse as parseToml} from 'smol-toml';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {parsePairing} from '../../source/core/pairing.js';
 import {startLab, type Lab} from '../helpers/openssh-lab.js';
@@ -252,5 +253,45 @@ describe('pairing with a relay that has several host keys', () => {
 		expect(relayLines).toHaveLength(2);
 		expect(relayLines[0]).toContain(ecdsaPub);
 		expect(relayLines[1]).toMatch(/^\|1\|\S+ ssh-ed25519 /);
+	});
+});
+
+describe('gpujup pair and an existing config.toml', () => {
+	const pairing = `gpujup://me@relay.example.org?relay-port=19506&host-user=alice&jupyter-port=19508&relay-key=SHA256:${'a'.repeat(43)}&host-key=SHA256:${'b'.repeat(43)}`;
+
+	it('keeps what is there, refuses a broken file or a taken name, and writes 0600', async () => {
+		const dir = await tempDir('gpujup-pair-config-');
+		try {
+			const env = {...process.env, HOME: dir.path, XDG_CONFIG_HOME: path.join(dir.path, 'cfg')};
+			const file = path.join(dir.path, 'cfg', 'gpujup', 'config.toml');
+			const fresh = await runGpujup(['pair', pairing], env);
+			expect(fresh.code, fresh.stderr).toBe(0);
+			expect((await stat(file)).mode & 0o777).toBe(0o600);
+			expect(fresh.stdout).toContain('gpujup --profile relay.example.org');
+
+			// A hand-written file keeps its comments; the new table goes after it, and reads back.
+			const mine = '# mine\nkeepalive = 5 # seconds\n\n[profiles.lab]\nrelay = "x"';
+			await writeFile(file, mine);
+			expect((await runGpujup(['pair', pairing, '--name', 'p507'], env)).code).toBe(0);
+			const text = await readFile(file, 'utf8');
+			expect(text.startsWith(`${mine}\n\n# paired by`)).toBe(true);
+			expect(parseToml(text)).toMatchObject({
+				keepalive: 5,
+				profiles: {lab: {relay: 'x'}, p507: {relay: 'me@relay.example.org', 'relay-port': 19506}},
+			});
+
+			const taken = await runGpujup(['pair', pairing, '--name', 'lab'], env);
+			expect(taken.code).toBe(2);
+			expect(taken.stderr).toMatch(/\[profiles\.lab\] already exists in .*config\.toml \(line 4\)/);
+			await writeFile(file, 'relay = \n');
+			const broken = await runGpujup(['pair', pairing, '--name', 'new'], env);
+			expect(broken.code).toBe(2);
+			expect(broken.stderr).toMatch(
+				/config\.toml:1: invalid TOML, fix it first.*nothing was written/,
+			);
+			expect(await readFile(file, 'utf8')).toBe('relay = \n');
+		} finally {
+			await dir.dispose();
+		}
 	});
 });
