@@ -8,6 +8,7 @@ import {
 	pairingProfileToml,
 	pairingRelaySpec,
 	parsePairing,
+	profileHeader,
 	type Pairing,
 } from '../core/pairing.js';
 import {tildify} from '../services/ssh-auth.js';
@@ -78,7 +79,7 @@ export async function runPairCommand(config: Config): Promise<number> {
 	if (profiles && Object.hasOwn(profiles, name)) {
 		const line = tableLine(before, name);
 		throw new ConfigError(
-			`pair: [profiles.${name}] already exists in ${tildify(file)}${line === null ? '' : ` (line ${line})`}; nothing was written — give another name with --name NAME, or remove that profile first`,
+			`pair: ${profileHeader(name)} already exists in ${tildify(file)}${line === null ? '' : ` (line ${line})`}; nothing was written — give another name with --name NAME, or remove that profile first`,
 		);
 	}
 
@@ -97,9 +98,9 @@ export async function runPairCommand(config: Config): Promise<number> {
 	const profileFlag = /^[\w.-]+$/.test(name) ? name : `'${name.replaceAll("'", "'\\''")}'`;
 	process.stdout.write(
 		[
-			`wrote [profiles.${name}] to ${tildify(file)}:`,
+			`wrote ${profileHeader(name)} to ${tildify(file)}:`,
 			`  relay     ${pairingRelaySpec(pairing.relay)}  pinned ${pairing.relayKey}`,
-			`  GPU host  ${pairing.hostUser}@ via the relay's port ${pairing.relayPort}  pinned ${pairing.hostKey}`,
+			`  GPU host  user ${pairing.hostUser}, through the relay's port ${pairing.relayPort}  pinned ${pairing.hostKey}`,
 			`  Jupyter   port ${pairing.jupyterPort} on the GPU host`,
 			'The first connect checks both keys against these pins and records them (hashed) in',
 			'known_hosts, without asking. Connect with:',

@@ -175,6 +175,11 @@ function tomlKey(key: string): string {
 	return /^[A-Za-z\d_-]+$/.test(key) ? key : JSON.stringify(key);
 }
 
+/** `[profiles.p507]`, `[profiles."relay.example.org"]`: the table header as written. */
+export function profileHeader(profile: string): string {
+	return `[profiles.${tomlKey(profile)}]`;
+}
+
 /**
  * The `[profiles.NAME]` table `gpujup pair` appends to config.toml: the relay, the ports, the
  * GPU host's user and both pins. JSON string escapes are valid TOML basic strings.
@@ -182,7 +187,7 @@ function tomlKey(key: string): string {
 export function pairingProfileToml(profile: string, pairing: Pairing, pairedAt: Date): string {
 	return [
 		`# paired by \`gpujup pair\` on ${pairedAt.toISOString()}: both host keys are pinned`,
-		`[profiles.${tomlKey(profile)}]`,
+		profileHeader(profile),
 		`relay = ${JSON.stringify(pairingRelaySpec(pairing.relay))}`,
 		`relay-port = ${pairing.relayPort}`,
 		`host-user = ${JSON.stringify(pairing.hostUser)}`,
