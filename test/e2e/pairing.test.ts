@@ -12,7 +12,10 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {parsePairing} from '../../source/core/pairing.js';
 import {startLab, type Lab} from '../helpers/openssh-lab.js';
 import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
-import {labHostArgs, runGpujup, spawnGpujup, type GpujupProcess} from './gpujup-process.js';
+import {hostKeyQuestion} from '../../source/components/prompt-view.js';
+import {startTmux} from '../helpers/tmux.js';
+import {waitFor} from '../helpers/wait-for.js';
+import {cli, labHostArgs, runGpujup, spawnGpujup, type GpujupProcess} from './gpujup-process.js';
 
 const execFileP = promisify(execFile);
 
@@ -253,6 +256,43 @@ describe('pairing with a relay that has several host keys', () => {
 		expect(relayLines).toHaveLength(2);
 		expect(relayLines[0]).toContain(ecdsaPub);
 		expect(relayLines[1]).toMatch(/^\|1\|\S+ ssh-ed25519 /);
+	});
+
+	it('the dashboard with pins and an empty known_hosts comes up without a question', async () => {
+		const paired = await runGpujup(
+			[...labHostArgs(lab, await freePort(), keys.path), '--pair'],
+			lab.gpuEnv(),
+		);
+		expect(paired.code, paired.stderr).toBe(0);
+		expect((await runGpujup(['pair', paired.stdout, '--name', 'tui'], lab.env())).code).toBe(0);
+		const empty = path.join(keys.path, 'tui_known_hosts');
+		const tmux = await startTmux(
+			[
+				process.execPath,
+				cli,
+				'--profile',
+				'tui',
+				'--identity',
+				lab.clientKey,
+				'--known-hosts',
+				empty,
+				'--local-port',
+				'0',
+			],
+			{env: lab.env(), width: 160, height: 48},
+		);
+		try {
+			// No key is sent: a question would hold the hops, and the screen would show it.
+			const screen = await tmux.waitForText('all hops up', 90_000);
+			expect(screen).not.toContain(hostKeyQuestion);
+			await tmux.sendKeys('q');
+			await waitFor(async () => ((await tmux.exitCode()) === null ? undefined : true));
+		} finally {
+			await tmux.dispose();
+		}
+
+		expect(await findKnownHost(`[127.0.0.1]:${lab.relay.port}`, empty)).toHaveLength(1);
+		expect(await findKnownHost(`[localhost]:${lab.relayPort}`, empty)).toHaveLength(1);
 	});
 });
 
