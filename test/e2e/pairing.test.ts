@@ -165,6 +165,14 @@ describe('pairing', () => {
 		expect(await findKnownHost(`[localhost]:${lab.relayPort}`, empty)).toEqual([]);
 		// The relay matched its pin: recorded, hashed.
 		expect(await findKnownHost(`[127.0.0.1]:${lab.relay.port}`, empty)).toHaveLength(1);
+		// doctor names the same failure, and the fix is to pair again, not to edit known_hosts.
+		const doctor = await runGpujup(
+			['doctor', '--profile', 'p507', '--identity', lab.clientKey, '--known-hosts', empty],
+			lab.env(),
+		);
+		expect(doctor.code).toBe(1);
+		expect(doctor.stdout).toMatch(/does not match its pin/i);
+		expect(doctor.stdout).toMatch(/before you pair again/);
 
 		// And a fresh pairing picks up the new key.
 		const repaired = parsePairing(
