@@ -53,6 +53,11 @@ async function run(config: Config): Promise<number> {
 			const {runDemoCommand} = await import('./commands/demo.js');
 			return runDemoCommand(config);
 		}
+
+		case 'pair': {
+			const {runPairCommand} = await import('./commands/pair.js');
+			return runPairCommand(config);
+		}
 	}
 }
 

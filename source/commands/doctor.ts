@@ -68,7 +68,11 @@ function hopFix(error: ClassifiedError, which: 'relay' | 'GPU host', config: Con
 	switch (error.kind) {
 		case 'host-key': {
 			// The message above already says what the key is and what to run; do not repeat it.
-			return `compare the fingerprint with the ${which}'s own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub there) before you change ${(which === 'relay' ? config.relayHostKeys : config.gpuHostKeys).userFiles[0] ?? '~/.ssh/known_hosts'}`;
+			const policy = which === 'relay' ? config.relayHostKeys : config.gpuHostKeys;
+			const change = policy.pin
+				? 'you pair again'
+				: `you change ${policy.userFiles[0] ?? '~/.ssh/known_hosts'}`;
+			return `compare the fingerprint with the ${which}'s own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub there) before ${change}`;
 		}
 
 		case 'auth': {

@@ -8,7 +8,8 @@ import {jupyterUrlWithToken} from '../core/events.js';
 import {hostCredentialsExitCode} from '../core/exit-codes.js';
 import {createStore} from '../core/store.js';
 import {servicePath, systemdUnit, unfitPathDir} from '../core/systemd-unit.js';
-import {runHost, stopJupyterForProfile} from '../roles/host.js';
+import {pairHost, runHost, stopJupyterForProfile} from '../roles/host.js';
+import {sanitizeLine} from '../core/sanitize.js';
 import {runSession} from './session.js';
 
 /** Dirs a wrapper made for one session lives in: never frozen into a unit. */
@@ -70,6 +71,20 @@ export async function runHostCommand(config: Config): Promise<number> {
 			}),
 		);
 		return 0;
+	}
+
+	if (config.pair) {
+		try {
+			const pairing = await pairHost(config);
+			process.stdout.write(`${pairing}\n`);
+			process.stderr.write(`gpujup: on the laptop, run: gpujup pair '${pairing}'\n`);
+			return 0;
+		} catch (error) {
+			process.stderr.write(
+				`gpujup: host --pair: no pairing string: ${sanitizeLine((error as Error).message)}\n`,
+			);
+			return 1;
+		}
 	}
 
 	if (config.stopJupyter) {

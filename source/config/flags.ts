@@ -38,6 +38,8 @@ export const cliFlags = {
 	json: {type: 'boolean'},
 	stopJupyter: {type: 'boolean'},
 	printSystemdUnit: {type: 'boolean'},
+	pair: {type: 'boolean'},
+	name: {type: 'string'},
 	help: {type: 'boolean', shortFlag: 'h'},
 	version: {type: 'boolean'},
 } as const;
@@ -61,7 +63,8 @@ export type SettingKind =
 	| 'forwards'
 	| 'env'
 	| 'sbatch-args'
-	| 'on-quit';
+	| 'on-quit'
+	| 'fingerprint';
 
 /**
  * Settings that every source may give, by their kebab-case name (the flag without `--`, the
@@ -93,6 +96,9 @@ export const settings = {
 	sbatch: 'sbatch-args',
 	'on-quit': 'on-quit',
 	'node-ssh-port': 'port',
+	// Pins (`gpujup pair` writes them): the only keys those hops then trust.
+	'relay-key': 'fingerprint',
+	'host-key': 'fingerprint',
 } as const satisfies Record<string, SettingKind>;
 
 export type SettingName = keyof typeof settings;
@@ -119,6 +125,7 @@ const commandHelp: Record<Command, string> = {
 	url: 'print the Jupyter URL with its token, as seen from here',
 	kernels: "the notebooks' kernels once: state, GPU memory, CPU, RSS",
 	doctor: 'check each step, print the fix for the first failure',
+	pair: '(laptop) pair STRING: a profile from `host --pair`, keys pinned',
 	demo: 'the whole chain in one process, simulated GPUs',
 };
 
@@ -150,6 +157,8 @@ const flagHelp: ReadonlyArray<readonly [string, string]> = [
 	['--node-ssh-port N', "--slurm: the compute nodes' sshd port (22)"],
 	['--stop-jupyter', 'host: stop the supervised Jupyter, exit'],
 	['--print-systemd-unit', 'host: print a systemd user unit, exit'],
+	['--pair', 'host: print the string for gpujup pair, exit'],
+	['--name NAME', 'pair: the profile to write (the relay host)'],
 	['--json', 'status, kernels: print one JSON object'],
 	['--no-tui', 'JSON lines, no dashboard (on when not a TTY)'],
 	['--config FILE', 'config file (~/.config/gpujup/config.toml)'],

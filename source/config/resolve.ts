@@ -30,6 +30,8 @@
  *   no-tui = false
  *   notify-after = 60                   # seconds a cell runs before its end notifies
  *   notify-url = "https://ntfy.sh/…"    # host: POST notifications there (keep it out of argv)
+ *   relay-key = "SHA256:…"              # pins (`gpujup pair` writes them): the only key trusted
+ *   host-key = "SHA256:…"               # for the relay / the GPU host; recorded hashed, never asked
  *   profile = "p507"                    # the profile used when neither --profile nor GPUJUP_PROFILE
  *   [profiles.p507]                     # any of the keys above, over the top level
  *   relay = "relay2"
@@ -44,6 +46,8 @@ import {homedir, userInfo} from 'node:os';
 import {dirname, isAbsolute, join, resolve} from 'node:path';
 import meow from 'meow';
 import {parse as parseToml, TomlError} from 'smol-toml';
+import {isSha256Fingerprint} from '../core/pairing.js';
+import type {HostKeyPin} from '../core/pins.js';
 import {
 	cliFlags,
 	envVarFor,
@@ -139,11 +143,13 @@ export function parseCli(
 	const command = pickCommand(cli.input);
 	if (command === 'help') return {kind: 'help', text: helpText()};
 
+	const pairing = pairArguments(command, cli.input, flags);
 	const home = options.home ?? nonEmpty(env.HOME) ?? homedir();
 	const cwd = options.cwd ?? process.cwd();
 	const localUser = nonEmpty(env.USER) ?? nonEmpty(env.LOGNAME) ?? osUser();
 
-	const file = loadConfigFile(flags, env, home, cwd);
+	// `pair` writes the file itself (it may not exist yet); --profile there names the new profile.
+	const file = command === 'pair' ? null : loadConfigFile(flags, env, home, cwd);
 	const layers = {flags, env, file, cwd};
 
 	const get = (name: SettingName): Given | undefined => lookup(name, layers);
@@ -209,8 +215,14 @@ export function parseCli(
 		jupyterPort: value('jupyter-port', defaults.jupyterPort, (given) => port(given, 1)),
 		localPort: value('local-port', defaults.localPort, (given) => port(given, 0)),
 		identities,
-		relayHostKeys: hostKeyPolicy(relay?.ssh ?? gpuSsh, null, hostKeys),
-		gpuHostKeys: hostKeyPolicy(gpuSsh, gpuAlias, hostKeys),
+		relayHostKeys: {
+			...hostKeyPolicy(relay?.ssh ?? gpuSsh, null, hostKeys),
+			...value<{pin?: HostKeyPin}>('relay-key', {}, (given) => ({pin: hostKeyPin(given)})),
+		},
+		gpuHostKeys: {
+			...hostKeyPolicy(gpuSsh, gpuAlias, hostKeys),
+			...value<{pin?: HostKeyPin}>('host-key', {}, (given) => ({pin: hostKeyPin(given)})),
+		},
 		keepaliveS: value('keepalive', defaults.keepaliveS, keepaliveSeconds),
 		keepaliveCount: value('keepalive-count', defaults.keepaliveCount, keepaliveCount),
 		forwards: value('forward', [] as ForwardSpec[], (given) => listOf(given).map(forward)),
@@ -231,6 +243,8 @@ export function parseCli(
 		json: flagOrEnvBoolean(flags.json, env, 'json'),
 		stopJupyter: flags.stopJupyter === true,
 		printSystemdUnit: flags.printSystemdUnit === true,
+		...pairing,
+		configPath: file?.path ?? configFileLocation(flags, env, home, cwd).path,
 		home,
 		stateDir: join(stateHome, 'gpujup'),
 	};
@@ -315,9 +329,10 @@ function pickCommand(input: readonly string[]): Command | 'help' {
 		);
 	}
 
-	if (rest.length > 0) {
+	// `pair` takes the pairing string.
+	if (rest.length > (first === 'pair' ? 1 : 0)) {
 		throw new ConfigError(
-			`unexpected argument "${rest[0]}" after "${first}" (gpujup --help lists the usage)`,
+			`unexpected argument "${rest[first === 'pair' ? 1 : 0]}" after "${first}" (gpujup --help lists the usage)`,
 		);
 	}
 
@@ -382,12 +397,13 @@ function flagOrEnvBoolean(flag: unknown, env: NodeJS.ProcessEnv, name: string): 
 // ---------------------------------------------------------------------------------------------
 // Config file
 
-function loadConfigFile(
+/** `--config FILE`, else `GPUJUP_CONFIG`, else `$XDG_CONFIG_HOME/gpujup/config.toml`. */
+function configFileLocation(
 	flags: Flags,
 	env: NodeJS.ProcessEnv,
 	home: string,
 	cwd: string,
-): FileLayer | null {
+): {path: string; explicit: {path: string; origin: string} | null} {
 	const explicit =
 		typeof flags.config === 'string'
 			? {path: flags.config, origin: '--config'}
@@ -402,6 +418,52 @@ function loadConfigFile(
 	const path = explicit
 		? resolve(cwd, expandHome(explicit.path, home))
 		: join(configHome, 'gpujup', 'config.toml');
+	return {path, explicit};
+}
+
+/**
+ * `pair STRING [--name NAME]` (`--profile NAME` too, as the profile is then used), and `host
+ * --pair`; each flag is refused where it means nothing.
+ */
+function pairArguments(
+	command: Command,
+	input: readonly string[],
+	flags: Flags,
+): Pick<Config, 'pair' | 'pairString' | 'pairName'> {
+	if (flags.pair === true && command !== 'host')
+		throw new ConfigError(
+			'--pair: only `gpujup host --pair` prints a pairing string; on the laptop run `gpujup pair STRING`',
+		);
+	const name = typeof flags.name === 'string' ? flags.name : null;
+	if (command !== 'pair') {
+		if (name !== null)
+			throw new ConfigError(
+				'--name: only for `gpujup pair STRING --name NAME` (use --profile NAME)',
+			);
+		return {pair: flags.pair === true, pairString: null, pairName: null};
+	}
+
+	const profile = typeof flags.profile === 'string' ? flags.profile : null;
+	if (name !== null && profile !== null && name !== profile)
+		throw new ConfigError(`--name ${name} and --profile ${profile}: give one profile name`);
+	const pairName = name ?? profile;
+	if (pairName?.trim() === '' || /\p{Cc}/u.test(pairName ?? ''))
+		throw new ConfigError(`--name: expected a profile name, got ${show(pairName)}`);
+	const pairString = input[1];
+	if (pairString === undefined || pairString.trim() === '')
+		throw new ConfigError(
+			"pair: give the string `gpujup host --pair` printed on the GPU host, in quotes: gpujup pair 'gpujup://…'",
+		);
+	return {pair: false, pairString, pairName};
+}
+
+function loadConfigFile(
+	flags: Flags,
+	env: NodeJS.ProcessEnv,
+	home: string,
+	cwd: string,
+): FileLayer | null {
+	const {path, explicit} = configFileLocation(flags, env, home, cwd);
 
 	const profileFlag =
 		typeof flags.profile === 'string'
@@ -746,6 +808,13 @@ function envSpec(given: Given, home: string): EnvSpec {
 function localPath(given: Given, home: string): string {
 	const value = text(given);
 	return resolve(given.baseDir, expandHome(value, home));
+}
+
+function hostKeyPin(given: Given): HostKeyPin {
+	const value = typeof given.value === 'string' ? given.value.trim() : given.value;
+	if (typeof value !== 'string' || !isSha256Fingerprint(value))
+		fail(given, 'a SHA256 fingerprint as ssh-keygen -lf prints it (SHA256: and 43 characters)');
+	return {fingerprint: value, origin: given.origin};
 }
 
 // ---------------------------------------------------------------------------------------------

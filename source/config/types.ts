@@ -1,6 +1,17 @@
+import type {HostKeyPin} from '../core/pins.js';
+
 /** The resolved configuration every command starts from (see resolve.ts for where each value comes from). */
 
-export const commands = ['connect', 'host', 'status', 'url', 'kernels', 'doctor', 'demo'] as const;
+export const commands = [
+	'connect',
+	'host',
+	'status',
+	'url',
+	'kernels',
+	'doctor',
+	'demo',
+	'pair',
+] as const;
 export type Command = (typeof commands)[number];
 
 /** A relay to reach: what `--relay [user@]host[:port]` and `~/.ssh/config` resolve to. */
@@ -31,6 +42,8 @@ export type HostKeyPolicy = {
 	readonly strict: 'yes' | 'accept-new' | 'ask';
 	/** HashKnownHosts: new keys are recorded under hashed names. */
 	readonly hash: boolean;
+	/** `relay-key` / `host-key` (from `gpujup pair`): the only key trusted; recorded hashed, never asked. */
+	readonly pin?: HostKeyPin | null;
 };
 
 /** An extra forward to the GPU host's loopback: laptop port `local` to remote port `remote`. */
@@ -93,6 +106,13 @@ export type Config = {
 	json: boolean;
 	stopJupyter: boolean;
 	printSystemdUnit: boolean;
+	/** `host --pair`: print the pairing string and exit. */
+	pair?: boolean;
+	/** `pair STRING [--name NAME]`: the string, and the profile to write (null: from the relay). */
+	pairString?: string | null;
+	pairName?: string | null;
+	/** The config file read, or the one that would be (and `pair` writes), whether it exists or not. */
+	configPath?: string;
 	home: string;
 	/** `${XDG_STATE_HOME:-~/.local/state}/gpujup` */
 	stateDir: string;

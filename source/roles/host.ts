@@ -26,7 +26,9 @@ import {
 	recordedJupyter,
 	terminateJupyter,
 } from '../services/jupyter-supervisor.js';
-import {ReverseTunnel} from '../services/reverse-tunnel.js';
+import {formatPairing} from '../core/pairing.js';
+import {ReverseTunnel, type PairingKeys} from '../services/reverse-tunnel.js';
+import os from 'node:os';
 import {
 	authOptions,
 	hostKeyOptions,
@@ -100,19 +102,20 @@ export async function runHost(config: Config, io: HostIo): Promise<HostHandle> {
 		return {token: supervisor.token(), port: supervisor.port};
 	};
 
+	// The pairing string, logged when it is new (first session, or a key changed): no secret in it.
+	let pairingLine = '';
 	const tunnel = new ReverseTunnel({
-		label: reverseLabel(config),
-		relay: {host: relay.host, port: relay.port, username: relay.user},
-		relayPort: config.relayPort,
-		sshPort: config.sshPort,
-		...hostKeyOptions(
-			config.relayHostKeys,
-			relayKeyNames(config),
-			io.confirmHostKey ? {confirmHostKey: io.confirmHostKey} : {},
-		),
-		auth: authOptions(config, io.askSecret ? {askSecret: io.askSecret} : {}),
-		...keepalive(config),
+		...tunnelOptions(config, io),
 		onStatus: (patch) => io.store.dispatch({type: 'hop', hop: 'reverse', patch}),
+		onPairingKeys(keys) {
+			const line =
+				'problem' in keys
+					? `[gpujup] no pairing string for \`gpujup pair\` yet: ${keys.problem}`
+					: `[gpujup] pair a laptop: gpujup pair '${pairingString(config, keys)}'`;
+			if (line === pairingLine) return;
+			pairingLine = line;
+			io.store.dispatch({type: 'log', lines: [line]});
+		},
 	});
 
 	const notifyUrl = config.notifyUrl
@@ -243,6 +246,80 @@ export async function runHost(config: Config, io: HostIo): Promise<HostHandle> {
 			kernelAction,
 		},
 	};
+}
+
+/** The reverse tunnel's options from the config (for `host` and `host --pair`). */
+function tunnelOptions(config: Config, io: Pick<HostIo, 'askSecret' | 'confirmHostKey'>) {
+	const relay = config.relay!;
+	return {
+		label: reverseLabel(config),
+		relay: {host: relay.host, port: relay.port, username: relay.user},
+		relayPort: config.relayPort,
+		sshPort: config.sshPort,
+		...hostKeyOptions(
+			config.relayHostKeys,
+			relayKeyNames(config),
+			io.confirmHostKey ? {confirmHostKey: io.confirmHostKey} : {},
+		),
+		auth: authOptions(config, io.askSecret ? {askSecret: io.askSecret} : {}),
+		...keepalive(config),
+	};
+}
+
+/** The user a laptop logs in as on this machine: the one running gpujup host. */
+function localUser(): string {
+	try {
+		return os.userInfo().username;
+	} catch {
+		return process.env['USER'] ?? 'root';
+	}
+}
+
+/** The string `gpujup pair` takes, from the config and the keys the tunnel read. */
+export function pairingString(config: Config, keys: PairingKeys): string {
+	const relay = config.relay!;
+	return formatPairing({
+		relay: {user: relay.user, host: relay.host, port: relay.port},
+		relayPort: config.relayPort,
+		hostUser: localUser(),
+		jupyterPort: config.jupyterPort,
+		relayKey: keys.relayKey,
+		hostKey: keys.hostKey,
+	});
+}
+
+/**
+ * `gpujup host --pair`: one session to the relay (the port held for the time it takes, unless a
+ * tunnel to this machine already holds it), both keys read, the pairing string resolved. Rejects
+ * with the first error (relay unreachable, key refused, the port leads elsewhere): no retry.
+ */
+export async function pairHost(config: Config): Promise<string> {
+	if (!config.relay)
+		throw new Error(
+			'gpujup host --pair needs --relay [user@]host[:port] (or relay = in config.toml)',
+		);
+	let settle: {resolve: (keys: PairingKeys) => void; reject: (error: Error) => void} | undefined;
+	const result = new Promise<PairingKeys>((resolve, reject) => {
+		settle = {resolve, reject};
+	});
+	const tunnel = new ReverseTunnel({
+		...tunnelOptions(config, {}),
+		pairOnly: true,
+		onStatus(patch) {
+			if (patch.error && (patch.state === 'waiting' || patch.state === 'failed'))
+				settle?.reject(new Error(`${reverseLabel(config)}: ${patch.error.message}`));
+		},
+		onPairingKeys(keys) {
+			if ('problem' in keys) settle?.reject(new Error(keys.problem));
+			else settle?.resolve(keys);
+		},
+	});
+	tunnel.start();
+	try {
+		return pairingString(config, await result);
+	} finally {
+		await tunnel.dispose();
+	}
 }
 
 const errnoOf = (error: unknown): string | undefined =>

@@ -65,6 +65,7 @@ export function hostKeyOptions(policy: HostKeyPolicy, names: readonly string[], 
 		hashKnownHosts: policy.hash,
 		hostKeyNames: names,
 		acceptNew: policy.strict === 'accept-new',
+		...(policy.pin ? {pin: policy.pin} : {}),
 		...(policy.strict === 'ask' && asker.confirmHostKey
 			? {confirmHostKey: asker.confirmHostKey}
 			: {}),

@@ -1,7 +1,10 @@
 import net from 'node:net';
-import type {Client, ClientChannel} from 'ssh2';
+import type {Duplex} from 'node:stream';
+import ssh2, {type Client, type ClientChannel, type ParsedKey} from 'ssh2';
 import type {BackoffPolicy} from '../core/backoff.js';
 import {HopError} from '../core/classify-error.js';
+import {fingerprintSha256} from '../core/known-hosts.js';
+import {pairingKeyIndex, pinnedHostKeyAlgorithms} from '../core/pins.js';
 import type {HopStatus} from '../core/types.js';
 import {SshHop, type SshHopOptions} from './ssh-hop.js';
 
@@ -14,6 +17,7 @@ export type ReverseTunnelOptions = Pick<
 	| 'hashKnownHosts'
 	| 'hostKeyNames'
 	| 'acceptNew'
+	| 'pin'
 	| 'confirmHostKey'
 	| 'auth'
 	| 'keepaliveMs'
@@ -32,7 +36,77 @@ export type ReverseTunnelOptions = Pick<
 	readonly backoff?: BackoffPolicy;
 	/** Hop status patches for the store (`{type: 'hop', hop: 'reverse', patch}`). */
 	readonly onStatus: (patch: Partial<Omit<HopStatus, 'hop' | 'label'>>) => void;
+	/**
+	 * Once per session, after ready: the keys a laptop must trust (for the pairing string), or
+	 * why they could not be read.
+	 */
+	readonly onPairingKeys?: (keys: PairingKeys | {readonly problem: string}) => void;
+	/**
+	 * `gpujup host --pair`: read the keys and report them, no probe loop; a port already held by a
+	 * tunnel to this machine's sshd (a running `gpujup host`, or `ssh -R`) is fine.
+	 */
+	readonly pairOnly?: boolean;
 };
+
+/** The two keys a laptop must trust, as SHA256 fingerprints. */
+export type PairingKeys = {
+	/** The relay's, of the type a pinned hop asks for (from the relay's hostkeys announcement). */
+	readonly relayKey: string;
+	/** This machine's sshd as seen through the relay's port. */
+	readonly hostKey: string;
+};
+
+/**
+ * The host key an SSH server shows a client offering {@link pinnedHostKeyAlgorithms}: one key
+ * exchange over `sock`, refused at the host key, so no authentication is tried and nothing is
+ * logged in. Cheaper than a session, and the same key a pinned laptop will be shown.
+ */
+export async function readHostKey(sock: Duplex, timeoutMs: number): Promise<Buffer> {
+	return new Promise((resolve, reject) => {
+		const client = new ssh2.Client();
+		let key: Buffer | null = null;
+		let done = false;
+		const finish = (error?: Error) => {
+			if (done) return;
+			done = true;
+			clearTimeout(timer);
+			client.on('error', () => {});
+			client.end();
+			sock.destroy();
+			if (key) resolve(key);
+			else reject(error ?? new Error('the server closed before it showed its host key'));
+		};
+
+		const timer = setTimeout(() => {
+			finish(new Error(`no SSH host key within ${Math.round(timeoutMs / 1000)} s`));
+		}, timeoutMs);
+		sock.on('error', (error: Error) => finish(error));
+		client.on('error', (error: Error) => finish(error));
+		client.on('close', () => finish());
+		try {
+			client.connect({
+				sock,
+				username: 'gpujup-pair',
+				readyTimeout: timeoutMs,
+				keepaliveInterval: 0,
+				algorithms: {serverHostKey: [...pinnedHostKeyAlgorithms]},
+				hostVerifier: (blob: Buffer) => {
+					key = Buffer.from(blob);
+					setImmediate(() => finish());
+					return false;
+				},
+			});
+		} catch (error) {
+			finish(error instanceof Error ? error : new Error(String(error)));
+		}
+	});
+}
+
+/** Of a server's announced keys, the fingerprint a pinned hop will be shown; null for none. */
+function announcedFingerprint(keys: readonly ParsedKey[]): string | null {
+	const key = keys[pairingKeyIndex(keys.map((k) => k.type))];
+	return key ? fingerprintSha256(key.getPublicSSH()) : null;
+}
 
 /** The message users see when the relay still holds the port for a dead session (SPEC "Stale port"). */
 export function stalePortMessage(relayPort: number): string {
@@ -199,6 +273,7 @@ export class ReverseTunnel {
 			hashKnownHosts: options.hashKnownHosts,
 			hostKeyNames: options.hostKeyNames,
 			acceptNew: options.acceptNew,
+			...(options.pin ? {pin: options.pin} : {}),
 			confirmHostKey: options.confirmHostKey,
 			auth: options.auth,
 			keepaliveMs: options.keepaliveMs,
@@ -228,8 +303,47 @@ export class ReverseTunnel {
 		await this.hop.dispose();
 	}
 
+	/**
+	 * The pairing keys of this session: our sshd's through the relay's port, checked against the
+	 * same sshd reached directly (so a port held by another machine's tunnel is never paired), and
+	 * the relay's from its hostkeys-00 announcement, else the key this hop verified.
+	 */
+	async #readPairingKeys(client: Client, announced: Promise<readonly ParsedKey[]>) {
+		const {relayPort, sshPort} = this.#o;
+		const timeoutMs = this.#o.probeTimeoutMs ?? 10_000;
+		const through = await readHostKey(await forwardOut(client, relayPort), timeoutMs);
+		const local = await readHostKey(net.connect({host: '127.0.0.1', port: sshPort}), timeoutMs);
+		if (!through.equals(local))
+			throw new HopError({
+				kind: 'port-in-use',
+				message: `port ${relayPort} on the relay leads to another sshd (${fingerprintSha256(through)}) than this machine's on 127.0.0.1:${sshPort} (${fingerprintSha256(local)}) — another GPU host's tunnel? Give this one another --relay-port`,
+			});
+		let timer: NodeJS.Timeout | undefined;
+		const keys = await Promise.race([
+			announced,
+			new Promise<readonly ParsedKey[]>((resolve) => {
+				timer = setTimeout(() => resolve([]), 3000);
+			}),
+		]);
+		clearTimeout(timer);
+		const relayKey =
+			announcedFingerprint(keys) ?? this.hop.hostKeyVerified?.key.split(' ').at(-1) ?? null;
+		if (!relayKey) throw new Error("the relay's host key is not known yet");
+		return {relayKey, hostKey: fingerprintSha256(through)};
+	}
+
 	async #setup(client: Client, signal: AbortSignal): Promise<void> {
 		const {relayPort, sshPort} = this.#o;
+		// OpenSSH announces all its host keys once a session is authenticated (ssh2 checks the proof).
+		const announced = new Promise<readonly ParsedKey[]>((resolve) => {
+			client.once('hostkeys', resolve);
+		});
+		const report = this.#o.onPairingKeys;
+		const readPairing = async () => {
+			const keys = await this.#readPairingKeys(client, announced);
+			if (!signal.aborted) report?.(keys);
+		};
+
 		client.on('tcp connection', (_info, accept, reject) => {
 			if (signal.aborted) {
 				reject();
@@ -253,11 +367,18 @@ export class ReverseTunnel {
 		try {
 			await forwardIn(client, relayPort);
 		} catch (error) {
-			throw await refusalError(
+			const refusal = await refusalError(
 				client,
 				relayPort,
 				error instanceof Error ? error : new Error(String(error)),
 			);
+			// Pairing needs only that the port leads here, whoever holds it (readPairing checks).
+			if (!this.#o.pairOnly || refusal.classified.kind !== 'port-in-use') throw refusal;
+		}
+
+		if (this.#o.pairOnly) {
+			await readPairing();
+			return;
 		}
 
 		const timeoutMs = this.#o.probeTimeoutMs ?? 10_000;
@@ -285,5 +406,10 @@ export class ReverseTunnel {
 
 		schedule();
 		signal.addEventListener('abort', () => clearTimeout(timer), {once: true});
+		// Off the path to ready: a laptop waits for nothing of this.
+		if (report)
+			readPairing().catch((error: unknown) => {
+				if (!signal.aborted) report({problem: (error as Error).message});
+			});
 	}
 }

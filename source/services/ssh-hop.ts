@@ -22,6 +22,7 @@ import {
 	knownKeyTypes,
 	type KnownHostsEntry,
 } from '../core/known-hosts.js';
+import {checkPinnedKey, pinnedHostKeyAlgorithms, type HostKeyPin} from '../core/pins.js';
 import type {ClassifiedError, HopName, HopState, HopStatus} from '../core/types.js';
 import {onClockJump} from './clock-watch.js';
 import {appendKnownHost, loadKnownHosts} from './known-hosts-file.js';
@@ -59,6 +60,8 @@ export type SshHopOptions = {
 	readonly hostKeyNames: readonly string[];
 	/** Record unknown host keys without asking (never accepts a changed one). */
 	readonly acceptNew: boolean;
+	/** The only key trusted (`gpujup pair`): checked first, recorded hashed without asking. */
+	readonly pin?: HostKeyPin;
 	/** Ask the user (dashboard prompt); true trusts and records an unknown key. */
 	readonly confirmHostKey?: (info: {
 		host: string;
@@ -614,7 +617,9 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 			},
 			authHandler: attempt.auth.handler,
 		};
-		if (known.length > 0) config.algorithms = {serverHostKey: hostKeyAlgorithmOrder(known)};
+		// A pinned hop asks for the key type `gpujup host --pair` read, whatever known_hosts holds.
+		if (o.pin) config.algorithms = {serverHostKey: [...pinnedHostKeyAlgorithms]};
+		else if (known.length > 0) config.algorithms = {serverHostKey: hostKeyAlgorithmOrder(known)};
 		try {
 			client.connect(config);
 		} catch (error) {
@@ -716,6 +721,21 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 			if (this.#attempt === attempt) this.#hostKeyVerified = {how, key: shown, file: where};
 			return true;
 		};
+		if (o.pin) {
+			const known = knownKeyTypes(entries, o.hostKeyNames);
+			const pinned = checkPinnedKey(
+				o.pin,
+				{name, keyType, shown, fingerprint},
+				verdict.status,
+				known,
+			);
+			if (pinned.action === 'refuse') return fail(pinned.message);
+			if (pinned.action === 'record') {
+				if (attempt.closed) return false;
+				await appendKnownHost(o.knownHostsFile, name, keyType, keyBase64, {hash: true});
+				return verified('recorded');
+			}
+		}
 		switch (verdict.status) {
 			case 'ok': {
 				return verified('known', verdict.file);

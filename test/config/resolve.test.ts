@@ -102,6 +102,10 @@ describe('defaults', () => {
 			json: false,
 			stopJupyter: false,
 			printSystemdUnit: false,
+			pair: false,
+			pairString: null,
+			pairName: null,
+			configPath: join(home, 'xdg-config', 'gpujup', 'config.toml'),
 			home,
 			stateDir: join(home, 'xdg-state', 'gpujup'),
 		} satisfies Config);
@@ -684,7 +688,7 @@ describe('errors name the flag, variable or file:line and the expected value', (
 		);
 		expect(configError(['-x']).message).toBe('unknown flag -x (gpujup --help lists the flags)');
 		expect(configError(['conect']).message).toBe(
-			'unknown command "conect"; did you mean "connect"? (commands: connect, host, status, url, kernels, doctor, demo)',
+			'unknown command "conect"; did you mean "connect"? (commands: connect, host, status, url, kernels, doctor, demo, pair)',
 		);
 		expect(configError(['host', 'extra']).message).toBe(
 			'unexpected argument "extra" after "host" (gpujup --help lists the usage)',
