@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * The README's screenshots: `node dist/cli.js demo` in a private tmux server (160×48 and 80×24),
- * captured with its colours (`tmux capture-pane -e -p`) once the hops are up and the simulated
+ * The README's screenshots: `node dist/cli.js demo` (with the Jupyter stand-in and its simulated
+ * notebooks) in a private tmux server (160×48 and 80×24), captured with its colours (`tmux capture-pane -e -p`) once the hops are up and the simulated
  * GPUs have a few seconds of history, rendered to SVG (monospace text, one <tspan> per colour
  * run, the terminal's 16/256/RGB colours mapped onto a dark palette) in media/, and to PNG too
  * when `rsvg-convert` (Debian: librsvg2-bin) is there.
@@ -257,6 +257,8 @@ async function shoot(columns, rows, scratch) {
 		TERM: 'xterm-256color',
 		CI: 'false',
 		FORCE_COLOR: '2',
+		// The stand-in, whose simulated notebooks fill the Notebooks pane (a real Jupyter has none).
+		GPUJUP_DEMO_JUPYTER: 'stand-in',
 	};
 	delete env.NO_COLOR;
 	delete env.TMUX;
@@ -306,9 +308,16 @@ async function shoot(columns, rows, scratch) {
 		await poll(
 			async () => {
 				const screen = await tmux('capture-pane', '-p', '-t', 'main');
-				const up = /hops up · (\d+)s/.exec(screen);
+				const up = /hops up · (?:(\d+)s|\d+m)/.exec(screen);
 				const gpus = /simulated|GPU0/.test(screen) && /\d+%/.test(screen);
-				return {ok: up !== null && Number(up[1]) >= 12 && gpus, screen};
+				// The notebooks with their GPU memory (the training kernel's ramps up over 20 s).
+				const notebooks = /llama-7b\S*\s+(?:python3\s+)?busy\s+\S+\s+(?:1: )?[3-9]\d\.\d GiB/.test(
+					screen,
+				);
+				return {
+					ok: up !== null && (up[1] === undefined || Number(up[1]) >= 20) && gpus && notebooks,
+					screen,
+				};
 			},
 			120_000,
 			`the demo's hops and GPUs at ${columns}×${rows}`,

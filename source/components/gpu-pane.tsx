@@ -360,8 +360,22 @@ export function wideLines(
 		for (const g of shown) lines.push(compactGpuLine(g, history[g.uuid] ?? [], width, {nameWidth}));
 		if (!fits) lines.push([{text: `… ${gpus.length - shown.length} more GPUs`, dim: true}]);
 	}
-	lines.push(...processTable(gpu.processes, gpus, width, rows - lines.length, owners));
+	const note = foreignNote(gpu.foreignPids ?? []);
+	// The note takes the last row when the table would leave none (it says why rows lack a notebook).
+	const tableRows = rows - lines.length - (note ? 1 : 0);
+	lines.push(...processTable(gpu.processes, gpus, width, tableRows, owners));
+	if (note) lines.push(fitSegments([{text: note, dim: true}], width));
 	return lines.slice(0, rows);
+}
+
+/**
+ * What the pane says of GPU processes the kernel monitor found in no process table of the GPU host
+ * (another PID namespace): that they are not matched, rather than a guess. Null for none.
+ */
+export function foreignNote(pids: readonly number[]): string | null {
+	if (pids.length === 0) return null;
+	const n = pids.length;
+	return `${n} GPU process${n === 1 ? ' is' : 'es are'} in another PID namespace (a container?): not matched to notebooks`;
 }
 
 /** The lines of the compact pane (no border): one per GPU, `width` × at most `rows`. */

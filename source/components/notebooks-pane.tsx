@@ -1,6 +1,6 @@
 import {Box} from 'ink';
 import type {KernelStatus} from '../core/kernels.js';
-import {fit, formatDuration, formatMiB, truncate, unknown} from '../core/format.js';
+import {fit, formatDuration, formatMiB, textWidth, truncate, unknown} from '../core/format.js';
 import type {GpuInfo} from '../core/types.js';
 import type {Grade} from '../theme.js';
 import {Line, type Segment} from './line.js';
@@ -72,16 +72,17 @@ export function notebookLines(
 	selected: number,
 ): Segment[][] {
 	if (kernels.length === 0) return [[{text: 'no kernels running', dim: true}]];
-	const notebookWidth = Math.max(12, Math.min(36, width - 56));
+	// The other columns: marker 2, space 1, kernel 9, state 13, GPU 18, CPU 6, RSS up to 8.
+	const notebookWidth = Math.max(12, Math.min(36, width - 57));
 	const header: Segment[] = [
 		{
 			text: `  ${fit('NOTEBOOK', notebookWidth)} ${fit('KERNEL', 9)}${fit('STATE', 13)}${fit('GPU MEM', 18)}${fit('CPU', 6)}RSS`,
 			dim: true,
 		},
 	];
-	const rows = kernels.map((kernel, index): Segment[] => {
+	const rows = kernels.flatMap((kernel, index): Segment[][] => {
 		const hint = kernelHint(kernel, gpus, now);
-		return [
+		const row: Segment[] = [
 			{text: index === selected ? '▸ ' : '  ', accent: true},
 			{text: `${fit(kernel.notebook ?? `(kernel ${kernel.id.slice(0, 8)})`, notebookWidth)} `},
 			{text: fit(kernel.name, 9)},
@@ -89,8 +90,13 @@ export function notebookLines(
 			{text: fit(gpuMemoryText(kernel, gpus), 18)},
 			{text: fit(percent(kernel.cpuPercent), 6)},
 			{text: formatMiB(kernel.rssMiB)},
-			...(hint ? [{text: `  ${hint}`, grade: 'warn' as const}] : []),
 		];
+		if (!hint) return [row];
+		const used = row.reduce((sum, segment) => sum + textWidth(segment.text), 0);
+		// Beside the row when it fits, else on a line of its own under it (never cut off).
+		if (used + 2 + textWidth(hint) <= width)
+			return [[...row, {text: `  ${hint}`, grade: 'warn' as const}]];
+		return [row, [{text: `    ${hint}`, grade: 'warn' as const}]];
 	});
 	return [header, ...rows];
 }

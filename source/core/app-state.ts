@@ -84,7 +84,12 @@ export type AppAction =
 	| {readonly type: 'gpu'; readonly gpu: GpuStatus}
 	| {readonly type: 'host-stats'; readonly host: HostStats}
 	| {readonly type: 'log'; readonly lines: readonly string[]}
-	| {readonly type: 'kernels'; readonly kernels: readonly KernelStatus[]}
+	| {
+			readonly type: 'kernels';
+			readonly kernels: readonly KernelStatus[];
+			/** The kernel monitor's GPU pids in another PID namespace (core/kernels.ts). */
+			readonly foreignGpuPids?: readonly number[];
+	  }
 	| {readonly type: 'kernel'; readonly kernel: KernelStatus}
 	| {readonly type: 'kernel-gone'; readonly id: string}
 	| {readonly type: 'notify'; readonly notification: Notification; readonly at: number}
@@ -253,6 +258,19 @@ function shallowEqual(a: object, b: object): boolean {
 	return ak.every((k) => Object.is(a[k], b[k]));
 }
 
+const samePids = (a: readonly number[], b: readonly number[] | undefined) =>
+	b !== undefined && a.length === b.length && a.every((pid, i) => pid === b[i]);
+
+/**
+ * A new GPU sample keeps the kernel monitor's foreign pids (it looks every 2 s, the sample comes
+ * every second) for the processes still listed, unless the sample brings its own (the agent's).
+ */
+function withForeign(gpu: GpuStatus, before: readonly number[] | undefined): GpuStatus {
+	if (gpu.foreignPids !== undefined || before === undefined) return gpu;
+	const listed = new Set(gpu.processes.map((p) => p.pid));
+	return {...gpu, foreignPids: before.filter((pid) => listed.has(pid))};
+}
+
 export function reduce(state: AppState, raw: AppAction): AppState {
 	const action = sanitizeAction(raw);
 	switch (action.type) {
@@ -295,7 +313,7 @@ export function reduce(state: AppState, raw: AppAction): AppState {
 						: [...previous, gpu.utilizationGpu].slice(-historyLength);
 			}
 
-			return {...state, gpu: action.gpu, gpuHistory};
+			return {...state, gpu: withForeign(action.gpu, state.gpu?.foreignPids), gpuHistory};
 		}
 
 		case 'host-stats': {
@@ -320,8 +338,14 @@ export function reduce(state: AppState, raw: AppAction): AppState {
 		}
 
 		case 'kernels': {
-			if (state.kernels.length === 0 && action.kernels.length === 0) return state;
-			return {...state, kernels: action.kernels};
+			const foreign = action.foreignGpuPids;
+			const gpu =
+				foreign && state.gpu && !samePids(foreign, state.gpu.foreignPids)
+					? {...state.gpu, foreignPids: foreign}
+					: state.gpu;
+			if (state.kernels.length === 0 && action.kernels.length === 0 && gpu === state.gpu)
+				return state;
+			return {...state, kernels: action.kernels, gpu};
 		}
 
 		case 'kernel': {

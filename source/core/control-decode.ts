@@ -145,6 +145,7 @@ const gpuEvent = object({
 		}),
 	),
 	error: nullable(object({kind: oneOf(gpuErrorKinds), message: text})),
+	foreignPids: optional(list(count)),
 });
 
 const kernelId: Guard<string> = (value, at) =>

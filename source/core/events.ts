@@ -62,6 +62,11 @@ export type GpuEvent = {
 	}>;
 	readonly processes: GpuStatus['processes'];
 	readonly error: GpuStatus['error'];
+	/**
+	 * Additive, present only when there are some: pids of `processes` in no process table of the
+	 * GPU host (another PID namespace: a container), never matched to a notebook.
+	 */
+	readonly foreignPids?: readonly number[];
 };
 
 export type HostEvent = {readonly type: 'host'} & HostStats;
@@ -165,6 +170,7 @@ export function gpuEvent(g: GpuStatus): GpuEvent {
 			})),
 		processes: g.processes,
 		error: g.error,
+		...(g.foreignPids && g.foreignPids.length > 0 ? {foreignPids: g.foreignPids} : {}),
 	};
 }
 

@@ -122,6 +122,11 @@ export type GpuStatus = {
 	readonly driverVersion: string | null;
 	/** True for the demo's simulated GPUs: the dashboard labels them. */
 	readonly simulated: boolean;
+	/**
+	 * Pids of `processes` the kernel monitor found in no process table of the GPU host: another PID
+	 * namespace (a container), never matched to a notebook. Absent until the monitor has looked.
+	 */
+	readonly foreignPids?: readonly number[];
 };
 
 export type HostStats = {

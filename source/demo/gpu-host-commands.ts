@@ -9,7 +9,9 @@
 import {readFileSync} from 'node:fs';
 import path from 'node:path';
 import {runtimeDiscoveryScript} from '../core/jupyter-runtime.js';
+import {procDumpCommand} from '../core/kernels.js';
 import {listenerCheckCommand} from '../core/proc-net.js';
+import type {DemoKernels} from './demo-kernels.js';
 import {
 	sampleGpus,
 	sampleProcesses,
@@ -38,6 +40,11 @@ export type GpuHostContext = {
 	readonly user: string;
 	/** What the runtime-file lookup prints: the demo Jupyter's runtime JSON, separator-terminated. */
 	readonly runtimeFiles: () => string;
+	/**
+	 * The notebooks' kernels on this machine: the kernel monitor's process-table exec is answered
+	 * from them, and the processes of a kernel shut down or restarted leave nvidia-smi and ps.
+	 */
+	readonly kernels?: DemoKernels;
 };
 
 /** Exit status of a command the guard ended (SIGTERM): what the client sees when it stops one. */
@@ -319,6 +326,10 @@ export function nvidiaSmiCsv(
 	return formatRows(sampleProcesses(machine, elapsedMs), fields, request.format);
 }
 
+/** The machine now: without the processes of kernels shut down or restarted meanwhile. */
+const liveMachine = (context: GpuHostContext) =>
+	context.kernels ? context.kernels.live(context.machine) : context.machine;
+
 function runNvidiaSmi(
 	args: readonly string[],
 	io: ExecIo,
@@ -340,7 +351,7 @@ function runNvidiaSmi(
 	}
 	const sample = (header: boolean) =>
 		io.write(
-			nvidiaSmiCsv(context.machine, context.elapsedMs(), {
+			nvidiaSmiCsv(liveMachine(context), context.elapsedMs(), {
 				...request,
 				format: {...request.format, header},
 			}),
@@ -387,7 +398,7 @@ function runPs(args: readonly string[], io: ExecIo, context: GpuHostContext) {
 		io.exit(1);
 		return;
 	}
-	const found = context.machine.processes.filter((p) => pids.includes(p.pid));
+	const found = liveMachine(context).processes.filter((p) => pids.includes(p.pid));
 	for (const p of found) {
 		const cells = columns.map((c) => {
 			switch (c) {
@@ -429,6 +440,11 @@ function localListenRows(): string {
 /** Answer one exec request on the demo's GPU host. */
 export function handleGpuHostExec(rawCommand: string, io: ExecIo, context: GpuHostContext): void {
 	const {command, deadlineS} = unwrapGuard(rawCommand);
+	if (command === procDumpCommand && context.kernels) {
+		io.write(context.kernels.procDump());
+		io.exit(0);
+		return;
+	}
 	if (command === runtimeDiscoveryScript) {
 		io.write(context.runtimeFiles());
 		io.exit(0);

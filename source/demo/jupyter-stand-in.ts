@@ -14,6 +14,7 @@ import path from 'node:path';
 import {createInterface} from 'node:readline';
 import {maskTokens} from '../core/events.js';
 import {runtimeFileSeparator} from '../core/jupyter-runtime.js';
+import type {DemoKernels} from './demo-kernels.js';
 
 export type DemoJupyterOptions = {
 	/** A private (0700) directory: the notebook and runtime directories go under it. */
@@ -26,6 +27,11 @@ export type DemoJupyterOptions = {
 	readonly startTimeoutMs?: number;
 	/** The program to run (default `jupyter`). */
 	readonly jupyterProgram?: string;
+	/**
+	 * The simulated notebooks the stand-in lists and controls over REST (`/api/kernels`,
+	 * `/api/sessions`, interrupt, restart, shut down). A real Jupyter has its own.
+	 */
+	readonly kernels?: DemoKernels;
 };
 
 export type DemoJupyter = {
@@ -115,6 +121,9 @@ class StandIn {
 		private readonly runtimeDir: string,
 		private readonly notebookDir: string,
 		private readonly log: (line: string) => void,
+		private readonly kernels: DemoKernels | null,
+		/** Why the stand-in runs, for its first log line. */
+		private readonly why: string,
 	) {}
 
 	private get runtimeFile() {
@@ -146,11 +155,56 @@ class StandIn {
 				response.end(
 					JSON.stringify({
 						connections: 0,
-						kernels: 0,
+						kernels: this.kernels?.kernelsJson().length ?? 0,
 						last_activity: this.lastActivity.toISOString(),
 						started: this.started.toISOString(),
 					}),
 				);
+				return;
+			}
+			const kernelRoute = /^\/api\/kernels\/([\w-]{1,64})(?:\/(interrupt|restart))?$/.exec(
+				url.pathname,
+			);
+			if (
+				this.kernels &&
+				(url.pathname === '/api/kernels' || url.pathname === '/api/sessions' || kernelRoute)
+			) {
+				if (!authorized) {
+					forbidden();
+					return;
+				}
+				const kernels = this.kernels;
+				const reply = (code: number, body: unknown) => {
+					response.writeHead(code, {'content-type': 'application/json'});
+					response.end(body === null ? '' : JSON.stringify(body));
+				};
+				if (request.method === 'GET' && url.pathname === '/api/kernels') {
+					reply(200, kernels.kernelsJson());
+					return;
+				}
+				if (request.method === 'GET' && url.pathname === '/api/sessions') {
+					reply(200, kernels.sessionsJson());
+					return;
+				}
+				const [, id = '', verb] = kernelRoute ?? [];
+				const action =
+					request.method === 'DELETE' && !verb
+						? 'shutdown'
+						: request.method === 'POST' && verb
+							? (verb as 'interrupt' | 'restart')
+							: null;
+				if (!action) {
+					reply(405, {message: `${request.method} is not supported here`});
+					return;
+				}
+				request.resume();
+				if (!kernels.act(id, action)) {
+					reply(404, {message: `Kernel does not exist: ${id}`});
+					return;
+				}
+				this.lastActivity = new Date();
+				this.log(`${logPrefix('I', 'StandIn')} Kernel ${action}: ${id}`);
+				reply(action === 'shutdown' ? 204 : 200, action === 'shutdown' ? null : {id});
 				return;
 			}
 			if (url.pathname === '/' || url.pathname === '/tree') {
@@ -171,7 +225,9 @@ class StandIn {
 			}
 			this.log(`${logPrefix('W', 'StandIn')} 404 ${request.method} ${url.pathname} (127.0.0.1)`);
 			response.writeHead(404, {'content-type': 'text/plain; charset=utf-8'});
-			response.end('404: the gpujup demo stand-in serves / and /api/status only\n');
+			response.end(
+				'404: the gpujup demo stand-in serves /, /api/status and the demo notebooks’ kernels only\n',
+			);
 		});
 		server.on('connection', (socket) => {
 			this.sockets.add(socket);
@@ -204,7 +260,7 @@ class StandIn {
 			{mode: 0o600},
 		);
 		this.log(
-			`${logPrefix('I', 'StandIn')} gpujup demo: Jupyter stand-in (no jupyter on PATH — install jupyter-notebook for the real one)`,
+			`${logPrefix('I', 'StandIn')} gpujup demo: Jupyter stand-in${this.kernels ? ' with simulated notebooks' : ''} (${this.why})`,
 		);
 		this.log(
 			`${logPrefix('I', 'StandIn')} Serving on ${maskTokens(`http://127.0.0.1:${this.port}/?token=${token}`, token)}`,
@@ -427,7 +483,16 @@ export async function startDemoJupyter(options: DemoJupyterOptions): Promise<Dem
 		}
 	}
 	if (!real) {
-		standIn = new StandIn(port, runtimeDir, notebookDir, (line) => log(line));
+		standIn = new StandIn(
+			port,
+			runtimeDir,
+			notebookDir,
+			(line) => log(line),
+			options.kernels ?? null,
+			mode === 'stand-in'
+				? 'asked for: GPUJUP_DEMO_JUPYTER=stand-in; without it the real jupyter-notebook runs when installed'
+				: 'no working jupyter here — install jupyter-notebook for the real one',
+		);
 		await standIn.start(token);
 	}
 

@@ -99,12 +99,35 @@ function uuidFor(seed: number, index: number): string {
 	return `GPU-${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
-/** The simulated machine: two cards and the processes on them. */
+/**
+ * One notebook's kernel on the simulated machine: what the demo's Jupyter stand-in lists over REST
+ * and the demo GPU host's process table shows (core/kernels.ts joins them as it joins real ones).
+ */
+export type SimulatedKernel = {
+	readonly id: string;
+	readonly notebook: string;
+	readonly state: 'busy' | 'idle';
+	/** How long before the demo started the kernel entered `state` (its `last_activity`). */
+	readonly sinceBeforeStartMs: number;
+	/** The kernel's process: `ipykernel_launcher -f …/kernel-<id>.json`. */
+	readonly pid: number;
+	/** Its children (DataLoader workers): CPU and memory, no GPU memory of their own. */
+	readonly childPids: readonly number[];
+};
+
+/** The simulated machine: two cards, the processes on them, the notebooks' kernels. */
 export type SimulatedMachine = {
 	readonly seed: number;
 	readonly cards: readonly SimulatedCard[];
 	readonly processes: readonly SimulatedProcess[];
+	readonly kernels: readonly SimulatedKernel[];
+	/** The Jupyter server's pid (the kernels' parent). */
+	readonly jupyterPid: number;
 };
+
+/** The connection file a kernel's command line names. */
+export const kernelFile = (id: string) =>
+	`/home/demo/.local/share/jupyter/runtime/kernel-${id}.json`;
 
 /** The demo's machine for `seed`: a GeForce and a data-centre card, each labelled as simulated. */
 export function createSimulatedMachine(seed = 507): SimulatedMachine {
@@ -137,6 +160,35 @@ export function createSimulatedMachine(seed = 507): SimulatedMachine {
 		},
 	];
 	const base = 40_000 + (hash(seed, 99) % 20_000);
+	const minute = 60_000;
+	const kernels: SimulatedKernel[] = [
+		{
+			id: 'c0f1e2d3-4b5a-4697-8a1b-2c3d4e5f6a7b',
+			notebook: 'finetune/llama-7b-lora.ipynb',
+			state: 'busy',
+			sinceBeforeStartMs: 41 * minute,
+			pid: base + 911,
+			childPids: [base + 915, base + 916, base + 917, base + 918],
+		},
+		{
+			id: '5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9',
+			notebook: 'eval/attention-maps.ipynb',
+			state: 'idle',
+			sinceBeforeStartMs: 192 * minute,
+			pid: base + 388,
+			childPids: [],
+		},
+		{
+			id: '9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d',
+			notebook: 'scratch.ipynb',
+			state: 'idle',
+			sinceBeforeStartMs: 12 * minute,
+			pid: base + 402,
+			childPids: [],
+		},
+	];
+	const kernelArgs = (k: SimulatedKernel) =>
+		`/usr/bin/python3 -m ipykernel_launcher -f ${kernelFile(k.id)}`;
 	const processes: SimulatedProcess[] = [
 		{
 			pid: base + 123,
@@ -150,20 +202,20 @@ export function createSimulatedMachine(seed = 507): SimulatedMachine {
 			pid: base + 388,
 			gpuIndex: 0,
 			processName: '/usr/bin/python3',
-			args: '/usr/bin/python3 -m ipykernel_launcher -f /tmp/kernel-demo.json',
-			memoryMiB: 1_186,
+			args: kernelArgs(kernels[1]!),
+			memoryMiB: 3_482,
 			rampMs: 3000,
 		},
 		{
 			pid: base + 911,
 			gpuIndex: 1,
-			processName: 'python',
-			args: 'python finetune.py --model llama-7b --lora-r 16 --bf16 --grad-accum 8',
+			processName: '/usr/bin/python3',
+			args: kernelArgs(kernels[0]!),
 			memoryMiB: 61_372,
 			rampMs: 20_000,
 		},
 	];
-	return {seed, cards, processes};
+	return {seed, cards, processes, kernels, jupyterPid: base + 300};
 }
 
 /** Memory a process holds `elapsedMs` after the start: a ramp, then flat with allocator jitter. */

@@ -19,6 +19,7 @@ import {createStore, type Store} from '../core/store.js';
 import {gpuHostLabel, relayLabel, runConnect, type ConnectHandle} from '../roles/connect.js';
 import type {AskerFactory} from '../roles/ssh-options.js';
 import type {SessionHandle} from '../commands/session.js';
+import {createDemoKernels} from './demo-kernels.js';
 import {startEmbeddedServers, type EmbeddedServers} from './embedded-servers.js';
 import {handleGpuHostExec} from './gpu-host-commands.js';
 import {startDemoJupyter, type DemoJupyter} from './jupyter-stand-in.js';
@@ -114,6 +115,8 @@ export async function prepareDemo(options: DemoOptions): Promise<PreparedDemo> {
 	process.on('exit', removeDir);
 	const startedAt = performance.now();
 	const machine = createSimulatedMachine(options.seed ?? 507);
+	// The notebooks of the stand-in (a real Jupyter lists its own kernels instead).
+	const kernels = createDemoKernels(machine, Date.now());
 	const username = os.userInfo().username;
 	let servers: EmbeddedServers | null = null;
 	let jupyter: DemoJupyter | null = null;
@@ -141,6 +144,7 @@ export async function prepareDemo(options: DemoOptions): Promise<PreparedDemo> {
 			dir: path.join(dir, 'gpu-host'),
 			mode: options.jupyter ?? 'auto',
 			onLog: (line) => logSink(line),
+			kernels,
 		});
 		const demoJupyter = jupyter;
 		const userForwards = options.config.forwards;
@@ -154,6 +158,7 @@ export async function prepareDemo(options: DemoOptions): Promise<PreparedDemo> {
 					elapsedMs: () => performance.now() - startedAt,
 					user: username,
 					runtimeFiles: () => demoJupyter.runtimeFiles(),
+					kernels,
 				});
 			},
 		});
@@ -224,6 +229,8 @@ export async function prepareDemo(options: DemoOptions): Promise<PreparedDemo> {
 						await demoJupyter.restart();
 					},
 					urlWithToken: () => handle.urlWithToken(),
+					// i, K and x on the demo's notebooks: the client's own path to the stand-in.
+					kernelAction: async (id, action) => handle.kernelAction(id, action),
 					token() {
 						const token = handle.token();
 						return token ? {token, port: handle.localPort} : null;

@@ -274,8 +274,8 @@ export async function runConnect(
 					});
 					return parseProcDump(stdout, Date.now());
 				},
-				onKernels(kernels) {
-					store.dispatch({type: 'kernels', kernels});
+				onKernels(kernels, foreignGpuPids) {
+					store.dispatch({type: 'kernels', kernels, foreignGpuPids});
 				},
 				onNotify(notification) {
 					deliverNotification(store.dispatch, notification);
@@ -315,6 +315,8 @@ export async function runConnect(
 							error: event.error,
 							driverVersion: null,
 							simulated: false,
+							// An agent that found none (or predates the field) sends none.
+							foreignPids: event.foreignPids ?? [],
 						},
 					});
 					break;

@@ -144,8 +144,8 @@ export async function runHost(config: Config, io: HostIo): Promise<HostHandle> {
 		},
 		gpuProcesses: () => gpuProcesses,
 		notifyAfterMs: config.notifyAfterS * 1000,
-		onKernels(list) {
-			io.store.dispatch({type: 'kernels', kernels: list});
+		onKernels(list, foreignGpuPids) {
+			io.store.dispatch({type: 'kernels', kernels: list, foreignGpuPids});
 		},
 		onNotify: deliver,
 	});

@@ -343,3 +343,33 @@ describe('helpers', () => {
 		expect(pane.shortGpuName('Tesla P100-PCIE-16GB')).toBe('Tesla P100-PCIE-16GB');
 	});
 });
+
+describe('GPU processes in another PID namespace', () => {
+	test('a line says how many are not matched to notebooks, instead of a guess; none, no line', () => {
+		const gpu = status([desktop]);
+		const [first] = gpu.processes;
+		const plain = pane.wideLines(gpu, {}, 90, 20).map((line) => line.map((s) => s.text).join(''));
+		expect(plain.join('\n')).not.toContain('PID namespace');
+		const foreign = {...gpu, foreignPids: [first!.pid]};
+		const lines = pane
+			.wideLines(foreign, {}, 90, 20)
+			.map((line) => line.map((s) => s.text).join(''));
+		expect(lines.at(-1)).toBe(
+			'1 GPU process is in another PID namespace (a container?): not matched to notebooks',
+		);
+		// The process row itself stays, under its command: nothing is guessed onto a kernel.
+		expect(lines.join('\n')).toContain(String(first!.pid));
+		expect(pane.foreignNote([1, 2])).toBe(
+			'2 GPU processes are in another PID namespace (a container?): not matched to notebooks',
+		);
+		expect(pane.foreignNote([])).toBeNull();
+	});
+
+	test('the note keeps its row when the process table is cut short', () => {
+		const gpu = {...status([desktop]), foreignPids: [1]};
+		const rows = 3 + 2; // one GPU block, then room for the header and one row only
+		const lines = pane.wideLines(gpu, {}, 90, rows).map((line) => line.map((s) => s.text).join(''));
+		expect(lines).toHaveLength(rows);
+		expect(lines.at(-1)).toMatch(/^1 GPU process is in another PID namespace/);
+	});
+});

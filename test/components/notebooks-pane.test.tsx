@@ -3,6 +3,7 @@ import type {KernelStatus} from '../../source/core/kernels.js';
 import {
 	compactNotebookLine,
 	kernelHint,
+	notebookLines,
 	NotebooksPane,
 } from '../../source/components/notebooks-pane.js';
 import {segmentsText} from '../../source/components/line.js';
@@ -66,6 +67,17 @@ describe('notebooks pane', () => {
 			/scratch\.ipynb\s+torch\s+idle 2m\s+–\s+–\s+310 MiB/,
 		);
 		expect(frame.split('\n')).toHaveLength(6);
+	});
+
+	test('in a pane of 80 columns (the 160-column dashboard) the RSS is whole and the hint gets its own line', () => {
+		const lines = notebookLines(kernels, gpus, now, 76, 0).map((line) =>
+			line.map((segment) => segment.text).join(''),
+		);
+		for (const line of lines) expect(line.length).toBeLessThanOrEqual(76);
+		expect(lines.find((l) => l.includes('train/resnet.ipynb'))).toMatch(/6\.2 GiB$/);
+		const row = lines.findIndex((l) => l.includes('eda/explore.ipynb'));
+		expect(lines[row]).toMatch(/2\.1 GiB$/);
+		expect(lines[row + 1]).toBe('    idle 3h12m, holds 1.4 GiB on GPU 0 — x shuts it down');
 	});
 
 	test('no kernels says so; the compact line fits 80 columns', () => {

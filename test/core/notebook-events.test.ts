@@ -145,6 +145,43 @@ describe('kernel and notify events', () => {
 	});
 });
 
+describe('GPU pids in another PID namespace', () => {
+	const gpu = {
+		gpus: [],
+		processes: [
+			{gpuUuid: 'GPU-1', pid: 100, user: null, command: 'python3', usedMemoryMiB: 20_000},
+			{gpuUuid: 'GPU-1', pid: 4242, user: null, command: 'python', usedMemoryMiB: 9000},
+		],
+		error: null,
+		driverVersion: null,
+		simulated: false,
+	};
+
+	test("the kernel monitor's foreign pids join the GPU state, its event and status --json", () => {
+		const sampled = reduce(base(), {type: 'gpu', gpu});
+		expect(statusObject(sampled).gpu).not.toHaveProperty('foreignPids');
+		const looked = reduce(sampled, {type: 'kernels', kernels: [kernel()], foreignGpuPids: [4242]});
+		expect(looked.gpu?.foreignPids).toEqual([4242]);
+		expect(diffEvents(sampled, looked)).toContainEqual(
+			expect.objectContaining({type: 'gpu', foreignPids: [4242]}),
+		);
+		expect(statusObject(looked).gpu?.foreignPids).toEqual([4242]);
+		// The next sample keeps them (the monitor looks every 2 s) while nvidia-smi lists the pid.
+		const next = reduce(looked, {type: 'gpu', gpu: {...gpu}});
+		expect(next.gpu?.foreignPids).toEqual([4242]);
+		const ended = reduce(next, {type: 'gpu', gpu: {...gpu, processes: gpu.processes.slice(0, 1)}});
+		expect(ended.gpu?.foreignPids).toEqual([]);
+		// The laptop reads them back from the agent's event.
+		const decoded = decodeEvent({
+			type: 'gpu',
+			at: new Date(0).toISOString(),
+			...gpu,
+			foreignPids: [4242],
+		});
+		expect(decoded).toMatchObject({ok: true, value: {type: 'gpu', foreignPids: [4242]}});
+	});
+});
+
 describe("gpujup host's own services", () => {
 	test('the tunnel back after more than a minute down notifies; the first connect and a short drop do not', () => {
 		let memory = initialServiceMemory;

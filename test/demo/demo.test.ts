@@ -114,6 +114,54 @@ describe('gpujup demo, in process', () => {
 		expect(demo.servers.connections()).toBe(0);
 	});
 
+	it('the stand-in’s notebooks reach the Notebooks pane through the client’s kernel monitor', async () => {
+		const home = await tempDir('demo-notebooks');
+		const demo = await startDemo({config: await demoConfig(home), jupyter: 'stand-in'});
+		try {
+			const gpuOf = (index: number) => state(demo).gpu?.gpus.find((g) => g.index === index)?.uuid;
+			const kernels = await waitFor(
+				() => {
+					const list = state(demo).kernels;
+					const train = list.find((k) => k.notebook === 'finetune/llama-7b-lora.ipynb');
+					// GPU memory ramps up: wait for the monitor to have joined it, and a CPU % (two rounds).
+					return list.length === 3 &&
+						(train?.gpuMemoryMiB[gpuOf(1) ?? ''] ?? 0) > 0 &&
+						train?.cpuPercent !== null
+						? list
+						: undefined;
+				},
+				{timeoutMs: 60_000, message: 'three notebooks, the training one with its GPU memory'},
+			);
+			const train = kernels.find((k) => k.notebook === 'finetune/llama-7b-lora.ipynb')!;
+			expect(train.state).toBe('busy');
+			// The kernel and its four DataLoader workers: the tree from the process table.
+			expect(train.pids).toHaveLength(5);
+			expect(train.cpuPercent).toBeGreaterThan(100);
+			// Busy since its cell started, before the demo did (Jupyter's last_activity).
+			expect(Date.now() - train.since).toBeGreaterThan(40 * 60_000);
+			const evalNotebook = kernels.find((k) => k.notebook === 'eval/attention-maps.ipynb')!;
+			expect(evalNotebook.state).toBe('idle');
+			expect(Object.keys(evalNotebook.gpuMemoryMiB)).toEqual([gpuOf(0)]);
+			expect(kernels.find((k) => k.notebook === 'scratch.ipynb')?.gpuMemoryMiB).toEqual({});
+			// Every GPU process is in the demo host's process table: none is "in another namespace".
+			expect(state(demo).gpu?.foreignPids ?? []).toEqual([]);
+
+			// x on the training notebook: the kernel goes, and its process leaves the GPU.
+			expect(await demo.handle.kernelAction!(train.id, 'shutdown')).toBe(
+				'shut down finetune/llama-7b-lora.ipynb',
+			);
+			await waitFor(
+				() =>
+					state(demo).kernels.length === 2 &&
+					!state(demo).gpu?.processes.some((p) => p.pid === train.pids[0]),
+				{timeoutMs: 30_000, message: 'the training kernel and its GPU process gone'},
+			);
+		} finally {
+			await demo.dispose();
+			await home.dispose();
+		}
+	});
+
 	it.runIf(existsSync('/usr/bin/jupyter'))(
 		'runs the real Jupyter when one is installed',
 		async () => {

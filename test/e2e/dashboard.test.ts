@@ -161,12 +161,9 @@ describe('dashboard in tmux, with gpujup host on the GPU host', () => {
 			expect(screen).toMatch(/pid \d+ {2}up (\d+s|–) {2}restarts 1/);
 			const status = await runGpujup(['status', '--json'], lab.gpuEnv());
 			expect((JSON.parse(status.stdout) as {jupyter: {pid: number}}).jupyter.pid).toBe(secondPid);
-			screen = await waitFor(
-				async () => {
-					const now = await tmux.capture();
-					return (now.match(startupLine) ?? []).length > startupsBefore ? now : undefined;
-				},
-				{timeoutMs: 60_000, message: 'the restarted Jupyter’s startup lines in the log pane'},
+			screen = await tmux.waitForScreen(
+				(now) => (now.match(startupLine) ?? []).length > startupsBefore,
+				{timeoutMs: 60_000, what: 'the restarted Jupyter’s startup lines in the log pane'},
 			);
 			expect(pidOnScreen(screen)).toBe(secondPid);
 			// The same token after the restart: the copy still works.

@@ -3,7 +3,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {tempDir, type TempDir} from '../helpers/ports.js';
 import {startTmux, type Tmux} from '../helpers/tmux.js';
 import {waitFor} from '../helpers/wait-for.js';
-import {cli, spawnGpujup, type JsonLine} from './gpujup-process.js';
+import {cli, runGpujup, spawnGpujup, type JsonLine} from './gpujup-process.js';
 
 type GpuLine = JsonLine & {
 	gpus: Array<{index: number; name: string; utilizationGpu: number | null}>;
@@ -106,5 +106,29 @@ describe('gpujup demo', () => {
 		} finally {
 			await demo.stop();
 		}
+	}, 240_000);
+	it('GPUJUP_DEMO_JUPYTER=stand-in: kernel events for the simulated notebooks; a bad value is refused', async () => {
+		const demo = spawnGpujup(['demo', '--no-tui', '--local-port', '0'], {
+			...env,
+			GPUJUP_DEMO_JUPYTER: 'stand-in',
+		});
+		try {
+			const train = await demo.waitForLine(
+				(l) =>
+					l.type === 'kernel' &&
+					l['notebook'] === 'finetune/llama-7b-lora.ipynb' &&
+					Object.values(l['gpuMemoryMiB'] as Record<string, number>).some((mib) => mib > 0),
+				{timeoutMs: 120_000},
+			);
+			expect(train['state']).toBe('busy');
+			await demo.waitForLine((l) => l.type === 'kernel' && l['notebook'] === 'scratch.ipynb');
+			expect(await demo.stop()).toBe(0);
+		} finally {
+			await demo.stop();
+		}
+
+		const bad = await runGpujup(['demo', '--no-tui'], {...env, GPUJUP_DEMO_JUPYTER: 'maybe'});
+		expect(bad.code).toBe(2);
+		expect(bad.stderr).toContain('GPUJUP_DEMO_JUPYTER is "maybe": use auto, real or stand-in');
 	}, 240_000);
 });

@@ -44,6 +44,14 @@ export type SampleSet = {
 		/** memory.total as the pane prints it (`…/16.0 GiB`). */
 		readonly memoryTotalGiB: string;
 		readonly driverVersion: string;
+		/**
+		 * Two of its compute apps under load (pid as captured, MiB): the notebooks tests point
+		 * them at a kernel and at its child through the fake's pid file.
+		 */
+		readonly loadApps: readonly [
+			{readonly pid: number; readonly mib: number},
+			{readonly pid: number; readonly mib: number},
+		];
 	};
 	/** One state of an older `--format=csv` query with few fields: no index, bus id or limits. */
 	readonly shortCsv: string;
@@ -85,6 +93,10 @@ const shared: SampleSet = {
 		model: 'RTX 4080',
 		memoryTotalGiB: '16.0',
 		driverVersion: '595.71.05',
+		loadApps: [
+			{pid: 5022, mib: 503},
+			{pid: 5021, mib: 360},
+		],
 	},
 	shortCsv: 'tesla-p100-pcie-16gb_query-gpu.csv',
 	shortCsvGpu: {
@@ -119,6 +131,10 @@ const fixtures: SampleSet = {
 		model: 'RTX 3090',
 		memoryTotalGiB: '24.0',
 		driverVersion: '560.35.03',
+		loadApps: [
+			{pid: 7301, mib: 602},
+			{pid: 7344, mib: 598},
+		],
 	},
 	shortCsv: 'tesla-v100-pcie-16gb_query-gpu.csv',
 	shortCsvGpu: {

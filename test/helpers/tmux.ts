@@ -33,6 +33,14 @@ export type Tmux = {
 	capture(): Promise<string>;
 	/** Poll the screen until it matches; resolve with that screen, or throw with the last one. */
 	waitForText(pattern: RegExp | string, timeoutMs?: number): Promise<string>;
+	/**
+	 * Poll the screen until `check` holds for it; resolve with that screen, or throw naming `what`
+	 * with the last screen.
+	 */
+	waitForScreen(
+		check: (screen: string) => boolean,
+		options?: {readonly timeoutMs?: number; readonly what?: string},
+	): Promise<string>;
 	/** tmux key names: 'q', 'Enter', 'C-c', 'Escape', 'Up' … (each argument is one key). */
 	sendKeys(...keys: string[]): Promise<void>;
 	/** Type literal text (send-keys -l). */
@@ -170,25 +178,31 @@ export async function startTmux(command: readonly string[], options: TmuxOptions
 	const flag = async (name: string) =>
 		(await tmux('display', '-p', '-t', 'main', `#{${name}}`)).trim() === '1';
 
+	const waitForScreen: Tmux['waitForScreen'] = async (check, {timeoutMs = 30_000, what} = {}) => {
+		let last = '';
+		const name = what ?? 'the screen to change as expected';
+		try {
+			return await waitFor(
+				async () => {
+					last = await capture();
+					return check(last) ? last : undefined;
+				},
+				{timeoutMs, intervalMs: 100, message: name},
+			);
+		} catch {
+			throw new Error(`timed out after ${timeoutMs} ms waiting for ${name}; screen:\n${last}`);
+		}
+	};
+
 	return {
 		socketName,
 		capture,
+		waitForScreen,
 		async waitForText(pattern, timeoutMs = 30_000) {
-			let last = '';
-			try {
-				return await waitFor(
-					async () => {
-						last = await capture();
-						const hit = typeof pattern === 'string' ? last.includes(pattern) : pattern.test(last);
-						return hit ? last : undefined;
-					},
-					{timeoutMs, intervalMs: 100, message: `screen to show ${String(pattern)}`},
-				);
-			} catch {
-				throw new Error(
-					`timed out after ${timeoutMs} ms waiting for ${String(pattern)}; screen:\n${last}`,
-				);
-			}
+			return waitForScreen(
+				(screen) => (typeof pattern === 'string' ? screen.includes(pattern) : pattern.test(screen)),
+				{timeoutMs, what: String(pattern)},
+			);
 		},
 		async sendKeys(...keys) {
 			await tmux('send-keys', '-t', 'main', ...keys);
