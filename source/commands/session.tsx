@@ -11,7 +11,7 @@ import {notifyTerminal} from '../services/desktop-notify.js';
 import {startControlServer} from '../services/control-socket.js';
 import {formatEvent, startJsonWriter} from '../services/json-writer.js';
 import {tildify} from '../services/ssh-auth.js';
-import {shareInkOutputCaches} from '../services/ink-output-cache.js';
+import {shareInkOutputCaches} from '../services/workarounds/ink-output-cache.js';
 import {enterAlternateScreen, restoreTerminal} from '../services/terminal.js';
 import {profileDir, type AskerFactory} from '../roles/ssh-options.js';
 import {createPromptAsker} from './asker.js';

@@ -10,6 +10,11 @@ export type WatchedLink = {
 export type KeepaliveWatchdogOptions = {
 	/** The ssh2 client the keepalives are sent on. */
 	readonly client: unknown;
+	/**
+	 * Send our pings (ssh2-ping active). False: ssh2's public keepalive sends them and only the
+	 * deadline runs here, so no RTT is reported.
+	 */
+	readonly ping: boolean;
 	readonly link: WatchedLink;
 	/** Interval of our keepalive, in ms (SPEC `--keepalive` × 1000). */
 	readonly keepaliveMs: number;
@@ -24,9 +29,9 @@ export type KeepaliveWatchdogOptions = {
 };
 
 /**
- * Our own keepalive for one ready connection: a ping every interval (which also measures the RTT),
- * and a deadline that counts any inbound byte as life (OpenSSH semantics), so a slow but healthy
- * download is never cut.
+ * Our own keepalive for one ready connection: a ping every interval, which also measures the RTT
+ * (ssh2's public keepalive sends them instead where its internals moved), and a deadline that
+ * counts any inbound byte as life (OpenSSH semantics), so a slow but healthy download is never cut.
  */
 export class KeepaliveWatchdog {
 	readonly #o: KeepaliveWatchdogOptions;
@@ -40,7 +45,7 @@ export class KeepaliveWatchdog {
 	}
 
 	start(): void {
-		this.#interval = setInterval(() => this.#ping(), this.#o.keepaliveMs);
+		if (this.#o.ping) this.#interval = setInterval(() => this.#ping(), this.#o.keepaliveMs);
 		this.#armDeadline();
 		// Measure the RTT at once instead of one interval later.
 		this.#ping();
@@ -87,7 +92,7 @@ export class KeepaliveWatchdog {
 	}
 
 	#ping(): void {
-		if (this.#stopped || this.#pingOutstanding) return;
+		if (!this.#o.ping || this.#stopped || this.#pingOutstanding) return;
 		const sent = performance.now();
 		this.#pingOutstanding = true;
 		const ok = sendPing(this.#o.client, () => {

@@ -17,6 +17,7 @@ import {
 	type HopMachineState,
 } from '../core/hop-machine.js';
 import {knownKeyTypes, type KnownHostsEntry} from '../core/known-hosts.js';
+import type {WorkaroundObject} from '../core/events.js';
 import {pinnedHostKeyAlgorithms, type HostKeyPin} from '../core/pins.js';
 import type {ClassifiedError, HopName, HopState, HopStatus} from '../core/types.js';
 import {onClockJump} from './clock-watch.js';
@@ -31,6 +32,7 @@ import {
 	type SshAuthOptions,
 } from './ssh-auth.js';
 import {probeTcp, readsSshBanner, startProbeLoop, type TcpProbeLoop} from './tcp-probe.js';
+import * as ssh2Ping from './workarounds/ssh2-ping.js';
 import {widenChannelWindow} from './workarounds/ssh2-window.js';
 
 // Moved out along the module's seams; re-exported so importers keep their names.
@@ -76,6 +78,12 @@ export type SshHopOptions = {
 	readonly keepaliveMs: number;
 	/** Intervals of total silence before the link is declared lost. */
 	readonly keepaliveCount: number;
+	/**
+	 * ssh2-ping's verdict (default: this install's ssh2, probed once). Off, ssh2's public
+	 * keepaliveInterval sends the keepalives and the RTT is not measured; tests pass the verdict
+	 * on a fake future ssh2.
+	 */
+	readonly pingWorkaround?: WorkaroundObject;
 	/**
 	 * Runs after auth, before 'ready' (the GPU host's reverse tunnel uses it for forwardIn and its
 	 * probe); a throw drops the session and retries, or stops if the error is terminal.
@@ -491,9 +499,10 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 			sock,
 			username: o.username,
 			// Our own timers replace ssh2's: its keepalive counts only replies, and its readyTimeout
-			// would also run while the user types a passphrase.
+			// would also run while the user types a passphrase. Without ssh2's ping internals its
+			// keepalive sends the pings (see workarounds/ssh2-ping.ts).
 			readyTimeout: 0,
-			keepaliveInterval: 0,
+			...ssh2Ping.keepaliveConfig(this.#pingActive(), o.keepaliveMs, o.keepaliveCount),
 			hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
 				this.#verifyHostKey(attempt, entries, key).then(verify, (error: unknown) => {
 					this.#error(epoch, classifyError(error, {host: o.host, port: o.port}));
@@ -646,12 +655,17 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 		attempt.forceCloseTimer = setTimeout(() => this.#closed(attempt), 2000);
 	}
 
+	#pingActive(): boolean {
+		return (this.#o.pingWorkaround ?? ssh2Ping.probe()).active;
+	}
+
 	#startKeepalive(epoch: number): void {
 		this.#stopKeepalive();
 		const attempt = this.#attempt;
 		if (!attempt || attempt.epoch !== epoch) return;
 		const watchdog = new KeepaliveWatchdog({
 			client: attempt.client,
+			ping: this.#pingActive(),
 			link: attempt,
 			keepaliveMs: this.#o.keepaliveMs,
 			keepaliveCount: this.#o.keepaliveCount,
