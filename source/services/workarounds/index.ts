@@ -31,3 +31,18 @@ export function workaroundsInUse(): WorkaroundObject[] {
 		ssh2DemoServer.probe(),
 	];
 }
+
+/**
+ * Log lines for the workarounds found off, so a fallback is never silent: the ssh2 ones at a
+ * session's start, Ink's once the dashboard tried it (the demo's only matter in the demo).
+ */
+export function offLogLines(workarounds: readonly WorkaroundObject[]): string[] {
+	return workarounds
+		.filter((w) => !w.active)
+		.map((w) => `[gpujup] workaround ${w.name} off (doctor lists them): ${w.detail}`);
+}
+
+/** The ssh2 workarounds every session uses. */
+export function sessionWorkarounds(): WorkaroundObject[] {
+	return [ssh2Window.probe(), ssh2Ping.probe()];
+}
