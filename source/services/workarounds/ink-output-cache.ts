@@ -83,15 +83,25 @@ export async function probe(): Promise<WorkaroundObject> {
 	}
 }
 
+/** Frames drawn through the patched get(): none means Ink renders with another Output. */
+let framesSeen = 0;
+
 /** The patch as this process has it: applied with the dashboard, or why not. */
 export function inkOutputCacheStatus(): WorkaroundObject {
-	return (
-		applied ?? {
+	if (!applied)
+		return {
 			name,
 			active: false,
 			detail: 'no dashboard drawn in this process (--no-tui, or not yet)',
-		}
-	);
+		};
+	if (applied.active && framesSeen === 0)
+		return {
+			name,
+			active: false,
+			detail:
+				'patched, but no frame went through it yet (a second copy of Ink, e.g. a bundled one?): Ink renders as shipped',
+		};
+	return applied;
 }
 
 /** Shares Ink's caches across frames when the probe finds Ink as expected; says what it did. */
@@ -105,6 +115,7 @@ export async function shareInkOutputCaches(): Promise<WorkaroundObject> {
 	const get = prototype.get!;
 	let shared: OutputCaches | undefined;
 	prototype.get = function (this: OutputLike) {
+		framesSeen++;
 		if (shared && sizeOf(shared) < maxEntries) this.caches = shared;
 		else shared = this.caches;
 		return get.call(this);
