@@ -11,6 +11,7 @@ import {execText} from '../services/remote-exec.js';
 import {openRemoteStream, remotePortOwner} from '../services/remote-jupyter.js';
 import type {SshHop} from '../services/ssh-hop.js';
 import {probeTcp} from '../services/tcp-probe.js';
+import {probeWorkarounds} from '../services/workarounds/index.js';
 import {connectStore, createHops} from '../roles/connect.js';
 import {configSources, relayAddress} from '../roles/ssh-options.js';
 
@@ -260,6 +261,17 @@ export async function runDoctor(config: Config): Promise<number> {
 		process.stdout.write(`${step.ok ? '✓' : '✗'} ${step.name.padEnd(width)}  ${detail}\n`);
 		if (step.fix) process.stdout.write(`  ${' '.repeat(width)}  fix: ${sanitizeLine(step.fix)}\n`);
 	}
+
+	// Not checks: off only means the safe fallback runs, so they never fail the doctor.
+	const workarounds = await probeWorkarounds();
+	process.stdout.write(
+		"workarounds (reaches into dependencies' internals; off: a safe fallback runs)\n",
+	);
+	const nameWidth = Math.max(...workarounds.map((w) => w.name.length));
+	for (const w of workarounds)
+		process.stdout.write(
+			`  ${w.active ? 'active' : 'off   '} ${w.name.padEnd(nameWidth)}  ${sanitizeLine(w.detail)}\n`,
+		);
 
 	const failed = steps.some((s) => !s.ok);
 	process.stdout.write(failed ? 'doctor found a problem\n' : 'all checks passed\n');

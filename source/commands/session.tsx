@@ -11,7 +11,8 @@ import {notifyTerminal} from '../services/desktop-notify.js';
 import {startControlServer} from '../services/control-socket.js';
 import {formatEvent, startJsonWriter} from '../services/json-writer.js';
 import {tildify} from '../services/ssh-auth.js';
-import {shareInkOutputCaches} from '../services/ink-output-cache.js';
+import {shareInkOutputCaches} from '../services/workarounds/ink-output-cache.js';
+import {offLogLines, sessionWorkarounds} from '../services/workarounds/index.js';
 import {enterAlternateScreen, restoreTerminal} from '../services/terminal.js';
 import {profileDir, type AskerFactory} from '../roles/ssh-options.js';
 import {createPromptAsker} from './asker.js';
@@ -61,6 +62,8 @@ export async function runSession(options: SessionOptions): Promise<number> {
 		finish = resolve;
 	});
 	const prompts = createPromptAsker(store);
+	const fallbacks = offLogLines(sessionWorkarounds());
+	if (fallbacks.length > 0) store.dispatch({type: 'log', lines: fallbacks});
 	const asker: AskerFactory = tui ? prompts.factory : () => ({});
 
 	let noticeTimer: NodeJS.Timeout | undefined;
@@ -224,7 +227,8 @@ export async function runSession(options: SessionOptions): Promise<number> {
 	if (tui) {
 		// Ink and React only for the dashboard: `--no-tui` (systemd, scripts) starts faster without.
 		const [{render}, {App}] = await Promise.all([import('ink'), import('../app.js')]);
-		await shareInkOutputCaches();
+		const inkCache = offLogLines([await shareInkOutputCaches()]);
+		if (inkCache.length > 0) store.dispatch({type: 'log', lines: inkCache});
 		enterAlternateScreen();
 		ink = render(<App store={store} commands={commands} />, {
 			exitOnCtrlC: false,

@@ -17,6 +17,7 @@ import {RemoteJupyter} from '../services/remote-jupyter.js';
 import {requestControl} from '../services/control-socket.js';
 import {GpuStream} from '../services/gpu-stream.js';
 import {sshRunner} from '../services/command-runner.js';
+import {probeWorkarounds} from '../services/workarounds/index.js';
 import {connectStore, createHops} from '../roles/connect.js';
 import {profileDir} from '../roles/ssh-options.js';
 
@@ -177,6 +178,8 @@ export async function runStatus(config: Config): Promise<number> {
 		gpu: status.gpu,
 		source: status.source ?? null,
 		kernels: status.kernels ?? [],
+		// Those of the gpujup that answered; checked once (or an older one answered): this install's.
+		workarounds: status.workarounds ?? (await probeWorkarounds()),
 	};
 	process.stdout.write(
 		config.json ? stringifyJson(clean) + '\n' : describe(clean, once ? config.jupyterPort : null),

@@ -253,6 +253,8 @@ export function decodeStatus(value: unknown): Decoded<StatusReply> {
 			role: nullable(text),
 			profile: nullable(text),
 			source: nullable(text),
+			// A gpujup from before the workaround probes has none to tell.
+			workarounds: optional(list(object({name: text, active: boolean, detail: text}))),
 		}),
 		value,
 		'the status',

@@ -281,6 +281,18 @@ export function diffEvents(prev: AppState | null, next: AppState): JsonEventBody
 	return events;
 }
 
+/**
+ * A dependency workaround (a reach into ssh2's or Ink's internals) and whether it is in effect:
+ * `active` when the internals looked as expected, otherwise off with the safe fallback in use and
+ * `detail` saying why. `doctor` prints them; `status --json` carries them as `workarounds`.
+ */
+export type WorkaroundObject = {
+	/** `ssh2-window`, `ssh2-ping`, `ink-output-cache`, `ssh2-demo-server`. */
+	readonly name: string;
+	readonly active: boolean;
+	readonly detail: string;
+};
+
 export type StatusObject = {
 	readonly ok: boolean;
 	readonly hops: HopEvent[];
@@ -290,6 +302,8 @@ export type StatusObject = {
 	/** Where the facts come from: `gpujup host` (its agent), `exec fallback (…)`, null. */
 	readonly source: string | null;
 	readonly kernels: KernelObject[];
+	/** Set by who answers `status` (the store does not hold them); absent from an older gpujup. */
+	readonly workarounds?: WorkaroundObject[];
 };
 
 /** `status --json`: ok means every hop is ready and Jupyter answers; GPU trouble does not count. */

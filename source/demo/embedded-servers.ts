@@ -13,6 +13,7 @@ import ssh2, {type Connection, type ServerChannel} from 'ssh2';
 import {hostPatternFor} from '../core/known-hosts.js';
 import type {ExecIo} from './gpu-host-commands.js';
 import {generateEd25519} from '../services/ssh-keys.js';
+import {dropConnection, rejectProhibited} from '../services/workarounds/ssh2-demo-server.js';
 
 export type EmbeddedServersOptions = {
 	/** A private (0700) directory for the key and known_hosts files. */
@@ -49,24 +50,6 @@ function parseKey(text: string): ParsedKey {
 	const parsed = ssh2.utils.parseKey(text);
 	if (parsed instanceof Error) throw parsed;
 	return Array.isArray(parsed) ? parsed[0]! : parsed;
-}
-
-/** ssh2's reject() can only say "connect failed"; OpenSSH says this for a forbidden forward. */
-function rejectProhibited(connection: Connection, reject: () => void): void {
-	type Protocol = {
-		channelOpenFail?: (recipient: number, reason: number, description: string) => void;
-	};
-	const protocol = (connection as unknown as {_protocol?: Protocol})._protocol;
-	const original = protocol?.channelOpenFail;
-	if (protocol && typeof original === 'function') {
-		// One call only, synchronously inside reject(): code 1 is ADMINISTRATIVELY_PROHIBITED.
-		protocol.channelOpenFail = (recipient) => {
-			protocol.channelOpenFail = original;
-			original.call(protocol, recipient, 1, 'administratively prohibited: open failed');
-		};
-	}
-	reject();
-	if (protocol && original) protocol.channelOpenFail = original;
 }
 
 function isLoopbackName(host: string): boolean {
@@ -272,15 +255,7 @@ export async function startEmbeddedServers(
 	const dropConnections = () => {
 		for (const cleanup of [...cleanups]) cleanup();
 		for (const socket of sockets) socket.destroy();
-		for (const connection of connections) {
-			try {
-				connection.end();
-			} catch {
-				// Already gone.
-			}
-			// end() waits for the peer; an outage does not.
-			(connection as unknown as {_sock?: net.Socket})._sock?.destroy();
-		}
+		for (const connection of connections) dropConnection(connection);
 	};
 
 	const closeServer = async (server: ssh2.Server) =>

@@ -19,6 +19,7 @@ import {diffEvents, gpuEvent, kernelObject, statusObject, type JsonEvent} from '
 import type {KernelAction} from '../core/kernels.js';
 import type {Store} from '../core/store.js';
 import {ControlConnection} from './control-connection.js';
+import {workaroundsInUse} from './workarounds/index.js';
 
 /** What the socket's operations do; the role wires them to its services. */
 export type ControlHandlers = {
@@ -208,6 +209,7 @@ function serveConnection(
 			case 'status': {
 				const status: ControlStatus = {
 					...statusObject(options.store.getSnapshot()),
+					workarounds: workaroundsInUse(),
 					pid: process.pid,
 					role,
 					profile,

@@ -2,7 +2,7 @@ import net from 'node:net';
 import type {Client, ClientChannel} from 'ssh2';
 import {HopError} from '../core/classify-error.js';
 import type {ForwardStatus} from '../core/types.js';
-import {widenChannelWindow} from './ssh-hop.js';
+import {widenChannelWindow} from './workarounds/ssh2-window.js';
 
 /** How long a client may take to read the rest of an answer after the far side closed. */
 const closeGraceMs = 10_000;
@@ -102,7 +102,7 @@ export async function startLocalForward(o: LocalForwardOptions): Promise<LocalFo
 							socket.destroy();
 							return;
 						}
-						// ssh2's fixed 2 MiB window costs most of the throughput over two hops (see extraChannelWindow).
+						// ssh2's fixed 2 MiB window costs most of the throughput over two hops (see workarounds/ssh2-window.ts).
 						widenChannelWindow(channel);
 						bridge(socket, channel);
 					},

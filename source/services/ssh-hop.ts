@@ -3,9 +3,10 @@ import net from 'node:net';
 import {performance} from 'node:perf_hooks';
 import type {Duplex} from 'node:stream';
 import ssh2 from 'ssh2';
-import type {Client, ConnectConfig, ServerHostKeyAlgorithm} from 'ssh2';
+import type {Client, ConnectConfig} from 'ssh2';
 import type {BackoffPolicy} from '../core/backoff.js';
 import {classifyError, HopError} from '../core/classify-error.js';
+import {hostKeyAlgorithmOrder} from '../core/host-key-algorithms.js';
 import {
 	initialHopMachine,
 	parentDownError,
@@ -15,17 +16,14 @@ import {
 	type HopEvent,
 	type HopMachineState,
 } from '../core/hop-machine.js';
-import {
-	checkHostKey,
-	fingerprintSha256,
-	keyTypeOf,
-	knownKeyTypes,
-	type KnownHostsEntry,
-} from '../core/known-hosts.js';
-import {checkPinnedKey, pinnedHostKeyAlgorithms, type HostKeyPin} from '../core/pins.js';
+import {knownKeyTypes, type KnownHostsEntry} from '../core/known-hosts.js';
+import type {WorkaroundObject} from '../core/events.js';
+import {pinnedHostKeyAlgorithms, type HostKeyPin} from '../core/pins.js';
 import type {ClassifiedError, HopName, HopState, HopStatus} from '../core/types.js';
 import {onClockJump} from './clock-watch.js';
-import {appendKnownHost, loadKnownHosts} from './known-hosts-file.js';
+import {verifyHostKey, type HostKeyVerified} from './host-key-check.js';
+import {KeepaliveWatchdog} from './keepalive-watchdog.js';
+import {loadKnownHosts} from './known-hosts-file.js';
 import {
 	createAuthSession,
 	tildify,
@@ -34,6 +32,13 @@ import {
 	type SshAuthOptions,
 } from './ssh-auth.js';
 import {probeTcp, readsSshBanner, startProbeLoop, type TcpProbeLoop} from './tcp-probe.js';
+import * as ssh2Ping from './workarounds/ssh2-ping.js';
+import {widenChannelWindow} from './workarounds/ssh2-window.js';
+
+// Moved out along the module's seams; re-exported so importers keep their names.
+export {hostKeyAlgorithmOrder, keyTypeLabel} from '../core/host-key-algorithms.js';
+export type {HostKeyVerified} from './host-key-check.js';
+export {extraChannelWindow, widenChannelWindow} from './workarounds/ssh2-window.js';
 
 /** Everything one hop needs; see SPEC "Reconnect" and "Security". */
 export type SshHopOptions = {
@@ -74,6 +79,12 @@ export type SshHopOptions = {
 	/** Intervals of total silence before the link is declared lost. */
 	readonly keepaliveCount: number;
 	/**
+	 * ssh2-ping's verdict (default: this install's ssh2, probed once). Off, ssh2's public
+	 * keepaliveInterval sends the keepalives and the RTT is not measured; tests pass the verdict
+	 * on a fake future ssh2.
+	 */
+	readonly pingWorkaround?: WorkaroundObject;
+	/**
 	 * Runs after auth, before 'ready' (the GPU host's reverse tunnel uses it for forwardIn and its
 	 * probe); a throw drops the session and retries, or stops if the error is terminal.
 	 */
@@ -85,15 +96,6 @@ export type SshHopOptions = {
 	/** How often the relay is knocked while waiting (default 1000 ms). */
 	readonly probeIntervalMs?: number;
 	readonly backoff?: BackoffPolicy;
-};
-
-/** A host key that was verified: found in known_hosts, or new, trusted and recorded there. */
-export type HostKeyVerified = {
-	readonly how: 'known' | 'recorded';
-	/** `ED25519 SHA256:…`, as ssh shows a key. */
-	readonly key: string;
-	/** The known_hosts file it was found in or recorded to. */
-	readonly file: string;
 };
 
 type SshHopEvents = {
@@ -117,115 +119,6 @@ type Attempt = {
 	markClosed: () => void;
 };
 
-type Keepalive = {
-	readonly epoch: number;
-	interval: NodeJS.Timeout;
-	deadline: NodeJS.Timeout | undefined;
-	pingOutstanding: boolean;
-};
-
-/** ssh2's default host key order (constants.js), ed25519 first. */
-const defaultHostKeyAlgorithms: readonly ServerHostKeyAlgorithm[] = [
-	'ssh-ed25519',
-	'ecdsa-sha2-nistp256',
-	'ecdsa-sha2-nistp384',
-	'ecdsa-sha2-nistp521',
-	'rsa-sha2-512',
-	'rsa-sha2-256',
-	'ssh-rsa',
-];
-
-/**
- * The host key algorithms to offer, the types already in known_hosts first (as OpenSSH orders
- * them), so a server with several keys shows the one we can verify instead of looking "changed".
- */
-export function hostKeyAlgorithmOrder(knownTypes: readonly string[]): ServerHostKeyAlgorithm[] {
-	const first: ServerHostKeyAlgorithm[] = [];
-	for (const type of knownTypes) {
-		const algorithms: readonly string[] =
-			type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [type];
-		for (const algorithm of algorithms) {
-			const known = defaultHostKeyAlgorithms.find((a) => a === algorithm);
-			if (known && !first.includes(known)) first.push(known);
-		}
-	}
-	return [...first, ...defaultHostKeyAlgorithms.filter((a) => !first.includes(a))];
-}
-
-/** `ssh-ed25519` -> `ED25519`, as ssh prints key types next to fingerprints. */
-export function keyTypeLabel(keyType: string): string {
-	if (keyType === 'ssh-ed25519') return 'ED25519';
-	if (keyType === 'ssh-rsa') return 'RSA';
-	if (keyType.startsWith('ecdsa-')) return 'ECDSA';
-	if (keyType === 'ssh-dss') return 'DSA';
-	return keyType;
-}
-
-/** ssh2 channel internals used to widen a channel's receive window (see Channel.js). */
-type ChannelInternals = {
-	incoming?: {window?: unknown; state?: string};
-	outgoing?: {id?: number};
-	_client?: {_protocol?: {channelWindowAdjust?: (id: number, amount: number) => void}};
-};
-
-/**
- * Extra receive window granted on our direct-tcpip channels, on top of ssh2's fixed 2 MiB (which
- * it refills only once half is used). Measured on the two-hop loopback bench: 2 MiB in total gave
- * about 0.7 × OpenSSH, 8 MiB (here and on the hop channel) about 2.5 ×; 16 MiB on both channels
- * fell back to the slow case, so keep it moderate.
- */
-export const extraChannelWindow = 6 * 1024 * 1024;
-
-/**
- * Give the peer `extra` more bytes of window than ssh2 accounts for, for the channel's whole life.
- * ssh2 tops its window up to a fixed 2 MiB whenever half is used (and holds back while the reader
- * is backpressured); here its counter is shown `real - extra`, so the same logic keeps the real
- * window `extra` larger, with the same backpressure. A shown value of exactly 0 would make ssh2
- * drop data the peer may still send, so that one value reads as the smallest negative number
- * instead (arithmetic on it rounds back to integers). Does nothing on a channel that does not look
- * like ssh2's (a future version): the default window still works, only slower.
- */
-export function widenChannelWindow(channel: unknown, extra = extraChannelWindow): void {
-	const internals = channel as ChannelInternals;
-	const incoming = internals.incoming;
-	const id = internals.outgoing?.id;
-	const protocol = internals._client?._protocol;
-	if (
-		extra <= 0 ||
-		!incoming ||
-		incoming.state !== 'open' ||
-		typeof incoming.window !== 'number' ||
-		typeof id !== 'number' ||
-		typeof protocol?.channelWindowAdjust !== 'function'
-	)
-		return;
-	const descriptor = Object.getOwnPropertyDescriptor(incoming, 'window');
-	if (!descriptor || !('value' in descriptor)) return; // already widened
-	let real = incoming.window + extra;
-	try {
-		protocol.channelWindowAdjust(id, extra);
-	} catch {
-		return; // the connection is going away
-	}
-	Object.defineProperty(incoming, 'window', {
-		configurable: true,
-		enumerable: true,
-		get() {
-			const shown = real - extra;
-			return shown === 0 ? -Number.MIN_VALUE : shown;
-		},
-		set(value: number) {
-			real = Math.round(value) + extra;
-		},
-	});
-}
-
-/** ssh2 internals used for OpenSSH-style keepalives (see client.js `sendKA`). */
-type ClientInternals = {
-	_protocol?: {ping?: () => void};
-	_callbacks?: Array<(hadError: unknown) => void>;
-};
-
 /**
  * One SSH connection kept alive: a new ssh2 Client per attempt, host keys verified against
  * known_hosts, our own keepalive that counts any inbound byte as life, retry at once then backoff,
@@ -238,7 +131,7 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 	#m: HopMachineState;
 	#attempt: Attempt | null = null;
 	#ready: Client | null = null;
-	#keepalive: Keepalive | null = null;
+	#keepalive: {readonly epoch: number; readonly watchdog: KeepaliveWatchdog} | null = null;
 	#retryTimer: NodeJS.Timeout | undefined;
 	#stableTimer: NodeJS.Timeout | undefined;
 	#probe: TcpProbeLoop | null = null;
@@ -606,9 +499,10 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 			sock,
 			username: o.username,
 			// Our own timers replace ssh2's: its keepalive counts only replies, and its readyTimeout
-			// would also run while the user types a passphrase.
+			// would also run while the user types a passphrase. Without ssh2's ping internals its
+			// keepalive sends the pings (see workarounds/ssh2-ping.ts).
 			readyTimeout: 0,
-			keepaliveInterval: 0,
+			...ssh2Ping.keepaliveConfig(this.#pingActive(), o.keepaliveMs, o.keepaliveCount),
 			hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
 				this.#verifyHostKey(attempt, entries, key).then(verify, (error: unknown) => {
 					this.#error(epoch, classifyError(error, {host: o.host, port: o.port}));
@@ -656,7 +550,7 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 					}
 					channel.on('error', () => {});
 					// The second hop's whole SSH stream rides this channel: a wider window keeps
-					// the pipe full (see extraChannelWindow).
+					// the pipe full (see workarounds/ssh2-window.ts).
 					widenChannelWindow(channel);
 					resolve(channel);
 				});
@@ -705,75 +599,23 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 		key: Buffer,
 	): Promise<boolean> {
 		const o = this.#o;
-		// Recorded lowercased, as ssh records (and looks up) names.
-		const name = (o.hostKeyNames[0] ?? o.host).toLowerCase();
-		const keyType = keyTypeOf(key);
-		const keyBase64 = key.toString('base64');
-		const fingerprint = fingerprintSha256(key);
-		const shown = `${keyTypeLabel(keyType)} ${fingerprint}`;
-		const file = tildify(o.knownHostsFile);
-		const verdict = checkHostKey(entries, o.hostKeyNames, keyType, keyBase64);
-		const fail = (message: string) => {
-			this.#error(attempt.epoch, {kind: 'host-key', message});
-			return false;
-		};
-		const verified = (how: HostKeyVerified['how'], where = o.knownHostsFile) => {
-			if (this.#attempt === attempt) this.#hostKeyVerified = {how, key: shown, file: where};
+		const outcome = await verifyHostKey(
+			{
+				...o,
+				confirmHostKey:
+					o.confirmHostKey && ((info) => this.#prompt(attempt, o.confirmHostKey!(info))),
+			},
+			entries,
+			key,
+			() => attempt.closed,
+		);
+		if (outcome.ok) {
+			if (this.#attempt === attempt) this.#hostKeyVerified = outcome.verified;
 			return true;
-		};
-		if (o.pin) {
-			const known = knownKeyTypes(entries, o.hostKeyNames);
-			const pinned = checkPinnedKey(
-				o.pin,
-				{name, keyType, shown, fingerprint},
-				verdict.status,
-				known,
-			);
-			if (pinned.action === 'refuse') return fail(pinned.message);
-			if (pinned.action === 'record') {
-				if (attempt.closed) return false;
-				await appendKnownHost(o.knownHostsFile, name, keyType, keyBase64, {hash: true});
-				return verified('recorded');
-			}
 		}
-		switch (verdict.status) {
-			case 'ok': {
-				return verified('known', verdict.file);
-			}
-			case 'revoked': {
-				return fail(
-					`host key for ${name} (${shown}) is marked @revoked in ${tildify(verdict.file ?? o.knownHostsFile)} line ${verdict.line} — refusing to connect; ask the host's admin for its new key`,
-				);
-			}
-			case 'changed': {
-				// `~/.ssh/known_hosts (line 3, 7)`, per file when several files were read.
-				const files = verdict.files ?? verdict.lines.map(() => o.knownHostsFile);
-				const where = [...new Set(files)].map(
-					(f) =>
-						`${tildify(f)} (line ${verdict.lines.filter((_, i) => files[i] === f).join(', ')})`,
-				);
-				return fail(
-					`HOST KEY FOR ${name} HAS CHANGED — it now offers ${shown} but ${where.join(' and ')} has ${verdict.knownFingerprints.join(', ')}; this could be an attack. If the host was reinstalled on purpose, run: ${[...new Set(files)].map((f) => `ssh-keygen -R "${name}" -f ${tildify(f)}`).join('; ')}`,
-				);
-			}
-			case 'unknown': {
-				let trust = o.acceptNew;
-				if (!trust && o.confirmHostKey)
-					trust = await this.#prompt(attempt, o.confirmHostKey({host: name, keyType, fingerprint}));
-				if (!trust) {
-					return fail(
-						o.confirmHostKey
-							? `host key for ${name} (${shown}) was not accepted`
-							: `host key for ${name} is unknown (${shown}) — accept it in the dashboard, run with --accept-new, or add it to ${file}`,
-					);
-				}
-				if (attempt.closed) return false;
-				await appendKnownHost(o.knownHostsFile, name, keyType, keyBase64, {
-					hash: o.hashKnownHosts === true,
-				});
-				return verified('recorded');
-			}
-		}
+		if (outcome.message !== null)
+			this.#error(attempt.epoch, {kind: 'host-key', message: outcome.message});
+		return false;
 	}
 
 	async #onAuthenticated(attempt: Attempt): Promise<void> {
@@ -813,89 +655,40 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 		attempt.forceCloseTimer = setTimeout(() => this.#closed(attempt), 2000);
 	}
 
+	#pingActive(): boolean {
+		return (this.#o.pingWorkaround ?? ssh2Ping.probe()).active;
+	}
+
 	#startKeepalive(epoch: number): void {
 		this.#stopKeepalive();
 		const attempt = this.#attempt;
 		if (!attempt || attempt.epoch !== epoch) return;
-		const ka: Keepalive = {
-			epoch,
-			interval: setInterval(() => this.#ping(attempt, ka), this.#o.keepaliveMs),
-			deadline: undefined,
-			pingOutstanding: false,
-		};
-		this.#keepalive = ka;
-		this.#armDeadline(attempt, ka);
-		// Measure the RTT at once instead of one interval later.
-		this.#ping(attempt, ka);
+		const watchdog = new KeepaliveWatchdog({
+			client: attempt.client,
+			ping: this.#pingActive(),
+			link: attempt,
+			keepaliveMs: this.#o.keepaliveMs,
+			keepaliveCount: this.#o.keepaliveCount,
+			label: this.#o.label,
+			onRtt: (ms) => {
+				this.#rttMs = ms;
+				this.#publish();
+			},
+			onTimeout: (error) => this.#dispatch({type: 'keepalive-timeout', epoch, error}),
+		});
+		this.#keepalive = {epoch, watchdog};
+		watchdog.start();
 	}
 
 	#stopKeepalive(): void {
-		const ka = this.#keepalive;
-		if (!ka) return;
-		clearInterval(ka.interval);
-		clearTimeout(ka.deadline);
+		this.#keepalive?.watchdog.stop();
 		this.#keepalive = null;
-	}
-
-	/** Declare the link lost only after keepalive × count with nothing at all received. */
-	#armDeadline(attempt: Attempt, ka: Keepalive, limitMs?: number): void {
-		clearTimeout(ka.deadline);
-		const limit = limitMs ?? this.#o.keepaliveMs * this.#o.keepaliveCount;
-		const armedAt = performance.now();
-		const remaining = attempt.lastInbound + limit - armedAt;
-		if (remaining > 0) {
-			// A shortened limit (after a clock jump) lasts only until the link shows life again.
-			ka.deadline = setTimeout(
-				() => this.#armDeadline(attempt, ka, attempt.lastInbound > armedAt ? undefined : limitMs),
-				remaining + 1,
-			);
-			return;
-		}
-		if (this.#keepalive !== ka) return;
-		const seconds = (limit / 1000).toFixed(limit < 10_000 ? 1 : 0);
-		this.#dispatch({
-			type: 'keepalive-timeout',
-			epoch: ka.epoch,
-			error: {
-				kind: 'timeout',
-				message: `nothing received from ${this.#o.label} for ${seconds} s (keepalive ${this.#o.keepaliveMs / 1000} s × ${this.#o.keepaliveCount}) — the link is down`,
-			},
-		});
-	}
-
-	#ping(attempt: Attempt, ka: Keepalive): void {
-		if (this.#keepalive !== ka || ka.pingOutstanding) return;
-		const internals = attempt.client as unknown as ClientInternals;
-		const protocol = internals._protocol;
-		const callbacks = internals._callbacks;
-		if (!protocol?.ping || !Array.isArray(callbacks)) return;
-		const sent = performance.now();
-		ka.pingOutstanding = true;
-		// Same order trick as ssh2's own keepalive: the global request's reply (success or failure,
-		// OpenSSH answers failure) pops the next callback.
-		callbacks.push(() => {
-			ka.pingOutstanding = false;
-			if (this.#keepalive !== ka) return;
-			this.#rttMs = Math.round((performance.now() - sent) * 10) / 10;
-			this.#publish();
-		});
-		try {
-			protocol.ping();
-		} catch {
-			ka.pingOutstanding = false;
-		}
 	}
 
 	/** After a clock jump: ping now and give the link a short grace to prove itself. */
 	#checkNow(epoch: number): void {
-		const attempt = this.#attempt;
 		const ka = this.#keepalive;
-		if (!attempt || !ka || ka.epoch !== epoch) return;
-		const limit = this.#o.keepaliveMs * this.#o.keepaliveCount;
-		const grace = Math.min(limit, Math.max(2 * this.#o.keepaliveMs, 3000));
-		attempt.lastInbound = performance.now();
-		ka.pingOutstanding = false;
-		this.#ping(attempt, ka);
-		this.#armDeadline(attempt, ka, grace);
+		if (!this.#attempt || !ka || ka.epoch !== epoch) return;
+		ka.watchdog.checkNow();
 	}
 }

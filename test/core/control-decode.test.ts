@@ -138,6 +138,19 @@ describe('decodeStatus and decodeToken', () => {
 		expect(decodeStatus({...status, hops: {}})).toMatchObject({ok: false});
 	});
 
+	it('status: the workarounds of who answers, absent from an older gpujup', () => {
+		const status = {...statusObject(busy()), pid: 4, role: 'host', profile: 'default'};
+		const workarounds = [{name: 'ssh2-ping', active: false, detail: 'moved\u001B[2J'}];
+		expect(decodeStatus({...status, workarounds})).toMatchObject({
+			ok: true,
+			value: {workarounds: [{name: 'ssh2-ping', active: false, detail: 'moved'}]},
+		});
+		expect(decodeStatus(status)).toMatchObject({ok: true, value: {workarounds: undefined}});
+		expect(decodeStatus({...status, workarounds: [{name: 'x', active: 'yes'}]})).toMatchObject({
+			ok: false,
+		});
+	});
+
 	it('token: a non-empty string and a port', () => {
 		expect(decodeToken({token: 'abc', port: 19508})).toEqual({
 			ok: true,

@@ -70,6 +70,15 @@ describe('gpujup connect against OpenSSH and Jupyter', () => {
 			const liveObject = JSON.parse(live.stdout) as {ok: boolean; hops: Array<{state: string}>};
 			expect(liveObject.ok).toBe(true);
 			expect(liveObject.hops.map((h) => h.state)).toEqual(['ready', 'ready']);
+			// The running gpujup's own workarounds: ssh2's in effect, Ink's not (no dashboard drawn).
+			const workarounds = (JSON.parse(live.stdout) as {workarounds: Array<Record<string, unknown>>})
+				.workarounds;
+			expect(workarounds.map((w) => [w['name'], w['active']])).toEqual([
+				['ssh2-window', true],
+				['ssh2-ping', true],
+				['ink-output-cache', false],
+				['ssh2-demo-server', true],
+			]);
 			expect(live.stdout.trim().split('\n')).toHaveLength(1);
 			expect(live.stdout).not.toContain(token);
 
@@ -118,6 +127,20 @@ describe('gpujup connect against OpenSSH and Jupyter', () => {
 			['host', 'ready'],
 		]);
 		expect(object.jupyter.state).toBe('running');
+		// Checked once: this install's workarounds, each probed.
+		expect(
+			(
+				JSON.parse(result.stdout) as {
+					workarounds: Array<{name: string; active: boolean; detail: string}>;
+				}
+			).workarounds,
+		).toEqual(
+			['ssh2-window', 'ssh2-ping', 'ink-output-cache', 'ssh2-demo-server'].map((name) => ({
+				name,
+				active: true,
+				detail: expect.any(String) as unknown,
+			})),
+		);
 		expect(object.ok).toBe(true);
 		expect(result.code).toBe(0);
 		expect(result.stdout + result.stderr).not.toContain(token);

@@ -92,6 +92,13 @@ describe('control socket', () => {
 			jupyter: null,
 			hops: [{type: 'hop', hop: 'reverse', state: 'connecting', attempt: 0}],
 		});
+		// This process's workarounds: Ink's only once a dashboard applied it.
+		expect(status['workarounds']).toEqual([
+			expect.objectContaining({name: 'ssh2-window', active: true}),
+			expect.objectContaining({name: 'ssh2-ping', active: true}),
+			expect.objectContaining({name: 'ink-output-cache', active: false}),
+			expect.objectContaining({name: 'ssh2-demo-server', active: true}),
+		]);
 		expect(await requestControl(socketPath, 'token')).toEqual({token: 'f'.repeat(48), port: 19508});
 		expect(await requestControl(socketPath, 'reconnect')).toBeNull();
 		expect(await requestControl(socketPath, 'restart-jupyter')).toBeNull();
