@@ -296,8 +296,16 @@ export type BenchLab = {
 	readonly token: string;
 	readonly jupyterPort: number;
 	readonly blob: {readonly port: number};
-	/** The relay's sshd as seen through each path: direct, shaped (200 Mbit/s, 20 ms RTT), dead. */
-	readonly paths: {readonly direct: number; readonly shaped: number; readonly dead: number};
+	/**
+	 * The relay's sshd as seen through each path: direct, shaped (200 Mbit/s, 20 ms RTT), far
+	 * (1 Gbit/s, 100 ms RTT), dead.
+	 */
+	readonly paths: {
+		readonly direct: number;
+		readonly shaped: number;
+		readonly far: number;
+		readonly dead: number;
+	};
 	readonly shaped: FaultProxy;
 	readonly dead: FaultProxy;
 	/** ServerAlive 5 × 3 and 1 × 3. */
@@ -357,10 +365,23 @@ export async function startBenchLab(): Promise<BenchLab> {
 		// ~200 Mbit/s each way, 10 ms each way = 20 ms RTT.
 		shaped.throttle(25_000_000);
 		shaped.delay(10);
+		// 1 Gbit/s each way, 50 ms each way = 100 ms RTT; it holds more than the 6.25 MB in flight.
+		const farProxy: FaultProxy = await startFaultProxy({
+			targetPort: lab.relay.port,
+			holdBytes: 32 * 1024 * 1024,
+		});
+		cleanups.unshift(async () => farProxy.dispose());
+		farProxy.throttle(125_000_000);
+		farProxy.delay(50);
 		const dead: FaultProxy = await startFaultProxy({targetPort: lab.relay.port});
 		cleanups.unshift(async () => dead.dispose());
 
-		const paths = {direct: lab.relay.port, shaped: shaped.port, dead: dead.port};
+		const paths = {
+			direct: lab.relay.port,
+			shaped: shaped.port,
+			far: farProxy.port,
+			dead: dead.port,
+		};
 		const ssh = await writeSshConfig(lab, scratch.path, paths, {interval: 5, count: 3});
 		const sshFast = await writeSshConfig(lab, scratch.path, paths, {interval: 1, count: 3});
 

@@ -7,7 +7,7 @@
  *
  *   node dist-bench/bench/run.js [--runs N] [--quick] [--only NAME[,NAME…]]
  *
- * NAME: throughput, ready, notebook, dead-link, tunnel-return, idle (default: all of them).
+ * NAME: throughput, far, ready, notebook, dead-link, tunnel-return, idle (default: all of them).
  *
  * Not a test: nothing here passes or fails; the numbers go into the README.
  */
@@ -71,8 +71,8 @@ async function main(): Promise<void> {
 		runs: options.runs,
 		quick: options.quick,
 		sizes: options.quick
-			? {loopback: 32e6, shaped: 8e6, cells: 20, idleSeconds: 8}
-			: {loopback: 128e6, shaped: 24e6, cells: 50, idleSeconds: 20},
+			? {loopback: 32e6, shaped: 8e6, far: 32e6, cells: 20, idleSeconds: 8}
+			: {loopback: 128e6, shaped: 24e6, far: 96e6, cells: 50, idleSeconds: 20},
 	};
 	if (!existsSync(cli)) throw new Error(`bench: ${cli} is missing; run npm run build`);
 
