@@ -226,7 +226,9 @@ export async function runSession(options: SessionOptions): Promise<number> {
 		const [{render}, {App}] = await Promise.all([import('ink'), import('../app.js')]);
 		await shareInkOutputCaches();
 		enterAlternateScreen();
-		ink = render(<App store={store} commands={commands} />, {
+		// A GPU sample, its processes, a hop's RTT and Jupyter's status come at their own times: one
+		// frame a second draws them together (a key is still drawn at once).
+		ink = render(<App store={store} commands={commands} frameMs={1000} />, {
 			exitOnCtrlC: false,
 			// Updates come in bursts (a sample, then its processes): draw them as one frame.
 			maxFps: 10,
