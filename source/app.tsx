@@ -1,6 +1,6 @@
 import {useInput, type Key} from 'ink';
 import {useCallback, useEffect, useRef, useState} from 'react';
-import {selectedKernel, type AppAction, type AppState} from './core/app-state.js';
+import {selectedKernel, urgentChange, type AppAction, type AppState} from './core/app-state.js';
 import type {KernelAction} from './core/kernels.js';
 import {hostKeyAnswer} from './core/known-hosts.js';
 import {actionFor, type KeyAction} from './core/keymap.js';
@@ -9,7 +9,7 @@ import {Dashboard} from './components/dashboard.js';
 import {computeLayout, focusablePanes, focusedPane} from './components/layout.js';
 import {filterLogs} from './components/log-pane.js';
 import {useClock} from './hooks/use-clock.js';
-import {useStore} from './hooks/use-store.js';
+import {useFrameStore} from './hooks/use-frame-store.js';
 import {useTerminalSize} from './hooks/use-terminal-size.js';
 
 /** The side effects the dashboard asks for; the shell (cli.tsx) runs them. */
@@ -38,6 +38,11 @@ export type AppProps = {
 	/** Terminal size overrides (tests); default: Ink's stdout, following resizes. */
 	readonly columns?: number;
 	readonly rows?: number;
+	/**
+	 * Background updates (samples, hop status, log lines) are drawn at most once per this many ms,
+	 * together; what the user does is drawn at once. Default 0: every change at once (tests).
+	 */
+	readonly frameMs?: number;
 };
 
 /** Printable text from a key press (a paste arrives whole), or '' for control keys. */
@@ -69,8 +74,16 @@ const jupyterAlive = (state: AppState) =>
  * The root: renders the store, turns keys into UI actions (dispatched) and commands (called).
  * One `useInput` per mode, each active only in its mode: prompt > overlay > filter > normal.
  */
-export function App({store, commands, now = Date.now, color, columns, rows}: AppProps) {
-	const state = useStore(store);
+export function App({
+	store,
+	commands,
+	now = Date.now,
+	color,
+	columns,
+	rows,
+	frameMs = 0,
+}: AppProps) {
+	const state = useFrameStore(store, frameMs, urgentChange);
 	const time = useClock(now);
 	const size = useTerminalSize();
 	const width = columns ?? size.columns;

@@ -230,7 +230,9 @@ export async function runSession(options: SessionOptions): Promise<number> {
 		const inkCache = offLogLines([await shareInkOutputCaches()]);
 		if (inkCache.length > 0) store.dispatch({type: 'log', lines: inkCache});
 		enterAlternateScreen();
-		ink = render(<App store={store} commands={commands} />, {
+		// A GPU sample, its processes, a hop's RTT and Jupyter's status come at their own times: one
+		// frame a second draws them together (a key is still drawn at once).
+		ink = render(<App store={store} commands={commands} frameMs={1000} />, {
 			exitOnCtrlC: false,
 			// Updates come in bursts (a sample, then its processes): draw them as one frame.
 			maxFps: 10,

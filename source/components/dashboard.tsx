@@ -99,7 +99,7 @@ export function Dashboard({
 	}
 
 	const gpu = (
-		<Box width={layout.gpuWidth} height={layout.gpu} flexShrink={0} overflow="hidden">
+		<Box width={layout.gpuWidth} height={layout.gpu} flexShrink={0} overflowY="hidden">
 			<GpuPane
 				gpu={state.gpu}
 				history={state.gpuHistory}
@@ -153,7 +153,7 @@ export function Dashboard({
 	);
 	return (
 		<ThemeContext.Provider value={makeTheme(color)}>
-			<Box flexDirection="column" width={columns} height={rows} overflow="hidden">
+			<Box flexDirection="column" width={columns} height={rows} overflowY="hidden">
 				{layout.header > 0 ? (
 					<Header state={state} now={now} width={columns} compact={compact} />
 				) : null}

@@ -42,7 +42,7 @@ export function HelpOverlay({role, configFile, width, height}: Props) {
 				width={width}
 				height={height}
 				flexShrink={0}
-				overflow="hidden"
+				overflowY="hidden"
 				paddingLeft={1}
 			>
 				{content}

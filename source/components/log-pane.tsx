@@ -89,7 +89,7 @@ export function LogPane({
 		const label = ` ${truncate(title.replace('Log  ', 'log · '), Math.max(0, width - 6))} `;
 		const rule = `${focused ? '›' : ' '}─${label}${'─'.repeat(Math.max(0, width - 2 - textWidth(label)))}`;
 		return (
-			<Box flexDirection="column" width={width} height={height} flexShrink={0} overflow="hidden">
+			<Box flexDirection="column" width={width} height={height} flexShrink={0} overflowY="hidden">
 				<Line segments={[{text: rule, accent: focused, dim: !focused && theme.color}]} />
 				{body}
 			</Box>

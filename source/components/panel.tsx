@@ -43,7 +43,7 @@ export function Panel({title, width, height, focused, borderColour, children}: P
 				height={height - 1}
 				paddingX={1}
 				flexDirection="column"
-				overflow="hidden"
+				overflowY="hidden"
 			>
 				{children}
 			</Box>

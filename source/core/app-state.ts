@@ -333,7 +333,8 @@ export function reduce(state: AppState, raw: AppAction): AppState {
 				...state,
 				logs,
 				logSeq: state.logSeq + action.lines.length,
-				ui: {...state.ui, logScroll},
+				// The same ui object while following: a log line is no UI change (urgentChange).
+				ui: logScroll === state.ui.logScroll ? state.ui : {...state.ui, logScroll},
 			};
 		}
 
@@ -428,6 +429,33 @@ export function reduce(state: AppState, raw: AppAction): AppState {
 }
 
 /** The row of the selected kernel: the one ↑/↓ chose while it is listed, else the first; -1 for none. */
+/**
+ * What only the services' background updates change (samples, hop and Jupyter status, log lines):
+ * the dashboard may show these a frame late, coalesced (hooks/use-frame-store.ts).
+ */
+const backgroundFields: ReadonlySet<keyof AppState> = new Set<keyof AppState>([
+	'title',
+	'subtitle',
+	'hops',
+	'forwards',
+	'jupyter',
+	'gpu',
+	'gpuHistory',
+	'host',
+	'logs',
+	'logSeq',
+	'kernels',
+	'source',
+	'logHint',
+]);
+
+/** The change from `shown` to `next` touches what the user did or must see now (keys, prompts, notices). */
+export function urgentChange(shown: AppState, next: AppState): boolean {
+	for (const key of Object.keys(next) as Array<keyof AppState>)
+		if (shown[key] !== next[key] && !backgroundFields.has(key)) return true;
+	return false;
+}
+
 export function selectedKernelIndex(state: AppState): number {
 	if (state.kernels.length === 0) return -1;
 	const index = state.kernels.findIndex((k) => k.id === state.ui.kernelId);

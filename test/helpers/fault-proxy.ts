@@ -34,10 +34,16 @@ export type FaultProxy = {
 
 type Item = {readonly data: Buffer | 'end' | 'destroy'; readonly due: number};
 
-const HIGH_WATER = 4 * 1024 * 1024;
-const LOW_WATER = 1024 * 1024;
+/** What one direction holds before it pauses its source, by default (see `holdBytes`). */
+const defaultHoldBytes = 4 * 1024 * 1024;
 
-type Settings = {mode: FaultMode; bytesPerSecond: number | null; delayMs: number};
+type Settings = {
+	mode: FaultMode;
+	bytesPerSecond: number | null;
+	delayMs: number;
+	/** Pause the source above this many bytes held; resume below a quarter of it. */
+	readonly holdBytes: number;
+};
 
 /** One direction: bytes read from `source`, queued with their due time, written to `sink`. */
 class Pump {
@@ -90,9 +96,10 @@ class Pump {
 	/** Pause the source while blackholed or when too much is held. */
 	private updateFlow(): void {
 		if (this.source.destroyed) return;
-		if (this.settings.mode === 'blackhole' || this.queued > HIGH_WATER || this.waitingDrain) {
+		const {holdBytes} = this.settings;
+		if (this.settings.mode === 'blackhole' || this.queued > holdBytes || this.waitingDrain) {
 			this.source.pause();
-		} else if (this.queued < LOW_WATER) {
+		} else if (this.queued < holdBytes / 4) {
 			this.source.resume();
 		}
 	}
@@ -177,8 +184,18 @@ type Pair = {client: net.Socket; upstream: net.Socket; pumps: Pump[]};
 export async function startFaultProxy(options: {
 	targetPort: number;
 	targetHost?: string;
+	/**
+	 * The most each direction holds before it stops reading (default 4 MiB). A delayed link holds
+	 * rate × delay in flight: a shaped path of 1 Gbit/s and 50 ms each way needs more than 6 MB.
+	 */
+	holdBytes?: number;
 }): Promise<FaultProxy> {
-	const settings: Settings = {mode: 'pass', bytesPerSecond: null, delayMs: 0};
+	const settings: Settings = {
+		mode: 'pass',
+		bytesPerSecond: null,
+		delayMs: 0,
+		holdBytes: options.holdBytes ?? defaultHoldBytes,
+	};
 	const pairs = new Set<Pair>();
 	let accepted = 0;
 
