@@ -12,7 +12,7 @@ import {openRemoteStream, remotePortOwner} from '../services/remote-jupyter.js';
 import type {SshHop} from '../services/ssh-hop.js';
 import {probeTcp} from '../services/tcp-probe.js';
 import {probeWorkarounds} from '../services/workarounds/index.js';
-import {connectStore, createHops} from '../roles/connect.js';
+import {connectStore, createHops, disposeHops, startHops} from '../roles/connect.js';
 import {configSources, relayAddress} from '../roles/ssh-options.js';
 
 /** One line of `gpujup doctor`. */
@@ -123,7 +123,7 @@ export async function runDoctorChecks(config: Config): Promise<DoctorStep[]> {
 	pass('TCP', `${relay.host}:${relay.port} answers with an SSH banner`);
 
 	const store = connectStore(config);
-	const {relay: relayHop, host: hostHop} = createHops(config, store, () => ({}));
+	const {relay: relayHop, host: hostHop, hops} = createHops(config, store, () => ({}));
 	const lastError = (name: 'relay' | 'host') =>
 		store.getSnapshot().hops.find((h) => h.hop === name)?.error ?? null;
 	try {
@@ -176,7 +176,8 @@ export async function runDoctorChecks(config: Config): Promise<DoctorStep[]> {
 			);
 		pass('GPU host sshd', banner.trim());
 
-		hostHop.start();
+		// Any jumps between follow the relay in order, then the GPU host.
+		startHops(hops.slice(1));
 		const hostOutcome = await firstOutcome(hostHop, () => lastError('host'));
 		if ('kind' in hostOutcome)
 			return fail(
@@ -246,8 +247,7 @@ export async function runDoctorChecks(config: Config): Promise<DoctorStep[]> {
 
 		return steps;
 	} finally {
-		await hostHop.dispose();
-		await relayHop.dispose();
+		await disposeHops(hops);
 	}
 }
 

@@ -1,6 +1,6 @@
 import {existsSync} from 'node:fs';
 import path from 'node:path';
-import type {Config, HostKeyPolicy} from '../config/types.js';
+import type {ChainHop, Config, HostKeyPolicy} from '../config/types.js';
 import type {HopName} from '../core/types.js';
 import {hostPatternFor} from '../core/known-hosts.js';
 
@@ -21,11 +21,16 @@ export function defaultIdentities(home: string): string[] {
 		.filter((file) => existsSync(file));
 }
 
-export function authOptions(config: Config, asker: Asker) {
+/** `identities`: the hop's own list (`--identity`, then its IdentityFile lines). */
+export function authOptions(
+	config: Config,
+	asker: Asker,
+	identities: readonly string[] = config.identities,
+) {
 	return {
 		agentSocket: process.env['SSH_AUTH_SOCK'] ?? null,
-		identities: config.identities,
-		defaultIdentities: config.identities.length > 0 ? [] : defaultIdentities(config.home),
+		identities: [...identities],
+		defaultIdentities: identities.length > 0 ? [] : defaultIdentities(config.home),
 		...(asker.askSecret ? {askSecret: asker.askSecret} : {}),
 	};
 }
@@ -50,6 +55,41 @@ export function gpuHostKeyNames(config: Config): string[] {
 		hostPatternFor('localhost', config.relayPort),
 		hostPatternFor('127.0.0.1', config.relayPort),
 	];
+}
+
+/**
+ * The laptop's chain, first hop first: what `~/.ssh/config` resolved for the alias, or, with
+ * `--relay`, relay → `localhost:<relay-port>` (what `ssh -J relay -p PORT localhost` does).
+ */
+export function chainOf(config: Config): readonly ChainHop[] {
+	if (config.hostAlias !== null && config.chain.length > 0) return config.chain;
+	const relay = config.relay!;
+	return [
+		{
+			name: relay.alias ?? relay.host,
+			host: relay.host,
+			port: relay.port,
+			user: relay.user,
+			identities: config.identities,
+			hostKeys: config.relayHostKeys,
+			keyNames: relayKeyNames(config),
+		},
+		{
+			name: 'localhost',
+			host: 'localhost',
+			port: config.relayPort,
+			user: config.hostUser,
+			identities: config.identities,
+			hostKeys: config.gpuHostKeys,
+			keyNames: gpuHostKeyNames(config),
+		},
+	];
+}
+
+/** A hop's role in the chain: the first is the relay, the last the GPU host, any between a jump. */
+export function chainRole(index: number, length: number): 'relay' | 'jump' | 'host' {
+	if (index === length - 1) return 'host';
+	return index === 0 ? 'relay' : 'jump';
 }
 
 /**
