@@ -1032,6 +1032,8 @@ function chainAlias(
 		);
 	const alias = picked.alias ?? fromHost;
 	if (alias === null) return null;
+	// `host = "p507"` in the file (or GPUJUP_HOST) is for the laptop's chain: `url` or `host` ignore it.
+	if (!chainCommands.includes(command as Command) && hostGiven?.origin !== '--host') return null;
 	if (!chainCommands.includes(command as Command))
 		throw new ConfigError(
 			`${hostGiven?.origin ?? '--host'}: only connect, status and doctor take a host, not "${command}"`,

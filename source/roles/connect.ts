@@ -90,7 +90,7 @@ export function gpuHostLabel(config: Config): string {
  * from `~/.ssh/config`, each alias with its address (`p507 (via :19506)` behind a loopback port).
  */
 export function hopLabels(config: Config): string[] {
-	if (config.hostAlias === null) return [relayLabel(config), gpuHostLabel(config)];
+	if (!config.hostAlias) return [relayLabel(config), gpuHostLabel(config)];
 	return chainOf(config).map((hop, index) => {
 		if (index > 0 && (hop.host === 'localhost' || hop.host === '127.0.0.1'))
 			return `${hop.name} (via :${hop.port})`;

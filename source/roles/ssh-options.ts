@@ -62,7 +62,7 @@ export function gpuHostKeyNames(config: Config): string[] {
  * `--relay`, relay → `localhost:<relay-port>` (what `ssh -J relay -p PORT localhost` does).
  */
 export function chainOf(config: Config): readonly ChainHop[] {
-	if (config.hostAlias !== null && config.chain.length > 0) return config.chain;
+	if (config.hostAlias && config.chain.length > 0) return config.chain;
 	const relay = config.relay!;
 	return [
 		{
@@ -84,6 +84,12 @@ export function chainOf(config: Config): readonly ChainHop[] {
 			keyNames: gpuHostKeyNames(config),
 		},
 	];
+}
+
+/** An alias's chain as the header says it: `via relay`, `via bastion → relay`, or `direct`. */
+export function chainVia(config: Config): string {
+	const before = chainOf(config).slice(0, -1);
+	return before.length === 0 ? 'direct' : `via ${before.map((hop) => hop.name).join(' → ')}`;
 }
 
 /** A hop's role in the chain: the first is the relay, the last the GPU host, any between a jump. */
@@ -133,6 +139,10 @@ export type AskerFactory = (hop: HopName) => Asker;
  */
 export function configSources(config: Config): string {
 	const file = config.configFile ?? 'no config file (flags, environment and defaults)';
+	if (config.hostAlias)
+		return `${file}; ${config.hostAlias} from ~/.ssh/config (${chainOf(config)
+			.map((hop) => hop.name)
+			.join(' → ')})`;
 	const alias = config.relay?.alias;
 	return alias
 		? `${file}; relay ${alias} from ~/.ssh/config (${relayAddress(config.relay!)})`

@@ -924,6 +924,8 @@ describe('a chain from ~/.ssh/config: gpujup ALIAS', () => {
 		expect(configError(['host', '--host', 'p507']).message).toBe(
 			'--host: only connect, status and doctor take a host, not "host"',
 		);
+		// From the environment or the file it is the laptop's default, which other commands ignore.
+		expect(run(['url'], {GPUJUP_HOST: 'p507'}).hostAlias).toBeNull();
 		expect(configError(['me@p507']).message).toContain(
 			'"me@p507": expected an ~/.ssh/config alias',
 		);
