@@ -214,6 +214,37 @@ describe('gpujup ALIAS: the chain from ~/.ssh/config', () => {
 		expect([object.ok, result.code]).toEqual([true, 0]);
 	});
 
+	it('doctor p3 checks every hop in order, the jump included', async () => {
+		const result = await runGpujup(
+			['doctor', 'p3', '--jupyter-port', String(jupyterPort), '--nvidia-smi', 'true'],
+			lab.env(),
+		);
+		const names = result.stdout
+			.split('\n')
+			.filter((line) => /^[✓✗] /.test(line))
+			.map((line) => line.slice(2).split(/\s{2,}/)[0]);
+		expect(names).toEqual([
+			'config',
+			'DNS',
+			'TCP',
+			'host key',
+			'auth',
+			'hop relay',
+			'reverse port',
+			'GPU host sshd',
+			'GPU host login',
+			'Jupyter',
+			'nvidia-smi',
+		]);
+		expect(result.stdout).toMatch(
+			new RegExp(`✓ reverse port +relay's localhost:${lab.relayPort} accepts connections`),
+		);
+		expect([result.code, result.stdout.trim().split('\n').at(-1)]).toEqual([
+			0,
+			'all checks passed',
+		]);
+	});
+
 	it('a ProxyCommand alias is refused with exit 2 and words, no stack trace', async () => {
 		const result = await runGpujup(['pcmd', '--no-tui'], lab.env());
 		expect(result.code).toBe(2);
