@@ -86,7 +86,7 @@ export function gpuHostLabel(config: Config): string {
 }
 
 /**
- * What the user reads for each hop: with `--relay`, the relay and `user@gpu-host (via :19506)`;
+ * What the user reads for each hop: with `--relay`, the relay and `GPU host (via :19506)`;
  * from `~/.ssh/config`, each alias with its address (`p507 (via :19506)` behind a loopback port).
  */
 export function hopLabels(config: Config): string[] {
