@@ -112,15 +112,18 @@ export type AppAction =
 	| {readonly type: 'filter'; readonly filter: string; readonly editing: boolean}
 	| {readonly type: 'exit'; readonly code: number; readonly stopJupyter?: boolean};
 
-/** A hop before its first attempt; `index` and `name` default to a chain of its own. */
+/**
+ * A hop before its first attempt; `name` defaults to its label. Its `index` is its place in the
+ * chain, which initialState sets.
+ */
 export function initialHop(
 	hop: HopName,
 	label: string,
-	place: {readonly index?: number; readonly name?: string} = {},
+	place: {readonly name?: string} = {},
 ): HopStatus {
 	return {
 		hop,
-		index: place.index ?? 0,
+		index: 0,
 		name: place.name ?? label,
 		label,
 		state: 'connecting',
@@ -147,7 +150,8 @@ export function initialState(init: {
 		title: init.title,
 		subtitle: init.subtitle ?? '',
 		configFile: init.configFile ?? null,
-		hops: init.hops,
+		// A hop's index is its place in the chain, however its status was made.
+		hops: init.hops.map((hop, index) => (hop.index === index ? hop : {...hop, index})),
 		forwards: init.forwards ?? [],
 		jupyter: null,
 		gpu: null,

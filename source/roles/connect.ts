@@ -114,10 +114,7 @@ export function connectStore(
 			title: '',
 			...extra,
 			hops: chain.map((hop, index) =>
-				initialHop(chainRole(index, chain.length), labels[index] ?? hop.name, {
-					index,
-					name: hop.name,
-				}),
+				initialHop(chainRole(index, chain.length), labels[index] ?? hop.name, {name: hop.name}),
 			),
 		}),
 	);

@@ -207,7 +207,7 @@ describe('path pane, one glyph per hop, read left to right', () => {
 describe('a chain of three hops from ~/.ssh/config', () => {
 	const bastion: HopStatus = {
 		...readyRelay,
-		...initialHop('relay', 'bastion (bastion.example.org)', {index: 0, name: 'bastion'}),
+		...initialHop('relay', 'bastion (bastion.example.org)', {name: 'bastion'}),
 		state: 'ready',
 		rttMs: 12,
 		readySince: readyRelay.readySince,

@@ -12,14 +12,26 @@ const chain = (): AppState =>
 		role: 'connect',
 		title: 'p4',
 		hops: [
-			initialHop('relay', 'bastion (10.0.0.1)', {index: 0, name: 'bastion'}),
-			initialHop('jump', 'login (10.0.0.2)', {index: 1, name: 'login'}),
-			initialHop('jump', 'relay (10.0.0.3)', {index: 2, name: 'relay'}),
-			initialHop('host', 'p4 (via :19506)', {index: 3, name: 'p4'}),
+			initialHop('relay', 'bastion (10.0.0.1)', {name: 'bastion'}),
+			initialHop('jump', 'login (10.0.0.2)', {name: 'login'}),
+			initialHop('jump', 'relay (10.0.0.3)', {name: 'relay'}),
+			initialHop('host', 'p4 (via :19506)', {name: 'p4'}),
 		],
 	});
 
 describe('a chain of four hops', () => {
+	it('a hop is indexed by its place in the chain, however its status was made', () => {
+		// As the demo builds its store: two hops made with no place given.
+		const state = initialState({
+			role: 'connect',
+			title: '',
+			hops: [initialHop('relay', 'relay:22'), initialHop('host', 'GPU host (via :19506)')],
+		});
+		expect(state.hops.map((hop) => hop.index)).toEqual([0, 1]);
+		const next = reduce(state, {type: 'hop', hop: 'host', index: 1, patch: {state: 'ready'}});
+		expect(next.hops.map((hop) => hop.state)).toEqual(['connecting', 'ready']);
+	});
+
 	it('a hop action with an index patches that hop only, even among several jumps', () => {
 		let state = chain();
 		state = reduce(state, {type: 'hop', hop: 'jump', index: 2, patch: {state: 'ready'}});
