@@ -1,13 +1,12 @@
 import type {Config} from '../config/types.js';
 import {connectStore, relayAsTyped, runConnect} from '../roles/connect.js';
-import {configSources} from '../roles/ssh-options.js';
+import {chainVia, configSources} from '../roles/ssh-options.js';
 import {runSession} from './session.js';
 
 /** `gpujup` / `gpujup connect`. */
 export async function runConnectCommand(config: Config): Promise<number> {
-	const relay = config.relay!;
 	const store = connectStore(config, {
-		subtitle: `via ${relayAsTyped(relay)}`,
+		subtitle: config.hostAlias ? chainVia(config) : `via ${relayAsTyped(config.relay!)}`,
 		configFile: configSources(config),
 	});
 	return runSession({

@@ -12,8 +12,8 @@ import {openRemoteStream, remotePortOwner} from '../services/remote-jupyter.js';
 import type {SshHop} from '../services/ssh-hop.js';
 import {probeTcp} from '../services/tcp-probe.js';
 import {probeWorkarounds} from '../services/workarounds/index.js';
-import {connectStore, createHops} from '../roles/connect.js';
-import {configSources, relayAddress} from '../roles/ssh-options.js';
+import {connectStore, createHops, disposeHops} from '../roles/connect.js';
+import {chainOf, configSources, relayAddress} from '../roles/ssh-options.js';
 
 /** One line of `gpujup doctor`. */
 export type DoctorStep = {
@@ -123,9 +123,11 @@ export async function runDoctorChecks(config: Config): Promise<DoctorStep[]> {
 	pass('TCP', `${relay.host}:${relay.port} answers with an SSH banner`);
 
 	const store = connectStore(config);
-	const {relay: relayHop, host: hostHop} = createHops(config, store, () => ({}));
+	const {relay: relayHop, host: hostHop, hops} = createHops(config, store, () => ({}));
 	const lastError = (name: 'relay' | 'host') =>
 		store.getSnapshot().hops.find((h) => h.hop === name)?.error ?? null;
+	const chain = chainOf(config);
+	const gpu = chain.at(-1)!;
 	try {
 		relayHop.start();
 		const relayOutcome = await firstOutcome(relayHop, () => lastError('relay'));
@@ -148,11 +150,30 @@ export async function runDoctorChecks(config: Config): Promise<DoctorStep[]> {
 			);
 		pass('auth', `logged in to the relay as ${relay.user}`);
 
-		const relayClient = relayOutcome;
+		// A longer chain: each jump between the relay and the GPU host, in order.
+		let viaClient = relayOutcome;
+		let via = 'the relay';
+		for (const [index, jump] of hops.slice(1, -1).entries()) {
+			const link = chain[index + 1]!;
+			jump.start();
+			const outcome = await firstOutcome(
+				jump,
+				() => store.getSnapshot().hops[index + 1]?.error ?? null,
+			);
+			if ('kind' in outcome)
+				return fail(`hop ${link.name}`, outcome.message, hopFix(outcome, 'relay', config));
+			pass(
+				`hop ${link.name}`,
+				`logged in to ${link.name} (${link.host}:${link.port}) as ${link.user}`,
+			);
+			viaClient = outcome;
+			via = link.name;
+		}
+
 		let tunnel: Duplex;
 		try {
 			tunnel = await new Promise<Duplex>((resolve, reject) => {
-				relayClient.forwardOut('127.0.0.1', 0, 'localhost', config.relayPort, (error, channel) => {
+				viaClient.forwardOut('127.0.0.1', 0, gpu.host, gpu.port, (error, channel) => {
 					if (error) reject(error);
 					else resolve(channel);
 				});
@@ -161,17 +182,17 @@ export async function runDoctorChecks(config: Config): Promise<DoctorStep[]> {
 			const message = error instanceof Error ? error.message : String(error);
 			return fail(
 				'reverse port',
-				`nothing listens on the relay's localhost:${config.relayPort} (${message})`,
-				`no reverse tunnel: start \`gpujup host --relay ${relayAddress(relay)}\` on the GPU host (or your ssh -R ${config.relayPort}:localhost:22 loop), or fix --relay-port`,
+				`nothing listens on ${via}'s ${gpu.host}:${gpu.port} (${message})`,
+				`no reverse tunnel: start \`gpujup host --relay ${relayAddress(relay)}\` on the GPU host (or your ssh -R ${gpu.port}:localhost:22 loop), or fix --relay-port`,
 			);
 		}
 
-		pass('reverse port', `the relay's localhost:${config.relayPort} accepts connections`);
+		pass('reverse port', `${via}'s ${gpu.host}:${gpu.port} accepts connections`);
 		const banner = await readBanner(tunnel);
 		if (!banner.startsWith('SSH-'))
 			return fail(
 				'GPU host sshd',
-				`localhost:${config.relayPort} on the relay does not answer like sshd (${banner ? JSON.stringify(banner.slice(0, 40)) : 'no banner'})`,
+				`${gpu.host}:${gpu.port} on ${via} does not answer like sshd (${banner ? JSON.stringify(banner.slice(0, 40)) : 'no banner'})`,
 				`the reverse tunnel must lead to the GPU host's sshd: check that sshd runs there and the tunnel's target port (gpujup host --ssh-port, or -R ${config.relayPort}:localhost:22)`,
 			);
 		pass('GPU host sshd', banner.trim());
@@ -246,8 +267,7 @@ export async function runDoctorChecks(config: Config): Promise<DoctorStep[]> {
 
 		return steps;
 	} finally {
-		await hostHop.dispose();
-		await relayHop.dispose();
+		await disposeHops(hops);
 	}
 }
 

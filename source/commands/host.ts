@@ -102,7 +102,9 @@ export async function runHostCommand(config: Config): Promise<number> {
 			subtitle: `→ ${relay.alias ?? relay.host}`,
 			configFile: configSources(config),
 			hops: [
-				initialHop('reverse', `${relay.alias ?? relay.host} (listening :${config.relayPort})`),
+				initialHop('reverse', `${relay.alias ?? relay.host} (listening :${config.relayPort})`, {
+					name: relay.alias ?? relay.host,
+				}),
 			],
 		}),
 	);

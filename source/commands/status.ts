@@ -18,7 +18,7 @@ import {requestControl} from '../services/control-socket.js';
 import {GpuStream} from '../services/gpu-stream.js';
 import {sshRunner} from '../services/command-runner.js';
 import {probeWorkarounds} from '../services/workarounds/index.js';
-import {connectStore, createHops} from '../roles/connect.js';
+import {connectStore, createHops, disposeHops, startHops} from '../roles/connect.js';
 import {profileDir} from '../roles/ssh-options.js';
 
 /** Sockets of a gpujup running on this machine, the GPU host's agent first. */
@@ -48,7 +48,7 @@ function describe(status: StatusObject, remotePort: number | null = null): strin
 	const lines = status.hops.map((h) => {
 		const rtt = h.rttMs === null ? '' : `  rtt ${Math.round(h.rttMs)} ms`;
 		const error = h.error ? `  — ${h.error.message}` : '';
-		return `${h.hop.padEnd(8)}${h.state}${rtt}${error}`;
+		return `${(h.hop === 'jump' ? h.name : h.hop).padEnd(8)}${h.state}${rtt}${error}`;
 	});
 	if (status.forward)
 		lines.push(
@@ -95,7 +95,7 @@ async function waitUntil(check: () => boolean, timeoutMs: number): Promise<void>
  */
 export async function checkChainOnce(config: Config): Promise<StatusObject> {
 	const store = connectStore(config);
-	const {relay, host} = createHops(config, store, () => ({}));
+	const {host, hops} = createHops(config, store, () => ({}));
 	const jupyter = new RemoteJupyter({
 		remotePort: config.jupyterPort,
 		localPort: config.localPort,
@@ -117,16 +117,16 @@ export async function checkChainOnce(config: Config): Promise<StatusObject> {
 		gpu.start();
 	});
 	const deadlineMs = Math.max(20_000, config.keepaliveS * config.keepaliveCount * 1000);
-	// Stop waiting at the first real failure; the GPU host waits for the relay at first.
+	// Stop waiting at the first real failure; each hop waits for the one before it at first.
 	const settled = () =>
-		relay.state === 'failed' ||
-		relay.state === 'waiting' ||
-		host.state === 'failed' ||
-		(host.state === 'waiting' && relay.state === 'ready');
+		hops.some(
+			(hop, index) =>
+				hop.state === 'failed' ||
+				(hop.state === 'waiting' && (index === 0 || hops[index - 1]!.state === 'ready')),
+		);
 
 	try {
-		relay.start();
-		host.start();
+		startHops(hops);
 		await waitUntil(() => host.state === 'ready' || settled(), deadlineMs);
 		if (host.state === 'ready') {
 			await waitUntil(() => store.getSnapshot().jupyter !== null, 15_000);
@@ -137,8 +137,7 @@ export async function checkChainOnce(config: Config): Promise<StatusObject> {
 	} finally {
 		jupyter.dispose();
 		await gpu.dispose();
-		await host.dispose();
-		await relay.dispose();
+		await disposeHops(hops);
 	}
 }
 

@@ -6,10 +6,17 @@ import {gradeGlyph, hopGrade, jupyterGrade, type Grade} from '../theme.js';
 import {Line, type Segment} from './line.js';
 import {Panel} from './panel.js';
 
-/** What the user calls a hop in sentences: `relay`, or the GPU host's name. */
-export function hopName(hop: HopStatus, state: Pick<AppState, 'title'>): string {
+/** What a hop's sentences need of the state: the GPU host's name, and the chain. */
+type NameState = Pick<AppState, 'title'> & {readonly hops?: readonly HopStatus[]};
+
+/**
+ * What the user calls a hop in sentences: the GPU host's name; `relay` for the first hop of a
+ * two-hop chain; in a longer chain, each hop by the alias the user gave it (`bastion`, `login`).
+ */
+export function hopName(hop: HopStatus, state: NameState): string {
 	if (hop.hop === 'host') return state.title || 'GPU host';
-	return 'relay';
+	if (hop.hop === 'jump') return hop.name;
+	return state.hops?.some((other) => other.hop === 'jump') ? hop.name : 'relay';
 }
 
 function glyph(hop: HopStatus): Segment {
@@ -102,7 +109,7 @@ export function downHop(hops: readonly HopStatus[]): HopStatus | undefined {
  * What is wrong with a hop and what happens next, in words:
  * `relay: lost (no reply for 15 s) · retrying in 3 s · r to retry now`.
  */
-export function hopSentence(hop: HopStatus, state: Pick<AppState, 'title'>, now: number): string {
+export function hopSentence(hop: HopStatus, state: NameState, now: number): string {
 	const name = hopName(hop, state);
 	const reason = hop.error ? ` (${hop.error.message})` : '';
 	switch (hop.state) {
@@ -139,9 +146,17 @@ export function hopSentence(hop: HopStatus, state: Pick<AppState, 'title'>, now:
 	}
 }
 
-/** `relay: ready  rtt 38 ms  up 2h13m  reconnects 1 (last: timeout 41m ago)` */
-export function hopNumbers(hop: HopStatus, state: Pick<AppState, 'title'>, now: number): string {
+/**
+ * `relay: ready  rtt 38 ms  up 2h13m  reconnects 1 (last: timeout 41m ago)`; `short` (a chain of
+ * three hops or more, whose numbers share one line): `relay: ready  rtt 38 ms  rc 1`.
+ */
+export function hopNumbers(hop: HopStatus, state: NameState, now: number, short = false): string {
 	const parts = [`${hopName(hop, state)}: ${hop.state}`, `rtt ${formatRtt(hop.rttMs)}`];
+	if (short) {
+		if (hop.reconnects > 0) parts.push(`rc ${hop.reconnects}`);
+		return parts.join('  ');
+	}
+
 	if (hop.readySince !== null) parts.push(`up ${formatDuration(now - hop.readySince)}`);
 	if (hop.reconnects > 0) {
 		const last = hop.lastLoss
@@ -157,7 +172,15 @@ export function hopNumbers(hop: HopStatus, state: Pick<AppState, 'title'>, now: 
 export function statusSegments(state: AppState, now: number): Segment[] {
 	const down = downHop(state.hops);
 	if (down) return [{text: hopSentence(down, state, now), grade: hopGrade(down.state)}];
-	return [{text: state.hops.map((hop) => hopNumbers(hop, state, now)).join('    '), dim: true}];
+	const short = state.hops.length > 2;
+	return [
+		{
+			text: state.hops
+				.map((hop) => hopNumbers(hop, state, now, short))
+				.join(short ? '   ' : '    '),
+			dim: true,
+		},
+	];
 }
 
 /** `forwards  19507 → jupyter (3 open)   6006 → tensorboard (0 open)` */

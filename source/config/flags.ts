@@ -7,6 +7,7 @@ import {commands, type Command} from './types.js';
 
 /** meow flag definitions (camelCase keys; meow exposes them kebab-case on the command line). */
 export const cliFlags = {
+	host: {type: 'string'},
 	relay: {type: 'string'},
 	relayPort: {type: 'string'},
 	hostUser: {type: 'string'},
@@ -71,6 +72,7 @@ export type SettingKind =
  * config-file key, and, upper-cased with `_`, the `GPUJUP_*` variable).
  */
 export const settings = {
+	host: 'text',
 	relay: 'relay',
 	'relay-port': 'port',
 	'host-user': 'text',
@@ -131,6 +133,7 @@ const commandHelp: Record<Command, string> = {
 
 // Kept within 80 columns: `--help` is read in small terminals.
 const flagHelp: ReadonlyArray<readonly [string, string]> = [
+	['--host ALIAS', 'the chain to ALIAS from ~/.ssh/config (ProxyJump)'],
 	['--relay [user@]host[:port]', 'the relay; an ~/.ssh/config alias works'],
 	['--relay-port N', "relay loopback port to the GPU host's sshd (19506)"],
 	['--host-user NAME', 'user on the GPU host (the relay user)'],
@@ -172,7 +175,7 @@ export function helpText(): string {
 	const commandWidth = Math.max(...commands.map((command) => command.length)) + 2;
 	const flagWidth = Math.max(...flagHelp.map(([flag]) => flag.length)) + 2;
 	return [
-		'Usage: gpujup [command] [flags]',
+		'Usage: gpujup [command] [flags]   gpujup [connect] ALIAS [flags]',
 		'',
 		'Jupyter on a GPU box behind NAT, through an SSH relay, with a live dashboard.',
 		'',

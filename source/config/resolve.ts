@@ -65,7 +65,10 @@ import {
 	type SshConfigOptions,
 	type SshHostConfig,
 } from './ssh-config.js';
+import {parseJumpEntry, resolveSshChain, type SshChainLink} from './ssh-chain.js';
+import {hostPatternFor} from '../core/known-hosts.js';
 import {
+	type ChainHop,
 	type Command,
 	commands,
 	type Config,
@@ -140,7 +143,8 @@ export function parseCli(
 	if (flags.help === true) return {kind: 'help', text: helpText()};
 	if (flags.version === true) return {kind: 'version', text: cli.version};
 
-	const command = pickCommand(cli.input);
+	const picked = pickCommand(cli.input);
+	const {command} = picked;
 	if (command === 'help') return {kind: 'help', text: helpText()};
 
 	const pairing = pairArguments(command, cli.input, flags);
@@ -164,9 +168,11 @@ export function parseCli(
 		systemPath:
 			options.sshSystemConfig === undefined ? defaultSystemConfig : options.sshSystemConfig,
 	};
-	const relayGiven = get('relay');
+	const hostAlias = chainAlias(picked, get('host'), flags, sshOptions);
+	const relayGiven = hostAlias === null ? get('relay') : undefined;
 	let relay: ResolvedRelay | null = null;
 	if (relayGiven) relay = resolveRelay(relayGiven, sshOptions);
+	else if (hostAlias !== null) relay = chainRelay(hostAlias, sshOptions);
 	// `host --stop-jupyter` acts on this machine only: no relay needed.
 	else if (
 		command === 'connect' ||
@@ -175,7 +181,7 @@ export function parseCli(
 	) {
 		const where = file ? `, or relay = "…" in ${file.path}` : '';
 		throw new ConfigError(
-			`--relay: required for "${command}"; give --relay [user@]host[:port] (or GPUJUP_RELAY${where})`,
+			`--relay: required for "${command}"; give --relay [user@]host[:port] (or GPUJUP_RELAY${where}), or an ~/.ssh/config alias: gpujup ALIAS`,
 		);
 	}
 
@@ -188,13 +194,26 @@ export function parseCli(
 
 	const stateHome = absoluteOrNull(env.XDG_STATE_HOME) ?? join(home, '.local', 'state');
 	const noTuiGiven = get('no-tui');
-	const relayPort = value('relay-port', defaults.relayPort, (given) => port(given, 1));
-	const hostUser = value('host-user', relay?.target.user ?? localUser, text);
 	const hostKeys = {
 		knownHosts: value('known-hosts', null, (given) => localPath(given, home)),
 		acceptNew: value('accept-new', null, boolean),
 		home,
 	};
+	const chain =
+		relay?.links && hostAlias !== null
+			? chainHops(relay.links, {
+					identities,
+					hostKeys,
+					localUser,
+					hostUser: value('host-user', null, text),
+					hostKeyAlias: value('host-key-alias', null, text),
+				})
+			: [];
+	const last = chain.at(-1);
+	// From ~/.ssh/config the GPU host is the chain's last hop: its port is what `relay-port` names.
+	const relayPort =
+		last?.port ?? value('relay-port', defaults.relayPort, (given) => port(given, 1));
+	const hostUser = last?.user ?? value('host-user', relay?.target.user ?? localUser, text);
 	// The second hop is `localhost:<relay-port>` (what `ssh -J relay -p PORT localhost` resolves).
 	const gpuSsh = sshLookup('localhost', {...sshOptions, port: relayPort, user: hostUser}, null);
 	const gpuAlias = value('host-key-alias', null, text)?.toLowerCase() ?? null;
@@ -205,24 +224,35 @@ export function parseCli(
 		warnings.push(
 			'--notify-url shows in `ps` to every user of this machine; put notify-url = "…" in config.toml or set GPUJUP_NOTIFY_URL instead',
 		);
+	const relayHostKeys: HostKeyPolicy = {
+		...(chain[0]?.hostKeys ?? hostKeyPolicy(relay?.ssh ?? gpuSsh, null, hostKeys)),
+		...value<{pin?: HostKeyPin}>('relay-key', {}, (given) => ({pin: hostKeyPin(given)})),
+	};
+	const gpuHostKeys: HostKeyPolicy = {
+		...(last?.hostKeys ?? hostKeyPolicy(gpuSsh, gpuAlias, hostKeys)),
+		...value<{pin?: HostKeyPin}>('host-key', {}, (given) => ({pin: hostKeyPin(given)})),
+	};
 	const config: Config = {
 		command,
 		profile: file?.profileName ?? null,
 		configFile: file?.path ?? null,
 		relay: relay ? relay.target : null,
 		relayPort,
+		// The pins are the relay's and the GPU host's: the chain's first and last hops.
+		chain: chain.map((hop, index) =>
+			index === chain.length - 1
+				? {...hop, hostKeys: gpuHostKeys}
+				: index === 0
+					? {...hop, hostKeys: relayHostKeys}
+					: hop,
+		),
+		hostAlias,
 		hostUser,
 		jupyterPort: value('jupyter-port', defaults.jupyterPort, (given) => port(given, 1)),
 		localPort: value('local-port', defaults.localPort, (given) => port(given, 0)),
 		identities,
-		relayHostKeys: {
-			...hostKeyPolicy(relay?.ssh ?? gpuSsh, null, hostKeys),
-			...value<{pin?: HostKeyPin}>('relay-key', {}, (given) => ({pin: hostKeyPin(given)})),
-		},
-		gpuHostKeys: {
-			...hostKeyPolicy(gpuSsh, gpuAlias, hostKeys),
-			...value<{pin?: HostKeyPin}>('host-key', {}, (given) => ({pin: hostKeyPin(given)})),
-		},
+		relayHostKeys,
+		gpuHostKeys,
 		keepaliveS: value('keepalive', defaults.keepaliveS, keepaliveSeconds),
 		keepaliveCount: value('keepalive-count', defaults.keepaliveCount, keepaliveCount),
 		forwards: value('forward', [] as ForwardSpec[], (given) => listOf(given).map(forward)),
@@ -318,25 +348,48 @@ function checkUnknownFlags(argv: readonly string[]): void {
 	}
 }
 
-function pickCommand(input: readonly string[]): Command | 'help' {
+/** Commands that take a chain: `gpujup connect ALIAS` (and `status`, `doctor`). */
+const chainCommands: readonly Command[] = ['connect', 'status', 'doctor'];
+
+/**
+ * The command and, for `gpujup ALIAS` / `gpujup connect ALIAS`, the alias. A first word that is
+ * no command is an alias, unless it is a near miss of one (`conect`): then it is only an alias
+ * when `~/.ssh/config` names it (`typo` says so; the caller looks).
+ */
+function pickCommand(input: readonly string[]): {
+	command: Command | 'help';
+	alias: string | null;
+	typo: string | null;
+} {
 	const [first, ...rest] = input;
-	if (first === undefined) return 'connect';
-	if (first === 'help') return 'help';
-	if (!(commands as readonly string[]).includes(first)) {
-		const guess = closest(first, commands);
+	if (first === undefined) return {command: 'connect', alias: null, typo: null};
+	if (first === 'help') return {command: 'help', alias: null, typo: null};
+	const known = (commands as readonly string[]).includes(first);
+	const command = known ? (first as Command) : 'connect';
+	const takesAlias = !known || chainCommands.includes(command);
+	const alias = known ? (takesAlias ? (rest[0] ?? null) : null) : first;
+	// After `--` a word that looks like a flag is still no alias; `pair` takes the pairing string.
+	const extra =
+		(known && takesAlias && !alias?.startsWith('-')) || first === 'pair' ? rest.slice(1) : rest;
+	if (alias?.startsWith('-') && known)
 		throw new ConfigError(
-			`unknown command "${first}"${guess ? `; did you mean "${guess}"?` : ''} (commands: ${commands.join(', ')})`,
+			`unexpected argument "${alias}" after "${first}" (gpujup --help lists the usage)`,
+		);
+	if (!known && first.startsWith('-')) throw unknownCommand(first);
+	if (extra.length > 0) {
+		throw new ConfigError(
+			`unexpected argument "${extra[0]}" after "${alias ?? first}" (gpujup --help lists the usage)`,
 		);
 	}
 
-	// `pair` takes the pairing string.
-	if (rest.length > (first === 'pair' ? 1 : 0)) {
-		throw new ConfigError(
-			`unexpected argument "${rest[first === 'pair' ? 1 : 0]}" after "${first}" (gpujup --help lists the usage)`,
-		);
-	}
+	return {command, alias, typo: known ? null : first};
+}
 
-	return first as Command;
+function unknownCommand(word: string): ConfigError {
+	const guess = closest(word, commands);
+	return new ConfigError(
+		`unknown command "${word}"${guess ? `; did you mean "${guess}"?` : ''} (commands: ${commands.join(', ')})`,
+	);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -878,6 +931,8 @@ type ResolvedRelay = {
 	target: NonNullable<Config['relay']>;
 	identityFiles: string[];
 	ssh: SshHostConfig;
+	/** From an alias: every hop `ssh -G` resolves, this relay first. */
+	links?: SshChainLink[];
 };
 
 /** `[user@]host[:port]`, `[v6]:port`, bare IPv6, or an ~/.ssh/config alias. */
@@ -947,6 +1002,129 @@ function resolveRelay(given: Given, sshOptions: SshConfigOptions): ResolvedRelay
 		identityFiles: ssh.identityFiles,
 		ssh,
 	};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chains from ~/.ssh/config
+
+/**
+ * The alias to read a chain for: `gpujup ALIAS`, `gpujup connect ALIAS`, or `host` (`--host`,
+ * GPUJUP_HOST, the config file). With an alias, a `relay` from the environment or the config
+ * file gives way; `--relay` on the same command line is a contradiction.
+ */
+function chainAlias(
+	picked: {command: Command | 'help'; alias: string | null; typo: string | null},
+	hostGiven: Given | undefined,
+	flags: Flags,
+	sshOptions: SshConfigOptions,
+): string | null {
+	const {command, typo} = picked;
+	// A near miss of a command (`conect`) is one, unless ~/.ssh/config names it.
+	if (typo !== null && closest(typo, commands) !== null) {
+		const ssh = sshLookup(typo, sshOptions, {origin: 'the alias', host: typo});
+		if (ssh.hostName === null && ssh.proxyJump === null) throw unknownCommand(typo);
+	}
+
+	const fromHost = hostGiven ? text(hostGiven) : null;
+	if (picked.alias !== null && hostGiven?.origin === '--host' && fromHost !== picked.alias)
+		throw new ConfigError(
+			`--host ${fromHost} and "${picked.alias}" name two hosts; give one (gpujup ${picked.alias})`,
+		);
+	const alias = picked.alias ?? fromHost;
+	if (alias === null) return null;
+	// `host = "p507"` in the file (or GPUJUP_HOST) is for the laptop's chain: `url` or `host` ignore it.
+	if (!chainCommands.includes(command as Command) && hostGiven?.origin !== '--host') return null;
+	if (!chainCommands.includes(command as Command))
+		throw new ConfigError(
+			`${hostGiven?.origin ?? '--host'}: only connect, status and doctor take a host, not "${command}"`,
+		);
+	if (typeof flags.relay === 'string')
+		throw new ConfigError(
+			`--relay and "${alias}" both name the way to the GPU host; give one: gpujup ${alias} reads the chain from ~/.ssh/config (ProxyJump), --relay names the relay`,
+		);
+	if (parseJumpEntry(alias)?.host !== alias)
+		throw new ConfigError(
+			`"${alias}": expected an ~/.ssh/config alias or a host name (user and port go in ~/.ssh/config, or use --relay)`,
+		);
+	return alias;
+}
+
+/** The chain's first hop as the relay, with every hop's link kept for chainHops. */
+function chainRelay(alias: string, sshOptions: SshConfigOptions): ResolvedRelay {
+	let links: SshChainLink[];
+	try {
+		links = resolveSshChain(alias, sshOptions);
+	} catch (error) {
+		if (error instanceof SshConfigError)
+			throw new ConfigError(`${error.file}: ${error.message} (needed to resolve "${alias}")`);
+		throw error;
+	}
+
+	const first = links[0]!;
+	const target = linkTarget(first, sshOptions);
+	return {
+		target: {...target, alias: first.config.hostName === null ? null : first.name},
+		identityFiles: first.config.identityFiles,
+		ssh: first.config,
+		links,
+	};
+}
+
+function linkTarget(
+	link: SshChainLink,
+	sshOptions: SshConfigOptions,
+): {host: string; port: number; user: string} {
+	let portNumber: number = link.port ?? defaults.relaySshPort;
+	if (link.port === null && link.config.port !== null) {
+		portNumber = Number(link.config.port);
+		if (!/^\d+$/.test(link.config.port) || portNumber < 1 || portNumber > 65_535)
+			throw new ConfigError(
+				`${sshOptions.path ?? join(sshOptions.home, '.ssh', 'config')}: Port for "${link.name}": expected a port 1-65535, got ${JSON.stringify(link.config.port)}`,
+			);
+	}
+
+	return {
+		host: link.config.hostName ?? link.name,
+		port: portNumber,
+		user: link.user ?? link.config.user ?? sshOptions.localUser,
+	};
+}
+
+/**
+ * Each link as a hop to dial: its address, user, keys (`--identity` first) and host-key policy.
+ * `host-user` and `host-key-alias`, where given, are about the GPU host: the last hop.
+ */
+function chainHops(
+	links: readonly SshChainLink[],
+	given: {
+		identities: readonly string[];
+		hostKeys: {knownHosts: string | null; acceptNew: boolean | null; home: string};
+		localUser: string;
+		hostUser: string | null;
+		hostKeyAlias: string | null;
+	},
+): ChainHop[] {
+	return links.map((link, index) => {
+		const isLast = index === links.length - 1;
+		const target = linkTarget(link, {home: given.hostKeys.home, localUser: given.localUser});
+		const policy = hostKeyPolicy(
+			link.config,
+			isLast ? (given.hostKeyAlias?.toLowerCase() ?? null) : null,
+			given.hostKeys,
+		);
+		const identities = [...given.identities];
+		for (const file of link.config.identityFiles)
+			if (!identities.includes(file)) identities.push(file);
+		return {
+			name: link.name,
+			...target,
+			user: isLast ? (given.hostUser ?? target.user) : target.user,
+			identities,
+			hostKeys: policy,
+			// As ssh looks a hop's key up: HostKeyAlias alone, else its HostName and port.
+			keyNames: policy.alias ? [policy.alias] : [hostPatternFor(target.host, target.port)],
+		};
+	});
 }
 
 // ---------------------------------------------------------------------------------------------

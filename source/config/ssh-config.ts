@@ -29,6 +29,14 @@ export type SshHostConfig = {
 	readonly hostKeyAlias: string | null;
 	readonly strictHostKeyChecking: StrictHostKeyChecking | null;
 	readonly hashKnownHosts: boolean | null;
+	/**
+	 * ProxyJump as written (`relay`, `a,b`, `user@host:port`, `none`), or null. ProxyJump and
+	 * ProxyCommand exclude each other as in readconf.c: whichever comes first wins, and
+	 * `ProxyJump none` / `ProxyCommand none` turn both off.
+	 */
+	readonly proxyJump: string | null;
+	/** ProxyCommand (not `none`) where it won over ProxyJump: gpujup never runs it. */
+	readonly proxyCommand: string | null;
 };
 
 export type SshConfigOptions = {
@@ -77,6 +85,8 @@ type State = {
 	hostKeyAlias: string | null;
 	strictHostKeyChecking: string | null;
 	hashKnownHosts: string | null;
+	/** The first of ProxyJump / ProxyCommand obtained: the other is then ignored. */
+	proxy: {readonly kind: 'jump' | 'command'; readonly value: string} | null;
 };
 
 /**
@@ -101,6 +111,7 @@ export function lookupSshHost(host: string, options: SshConfigOptions): SshHostC
 		hostKeyAlias: null,
 		strictHostKeyChecking: null,
 		hashKnownHosts: null,
+		proxy: null,
 	};
 	const context: Context = {host, options, state, sshDir: join(options.home, '.ssh')};
 	readFile(path, true, 0, context, false);
@@ -142,6 +153,11 @@ export function lookupSshHost(host: string, options: SshConfigOptions): SshHostC
 		hostKeyAlias: tokens.hostKeyAlias ?? null,
 		strictHostKeyChecking: strictOf(state.strictHostKeyChecking),
 		hashKnownHosts: yesNoOf(state.hashKnownHosts),
+		proxyJump: state.proxy?.kind === 'jump' ? state.proxy.value : null,
+		proxyCommand:
+			state.proxy?.kind === 'command' && state.proxy.value.toLowerCase() !== 'none'
+				? state.proxy.value
+				: null,
 	};
 }
 
@@ -234,6 +250,8 @@ function evaluate(lines: readonly Line[], active: boolean, depth: number, contex
 		else if (param === 'hostkeyalias') state.hostKeyAlias ??= first;
 		else if (param === 'stricthostkeychecking') state.strictHostKeyChecking ??= first;
 		else if (param === 'hashknownhosts') state.hashKnownHosts ??= first;
+		else if (param === 'proxyjump') state.proxy ??= {kind: 'jump', value: first};
+		else if (param === 'proxycommand') state.proxy ??= {kind: 'command', value: values.join(' ')};
 	}
 }
 

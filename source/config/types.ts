@@ -46,6 +46,25 @@ export type HostKeyPolicy = {
 	readonly pin?: HostKeyPin | null;
 };
 
+/**
+ * One hop of the laptop's chain, in order from the laptop. Each hop after the first is reached
+ * through the one before it (`forwardOut` to its `host`:`port`), as `ssh -J` does; the last is
+ * the GPU host. A Slurm tail appends its compute node the same way.
+ */
+export type ChainHop = {
+	/** The alias or host the user wrote (`name` in hop events). */
+	readonly name: string;
+	/** HostName: what the first hop dials, and what the hop before asks `forwardOut` for. */
+	readonly host: string;
+	readonly port: number;
+	readonly user: string;
+	/** `--identity` files, then this hop's IdentityFile lines. */
+	readonly identities: readonly string[];
+	readonly hostKeys: HostKeyPolicy;
+	/** Names its key is looked up under (HostKeyAlias alone, else `[host]:port`); the first records. */
+	readonly keyNames: readonly string[];
+};
+
 /** An extra forward to the GPU host's loopback: laptop port `local` to remote port `remote`. */
 export type ForwardSpec = {readonly local: number; readonly remote: number};
 
@@ -75,6 +94,13 @@ export type Config = {
 	/** Null only for `url`, `status` and `demo`, which may run without one. */
 	relay: RelayTarget | null;
 	relayPort: number;
+	/**
+	 * With an `~/.ssh/config` alias, the hops `ssh -G` resolves for it, the relay first and the GPU
+	 * host last. Empty with `--relay`, whose two-hop chain `chainOf` (roles/ssh-options) derives.
+	 */
+	chain: readonly ChainHop[];
+	/** The `~/.ssh/config` alias the chain was read from (`gpujup p507`), or null for `--relay`. */
+	hostAlias: string | null;
 	hostUser: string;
 	jupyterPort: number;
 	localPort: number;

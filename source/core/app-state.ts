@@ -78,7 +78,13 @@ export type AppState = {
 };
 
 export type AppAction =
-	| {readonly type: 'hop'; readonly hop: HopName; readonly patch: Partial<Omit<HopStatus, 'hop'>>}
+	/** `index` picks the hop when given (a chain may hold several `jump`s), else `hop` does. */
+	| {
+			readonly type: 'hop';
+			readonly hop: HopName;
+			readonly index?: number;
+			readonly patch: Partial<Omit<HopStatus, 'hop' | 'index' | 'name'>>;
+	  }
 	| {readonly type: 'forward'; readonly forward: ForwardStatus}
 	| {readonly type: 'jupyter'; readonly jupyter: JupyterStatus | null}
 	| {readonly type: 'gpu'; readonly gpu: GpuStatus}
@@ -106,9 +112,19 @@ export type AppAction =
 	| {readonly type: 'filter'; readonly filter: string; readonly editing: boolean}
 	| {readonly type: 'exit'; readonly code: number; readonly stopJupyter?: boolean};
 
-export function initialHop(hop: HopName, label: string): HopStatus {
+/**
+ * A hop before its first attempt; `name` defaults to its label. Its `index` is its place in the
+ * chain, which initialState sets.
+ */
+export function initialHop(
+	hop: HopName,
+	label: string,
+	place: {readonly name?: string} = {},
+): HopStatus {
 	return {
 		hop,
+		index: 0,
+		name: place.name ?? label,
 		label,
 		state: 'connecting',
 		attempt: 0,
@@ -134,7 +150,8 @@ export function initialState(init: {
 		title: init.title,
 		subtitle: init.subtitle ?? '',
 		configFile: init.configFile ?? null,
-		hops: init.hops,
+		// A hop's index is its place in the chain, however its status was made.
+		hops: init.hops.map((hop, index) => (hop.index === index ? hop : {...hop, index})),
 		forwards: init.forwards ?? [],
 		jupyter: null,
 		gpu: null,
@@ -275,7 +292,9 @@ export function reduce(state: AppState, raw: AppAction): AppState {
 	const action = sanitizeAction(raw);
 	switch (action.type) {
 		case 'hop': {
-			const index = state.hops.findIndex((h) => h.hop === action.hop);
+			const index = state.hops.findIndex((h) =>
+				action.index === undefined ? h.hop === action.hop : h.index === action.index,
+			);
 			if (index === -1) return state;
 			const current = state.hops[index]!;
 			const next = {...current, ...action.patch};

@@ -90,15 +90,18 @@ const jupyterStates = [
 ] as const satisfies readonly JupyterState[];
 const gpuErrorKinds = ['no-driver', 'timeout', 'failed'] as const satisfies readonly GpuErrorKind[];
 
-const hopEvent = object({
+const hopFields = {
 	type: literal('hop'),
-	hop: oneOf(['relay', 'host', 'reverse'] as const),
+	hop: oneOf(['relay', 'jump', 'host', 'reverse'] as const),
 	state: oneOf(hopStates),
 	attempt: count,
 	reconnects: count,
 	rttMs: nullable(number),
 	error: nullable(object({kind: oneOf(errorKinds), message: text})),
-});
+};
+const hopEvent = object({...hopFields, index: count, name: text});
+// An agent from before chains sends neither `index` nor `name`.
+const agentHopEvent = object({...hopFields, index: optional(count), name: optional(text)});
 
 const forwardEvent = object({
 	type: literal('forward'),
@@ -180,7 +183,7 @@ const kernelBody = object({type: literal('kernel'), ...kernelFields});
 const kernelGone = object({type: literal('kernel'), id: kernelId, state: literal('gone')});
 
 const bodies = {
-	hop: hopEvent,
+	hop: agentHopEvent,
 	forward: forwardEvent,
 	jupyter: jupyterEvent,
 	gpu: gpuEvent,

@@ -18,6 +18,10 @@ import {
 export type HopEvent = {
 	readonly type: 'hop';
 	readonly hop: HopName;
+	/** 0 = the first hop of the chain. */
+	readonly index: number;
+	/** The alias or host the user wrote for it. */
+	readonly name: string;
 	readonly state: HopState;
 	readonly attempt: number;
 	readonly reconnects: number;
@@ -120,6 +124,8 @@ export function hopEvent(h: HopStatus): HopEvent {
 	return {
 		type: 'hop',
 		hop: h.hop,
+		index: h.index,
+		name: h.name,
 		state: h.state,
 		attempt: h.attempt,
 		reconnects: h.reconnects,
@@ -231,7 +237,7 @@ export function diffEvents(prev: AppState | null, next: AppState): JsonEventBody
 	for (const hop of next.hops) {
 		// A hop that has not tried yet is no news: its first event is its first attempt.
 		if (hopKey(hop) === untouchedHop) continue;
-		const before = prev?.hops.find((h) => h.hop === hop.hop);
+		const before = prev?.hops.find((h) => h.index === hop.index && h.hop === hop.hop);
 		if (!before || hopKey(before) !== hopKey(hop)) events.push(hopEvent(hop));
 	}
 

@@ -26,11 +26,18 @@ export type ClassifiedError = {
 	readonly message: string;
 };
 
-/** `relay` and `host` are the laptop's two hops; `reverse` is the GPU host's tunnel. */
-export type HopName = 'relay' | 'host' | 'reverse';
+/**
+ * A hop's place in the laptop's chain: the first is `relay`, the last `host`, any between `jump`
+ * (a chain of one is its `host`); `reverse` is the GPU host's tunnel.
+ */
+export type HopName = 'relay' | 'jump' | 'host' | 'reverse';
 
 export type HopStatus = {
 	readonly hop: HopName;
+	/** Place in the chain, 0 = first (SPEC `index`). */
+	readonly index: number;
+	/** The alias or host the user wrote for it (SPEC `name`). */
+	readonly name: string;
 	/** What the user reads: `relay.example.org:22`, `p507 (via :19506)`. */
 	readonly label: string;
 	readonly state: HopState;

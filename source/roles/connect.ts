@@ -25,10 +25,10 @@ import {GpuStream} from '../services/gpu-stream.js';
 import {sshRunner} from '../services/command-runner.js';
 import {
 	authOptions,
-	gpuHostKeyNames,
+	chainOf,
+	chainRole,
 	hostKeyOptions,
 	keepalive,
-	relayKeyNames,
 	type AskerFactory,
 } from './ssh-options.js';
 
@@ -46,6 +46,8 @@ export type ConnectHandle = {
 	readonly localPort: number;
 	readonly relay: SshHop;
 	readonly host: SshHop;
+	/** Every hop of the chain, the relay first. */
+	readonly hops: readonly SshHop[];
 	reconnect(): void;
 	/** Through `gpujup host` on the GPU host; throws, explaining, when only the fallback is there. */
 	restartJupyter(): Promise<void>;
@@ -83,11 +85,27 @@ export function gpuHostLabel(config: Config): string {
 	return `GPU host (via :${config.relayPort})`;
 }
 
-/** The store of a laptop-side run (connect, status, doctor): the relay and GPU host hops. */
+/**
+ * What the user reads for each hop: with `--relay`, the relay and `GPU host (via :19506)`;
+ * from `~/.ssh/config`, each alias with its address (`p507 (via :19506)` behind a loopback port).
+ */
+export function hopLabels(config: Config): string[] {
+	if (!config.hostAlias) return [relayLabel(config), gpuHostLabel(config)];
+	return chainOf(config).map((hop, index) => {
+		if (index > 0 && (hop.host === 'localhost' || hop.host === '127.0.0.1'))
+			return `${hop.name} (via :${hop.port})`;
+		const address = hop.port === 22 ? hop.host : `${hop.host}:${hop.port}`;
+		return hop.name === hop.host ? address : `${hop.name} (${address})`;
+	});
+}
+
+/** The store of a laptop-side run (connect, status, doctor): one hop per link of the chain. */
 export function connectStore(
 	config: Config,
 	extra: {subtitle?: string; configFile?: string | null} = {},
 ): Store<AppState, AppAction> {
+	const chain = chainOf(config);
+	const labels = hopLabels(config);
 	return createStore(
 		reduce,
 		initialState({
@@ -95,59 +113,70 @@ export function connectStore(
 			// Empty until the GPU host's `hostname` answers: the header says it is not reached yet.
 			title: '',
 			...extra,
-			hops: [initialHop('relay', relayLabel(config)), initialHop('host', gpuHostLabel(config))],
+			hops: chain.map((hop, index) =>
+				initialHop(chainRole(index, chain.length), labels[index] ?? hop.name, {name: hop.name}),
+			),
 		}),
 	);
 }
 
+/** The chain's hops in order; `relay` is the first and `host` the last (the same one alone). */
+export type ChainHops = {
+	readonly relay: SshHop;
+	readonly host: SshHop;
+	readonly hops: readonly SshHop[];
+};
+
 /**
- * The hops of `connect` (relay, then the GPU host through the relay's forwarded port), without
- * any forward: `connect` adds those, `status` and `doctor` use the hops alone.
+ * The hops of `connect`, without any forward: each a new ssh2 Client over the one before it
+ * (`forwardOut` to the next hop's host and port, as `ssh -J` asks, so a relay restricting
+ * forwarding to permitopen="localhost:19506" works), each with its own host-key check,
+ * keepalive and counters. A hop that drops takes down the ones after it only, which follow it
+ * back in order. `connect` adds the forwards; `status` and `doctor` use the hops alone.
  */
 export function createHops(
 	config: Config,
 	store: Store<AppState, AppAction>,
 	asker: AskerFactory,
-): {relay: SshHop; host: SshHop} {
-	const relayTarget = config.relay!;
-	// One key's passphrase is asked once for both hops.
+): ChainHops {
+	const chain = chainOf(config);
+	const labels = hopLabels(config);
+	// One key's passphrase is asked once for every hop.
 	const keyCache: KeyCache = new Map();
-	const common = (name: 'relay' | 'host') => {
-		const ask = asker(name);
-		return {
-			...(name === 'relay'
-				? hostKeyOptions(config.relayHostKeys, relayKeyNames(config), ask)
-				: hostKeyOptions(config.gpuHostKeys, gpuHostKeyNames(config), ask)),
-			auth: {...authOptions(config, ask), keyCache},
-			...keepalive(config),
-		};
-	};
-	const relay = new SshHop({
-		...common('relay'),
-		name: 'relay',
-		label: relayLabel(config),
-		host: relayTarget.host,
-		port: relayTarget.port,
-		username: relayTarget.user,
-		onStatus(patch) {
-			store.dispatch({type: 'hop', hop: 'relay', patch});
-		},
-	});
-	const host = new SshHop({
-		...common('host'),
-		name: 'host',
-		label: gpuHostLabel(config),
-		host: 'localhost',
-		port: config.relayPort,
-		username: config.hostUser,
-		via: relay,
-		// As `ssh -J` asks, so a relay restricting forwarding to permitopen="localhost:19506" works.
-		viaTarget: {host: 'localhost', port: config.relayPort},
-		onStatus(patch) {
-			store.dispatch({type: 'hop', hop: 'host', patch});
-		},
-	});
-	return {relay, host};
+	const hops: SshHop[] = [];
+	for (const [index, target] of chain.entries()) {
+		const role = chainRole(index, chain.length);
+		const ask = asker(role);
+		const via = hops[index - 1];
+		hops.push(
+			new SshHop({
+				...hostKeyOptions(target.hostKeys, target.keyNames, ask),
+				auth: {...authOptions(config, ask, target.identities), keyCache},
+				...keepalive(config),
+				name: role,
+				label: labels[index] ?? target.name,
+				host: target.host,
+				port: target.port,
+				username: target.user,
+				...(via ? {via, viaTarget: {host: target.host, port: target.port}} : {}),
+				onStatus(patch) {
+					store.dispatch({type: 'hop', hop: role, index, patch});
+				},
+			}),
+		);
+	}
+
+	return {relay: hops[0]!, host: hops.at(-1)!, hops};
+}
+
+/** Start every hop; each after the first waits for the one before it. */
+export function startHops(hops: readonly SshHop[]): void {
+	for (const hop of hops) hop.start();
+}
+
+/** Dispose the hops, the GPU host's first. */
+export async function disposeHops(hops: readonly SshHop[]): Promise<void> {
+	for (const hop of [...hops].reverse()) await hop.dispose();
 }
 
 /**
@@ -159,7 +188,7 @@ export async function runConnect(
 	store: Store<AppState, AppAction>,
 	asker: AskerFactory,
 ): Promise<ConnectHandle> {
-	const {relay, host} = createHops(config, store, asker);
+	const {relay, host, hops} = createHops(config, store, asker);
 	const disposers: Array<() => Promise<void> | void> = [];
 	try {
 		const jupyterForward = await startLocalForward({
@@ -456,7 +485,8 @@ export async function runConnect(
 					store.dispatch({
 						type: 'hop',
 						hop: 'host',
-						patch: {label: `${name} (via :${config.relayPort})`},
+						index: hops.length - 1,
+						patch: {label: `${name} (via :${chainOf(config).at(-1)!.port})`},
 					});
 				},
 				() => {
@@ -479,15 +509,14 @@ export async function runConnect(
 			stopKernelMonitor();
 			void gpu.stop();
 		});
-		relay.start();
-		host.start();
+		startHops(hops);
 		return {
 			localPort,
 			relay,
 			host,
+			hops,
 			reconnect() {
-				relay.reconnectNow();
-				host.reconnectNow();
+				for (const hop of hops) hop.reconnectNow();
 			},
 			restartBlocked: () =>
 				!agent && inFallback ? noRestart : agent && !jupyter.agentServes() ? otherServer() : null,
@@ -522,8 +551,7 @@ export async function runConnect(
 					await dispose();
 				}
 
-				await host.dispose();
-				await relay.dispose();
+				await disposeHops(hops);
 			},
 		};
 	} catch (error) {
@@ -531,8 +559,7 @@ export async function runConnect(
 			await dispose();
 		}
 
-		await host.dispose();
-		await relay.dispose();
+		await disposeHops(hops);
 		throw error;
 	}
 }

@@ -1,6 +1,6 @@
 import {existsSync} from 'node:fs';
 import path from 'node:path';
-import type {Config, HostKeyPolicy} from '../config/types.js';
+import type {ChainHop, Config, HostKeyPolicy} from '../config/types.js';
 import type {HopName} from '../core/types.js';
 import {hostPatternFor} from '../core/known-hosts.js';
 
@@ -21,11 +21,16 @@ export function defaultIdentities(home: string): string[] {
 		.filter((file) => existsSync(file));
 }
 
-export function authOptions(config: Config, asker: Asker) {
+/** `identities`: the hop's own list (`--identity`, then its IdentityFile lines). */
+export function authOptions(
+	config: Config,
+	asker: Asker,
+	identities: readonly string[] = config.identities,
+) {
 	return {
 		agentSocket: process.env['SSH_AUTH_SOCK'] ?? null,
-		identities: config.identities,
-		defaultIdentities: config.identities.length > 0 ? [] : defaultIdentities(config.home),
+		identities: [...identities],
+		defaultIdentities: identities.length > 0 ? [] : defaultIdentities(config.home),
 		...(asker.askSecret ? {askSecret: asker.askSecret} : {}),
 	};
 }
@@ -50,6 +55,47 @@ export function gpuHostKeyNames(config: Config): string[] {
 		hostPatternFor('localhost', config.relayPort),
 		hostPatternFor('127.0.0.1', config.relayPort),
 	];
+}
+
+/**
+ * The laptop's chain, first hop first: what `~/.ssh/config` resolved for the alias, or, with
+ * `--relay`, relay → `localhost:<relay-port>` (what `ssh -J relay -p PORT localhost` does).
+ */
+export function chainOf(config: Config): readonly ChainHop[] {
+	if (config.hostAlias && config.chain.length > 0) return config.chain;
+	const relay = config.relay!;
+	return [
+		{
+			name: relay.alias ?? relay.host,
+			host: relay.host,
+			port: relay.port,
+			user: relay.user,
+			identities: config.identities,
+			hostKeys: config.relayHostKeys,
+			keyNames: relayKeyNames(config),
+		},
+		{
+			name: 'localhost',
+			host: 'localhost',
+			port: config.relayPort,
+			user: config.hostUser,
+			identities: config.identities,
+			hostKeys: config.gpuHostKeys,
+			keyNames: gpuHostKeyNames(config),
+		},
+	];
+}
+
+/** An alias's chain as the header says it: `via relay`, `via bastion → relay`, or `direct`. */
+export function chainVia(config: Config): string {
+	const before = chainOf(config).slice(0, -1);
+	return before.length === 0 ? 'direct' : `via ${before.map((hop) => hop.name).join(' → ')}`;
+}
+
+/** A hop's role in the chain: the first is the relay, the last the GPU host, any between a jump. */
+export function chainRole(index: number, length: number): 'relay' | 'jump' | 'host' {
+	if (index === length - 1) return 'host';
+	return index === 0 ? 'relay' : 'jump';
 }
 
 /**
@@ -93,6 +139,10 @@ export type AskerFactory = (hop: HopName) => Asker;
  */
 export function configSources(config: Config): string {
 	const file = config.configFile ?? 'no config file (flags, environment and defaults)';
+	if (config.hostAlias)
+		return `${file}; ${config.hostAlias} from ~/.ssh/config (${chainOf(config)
+			.map((hop) => hop.name)
+			.join(' → ')})`;
 	const alias = config.relay?.alias;
 	return alias
 		? `${file}; relay ${alias} from ~/.ssh/config (${relayAddress(config.relay!)})`

@@ -5,6 +5,7 @@ import {PathPane} from '../../source/components/path-pane.js';
 import {initialHop} from '../../source/core/app-state.js';
 import type {HopStatus} from '../../source/core/types.js';
 import {laptopState, now, readyHost, readyRelay} from './fixtures.js';
+import {renderAt} from './render.js';
 
 afterEach(() => {
 	cleanup();
@@ -198,6 +199,67 @@ describe('path pane, one glyph per hop, read left to right', () => {
 			[
 				' p507 ◐ relay ◐ probe …',
 				' relay: down (relay port 19506 still held by a dead session) · retrying in 1 s …',
+			].join('\n'),
+		);
+	});
+});
+
+describe('a chain of three hops from ~/.ssh/config', () => {
+	const bastion: HopStatus = {
+		...readyRelay,
+		...initialHop('relay', 'bastion (bastion.example.org)', {name: 'bastion'}),
+		state: 'ready',
+		rttMs: 12,
+		readySince: readyRelay.readySince,
+	};
+	const relay: HopStatus = {
+		...readyRelay,
+		hop: 'jump',
+		index: 1,
+		name: 'relay',
+		label: 'relay (relay.example.org)',
+	};
+	const host: HopStatus = {...readyHost, index: 2, name: 'p507'};
+
+	const draw = (hops: HopStatus[], width: number, compact: boolean, height: number) =>
+		renderAt(
+			<PathPane
+				state={laptopState({hops})}
+				now={now}
+				width={width}
+				height={height}
+				compact={compact}
+				focused={false}
+			/>,
+			width,
+		).lastFrame();
+
+	test('160 columns: every hop on the path line, every hop’s numbers under it', () => {
+		const frame = draw([bastion, relay, host], 160, false, 5)!.split('\n');
+		expect(frame[1]).toBe(
+			`│ ${'laptop ──● bastion (bastion.example.org) ──● relay (relay.example.org) ──● p507 (via :19506) ──● jupyter :19508 ──▶ http://127.0.0.1:19507'.padEnd(156)} │`,
+		);
+		expect(frame[2]).toBe(
+			`│ ${'bastion: ready  rtt 12 ms   relay: ready  rtt 38 ms  rc 1   p507: ready  rtt 41 ms'.padEnd(156)} │`,
+		);
+	});
+
+	test('80 columns: one glyph and name per hop; a down middle hop says so, by its name', () => {
+		expect(draw([bastion, relay, host], 80, true, 1)).toBe(
+			' laptop ● bastion ● relay ● p507 ● jupyter  → http://127.0.0.1:19507   rc 1',
+		);
+		const lost: HopStatus = {
+			...relay,
+			state: 'lost',
+			readySince: null,
+			retryAt: now + 3000,
+			error: {kind: 'closed', message: 'connection reset'},
+		};
+		const waiting: HopStatus = {...host, state: 'waiting', readySince: null};
+		expect(draw([bastion, lost, waiting], 80, true, 2)).toBe(
+			[
+				' laptop ● bastion ◐ relay ◐ p507 ◐ jupyter  → http://127.0.0.1:19507   rc 1',
+				' relay: lost (connection reset) · retrying in 3 s · r to retry now',
 			].join('\n'),
 		);
 	});

@@ -79,6 +79,8 @@ describe('defaults', () => {
 			configFile: null,
 			relay: {host: 'relay.example.org', port: 22, user: 'alice', alias: null},
 			relayPort: 19506,
+			chain: [],
+			hostAlias: null,
 			hostUser: 'alice',
 			jupyterPort: 19508,
 			localPort: 19507,
@@ -255,7 +257,7 @@ describe('defaults', () => {
 	test('url, status and demo run without a relay; connect, host and doctor need one', () => {
 		for (const command of ['url', 'status', 'demo']) expect(run([command]).relay).toBeNull();
 		expect(configError([]).message).toBe(
-			'--relay: required for "connect"; give --relay [user@]host[:port] (or GPUJUP_RELAY)',
+			'--relay: required for "connect"; give --relay [user@]host[:port] (or GPUJUP_RELAY), or an ~/.ssh/config alias: gpujup ALIAS',
 		);
 		expect(configError(['host']).message).toContain('--relay: required for "host"');
 		expect(configError(['doctor']).message).toContain('--relay: required for "doctor"');
@@ -832,5 +834,103 @@ describe('--slurm, --sbatch, --on-quit, --node-ssh-port', () => {
 		expect(configError([]).message).toMatch(
 			/config\.toml:3: key "sbatch": expected a list of strings/,
 		);
+	});
+});
+
+describe('a chain from ~/.ssh/config: gpujup ALIAS', () => {
+	const sshConfig = () =>
+		write(
+			join(home, '.ssh', 'config'),
+			[
+				'Host bastion',
+				'  HostName bastion.example.org',
+				'  User bast',
+				'Host relay',
+				'  HostName relay.example.org',
+				'  ProxyJump bastion',
+				'  IdentityFile ~/.ssh/id_relay',
+				'Host p507',
+				'  HostName localhost',
+				'  Port 19506',
+				'  User gpu',
+				'  ProxyJump relay',
+				'  HostKeyAlias P507',
+				'Host pcmd',
+				'  ProxyCommand nc %h %p',
+				'Host conect',
+				'  HostName c.example.org',
+			].join('\n'),
+		);
+
+	test('gpujup p507, connect p507 and --host p507 read the same three hops', () => {
+		sshConfig();
+		const configs = [
+			run(['p507']),
+			run(['connect', 'p507']),
+			run(['--host', 'p507']),
+			run(['connect'], {GPUJUP_HOST: 'p507'}),
+		];
+		for (const config of configs) {
+			expect(config.command).toBe('connect');
+			expect(config.hostAlias).toBe('p507');
+			expect(config.chain).toEqual(configs[0]!.chain);
+		}
+
+		const config = configs[0]!;
+		expect(config.chain.map((hop) => [hop.name, hop.host, hop.port, hop.user])).toEqual([
+			['bastion', 'bastion.example.org', 22, 'bast'],
+			['relay', 'relay.example.org', 22, 'alice'],
+			['p507', 'localhost', 19506, 'gpu'],
+		]);
+		expect(config.chain[1]!.identities).toEqual([join(home, '.ssh', 'id_relay')]);
+		expect(config.chain.map((hop) => hop.keyNames)).toEqual([
+			['bastion.example.org'],
+			['relay.example.org'],
+			['p507'],
+		]);
+		expect(config.relay).toEqual({
+			host: 'bastion.example.org',
+			port: 22,
+			user: 'bast',
+			alias: 'bastion',
+		});
+		expect([config.hostUser, config.relayPort]).toEqual(['gpu', 19506]);
+		// host-user and host-key-alias are the GPU host's: the last hop's.
+		const given = run(['p507', '--host-user', 'me', '--host-key-alias', 'gpu-key']);
+		expect(given.chain.at(-1)).toMatchObject({user: 'me', keyNames: ['gpu-key']});
+		expect(given.chain[0]!.user).toBe('bast');
+		// An alias over a relay from the environment; `status` and `doctor` take one too.
+		expect(run(['p507'], {GPUJUP_RELAY: 'other'}).chain).toHaveLength(3);
+		expect(run(['status', 'p507']).hostAlias).toBe('p507');
+		expect(run(['doctor', 'p507']).chain).toHaveLength(3);
+		// `--relay` keeps its meaning: no chain of its own.
+		expect(run(['--relay', 'relay']).chain).toEqual([]);
+	});
+
+	test('ProxyCommand, --relay with an alias, and stray words are refused with exit 2', () => {
+		sshConfig();
+		expect(configError(['pcmd']).message).toBe(
+			`${join(home, '.ssh', 'config')}: "pcmd" uses ProxyCommand (nc %h %p), which runs a program: gpujup does not run it. Write the chain with ProxyJump instead (ProxyJump relay, or a,b for several hops), or give --relay (needed to resolve "pcmd")`,
+		);
+		expect(configError(['p507', '--relay', 'relay']).message).toBe(
+			'--relay and "p507" both name the way to the GPU host; give one: gpujup p507 reads the chain from ~/.ssh/config (ProxyJump), --relay names the relay',
+		);
+		expect(configError(['p507', '--host', 'relay']).message).toBe(
+			'--host relay and "p507" name two hosts; give one (gpujup p507)',
+		);
+		expect(configError(['p507', 'extra']).message).toBe(
+			'unexpected argument "extra" after "p507" (gpujup --help lists the usage)',
+		);
+		expect(configError(['host', '--host', 'p507']).message).toBe(
+			'--host: only connect, status and doctor take a host, not "host"',
+		);
+		// From the environment or the file it is the laptop's default, which other commands ignore.
+		expect(run(['url'], {GPUJUP_HOST: 'p507'}).hostAlias).toBeNull();
+		expect(configError(['me@p507']).message).toContain(
+			'"me@p507": expected an ~/.ssh/config alias',
+		);
+		// A near miss of a command is one, unless the ssh config names it.
+		expect(configError(['stauts']).message).toContain('did you mean "status"?');
+		expect(run(['conect']).chain.map((hop) => hop.host)).toEqual(['c.example.org']);
 	});
 });

@@ -132,6 +132,8 @@ test('a missing config is empty; patterns follow match_pattern_list', () => {
 		port: null,
 		identityFiles: [],
 		userKnownHostsFiles: null,
+		proxyJump: null,
+		proxyCommand: null,
 		globalKnownHostsFiles: null,
 		hostKeyAlias: null,
 		strictHostKeyChecking: null,

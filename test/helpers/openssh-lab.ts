@@ -61,6 +61,11 @@ export type LabOptions = {
 	 * e.g. a test Slurm cluster's `SLURM_CONF` when that sshd plays a login node.
 	 */
 	readonly hostEnv?: Readonly<Record<string, string>>;
+	/**
+	 * Start a third sshd, a bastion in front of the relay (a university's bastion → login node →
+	 * machine), accepting the client key; its key goes into known_hosts as `[127.0.0.1]:<port>`.
+	 */
+	readonly bastion?: boolean;
 };
 
 /** One sshd of the lab. */
@@ -89,6 +94,8 @@ export type LabSshd = {
 
 export type Lab = {
 	readonly relay: LabSshd;
+	/** The third sshd, with `bastion: true`; null otherwise. */
+	readonly bastion: LabSshd | null;
 	/** The GPU host's sshd; `sshPort` is its real port (what `-R …:localhost:<sshPort>` exposes). */
 	readonly gpu: LabSshd & {readonly sshPort: number};
 	/** The reverse-forward port on the relay's loopback. */
@@ -189,7 +196,7 @@ const sshdConfig = (base: readonly string[], extra: readonly string[]): string =
 };
 
 type SshdSpec = {
-	readonly name: 'relay' | 'gpu';
+	readonly name: 'relay' | 'gpu' | 'bastion';
 	readonly dir: string;
 	readonly hostKey: string;
 	readonly hostKeyPub: string;
@@ -387,10 +394,11 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
 		}
 
 		const clientKey = path.join(dir, 'id_ed25519');
-		const [clientKeyPub, relayHostPub, gpuHostPub] = await Promise.all([
+		const [clientKeyPub, relayHostPub, gpuHostPub, bastionHostPub] = await Promise.all([
 			keygen(clientKey, 'gpujup-lab-client'),
 			keygen(path.join(dir, 'relay_host_ed25519'), 'relay'),
 			keygen(path.join(dir, 'gpu_host_ed25519'), 'gpu'),
+			options.bastion ? keygen(path.join(dir, 'bastion_host_ed25519'), 'bastion') : null,
 		]);
 
 		const gpuEnvValues: Record<string, string> = {
@@ -446,12 +454,26 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
 			async () => relay.stop(),
 			async () => gpuSshd.stop(),
 		);
+		const bastion = bastionHostPub
+			? await makeSshd({
+					name: 'bastion',
+					dir,
+					hostKey: path.join(dir, 'bastion_host_ed25519'),
+					hostKeyPub: bastionHostPub,
+					authorizedKeys: relayAuthorized,
+					extra: [],
+					permitUserEnvironment: false,
+				})
+			: null;
+		if (bastion) cleanups.push(async () => bastion.stop());
 
 		const relayPort = await freePort();
 		const knownHosts = path.join(dir, 'known_hosts');
 		await writeFile(
 			knownHosts,
-			`[127.0.0.1]:${relay.port} ${relayHostPub}\n[localhost]:${relayPort} ${gpuHostPub}\n`,
+			`[127.0.0.1]:${relay.port} ${relayHostPub}\n[localhost]:${relayPort} ${gpuHostPub}\n${
+				bastion ? `[127.0.0.1]:${bastion.port} ${bastion.hostKeyPub}\n` : ''
+			}`,
 			{mode: 0o600},
 		);
 
@@ -615,6 +637,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
 
 		const lab: Lab = {
 			relay,
+			bastion,
 			gpu,
 			relayPort,
 			user: 'root',

@@ -37,6 +37,8 @@ async function setup() {
 		configFile: null,
 		relay: {host: '127.0.0.1', port: lab.relay.port, user: lab.user, alias: null},
 		relayPort: lab.relayPort,
+		chain: [],
+		hostAlias: null,
 		hostUser: lab.user,
 		jupyterPort,
 		localPort: 0,

@@ -157,6 +157,8 @@ describe('control socket', () => {
 			{
 				type: 'hop',
 				hop: 'reverse',
+				index: 0,
+				name: 'relay (listening :1)',
 				state: 'ready',
 				attempt: 1,
 				reconnects: 0,

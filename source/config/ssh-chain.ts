@@ -1,0 +1,137 @@
+/**
+ * The chain of hops `ssh ALIAS` would take, from what `~/.ssh/config` says (as `ssh -G` resolves
+ * each host): ProxyJump lists, jumps nested through other aliases, `user@host:port` and
+ * `ssh://` forms, `none`. As ssh.c does, a host with `ProxyJump a,b,c` is reached by running
+ * `ssh -J a,b -W host:port c`: the list's last entry is the hop just before the host, reached
+ * itself through the rest of the list given as `-J` (which overrides that entry's own ProxyJump),
+ * and only the first entry of a list falls back to its own ProxyJump from the config. Entries are
+ * aliases too: each hop gets its own HostName, Port, User, IdentityFile and host-key settings.
+ * ProxyCommand runs a program and is refused; nothing here runs anything.
+ */
+import {join} from 'node:path';
+import {
+	lookupSshHost,
+	SshConfigError,
+	type SshConfigOptions,
+	type SshHostConfig,
+} from './ssh-config.js';
+
+/** One hop as ssh would dial it: the name written, the `-l`/`-p`/`-J` its parent gave it. */
+export type SshChainLink = {
+	/** As written in the jump list (or typed, for the last). */
+	readonly name: string;
+	/** From a `user@host` jump entry (ssh's `-l`), over the config's User. */
+	readonly user: string | null;
+	/** From a `host:port` jump entry (ssh's `-p`), over the config's Port. */
+	readonly port: number | null;
+	/** The `-J` list this hop was reached with, which replaced its own ProxyJump; null for none. */
+	readonly jump: string | null;
+	/** What the config says for this hop. */
+	readonly config: SshHostConfig;
+};
+
+/** A jump entry: `[user@]host[:port]`, `[user@][v6]:port`, or `ssh://[user@]host[:port]`. */
+export type JumpEntry = {
+	readonly user: string | null;
+	readonly host: string;
+	readonly port: number | null;
+};
+
+// ssh's own chain has no limit, but a ProxyJump loop must end; no real path is this long.
+const maxHops = 16;
+
+/**
+ * Parses one ProxyJump entry as ssh's parse_ssh_uri / parse_user_host_port do; null when ssh
+ * would refuse it.
+ */
+export function parseJumpEntry(text: string): JumpEntry | null {
+	let rest = text.trim();
+	if (rest === '') return null;
+	if (rest.toLowerCase().startsWith('ssh://')) {
+		rest = rest.slice('ssh://'.length);
+		if (rest.includes('/')) return null;
+	}
+
+	const at = rest.lastIndexOf('@');
+	const user = at >= 0 ? rest.slice(0, at) : null;
+	if (user === '') return null;
+	rest = at >= 0 ? rest.slice(at + 1) : rest;
+	let host: string;
+	let portText: string | null = null;
+	if (rest.startsWith('[')) {
+		const match = /^\[([^\]]+)\](?::(.*))?$/.exec(rest);
+		if (!match) return null;
+		host = match[1] ?? '';
+		portText = match[2] ?? null;
+	} else {
+		const colon = rest.indexOf(':');
+		host = colon === -1 ? rest : rest.slice(0, colon);
+		portText = colon === -1 ? null : rest.slice(colon + 1);
+	}
+
+	if (host === '' || /[\s/@[\]]/.test(host)) return null;
+	let port: number | null = null;
+	if (portText !== null) {
+		port = Number(portText);
+		if (!/^\d+$/.test(portText) || port < 1 || port > 65_535) return null;
+	}
+
+	return {user, host, port};
+}
+
+/**
+ * The hops to `alias`, first (the one dialled from here) to last (`alias` itself). Throws
+ * SshConfigError for a config that cannot be read, a ProxyCommand, a ProxyJump entry ssh would
+ * refuse, or a loop.
+ */
+export function resolveSshChain(alias: string, options: SshConfigOptions): SshChainLink[] {
+	const file = options.path ?? join(options.home, '.ssh', 'config');
+	const links: SshChainLink[] = [];
+	// Built from the last hop back: each step resolves the hop before the current one.
+	type Next = {readonly entry: JumpEntry; readonly jump: string | null};
+	let next: Next | null = {
+		entry: {user: null, host: alias, port: null},
+		jump: null,
+	};
+	while (next) {
+		if (links.length >= maxHops)
+			throw new SshConfigError(
+				file,
+				`ProxyJump for "${alias}" leads through more than ${maxHops} hops — is there a loop (${links
+					.map((link) => link.name)
+					.reverse()
+					.join(' → ')})?`,
+			);
+		const {entry, jump}: Next = next;
+		const config = lookupSshHost(entry.host, {
+			...options,
+			...(entry.port === null ? {} : {port: entry.port}),
+			...(entry.user === null ? {} : {user: entry.user}),
+		});
+		links.unshift({name: entry.host, user: entry.user, port: entry.port, jump, config});
+		// A `-J` from the command line (here: from the hop after) is obtained first and wins.
+		const proxyJump: string | null = jump ?? config.proxyJump;
+		if (jump === null && config.proxyCommand !== null)
+			throw new SshConfigError(
+				file,
+				`"${entry.host}" uses ProxyCommand (${config.proxyCommand}), which runs a program: gpujup does not run it. Write the chain with ProxyJump instead (ProxyJump relay, or a,b for several hops), or give --relay`,
+			);
+		if (proxyJump === null || proxyJump.toLowerCase() === 'none') {
+			next = null;
+			continue;
+		}
+
+		const entries: string[] = proxyJump.split(',');
+		const lastText = entries.pop() ?? '';
+		const last = parseJumpEntry(lastText);
+		const bad = [lastText, ...entries].find((text) => parseJumpEntry(text) === null);
+		if (!last || bad !== undefined)
+			throw new SshConfigError(
+				file,
+				`ProxyJump for "${entry.host}": cannot read ${JSON.stringify(bad ?? lastText)}; expected [user@]host[:port] entries separated by commas, or none`,
+			);
+		next = {entry: last, jump: entries.length > 0 ? entries.join(',') : null};
+	}
+
+	return links;
+}
