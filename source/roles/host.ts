@@ -4,6 +4,7 @@ import {startHostStats} from '../services/host-stats.js';
 import path from 'node:path';
 import type {Config} from '../config/types.js';
 import type {AppAction, AppState} from '../core/app-state.js';
+import {errnoOf} from '../core/classify-error.js';
 import {
 	initialServiceMemory,
 	serviceNotifications,
@@ -56,7 +57,6 @@ export type HostHandle = {
 		reconnect(): void;
 		/** Restart Jupyter (`j`, confirmed): a new process, kernels lost. */
 		restartJupyter(): Promise<void>;
-		stopJupyter(): Promise<void>;
 		/** For `gpujup url` and the copy key only; null while Jupyter is not running. */
 		token(): {token: string; port: number} | null;
 		/** `i`, `K`, `x` on a kernel (and the socket's `kernel-action`): what was done, in words. */
@@ -239,9 +239,6 @@ export async function runHost(config: Config, io: HostIo): Promise<HostHandle> {
 		commands: {
 			reconnect: () => tunnel.reconnectNow(),
 			restartJupyter: async () => running.restart(),
-			stopJupyter: async () => {
-				await running.stop();
-			},
 			token,
 			kernelAction,
 		},
@@ -321,9 +318,6 @@ export async function pairHost(config: Config): Promise<string> {
 		await tunnel.dispose();
 	}
 }
-
-const errnoOf = (error: unknown): string | undefined =>
-	(error as NodeJS.ErrnoException | undefined)?.code;
 
 /**
  * `gpujup host --stop-jupyter`: ask the running host to stop its Jupyter (so it does not restart

@@ -3,6 +3,7 @@ import {chmodSync, lstatSync, mkdirSync, unlinkSync} from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type {AppAction, AppState} from '../core/app-state.js';
+import {errnoOf} from '../core/classify-error.js';
 import {
 	encodeLine,
 	parseRequest,
@@ -71,9 +72,6 @@ export class AlreadyRunningError extends Error {
 
 /** An `ok: false` reply, as the client sees it. */
 export {ControlError} from './control-connection.js';
-
-const errnoOf = (error: unknown): string | undefined =>
-	(error as NodeJS.ErrnoException | undefined)?.code;
 
 /**
  * Make room for our socket: refuse when a live process answers on `socketPath`, remove a stale
@@ -385,13 +383,4 @@ export function subscribeControl(
 			connection.close();
 		},
 	};
-}
-
-/** The profile's socket path: `${stateDir}/<profile>/<name>.sock`. */
-export function controlSocketPath(
-	stateDir: string,
-	profile: string | null,
-	name: 'host' | 'connect',
-): string {
-	return path.join(stateDir, profile ?? 'default', `${name}.sock`);
 }
