@@ -13,7 +13,6 @@ import {connectAgent, requestAgentToken, type Agent} from '../services/agent-cha
 import {parseProcDump, procDumpCommand, type KernelAction} from '../core/kernels.js';
 import {KernelMonitor} from '../services/kernel-monitor.js';
 import {deliverNotification} from '../services/notify-url.js';
-import {sanitizeLine} from '../core/sanitize.js';
 import {RemoteLogTail} from '../services/log-tail.js';
 import {execText} from '../services/remote-exec.js';
 import {createStore, type Store} from '../core/store.js';
@@ -500,14 +499,12 @@ export async function runConnect(
 			token: () => jupyter.token(),
 			async kernelAction(id, action) {
 				if (agent) {
-					const result = (await agent.connection.request(
+					const {message} = await agent.connection.request(
 						'kernel-action',
 						action === 'restart' ? 70_000 : 20_000,
 						{kernel: id, action},
-					)) as {message?: unknown} | null;
-					return typeof result?.message === 'string'
-						? sanitizeLine(result.message).slice(0, 200)
-						: `${action}: done`;
+					);
+					return message ?? `${action}: done`;
 				}
 
 				if (kernelMonitor) return kernelMonitor.act(id, action);

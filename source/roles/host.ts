@@ -327,11 +327,8 @@ export async function pairHost(config: Config): Promise<string> {
 export async function stopJupyterForProfile(config: Config): Promise<string> {
 	const profile = config.profile ?? 'default';
 	try {
-		const result = (await requestControl(hostSocketPath(config), 'stop-jupyter', 30_000)) as {
-			pid?: number | null;
-		} | null;
-		const pid = result?.pid;
-		return `stopped Jupyter${typeof pid === 'number' ? ` (pid ${pid})` : ''} of the running gpujup host for profile ${profile}`;
+		const {pid} = await requestControl(hostSocketPath(config), 'stop-jupyter', 30_000);
+		return `stopped Jupyter${pid === null ? '' : ` (pid ${pid})`} of the running gpujup host for profile ${profile}`;
 	} catch (error) {
 		const code = errnoOf(error);
 		if (code !== 'ENOENT' && code !== 'ECONNREFUSED') throw error;
