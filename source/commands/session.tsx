@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type {Commands} from '../app.js';
+import type {Commands} from '../core/view-commands.js';
 import type {Config} from '../config/types.js';
 import type {AppAction, AppState} from '../core/app-state.js';
 import {sanitizeLine} from '../core/sanitize.js';
@@ -66,18 +66,9 @@ export async function runSession(options: SessionOptions): Promise<number> {
 	if (fallbacks.length > 0) store.dispatch({type: 'log', lines: fallbacks});
 	const asker: AskerFactory = tui ? prompts.factory : () => ({});
 
-	let noticeTimer: NodeJS.Timeout | undefined;
+	// How long it stays is core/notice.ts's policy: the header hides it when its time is up.
 	const notify = (text: string, level: 'info' | 'warn' | 'error' = 'info') => {
 		store.dispatch({type: 'notice', notice: {text, level, at: Date.now()}});
-		clearTimeout(noticeTimer);
-		// Long enough to read a warning; the log keeps anything longer.
-		noticeTimer = setTimeout(
-			() => {
-				store.dispatch({type: 'notice', notice: null});
-			},
-			level === 'info' ? 3000 : 8000,
-		);
-		noticeTimer.unref();
 	};
 
 	let quitting = false;
