@@ -42,6 +42,57 @@ export default tseslint.config(
 							],
 							message: 'core/ is pure: no I/O, React or ssh2',
 						},
+						{group: ['../*'], message: 'core/ imports only core/'},
+					],
+				},
+			],
+		},
+	},
+	// Imports go downward only (README, Architecture): commands → roles, demo → services → core.
+	{
+		files: ['source/services/**/*.ts'],
+		rules: {
+			'no-restricted-imports': [
+				'error',
+				{
+					patterns: [
+						{
+							group: ['../roles/*', '../commands/*', '../demo/*', '../components/*', '../hooks/*'],
+							message: 'services/ import only core/ and other services',
+						},
+					],
+				},
+			],
+		},
+	},
+	{
+		files: ['source/components/**/*.{ts,tsx}', 'source/hooks/**/*.ts'],
+		rules: {
+			'no-restricted-imports': [
+				'error',
+				{
+					patterns: [
+						{
+							group: ['../services/*', '../roles/*', '../commands/*', '../demo/*', '../config/*'],
+							message: 'the view does no I/O: it reads the store and calls Commands',
+						},
+					],
+				},
+			],
+		},
+	},
+	{
+		files: ['source/roles/**/*.ts', 'source/demo/**/*.ts'],
+		rules: {
+			'no-restricted-imports': [
+				'error',
+				{
+					patterns: [
+						{
+							group: ['../commands/*', '../app.js', '../components/*', '../hooks/*'],
+							message:
+								'the wiring builds services into a session; commands and the view sit above it',
+						},
 					],
 				},
 			],

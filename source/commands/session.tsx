@@ -3,7 +3,7 @@ import type {Commands} from '../core/view-commands.js';
 import type {Config} from '../config/types.js';
 import type {AppAction, AppState} from '../core/app-state.js';
 import {sanitizeLine} from '../core/sanitize.js';
-import type {KernelAction} from '../core/kernels.js';
+import type {SessionHandle} from '../core/session-handle.js';
 import type {Store} from '../core/store.js';
 import {BrowserError, openInBrowser} from '../services/browser.js';
 import {copyToClipboard} from '../services/clipboard.js';
@@ -16,21 +16,6 @@ import {offLogLines, sessionWorkarounds} from '../services/workarounds/index.js'
 import {enterAlternateScreen, restoreTerminal} from '../services/terminal.js';
 import {profileDir, type AskerFactory} from '../roles/ssh-options.js';
 import {createPromptAsker} from './asker.js';
-
-/** What a running role (connect, host, demo) offers the dashboard, the socket and the shell. */
-export type SessionHandle = {
-	reconnect(): void;
-	restartJupyter(): Promise<void>;
-	/** Why `restartJupyter` would fail now, or null (absent: it can always be tried). */
-	restartBlocked?(): string | null;
-	/** The Jupyter URL with its token as seen from this machine, or null while unknown. */
-	urlWithToken(): string | null;
-	/** For the control socket's `token` request. */
-	token(): {token: string; port: number} | null;
-	/** Interrupt, restart or shut down a notebook's kernel; resolves what was done, in words. */
-	kernelAction?(id: string, action: KernelAction): Promise<string>;
-	dispose(options: {stopJupyter: boolean}): Promise<void>;
-};
 
 export type SessionOptions = {
 	readonly config: Config;

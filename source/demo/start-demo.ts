@@ -18,7 +18,7 @@ import {createStore, type Store} from '../core/store.js';
 import {loopbackPortFree} from '../services/tcp-probe.js';
 import {gpuHostLabel, relayLabel, runConnect, type ConnectHandle} from '../roles/connect.js';
 import type {AskerFactory} from '../roles/ssh-options.js';
-import type {SessionHandle} from '../commands/session.js';
+import type {SessionHandle} from '../core/session-handle.js';
 import {createDemoKernels} from './demo-kernels.js';
 import {startEmbeddedServers, type EmbeddedServers} from './embedded-servers.js';
 import {handleGpuHostExec} from './gpu-host-commands.js';
