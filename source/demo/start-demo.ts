@@ -222,11 +222,8 @@ export async function prepareDemo(options: DemoOptions): Promise<PreparedDemo> {
 					urlWithToken: () => handle.urlWithToken(),
 					// i, K and x on the demo's notebooks: the client's own path to the stand-in.
 					kernelAction: async (id, action) => handle.kernelAction(id, action),
-					token() {
-						const token = handle.token();
-						return token ? {token, port: handle.localPort} : null;
-					},
-					dispose: dispose,
+					token: () => handle.token(),
+					dispose,
 				};
 			},
 			dispose,

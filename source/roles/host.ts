@@ -5,6 +5,8 @@ import path from 'node:path';
 import type {Config} from '../config/types.js';
 import type {AppAction, AppState} from '../core/app-state.js';
 import {errnoOf} from '../core/classify-error.js';
+import {jupyterUrlWithToken} from '../core/events.js';
+import type {SessionHandle} from '../core/session-handle.js';
 import {
 	initialServiceMemory,
 	serviceNotifications,
@@ -48,20 +50,16 @@ export type HostIo = {
 	readonly jupyterEnv?: NodeJS.ProcessEnv;
 };
 
-/** The running host role. */
-export type HostHandle = {
+/**
+ * The running host role, as the session shell drives it (core/session-handle.ts): `r` reconnects
+ * the reverse tunnel, `j` (confirmed) restarts Jupyter, a new process with its kernels lost; the
+ * token only while Jupyter runs, for `gpujup url` and the copy key.
+ */
+export type HostHandle = SessionHandle & {
 	/** Stop the tunnel and the socket; Jupyter keeps running unless `stopJupyter`. */
 	dispose(options?: {stopJupyter?: boolean}): Promise<void>;
-	readonly commands: {
-		/** Reconnect the reverse tunnel now (`r`). */
-		reconnect(): void;
-		/** Restart Jupyter (`j`, confirmed): a new process, kernels lost. */
-		restartJupyter(): Promise<void>;
-		/** For `gpujup url` and the copy key only; null while Jupyter is not running. */
-		token(): {token: string; port: number} | null;
-		/** `i`, `K`, `x` on a kernel (and the socket's `kernel-action`): what was done, in words. */
-		kernelAction(id: string, action: KernelAction): Promise<string>;
-	};
+	/** `i`, `K`, `x` on a kernel (and the socket's `kernel-action`): what was done, in words. */
+	kernelAction(id: string, action: KernelAction): Promise<string>;
 };
 
 /** The host's control socket: `${stateDir}/<profile>/host.sock`. */
@@ -236,12 +234,14 @@ export async function runHost(config: Config, io: HostIo): Promise<HostHandle> {
 			]);
 			await server.dispose();
 		},
-		commands: {
-			reconnect: () => tunnel.reconnectNow(),
-			restartJupyter: async () => running.restart(),
-			token,
-			kernelAction,
+		reconnect: () => tunnel.reconnectNow(),
+		restartJupyter: async () => running.restart(),
+		urlWithToken() {
+			const t = token();
+			return t ? jupyterUrlWithToken(t.port, t.token) : null;
 		},
+		token,
+		kernelAction,
 	};
 }
 

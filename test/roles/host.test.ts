@@ -153,7 +153,7 @@ describe('gpujup host role', () => {
 			token: readFileSync(tokenFile, 'utf8').trim(),
 			port: config.jupyterPort,
 		});
-		expect(host.handle.commands.token()).toEqual(token);
+		expect(host.handle.token()).toEqual(token);
 		expect(JSON.stringify(host.snapshot())).not.toContain(token.token);
 
 		expect((await kernelThroughTunnel(lab, config.jupyterPort, token.token)).trim()).toBe('42');
@@ -186,7 +186,7 @@ describe('gpujup host role', () => {
 		expect(second.snapshot().jupyter).toMatchObject({state: 'exited', pid: null});
 		await expect(requestControl(hostSocketPath(config), 'token')).rejects.toThrow(/not running/);
 
-		await second.handle.commands.restartJupyter();
+		await second.handle.restartJupyter();
 		const restarted = await second.up();
 		const newPid = restarted.jupyter!.pid!;
 		expect(newPid).not.toBe(pid);
