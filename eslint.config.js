@@ -3,6 +3,14 @@ import tseslint from 'typescript-eslint';
 import reactHooks from 'eslint-plugin-react-hooks';
 import globals from 'globals';
 
+/** A layer's files may not import from the layers above it. */
+function layer(files, above, message) {
+	return {
+		files,
+		rules: {'no-restricted-imports': ['error', {patterns: [{group: above, message}]}]},
+	};
+}
+
 export default tseslint.config(
 	{ignores: ['dist/**', 'dist-bench/**', 'node_modules/**', 'media/**']},
 	js.configs.recommended,
@@ -49,53 +57,19 @@ export default tseslint.config(
 		},
 	},
 	// Imports go downward only (README, Architecture): commands → roles, demo → services → core.
-	{
-		files: ['source/services/**/*.ts'],
-		rules: {
-			'no-restricted-imports': [
-				'error',
-				{
-					patterns: [
-						{
-							group: ['../roles/*', '../commands/*', '../demo/*', '../components/*', '../hooks/*'],
-							message: 'services/ import only core/ and other services',
-						},
-					],
-				},
-			],
-		},
-	},
-	{
-		files: ['source/components/**/*.{ts,tsx}', 'source/hooks/**/*.ts'],
-		rules: {
-			'no-restricted-imports': [
-				'error',
-				{
-					patterns: [
-						{
-							group: ['../services/*', '../roles/*', '../commands/*', '../demo/*', '../config/*'],
-							message: 'the view does no I/O: it reads the store and calls Commands',
-						},
-					],
-				},
-			],
-		},
-	},
-	{
-		files: ['source/roles/**/*.ts', 'source/demo/**/*.ts'],
-		rules: {
-			'no-restricted-imports': [
-				'error',
-				{
-					patterns: [
-						{
-							group: ['../commands/*', '../app.js', '../components/*', '../hooks/*'],
-							message:
-								'the wiring builds services into a session; commands and the view sit above it',
-						},
-					],
-				},
-			],
-		},
-	},
+	layer(
+		['source/services/**/*.ts'],
+		['../roles/*', '../commands/*', '../demo/*', '../components/*', '../hooks/*'],
+		'services/ import only core/ and other services',
+	),
+	layer(
+		['source/components/**/*.{ts,tsx}', 'source/hooks/**/*.ts'],
+		['../services/*', '../roles/*', '../commands/*', '../demo/*', '../config/*'],
+		'the view does no I/O: it reads the store and calls Commands',
+	),
+	layer(
+		['source/roles/**/*.ts', 'source/demo/**/*.ts'],
+		['../commands/*', '../app.js', '../components/*', '../hooks/*'],
+		'the wiring builds services into a session; commands and the view sit above it',
+	),
 );
