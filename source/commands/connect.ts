@@ -13,7 +13,7 @@ export async function runConnectCommand(config: Config): Promise<number> {
 	return runSession({
 		config,
 		store,
-		socketName: 'connect.sock',
+		socket: true,
 		start: async (asker) => runConnect(config, store, asker),
 	});
 }

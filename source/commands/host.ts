@@ -108,7 +108,7 @@ export async function runHostCommand(config: Config): Promise<number> {
 	return runSession({
 		config,
 		store,
-		socketName: null,
+		socket: false,
 		// systemd must not restart into the same refusal (RestartPreventExitStatus).
 		failedExitCode: hostCredentialsExitCode,
 		async start(asker) {

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import type {Commands} from '../core/view-commands.js';
 import type {Config} from '../config/types.js';
 import type {AppAction, AppState} from '../core/app-state.js';
@@ -14,14 +13,14 @@ import {tildify} from '../services/ssh-auth.js';
 import {shareInkOutputCaches} from '../services/workarounds/ink-output-cache.js';
 import {offLogLines, sessionWorkarounds} from '../services/workarounds/index.js';
 import {enterAlternateScreen, restoreTerminal} from '../services/terminal.js';
-import {profileDir, type AskerFactory} from '../roles/ssh-options.js';
+import {controlSocketPath, profileDir, type AskerFactory} from '../roles/ssh-options.js';
 import {createPromptAsker} from './asker.js';
 
 export type SessionOptions = {
 	readonly config: Config;
 	readonly store: Store<AppState, AppAction>;
-	/** `connect.sock` or `host.sock` in the profile's state directory; null for none (demo). */
-	readonly socketName: string | null;
+	/** Serve the profile's `connect.sock` for `url` and `status`; false for none (host, demo). */
+	readonly socket: boolean;
 	readonly start: (asker: AskerFactory) => Promise<SessionHandle>;
 	/** The exit status under --no-tui when a hop fails for good (auth or host key); default 1. */
 	readonly failedExitCode?: number;
@@ -166,10 +165,10 @@ export async function runSession(options: SessionOptions): Promise<number> {
 	// The socket first: a second gpujup for this profile is refused before it starts anything
 	// (no hop or forward events, no dashboard). Its handlers wait for the handle.
 	let server: {dispose(): Promise<void> | void} | undefined;
-	if (options.socketName) {
+	if (options.socket) {
 		try {
 			server = await startControlServer({
-				path: path.join(profileDir(config), options.socketName),
+				path: controlSocketPath(config, 'connect'),
 				role: 'connect',
 				profile: config.profile ?? 'default',
 				store,

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import type {Client} from 'ssh2';
 import type {Config} from '../config/types.js';
 import type {ControlReplies} from '../core/control-decode.js';
@@ -19,12 +18,11 @@ import {GpuStream} from '../services/gpu-stream.js';
 import {sshRunner} from '../services/command-runner.js';
 import {probeWorkarounds} from '../services/workarounds/index.js';
 import {connectStore, createHops} from '../roles/connect.js';
-import {profileDir} from '../roles/ssh-options.js';
+import {controlSocketPath} from '../roles/ssh-options.js';
 
 /** Sockets of a gpujup running on this machine, the GPU host's agent first. */
 function socketPaths(config: Config): string[] {
-	const dir = profileDir(config);
-	return [path.join(dir, 'host.sock'), path.join(dir, 'connect.sock')];
+	return [controlSocketPath(config, 'host'), controlSocketPath(config, 'connect')];
 }
 
 /**

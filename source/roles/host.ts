@@ -1,7 +1,6 @@
 import {GpuStream} from '../services/gpu-stream.js';
 import {localRunner} from '../services/command-runner.js';
 import {startHostStats} from '../services/host-stats.js';
-import path from 'node:path';
 import type {Config} from '../config/types.js';
 import type {AppAction, AppState} from '../core/app-state.js';
 import {errnoOf} from '../core/classify-error.js';
@@ -34,6 +33,7 @@ import {ReverseTunnel, type PairingKeys} from '../services/reverse-tunnel.js';
 import os from 'node:os';
 import {
 	authOptions,
+	controlSocketPath,
 	hostKeyOptions,
 	keepalive,
 	profileDir,
@@ -61,11 +61,6 @@ export type HostHandle = SessionHandle & {
 	/** `i`, `K`, `x` on a kernel (and the socket's `kernel-action`): what was done, in words. */
 	kernelAction(id: string, action: KernelAction): Promise<string>;
 };
-
-/** The host's control socket: `${stateDir}/<profile>/host.sock`. */
-export function hostSocketPath(config: Config): string {
-	return path.join(profileDir(config), 'host.sock');
-}
 
 /** `<relay> (listening :<relay-port>)`, the reverse hop's label. */
 export function reverseLabel(config: Config): string {
@@ -151,7 +146,7 @@ export async function runHost(config: Config, io: HostIo): Promise<HostHandle> {
 
 	// The socket first: a second `gpujup host` for this profile must stop before it touches Jupyter.
 	const server: ControlServer = await startControlServer({
-		path: hostSocketPath(config),
+		path: controlSocketPath(config, 'host'),
 		store: io.store,
 		role: 'host',
 		profile,
@@ -327,7 +322,7 @@ export async function pairHost(config: Config): Promise<string> {
 export async function stopJupyterForProfile(config: Config): Promise<string> {
 	const profile = config.profile ?? 'default';
 	try {
-		const {pid} = await requestControl(hostSocketPath(config), 'stop-jupyter', 30_000);
+		const {pid} = await requestControl(controlSocketPath(config, 'host'), 'stop-jupyter', 30_000);
 		return `stopped Jupyter${pid === null ? '' : ` (pid ${pid})`} of the running gpujup host for profile ${profile}`;
 	} catch (error) {
 		const code = errnoOf(error);
