@@ -3,6 +3,14 @@ import tseslint from 'typescript-eslint';
 import reactHooks from 'eslint-plugin-react-hooks';
 import globals from 'globals';
 
+/** A layer's files may not import from the layers above it. */
+function layer(files, above, message) {
+	return {
+		files,
+		rules: {'no-restricted-imports': ['error', {patterns: [{group: above, message}]}]},
+	};
+}
+
 export default tseslint.config(
 	{ignores: ['dist/**', 'dist-bench/**', 'node_modules/**', 'media/**']},
 	js.configs.recommended,
@@ -42,9 +50,26 @@ export default tseslint.config(
 							],
 							message: 'core/ is pure: no I/O, React or ssh2',
 						},
+						{group: ['../*'], message: 'core/ imports only core/'},
 					],
 				},
 			],
 		},
 	},
+	// Imports go downward only (README, Architecture): commands → roles, demo → services → core.
+	layer(
+		['source/services/**/*.ts'],
+		['../roles/*', '../commands/*', '../demo/*', '../components/*', '../hooks/*'],
+		'services/ import only core/ and other services',
+	),
+	layer(
+		['source/components/**/*.{ts,tsx}', 'source/hooks/**/*.ts'],
+		['../services/*', '../roles/*', '../commands/*', '../demo/*', '../config/*'],
+		'the view does no I/O: it reads the store and calls Commands',
+	),
+	layer(
+		['source/roles/**/*.ts', 'source/demo/**/*.ts'],
+		['../commands/*', '../app.js', '../components/*', '../hooks/*'],
+		'the wiring builds services into a session; commands and the view sit above it',
+	),
 );

@@ -245,6 +245,14 @@ describe('prompts', () => {
 		expect(app.calls).toEqual([['answerPrompt', 7, true]]);
 	});
 
+	test('a pasted "yes" with its Enter, in one write, trusts the key', async () => {
+		const app = await start({actions: [hostKey]});
+		await app.frame((f) => f.includes(question), 'the question');
+		app.instance.stdin.write('yes\r');
+		await app.called('answerPrompt');
+		expect(app.calls).toEqual([['answerPrompt', 7, true]]);
+	});
+
 	test('no, Enter on nothing and Esc refuse an unknown host key', async () => {
 		for (const answer of [['no', keys.enter], [keys.enter], [' No ', keys.enter], [keys.escape]]) {
 			cleanup();

@@ -12,23 +12,7 @@ export async function runConnectCommand(config: Config): Promise<number> {
 	return runSession({
 		config,
 		store,
-		socketName: 'connect.sock',
-		async start(asker) {
-			const handle = await runConnect(config, store, asker);
-			return {
-				reconnect: () => {
-					handle.reconnect();
-				},
-				restartJupyter: async () => handle.restartJupyter(),
-				restartBlocked: () => handle.restartBlocked(),
-				kernelAction: async (id, action) => handle.kernelAction(id, action),
-				urlWithToken: () => handle.urlWithToken(),
-				token() {
-					const token = handle.token();
-					return token ? {token, port: handle.localPort} : null;
-				},
-				dispose: async () => handle.dispose(),
-			};
-		},
+		socket: true,
+		start: async (asker) => runConnect(config, store, asker),
 	});
 }

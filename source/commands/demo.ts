@@ -42,7 +42,7 @@ export async function runDemoCommand(config: Config): Promise<number> {
 		return await runSession({
 			config: demo.config,
 			store: demo.store,
-			socketName: null,
+			socket: false,
 			start: async (asker) => demo.connect(asker),
 		});
 	} finally {

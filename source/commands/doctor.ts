@@ -10,7 +10,7 @@ import {probeJupyter} from '../services/jupyter-probe.js';
 import {execText} from '../services/remote-exec.js';
 import {openRemoteStream, remotePortOwner} from '../services/remote-jupyter.js';
 import type {SshHop} from '../services/ssh-hop.js';
-import {probeTcp} from '../services/tcp-probe.js';
+import {probeTcp, readBanner} from '../services/tcp-probe.js';
 import {probeWorkarounds} from '../services/workarounds/index.js';
 import {connectStore, createHops, disposeHops} from '../roles/connect.js';
 import {chainOf, configSources, relayAddress} from '../roles/ssh-options.js';
@@ -44,25 +44,6 @@ async function firstOutcome(
 	}
 
 	return {kind: 'timeout', message: `no SSH session within ${hopTimeoutMs / 1000} s`};
-}
-
-async function readBanner(stream: Duplex, timeoutMs = 5000): Promise<string> {
-	return new Promise((resolve) => {
-		let text = '';
-		const finish = () => {
-			clearTimeout(timer);
-			stream.destroy();
-			resolve(text.split(/\r?\n/)[0] ?? '');
-		};
-
-		const timer = setTimeout(finish, timeoutMs);
-		stream.on('data', (chunk: Buffer) => {
-			text += chunk.toString('latin1');
-			if (text.includes('\n')) finish();
-		});
-		stream.on('close', finish);
-		stream.on('error', finish);
-	});
 }
 
 function hopFix(error: ClassifiedError, which: 'relay' | 'GPU host', config: Config): string {
@@ -188,7 +169,7 @@ export async function runDoctorChecks(config: Config): Promise<DoctorStep[]> {
 		}
 
 		pass('reverse port', `${via}'s ${gpu.host}:${gpu.port} accepts connections`);
-		const banner = await readBanner(tunnel);
+		const banner = (await readBanner(tunnel, 5000)).text.split(/\r?\n/)[0] ?? '';
 		if (!banner.startsWith('SSH-'))
 			return fail(
 				'GPU host sshd',

@@ -4,7 +4,6 @@ import path from 'node:path';
 import type {Config} from '../config/types.js';
 import {configSources} from '../roles/ssh-options.js';
 import {initialHop, initialState, reduce} from '../core/app-state.js';
-import {jupyterUrlWithToken} from '../core/events.js';
 import {hostCredentialsExitCode} from '../core/exit-codes.js';
 import {createStore} from '../core/store.js';
 import {servicePath, systemdUnit, unfitPathDir} from '../core/systemd-unit.js';
@@ -111,30 +110,16 @@ export async function runHostCommand(config: Config): Promise<number> {
 	return runSession({
 		config,
 		store,
-		socketName: null,
+		socket: false,
 		// systemd must not restart into the same refusal (RestartPreventExitStatus).
 		failedExitCode: hostCredentialsExitCode,
 		async start(asker) {
 			const ask = asker('reverse');
-			const handle = await runHost(config, {
+			return runHost(config, {
 				store,
 				...(ask.askSecret ? {askSecret: ask.askSecret} : {}),
 				...(ask.confirmHostKey ? {confirmHostKey: ask.confirmHostKey} : {}),
 			});
-			const token = () => handle.commands.token();
-			return {
-				reconnect: () => {
-					handle.commands.reconnect();
-				},
-				restartJupyter: async () => handle.commands.restartJupyter(),
-				urlWithToken() {
-					const t = token();
-					return t ? jupyterUrlWithToken(t.port, t.token) : null;
-				},
-				token,
-				kernelAction: async (id, action) => handle.commands.kernelAction(id, action),
-				dispose: async ({stopJupyter}) => handle.dispose({stopJupyter}),
-			};
 		},
 	});
 }

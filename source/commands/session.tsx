@@ -1,9 +1,8 @@
-import path from 'node:path';
-import type {Commands} from '../app.js';
+import type {Commands} from '../core/view-commands.js';
 import type {Config} from '../config/types.js';
 import type {AppAction, AppState} from '../core/app-state.js';
 import {sanitizeLine} from '../core/sanitize.js';
-import type {KernelAction} from '../core/kernels.js';
+import type {SessionHandle} from '../core/session-handle.js';
 import type {Store} from '../core/store.js';
 import {BrowserError, openInBrowser} from '../services/browser.js';
 import {copyToClipboard} from '../services/clipboard.js';
@@ -14,29 +13,14 @@ import {tildify} from '../services/ssh-auth.js';
 import {shareInkOutputCaches} from '../services/workarounds/ink-output-cache.js';
 import {offLogLines, sessionWorkarounds} from '../services/workarounds/index.js';
 import {enterAlternateScreen, restoreTerminal} from '../services/terminal.js';
-import {profileDir, type AskerFactory} from '../roles/ssh-options.js';
+import {controlSocketPath, profileDir, type AskerFactory} from '../roles/ssh-options.js';
 import {createPromptAsker} from './asker.js';
-
-/** What a running role (connect, host, demo) offers the dashboard, the socket and the shell. */
-export type SessionHandle = {
-	reconnect(): void;
-	restartJupyter(): Promise<void>;
-	/** Why `restartJupyter` would fail now, or null (absent: it can always be tried). */
-	restartBlocked?(): string | null;
-	/** The Jupyter URL with its token as seen from this machine, or null while unknown. */
-	urlWithToken(): string | null;
-	/** For the control socket's `token` request. */
-	token(): {token: string; port: number} | null;
-	/** Interrupt, restart or shut down a notebook's kernel; resolves what was done, in words. */
-	kernelAction?(id: string, action: KernelAction): Promise<string>;
-	dispose(options: {stopJupyter: boolean}): Promise<void>;
-};
 
 export type SessionOptions = {
 	readonly config: Config;
 	readonly store: Store<AppState, AppAction>;
-	/** `connect.sock` or `host.sock` in the profile's state directory; null for none (demo). */
-	readonly socketName: string | null;
+	/** Serve the profile's `connect.sock` for `url` and `status`; false for none (host, demo). */
+	readonly socket: boolean;
 	readonly start: (asker: AskerFactory) => Promise<SessionHandle>;
 	/** The exit status under --no-tui when a hop fails for good (auth or host key); default 1. */
 	readonly failedExitCode?: number;
@@ -66,18 +50,9 @@ export async function runSession(options: SessionOptions): Promise<number> {
 	if (fallbacks.length > 0) store.dispatch({type: 'log', lines: fallbacks});
 	const asker: AskerFactory = tui ? prompts.factory : () => ({});
 
-	let noticeTimer: NodeJS.Timeout | undefined;
+	// How long it stays is core/notice.ts's policy: the header hides it when its time is up.
 	const notify = (text: string, level: 'info' | 'warn' | 'error' = 'info') => {
 		store.dispatch({type: 'notice', notice: {text, level, at: Date.now()}});
-		clearTimeout(noticeTimer);
-		// Long enough to read a warning; the log keeps anything longer.
-		noticeTimer = setTimeout(
-			() => {
-				store.dispatch({type: 'notice', notice: null});
-			},
-			level === 'info' ? 3000 : 8000,
-		);
-		noticeTimer.unref();
 	};
 
 	let quitting = false;
@@ -190,10 +165,10 @@ export async function runSession(options: SessionOptions): Promise<number> {
 	// The socket first: a second gpujup for this profile is refused before it starts anything
 	// (no hop or forward events, no dashboard). Its handlers wait for the handle.
 	let server: {dispose(): Promise<void> | void} | undefined;
-	if (options.socketName) {
+	if (options.socket) {
 		try {
 			server = await startControlServer({
-				path: path.join(profileDir(config), options.socketName),
+				path: controlSocketPath(config, 'connect'),
 				role: 'connect',
 				profile: config.profile ?? 'default',
 				store,

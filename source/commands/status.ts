@@ -1,7 +1,6 @@
-import path from 'node:path';
 import type {Client} from 'ssh2';
 import type {Config} from '../config/types.js';
-import {decodeKernels, decodeStatus, decodeToken} from '../core/control-decode.js';
+import type {ControlReplies} from '../core/control-decode.js';
 import {
 	jupyterUrlWithToken,
 	kernelStatusOf,
@@ -14,25 +13,31 @@ import {describeServers} from '../core/jupyter-runtime.js';
 import {sanitizeLines} from '../core/sanitize.js';
 import {stringifyJson} from '../services/json-writer.js';
 import {RemoteJupyter} from '../services/remote-jupyter.js';
-import {requestControl} from '../services/control-socket.js';
+import {ControlReplyError, requestControl} from '../services/control-socket.js';
 import {GpuStream} from '../services/gpu-stream.js';
 import {sshRunner} from '../services/command-runner.js';
 import {probeWorkarounds} from '../services/workarounds/index.js';
 import {connectStore, createHops, disposeHops, startHops} from '../roles/connect.js';
-import {profileDir} from '../roles/ssh-options.js';
+import {controlSocketPath} from '../roles/ssh-options.js';
 
 /** Sockets of a gpujup running on this machine, the GPU host's agent first. */
 function socketPaths(config: Config): string[] {
-	const dir = profileDir(config);
-	return [path.join(dir, 'host.sock'), path.join(dir, 'connect.sock')];
+	return [controlSocketPath(config, 'host'), controlSocketPath(config, 'connect')];
 }
 
-/** Asks whichever gpujup runs here; null when none answers. */
-async function askRunning(config: Config, op: 'status' | 'token' | 'kernels'): Promise<unknown> {
+/**
+ * Asks whichever gpujup runs here: its reply, decoded; `{malformed}` when one answered with a
+ * reply of another shape (the message names the field); null when none answers.
+ */
+async function askRunning<Op extends 'status' | 'token' | 'kernels'>(
+	config: Config,
+	op: Op,
+): Promise<{readonly reply: ControlReplies[Op]} | {readonly malformed: string} | null> {
 	for (const socket of socketPaths(config)) {
 		try {
-			return await requestControl(socket, op, 3000);
-		} catch {
+			return {reply: await requestControl(socket, op, 3000)};
+		} catch (error) {
+			if (error instanceof ControlReplyError) return {malformed: error.message};
 			// Not running there: try the next.
 		}
 	}
@@ -144,12 +149,11 @@ export async function checkChainOnce(config: Config): Promise<StatusObject> {
 /** `gpujup status [--json]`: exit 0 only when all is up. */
 export async function runStatus(config: Config): Promise<number> {
 	const answer = await askRunning(config, 'status');
-	const decoded = answer === null ? null : decodeStatus(answer);
-	if (decoded && !decoded.ok)
+	if (answer && 'malformed' in answer)
 		process.stderr.write(
-			`gpujup: the running gpujup sent ${decoded.message}; checking the chain once\n`,
+			`gpujup: the running gpujup sent ${answer.malformed}; checking the chain once\n`,
 		);
-	let status: StatusObject | null = decoded?.ok ? decoded.value : null;
+	let status: StatusObject | null = answer && 'reply' in answer ? answer.reply : null;
 	const once = !status;
 	if (!status) {
 		if (!config.relay) {
@@ -188,9 +192,8 @@ export async function runStatus(config: Config): Promise<number> {
 
 /** `gpujup url`: the URL with its token, from the gpujup running here. */
 export async function runUrl(config: Config): Promise<number> {
-	const reply = await askRunning(config, 'token');
-	const decoded = reply === null ? null : decodeToken(reply);
-	const answer = decoded?.ok ? decoded.value : null;
+	const asked = await askRunning(config, 'token');
+	const answer = asked && 'reply' in asked ? asked.reply : null;
 	if (!answer) {
 		process.stderr.write(
 			'gpujup: no running gpujup here knows a Jupyter token — start one with `gpujup --relay user@relay` (laptop) or `gpujup host --relay user@relay` (GPU host), then try again\n',
@@ -223,20 +226,19 @@ async function kernelTable(
 /** `gpujup kernels [--json]`: the notebooks' kernels, from the gpujup running here. */
 export async function runKernels(config: Config): Promise<number> {
 	const answer = await askRunning(config, 'kernels');
-	if (answer === null) {
+	if (!answer) {
 		process.stderr.write(
 			'gpujup: no gpujup is running here — start `gpujup host` (GPU host) or `gpujup --relay user@relay` (laptop), then try again\n',
 		);
 		return 1;
 	}
 
-	const decoded = decodeKernels(answer);
-	if (!decoded.ok) {
-		process.stderr.write(`gpujup: the running gpujup sent ${decoded.message}\n`);
+	if ('malformed' in answer) {
+		process.stderr.write(`gpujup: the running gpujup sent ${answer.malformed}\n`);
 		return 1;
 	}
 
-	const {kernels, gpus} = decoded.value;
+	const {kernels, gpus} = answer.reply;
 	process.stdout.write(
 		config.json
 			? stringifyJson({kernels}) + '\n'

@@ -1,6 +1,16 @@
 import {Box} from 'ink';
 import {selectedKernelIndex, type AppState} from '../core/app-state.js';
-import {notebookFooterItems} from '../core/keymap.js';
+import {
+	confirmKeys,
+	confirmQuitKeys,
+	filterKeys,
+	helpKeys,
+	hostKeyPromptKeys,
+	modeFooterItems,
+	modeHint,
+	notebookFooterItems,
+	secretPromptKeys,
+} from '../core/keymap.js';
 import {ThemeContext, makeTheme} from '../theme.js';
 import {Confirm, quitQuestion, restartQuestion} from './confirm.js';
 import {Footer} from './footer.js';
@@ -47,51 +57,32 @@ export function Dashboard({
 	const gpus = state.gpu?.gpus ?? [];
 	let bottom;
 	if (state.prompt) {
-		const keys =
-			state.prompt.kind === 'host-key'
-				? [
-						{keys: 'enter', label: 'answer'},
-						{keys: 'esc', label: 'refuse'},
-					]
-				: [
-						{keys: 'enter', label: 'submit'},
-						{keys: 'esc', label: 'cancel'},
-					];
-		bottom = <Footer role={state.role} width={columns} items={keys} />;
+		const keys = state.prompt.kind === 'host-key' ? hostKeyPromptKeys : secretPromptKeys;
+		bottom = <Footer role={state.role} width={columns} items={modeFooterItems(keys)} />;
 	} else if (state.overlay === 'confirm-restart') {
-		bottom = <Confirm question={restartQuestion(kernels)} hint="esc cancels" width={columns} />;
+		bottom = (
+			<Confirm question={restartQuestion(kernels)} hint={modeHint(confirmKeys)} width={columns} />
+		);
 	} else if (
 		(state.overlay === 'confirm-kernel-restart' || state.overlay === 'confirm-kernel-shutdown') &&
 		pinned
 	) {
 		const action = state.overlay === 'confirm-kernel-restart' ? 'restart' : 'shutdown';
 		bottom = (
-			<Confirm question={kernelQuestion(pinned, action, gpus)} hint="esc cancels" width={columns} />
+			<Confirm
+				question={kernelQuestion(pinned, action, gpus)}
+				hint={modeHint(confirmKeys)}
+				width={columns}
+			/>
 		);
 	} else if (state.overlay === 'confirm-quit') {
-		bottom = <Confirm question={quitQuestion(kernels)} hint="esc stays" width={columns} />;
+		bottom = (
+			<Confirm question={quitQuestion(kernels)} hint={modeHint(confirmQuitKeys)} width={columns} />
+		);
 	} else if (state.overlay === 'help') {
-		bottom = (
-			<Footer
-				role={state.role}
-				width={columns}
-				items={[
-					{keys: '? esc', label: 'close help'},
-					{keys: 'q', label: 'quit'},
-				]}
-			/>
-		);
+		bottom = <Footer role={state.role} width={columns} items={modeFooterItems(helpKeys)} />;
 	} else if (state.ui.filterEditing) {
-		bottom = (
-			<Footer
-				role={state.role}
-				width={columns}
-				items={[
-					{keys: 'enter', label: 'keep filter'},
-					{keys: 'esc', label: 'clear filter'},
-				]}
-			/>
-		);
+		bottom = <Footer role={state.role} width={columns} items={modeFooterItems(filterKeys)} />;
 	} else if (focused('notebooks')) {
 		bottom = <Footer role={state.role} width={columns} items={notebookFooterItems(state.role)} />;
 	} else {

@@ -1,19 +1,10 @@
 import {Box, Text} from 'ink';
 import type {AppState, StoredNotification} from '../core/app-state.js';
 import {formatDuration, secondsUntil, textWidth, truncate} from '../core/format.js';
-import type {Notice} from '../core/types.js';
+import {visibleNotice} from '../core/notice.js';
 import {hopGrade, useTheme, type Grade} from '../theme.js';
 import {Line, type Segment} from './line.js';
 import {downHop, hopName} from './path-pane.js';
-
-/** How long an info notice (`copied ✓`) stays when the shell does not clear it. */
-export const noticeTtlMs = 5000;
-
-export function visibleNotice(notice: Notice | null, now: number): Notice | null {
-	if (!notice) return null;
-	if (notice.level === 'info' && now - notice.at > noticeTtlMs) return null;
-	return notice;
-}
 
 /** How long a notification stays in the header (it stays in the log). */
 export const notificationTtlMs = 8000;

@@ -10,10 +10,6 @@ export type Segment = {
 	readonly bold?: boolean;
 };
 
-export function segmentsText(segments: readonly Segment[]): string {
-	return segments.map((s) => s.text).join('');
-}
-
 type Props = {readonly segments: readonly Segment[]};
 
 /** One terminal line: styled segments, cut at the pane's edge, never wrapped. */

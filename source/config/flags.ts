@@ -45,8 +45,6 @@ export const cliFlags = {
 	version: {type: 'boolean'},
 } as const;
 
-export type CliFlagName = keyof typeof cliFlags;
-
 /** How a setting's raw value is checked and converted (see resolve.ts). */
 export type SettingKind =
 	| 'relay'

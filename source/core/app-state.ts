@@ -64,8 +64,6 @@ export type AppState = {
 	readonly notice: Notice | null;
 	readonly prompt: Prompt | null;
 	readonly overlay: Overlay;
-	/** Set when the app should exit; the shell disposes services, then exits with this code. */
-	readonly exit: {readonly code: number; readonly stopJupyter: boolean} | null;
 	readonly ui: {
 		readonly focus: number;
 		/** Lines scrolled up from the bottom of the log (0 = following). */
@@ -109,8 +107,7 @@ export type AppAction =
 	| {readonly type: 'focus'; readonly delta: number; readonly panes: number}
 	/** `max`: the most lines the log can be scrolled up (its lines less the shown ones). */
 	| {readonly type: 'scroll'; readonly delta: number; readonly max?: number}
-	| {readonly type: 'filter'; readonly filter: string; readonly editing: boolean}
-	| {readonly type: 'exit'; readonly code: number; readonly stopJupyter?: boolean};
+	| {readonly type: 'filter'; readonly filter: string; readonly editing: boolean};
 
 /**
  * A hop before its first attempt; `name` defaults to its label. Its `index` is its place in the
@@ -167,7 +164,6 @@ export function initialState(init: {
 		notice: null,
 		prompt: null,
 		overlay: null,
-		exit: null,
 		ui: {focus: 0, logScroll: 0, logFilter: '', filterEditing: false, kernelId: null},
 	};
 }
@@ -439,10 +435,6 @@ export function reduce(state: AppState, raw: AppAction): AppState {
 				...state,
 				ui: {...state.ui, logFilter: action.filter, filterEditing: action.editing, logScroll: 0},
 			};
-		}
-
-		case 'exit': {
-			return {...state, exit: {code: action.code, stopJupyter: action.stopJupyter ?? false}};
 		}
 	}
 }

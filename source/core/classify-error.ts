@@ -1,6 +1,12 @@
 import {sanitizeLine} from './sanitize.js';
 import type {ClassifiedError, ErrorKind} from './types.js';
 
+/** The errno code (`ENOENT`, `ECONNREFUSED`…) an error carries, if any. */
+export function errnoOf(error: unknown): string | undefined {
+	const code = (error as {code?: unknown} | null | undefined)?.code;
+	return typeof code === 'string' ? code : undefined;
+}
+
 /** Where the failing connection went, so messages can name it. */
 export type ErrorContext = {
 	readonly host?: string;

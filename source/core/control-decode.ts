@@ -1,10 +1,10 @@
 /**
- * The control sockets' one gate for what the other side sends: agent events and the results of
- * `status` and `token`, decoded by small hand-written guards into the typed values the rest of
+ * The control sockets' one gate for what the other side sends: agent events and the reply of
+ * every op ({@link decodeReply}), decoded by small hand-written guards into the typed values the rest of
  * the code holds, with every string through {@link sanitizeLine}. Anything of another shape is
  * refused with a message naming the field, never thrown into the stream that carried it.
  */
-import type {ControlStatus, ControlToken} from './control-protocol.js';
+import type {ControlOp, ControlStatus, ControlToken} from './control-protocol.js';
 import {jsonErrorKinds, type JsonEvent, type KernelObject, type StatusObject} from './events.js';
 import {kernelStates, notifyKinds} from './kernels.js';
 import {sanitizeLine} from './sanitize.js';
@@ -280,11 +280,14 @@ export function decodeToken(value: unknown): Decoded<ControlToken> {
 	);
 }
 
-/** `kernels`' result: the kernels, and the GPUs (index and uuid) their memory is on. */
-export function decodeKernels(value: unknown): Decoded<{
+/** `kernels`' result as read. */
+export type KernelsReply = {
 	readonly kernels: KernelObject[];
 	readonly gpus: ReadonlyArray<{readonly index: number; readonly uuid: string}>;
-}> {
+};
+
+/** `kernels`' result: the kernels, and the GPUs (index and uuid) their memory is on. */
+export function decodeKernels(value: unknown): Decoded<KernelsReply> {
 	return decode(
 		object({
 			kernels: list(kernelObject),
@@ -293,4 +296,64 @@ export function decodeKernels(value: unknown): Decoded<{
 		value,
 		'the kernels',
 	);
+}
+
+/**
+ * Each op's reply as a client reads it. Where an older or foreign gpujup may leave a field out,
+ * the field is null rather than the reply refused (`subscribe`'s instance, `stop-jupyter`'s pid,
+ * `kernel-action`'s message); the ops that return nothing read as null whatever was sent.
+ */
+export type ControlReplies = {
+	readonly status: StatusReply;
+	readonly subscribe: {readonly instance: string | null; readonly logSeq: number | null};
+	readonly 'restart-jupyter': null;
+	readonly 'stop-jupyter': {readonly pid: number | null};
+	readonly reconnect: null;
+	readonly token: ControlToken;
+	readonly kernels: KernelsReply;
+	readonly 'kernel-action': {readonly message: string | null};
+};
+
+const field = (value: unknown, key: string): unknown =>
+	typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+
+const nothing = (): Decoded<null> => ({ok: true, value: null});
+
+const replyDecoders: {readonly [Op in ControlOp]: (value: unknown) => Decoded<ControlReplies[Op]>} =
+	{
+		status: decodeStatus,
+		subscribe(value) {
+			const instance = field(value, 'instance');
+			const logSeq = field(value, 'logSeq');
+			return {
+				ok: true,
+				value: {
+					instance: typeof instance === 'string' ? instance : null,
+					logSeq: typeof logSeq === 'number' && Number.isInteger(logSeq) ? logSeq : null,
+				},
+			};
+		},
+		'restart-jupyter': nothing,
+		'stop-jupyter'(value) {
+			const pid = field(value, 'pid');
+			return {ok: true, value: {pid: typeof pid === 'number' ? pid : null}};
+		},
+		reconnect: nothing,
+		token: decodeToken,
+		kernels: decodeKernels,
+		'kernel-action'(value) {
+			const message = field(value, 'message');
+			return {
+				ok: true,
+				value: {message: typeof message === 'string' ? sanitizeLine(message).slice(0, 200) : null},
+			};
+		},
+	};
+
+/** The reply to `op`, decoded by that op's guard. */
+export function decodeReply<Op extends ControlOp>(
+	op: Op,
+	value: unknown,
+): Decoded<ControlReplies[Op]> {
+	return replyDecoders[op](value);
 }

@@ -7,7 +7,7 @@
  *   ← {"v":1,"event":{"type":"hop",…,"at":"…"}}   (after subscribe)
  */
 import {decodeEvent} from './control-decode.js';
-import type {JsonEvent, StatusObject} from './events.js';
+import type {JsonEvent, KernelObject, StatusObject} from './events.js';
 import {sanitizeLine} from './sanitize.js';
 import {kernelActions, type KernelAction} from './kernels.js';
 
@@ -31,22 +31,39 @@ export type LogResume = {readonly instance: string; readonly seq: number};
 /** `kernel-action`'s arguments: which kernel, and what to do to it. */
 export type KernelActionArgs = {readonly kernel: string; readonly action: KernelAction};
 
-export type ControlRequest = {
-	readonly v: number;
-	readonly id: number;
-	readonly op: ControlOp;
-	/** `subscribe` only, optional (older clients omit it and get the whole replay). */
-	readonly logAfter?: LogResume;
-	/** Only with `kernel-action`. */
-	readonly kernel?: string;
-	readonly action?: KernelAction;
+/** Each op's arguments, besides `v`, `id` and `op`. */
+export type ControlArgs = {
+	readonly [Op in ControlOp]: Op extends 'kernel-action'
+		? KernelActionArgs
+		: Op extends 'subscribe'
+			? /** Optional: older clients omit it and get the whole replay. */
+				{readonly logAfter?: LogResume}
+			: Record<never, never>;
 };
+
+/** One request: its op with that op's arguments. */
+export type ControlRequest = {
+	readonly [Op in ControlOp]: {
+		readonly v: number;
+		readonly id: number;
+		readonly op: Op;
+	} & ControlArgs[Op];
+}[ControlOp];
 
 /** `subscribe`'s result: who serves (a new value after a restart) and its log's line count. */
 export type ControlSubscribed = {readonly instance: string; readonly logSeq: number};
 
 /** `kernel-action`'s result: what was done, in words for the notice. */
 export type ControlKernelActionResult = {readonly message: string};
+
+/** `stop-jupyter`'s result: the pid that was stopped, if one ran. */
+export type ControlStopped = {readonly pid: number | null};
+
+/** `kernels`' result: the kernels, and the GPUs (index and uuid) their memory is on. */
+export type ControlKernels = {
+	readonly kernels: readonly KernelObject[];
+	readonly gpus: ReadonlyArray<{readonly index: number; readonly uuid: string}>;
+};
 
 export type ControlReply =
 	| {readonly v: number; readonly id: number | null; readonly ok: true; readonly result: unknown}
@@ -64,11 +81,26 @@ export type ControlStatus = StatusObject & {
 /** `token`'s result: the only way the token leaves `gpujup host`. */
 export type ControlToken = {readonly token: string; readonly port: number};
 
+/** What each op's reply carries, as the server sends it (control-decode.ts reads it back). */
+export type ControlResults = {
+	readonly status: ControlStatus;
+	readonly subscribe: ControlSubscribed;
+	readonly 'restart-jupyter': null;
+	readonly 'stop-jupyter': ControlStopped;
+	readonly reconnect: null;
+	readonly token: ControlToken;
+	readonly kernels: ControlKernels;
+	readonly 'kernel-action': ControlKernelActionResult;
+};
+
 /** Longest line either side accepts; a longer one is an error, not a memory leak. */
 export const maxLineBytes = 1024 * 1024;
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
 	typeof value === 'object' && value !== null && !Array.isArray(value);
+
+const isOneOf = <T extends string>(values: readonly T[], value: unknown): value is T =>
+	typeof value === 'string' && (values as readonly string[]).includes(value);
 
 /** One request line → the request, or the error reply to send back. */
 export function parseRequest(
@@ -97,33 +129,32 @@ export function parseRequest(
 		);
 	if (id === null) return fail(null, 'a request needs an integer "id"');
 	const op = parsed['op'];
-	if (typeof op !== 'string' || !(controlOps as readonly string[]).includes(op))
+	if (!isOneOf(controlOps, op))
 		return fail(id, `unknown op ${JSON.stringify(op ?? null)}; known: ${controlOps.join(', ')}`);
 	if (op === 'kernel-action') {
 		const kernel = parsed['kernel'];
 		const action = parsed['action'];
 		if (typeof kernel !== 'string' || !/^[\w-]{1,64}$/.test(kernel))
 			return fail(id, 'kernel-action needs "kernel": a kernel id');
-		if (typeof action !== 'string' || !(kernelActions as readonly string[]).includes(action))
+		if (!isOneOf(kernelActions, action))
 			return fail(id, `kernel-action needs "action": one of ${kernelActions.join(', ')}`);
-		return {
-			ok: true,
-			request: {v: protocolVersion, id, op, kernel, action: action as KernelAction},
-		};
+		return {ok: true, request: {v: protocolVersion, id, op, kernel, action}};
 	}
 
-	const logAfter = parsed['logAfter'];
-	const resume =
-		op === 'subscribe' &&
-		isRecord(logAfter) &&
-		typeof logAfter['instance'] === 'string' &&
-		Number.isInteger(logAfter['seq'])
-			? {instance: logAfter['instance'], seq: logAfter['seq'] as number}
-			: null;
-	return {
-		ok: true,
-		request: {v: protocolVersion, id, op: op as ControlOp, ...(resume ? {logAfter: resume} : {})},
-	};
+	if (op === 'subscribe') {
+		const logAfter = parsed['logAfter'];
+		const seq = isRecord(logAfter) ? logAfter['seq'] : undefined;
+		const resume =
+			isRecord(logAfter) &&
+			typeof logAfter['instance'] === 'string' &&
+			typeof seq === 'number' &&
+			Number.isInteger(seq)
+				? {instance: logAfter['instance'], seq}
+				: null;
+		return {ok: true, request: {v: protocolVersion, id, op, ...(resume ? {logAfter: resume} : {})}};
+	}
+
+	return {ok: true, request: {v: protocolVersion, id, op}};
 }
 
 /**

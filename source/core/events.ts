@@ -1,4 +1,3 @@
-import type {AppState} from './app-state.js';
 import type {KernelStatus, Notification} from './kernels.js';
 import {
 	errorKinds,
@@ -13,6 +12,26 @@ import {
 	type JupyterState,
 	type JupyterStatus,
 } from './types.js';
+
+/**
+ * The facts the JSON contract is drawn from: the session's part of the store, and none of the
+ * dashboard's (focus, scroll, overlays). The store's state has these fields among others.
+ */
+export type SessionFacts = {
+	readonly hops: readonly HopStatus[];
+	readonly forwards: readonly ForwardStatus[];
+	readonly jupyter: JupyterStatus | null;
+	readonly gpu: GpuStatus | null;
+	readonly host: HostStats | null;
+	/** Token-masked log lines, oldest first, and the count of every line ever added. */
+	readonly logs: readonly string[];
+	readonly logSeq: number;
+	readonly kernels: readonly KernelStatus[];
+	/** The latest notifications, oldest first, and the count of every one ever added. */
+	readonly notifications: ReadonlyArray<Notification & {readonly seq: number; readonly at: number}>;
+	readonly notifySeq: number;
+	readonly source: string | null;
+};
 
 /** The SPEC's JSON contract, one object per line (`--no-tui`, the control sockets' subscribe). */
 export type HopEvent = {
@@ -232,7 +251,7 @@ const untouchedHop = JSON.stringify(['connecting', 0, 0, null]);
  * The events that tell a reader of the JSON lines how `prev` became `next`. With `prev` null, the
  * whole state (the first lines a subscriber gets).
  */
-export function diffEvents(prev: AppState | null, next: AppState): JsonEventBody[] {
+export function diffEvents(prev: SessionFacts | null, next: SessionFacts): JsonEventBody[] {
 	const events: JsonEventBody[] = [];
 	for (const hop of next.hops) {
 		// A hop that has not tried yet is no news: its first event is its first attempt.
@@ -313,7 +332,7 @@ export type StatusObject = {
 };
 
 /** `status --json`: ok means every hop is ready and Jupyter answers; GPU trouble does not count. */
-export function statusObject(state: AppState): StatusObject {
+export function statusObject(state: SessionFacts): StatusObject {
 	const hops = state.hops.map(hopEvent);
 	const forward = state.forwards[0] ? forwardEvent(state.forwards[0]) : null;
 	const jupyter = state.jupyter ? jupyterEvent(state.jupyter) : null;

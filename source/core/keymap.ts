@@ -380,3 +380,108 @@ export function notebookFooterItems(role: Role): FooterItem[] {
 
 	return items;
 }
+
+/**
+ * The keys of the modes that take the keyboard from the dashboard: a question on the footer's
+ * line, the help overlay, the log filter and the prompts. Like {@link keymap}, one table per mode
+ * serves both the input handling (use-keys.ts) and the footer that says what the keys do.
+ */
+export type ModeBinding<A extends string> = {
+	readonly action: A;
+	readonly chords: readonly KeyChord[];
+	/** As the footer writes them: `enter`, `esc`. */
+	readonly keys: string;
+	/** Footer label; null keeps the binding out of the footer. */
+	readonly label: string | null;
+};
+
+export type ModeTable<A extends string> = {
+	readonly bindings: ReadonlyArray<ModeBinding<A>>;
+	/** What any other key does (a y/N question: anything but y answers No); absent: nothing. */
+	readonly otherKeys?: A;
+};
+
+const ctrlC: KeyChord = {input: 'c', ctrl: true};
+const enter: KeyChord = {key: 'return'};
+const escape: KeyChord = {key: 'escape'};
+const yes: readonly KeyChord[] = [{input: 'y'}, {input: 'Y'}];
+
+/** `Restart Jupyter? … [y/N]` and the kernel questions: y does it, anything else cancels. */
+export const confirmKeys: ModeTable<'yes' | 'cancel' | 'quit'> = {
+	bindings: [
+		{action: 'quit', chords: [ctrlC], keys: 'ctrl+c', label: null},
+		{action: 'yes', chords: yes, keys: 'y', label: null},
+		{action: 'cancel', chords: [escape], keys: 'esc', label: 'cancels'},
+	],
+	otherKeys: 'cancel',
+};
+
+/** `Stop Jupyter too? [y/N]` on quitting the GPU host: Esc stays, any other key but y quits. */
+export const confirmQuitKeys: ModeTable<'stay' | 'stop-jupyter' | 'leave-jupyter'> = {
+	bindings: [
+		{action: 'stay', chords: [escape], keys: 'esc', label: 'stays'},
+		{action: 'stop-jupyter', chords: yes, keys: 'y', label: null},
+	],
+	otherKeys: 'leave-jupyter',
+};
+
+/** The `?` overlay. */
+export const helpKeys: ModeTable<'close' | 'quit'> = {
+	bindings: [
+		{action: 'close', chords: [{input: '?'}, escape, enter], keys: '? esc', label: 'close help'},
+		{action: 'quit', chords: [ctrlC, {input: 'q'}], keys: 'q', label: 'quit'},
+	],
+};
+
+/**
+ * Text fields: typing and erasing are the field's own; the table holds the keys that end it.
+ * Enter also ends a field from inside a pasted line (`secret\r` arrives as one event).
+ */
+export type TextFieldAction = 'submit' | 'cancel' | 'quit';
+
+/** The log filter (`/`): Enter keeps it, Esc clears it. */
+export const filterKeys: ModeTable<TextFieldAction> = {
+	bindings: [
+		{action: 'quit', chords: [ctrlC], keys: 'ctrl+c', label: null},
+		{action: 'submit', chords: [enter], keys: 'enter', label: 'keep filter'},
+		{action: 'cancel', chords: [escape], keys: 'esc', label: 'clear filter'},
+	],
+};
+
+/** An unknown host key: Enter answers (yes, no or the fingerprint typed), Esc refuses. */
+export const hostKeyPromptKeys: ModeTable<TextFieldAction> = {
+	bindings: [
+		{action: 'quit', chords: [ctrlC], keys: 'ctrl+c', label: null},
+		{action: 'submit', chords: [enter], keys: 'enter', label: 'answer'},
+		{action: 'cancel', chords: [escape], keys: 'esc', label: 'refuse'},
+	],
+};
+
+/** A passphrase or password: Enter submits, Esc cancels. */
+export const secretPromptKeys: ModeTable<TextFieldAction> = {
+	bindings: [
+		{action: 'quit', chords: [ctrlC], keys: 'ctrl+c', label: null},
+		{action: 'submit', chords: [enter], keys: 'enter', label: 'submit'},
+		{action: 'cancel', chords: [escape], keys: 'esc', label: 'cancel'},
+	],
+};
+
+/** What a key means in a mode: its binding's action, else the mode's `otherKeys`, else null. */
+export function modeAction<A extends string>(
+	table: ModeTable<A>,
+	input: string,
+	key: KeyInfo,
+): A | null {
+	const binding = table.bindings.find((b) => b.chords.some((chord) => matches(chord, input, key)));
+	return binding?.action ?? table.otherKeys ?? null;
+}
+
+/** A mode's footer: its labelled bindings, in table order. */
+export function modeFooterItems<A extends string>(table: ModeTable<A>): FooterItem[] {
+	return table.bindings.flatMap((b) => (b.label === null ? [] : [{keys: b.keys, label: b.label}]));
+}
+
+/** A question's hint after it on the footer's line: `esc cancels`. */
+export function modeHint<A extends string>(table: ModeTable<A>): string {
+	return footerText(modeFooterItems(table), '  ');
+}

@@ -4,7 +4,6 @@
  * (commands/demo.ts) hands this to the session shell; tests drive it directly.
  */
 import {mkdtempSync, rmSync, chmodSync} from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type {Config, HostKeyPolicy} from '../config/types.js';
@@ -16,9 +15,10 @@ import {
 	type AppState,
 } from '../core/app-state.js';
 import {createStore, type Store} from '../core/store.js';
+import {loopbackPortFree} from '../services/tcp-probe.js';
 import {gpuHostLabel, relayLabel, runConnect, type ConnectHandle} from '../roles/connect.js';
 import type {AskerFactory} from '../roles/ssh-options.js';
-import type {SessionHandle} from '../commands/session.js';
+import type {SessionHandle} from '../core/session-handle.js';
 import {createDemoKernels} from './demo-kernels.js';
 import {startEmbeddedServers, type EmbeddedServers} from './embedded-servers.js';
 import {handleGpuHostExec} from './gpu-host-commands.js';
@@ -56,17 +56,6 @@ export type RunningDemo = {
 	readonly jupyter: DemoJupyter;
 	dispose(): Promise<void>;
 };
-
-async function portIsFree(port: number): Promise<boolean> {
-	if (port === 0) return true;
-	return new Promise((resolve) => {
-		const server = net.createServer();
-		server.once('error', () => resolve(false));
-		server.listen({host: '127.0.0.1', port, exclusive: true}, () => {
-			server.close(() => resolve(true));
-		});
-	});
-}
 
 /**
  * The store the real client writes into, with the demo's labels applied on the way in. This is the
@@ -162,7 +151,9 @@ export async function prepareDemo(options: DemoOptions): Promise<PreparedDemo> {
 				});
 			},
 		});
-		const localPort = (await portIsFree(options.config.localPort)) ? options.config.localPort : 0;
+		const localPort = (await loopbackPortFree(options.config.localPort))
+			? options.config.localPort
+			: 0;
 		const stateDir = path.join(dir, 'state');
 		const config: Config = {
 			...options.config,
@@ -231,11 +222,8 @@ export async function prepareDemo(options: DemoOptions): Promise<PreparedDemo> {
 					urlWithToken: () => handle.urlWithToken(),
 					// i, K and x on the demo's notebooks: the client's own path to the stand-in.
 					kernelAction: async (id, action) => handle.kernelAction(id, action),
-					token() {
-						const token = handle.token();
-						return token ? {token, port: handle.localPort} : null;
-					},
-					dispose: dispose,
+					token: () => handle.token(),
+					dispose,
 				};
 			},
 			dispose,

@@ -12,8 +12,8 @@ import {nextDelay, type BackoffPolicy} from '../core/backoff.js';
 import {connectAgent, requestAgentToken, type Agent} from '../services/agent-channel.js';
 import {parseProcDump, procDumpCommand, type KernelAction} from '../core/kernels.js';
 import {KernelMonitor} from '../services/kernel-monitor.js';
+import type {SessionHandle} from '../core/session-handle.js';
 import {deliverNotification} from '../services/notify-url.js';
-import {sanitizeLine} from '../core/sanitize.js';
 import {RemoteLogTail} from '../services/log-tail.js';
 import {execText} from '../services/remote-exec.js';
 import {createStore, type Store} from '../core/store.js';
@@ -41,7 +41,8 @@ const agentBackoff: BackoffPolicy = {
 	jitter: 0.1,
 };
 
-export type ConnectHandle = {
+/** The running laptop side, as the session shell drives it (core/session-handle.ts). */
+export type ConnectHandle = SessionHandle & {
 	/** The laptop port Jupyter is forwarded to (differs from config with `--local-port 0`). */
 	readonly localPort: number;
 	readonly relay: SshHop;
@@ -55,8 +56,8 @@ export type ConnectHandle = {
 	restartBlocked(): string | null;
 	/** `http://127.0.0.1:<local>/?token=…`, or null while the token is unknown. */
 	urlWithToken(): string | null;
-	/** Jupyter's token, for the control socket only. */
-	token(): string | null;
+	/** Jupyter's token and the laptop port it is valid on, for the control socket only. */
+	token(): {token: string; port: number} | null;
 	/** `i`, `K`, `x`: through `gpujup host`, or Jupyter's REST API over the forward without one. */
 	kernelAction(id: string, action: KernelAction): Promise<string>;
 	dispose(): Promise<void>;
@@ -526,17 +527,18 @@ export async function runConnect(
 				await agent.connection.request('restart-jupyter', 180_000);
 				jupyter.refresh();
 			},
-			token: () => jupyter.token(),
+			token() {
+				const token = jupyter.token();
+				return token ? {token, port: localPort} : null;
+			},
 			async kernelAction(id, action) {
 				if (agent) {
-					const result = (await agent.connection.request(
+					const {message} = await agent.connection.request(
 						'kernel-action',
 						action === 'restart' ? 70_000 : 20_000,
 						{kernel: id, action},
-					)) as {message?: unknown} | null;
-					return typeof result?.message === 'string'
-						? sanitizeLine(result.message).slice(0, 200)
-						: `${action}: done`;
+					);
+					return message ?? `${action}: done`;
 				}
 
 				if (kernelMonitor) return kernelMonitor.act(id, action);

@@ -1,9 +1,11 @@
 import {GpuStream} from '../services/gpu-stream.js';
 import {localRunner} from '../services/command-runner.js';
 import {startHostStats} from '../services/host-stats.js';
-import path from 'node:path';
 import type {Config} from '../config/types.js';
 import type {AppAction, AppState} from '../core/app-state.js';
+import {errnoOf} from '../core/classify-error.js';
+import {jupyterUrlWithToken} from '../core/events.js';
+import type {SessionHandle} from '../core/session-handle.js';
 import {
 	initialServiceMemory,
 	serviceNotifications,
@@ -31,6 +33,7 @@ import {ReverseTunnel, type PairingKeys} from '../services/reverse-tunnel.js';
 import os from 'node:os';
 import {
 	authOptions,
+	controlSocketPath,
 	hostKeyOptions,
 	keepalive,
 	profileDir,
@@ -47,27 +50,17 @@ export type HostIo = {
 	readonly jupyterEnv?: NodeJS.ProcessEnv;
 };
 
-/** The running host role. */
-export type HostHandle = {
+/**
+ * The running host role, as the session shell drives it (core/session-handle.ts): `r` reconnects
+ * the reverse tunnel, `j` (confirmed) restarts Jupyter, a new process with its kernels lost; the
+ * token only while Jupyter runs, for `gpujup url` and the copy key.
+ */
+export type HostHandle = SessionHandle & {
 	/** Stop the tunnel and the socket; Jupyter keeps running unless `stopJupyter`. */
 	dispose(options?: {stopJupyter?: boolean}): Promise<void>;
-	readonly commands: {
-		/** Reconnect the reverse tunnel now (`r`). */
-		reconnect(): void;
-		/** Restart Jupyter (`j`, confirmed): a new process, kernels lost. */
-		restartJupyter(): Promise<void>;
-		stopJupyter(): Promise<void>;
-		/** For `gpujup url` and the copy key only; null while Jupyter is not running. */
-		token(): {token: string; port: number} | null;
-		/** `i`, `K`, `x` on a kernel (and the socket's `kernel-action`): what was done, in words. */
-		kernelAction(id: string, action: KernelAction): Promise<string>;
-	};
+	/** `i`, `K`, `x` on a kernel (and the socket's `kernel-action`): what was done, in words. */
+	kernelAction(id: string, action: KernelAction): Promise<string>;
 };
-
-/** The host's control socket: `${stateDir}/<profile>/host.sock`. */
-export function hostSocketPath(config: Config): string {
-	return path.join(profileDir(config), 'host.sock');
-}
 
 /** `<relay> (listening :<relay-port>)`, the reverse hop's label. */
 export function reverseLabel(config: Config): string {
@@ -153,7 +146,7 @@ export async function runHost(config: Config, io: HostIo): Promise<HostHandle> {
 
 	// The socket first: a second `gpujup host` for this profile must stop before it touches Jupyter.
 	const server: ControlServer = await startControlServer({
-		path: hostSocketPath(config),
+		path: controlSocketPath(config, 'host'),
 		store: io.store,
 		role: 'host',
 		profile,
@@ -236,15 +229,14 @@ export async function runHost(config: Config, io: HostIo): Promise<HostHandle> {
 			]);
 			await server.dispose();
 		},
-		commands: {
-			reconnect: () => tunnel.reconnectNow(),
-			restartJupyter: async () => running.restart(),
-			stopJupyter: async () => {
-				await running.stop();
-			},
-			token,
-			kernelAction,
+		reconnect: () => tunnel.reconnectNow(),
+		restartJupyter: async () => running.restart(),
+		urlWithToken() {
+			const t = token();
+			return t ? jupyterUrlWithToken(t.port, t.token) : null;
 		},
+		token,
+		kernelAction,
 	};
 }
 
@@ -322,9 +314,6 @@ export async function pairHost(config: Config): Promise<string> {
 	}
 }
 
-const errnoOf = (error: unknown): string | undefined =>
-	(error as NodeJS.ErrnoException | undefined)?.code;
-
 /**
  * `gpujup host --stop-jupyter`: ask the running host to stop its Jupyter (so it does not restart
  * it as a crash); with no host running, stop the one the profile's pid file names. Resolves the
@@ -333,11 +322,8 @@ const errnoOf = (error: unknown): string | undefined =>
 export async function stopJupyterForProfile(config: Config): Promise<string> {
 	const profile = config.profile ?? 'default';
 	try {
-		const result = (await requestControl(hostSocketPath(config), 'stop-jupyter', 30_000)) as {
-			pid?: number | null;
-		} | null;
-		const pid = result?.pid;
-		return `stopped Jupyter${typeof pid === 'number' ? ` (pid ${pid})` : ''} of the running gpujup host for profile ${profile}`;
+		const {pid} = await requestControl(controlSocketPath(config, 'host'), 'stop-jupyter', 30_000);
+		return `stopped Jupyter${pid === null ? '' : ` (pid ${pid})`} of the running gpujup host for profile ${profile}`;
 	} catch (error) {
 		const code = errnoOf(error);
 		if (code !== 'ENOENT' && code !== 'ECONNREFUSED') throw error;

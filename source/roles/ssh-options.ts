@@ -130,6 +130,11 @@ export function profileDir(config: Config): string {
 	return path.join(config.stateDir, config.profile ?? 'default');
 }
 
+/** The one place a control socket's path is made: `${stateDir}/<profile>/<role>.sock`. */
+export function controlSocketPath(config: Config, role: 'host' | 'connect'): string {
+	return path.join(profileDir(config), `${role}.sock`);
+}
+
 /** Makes the asker of one hop (prompts name the hop they come from). */
 export type AskerFactory = (hop: HopName) => Asker;
 

@@ -1,7 +1,6 @@
 import type {Duplex} from 'node:stream';
 import type {Client} from 'ssh2';
-import {decodeToken} from '../core/control-decode.js';
-import type {ControlSubscribed, ControlToken, LogResume} from '../core/control-protocol.js';
+import type {ControlToken, LogResume} from '../core/control-protocol.js';
 import type {JsonEvent} from '../core/events.js';
 import {ControlConnection, ControlError} from './control-connection.js';
 import {execText} from './remote-exec.js';
@@ -47,16 +46,13 @@ export type Agent = {
 export async function requestAgentToken(
 	connection: ControlConnection,
 ): Promise<ControlToken | null> {
-	let result: unknown;
 	try {
-		result = await connection.request('token');
+		return await connection.request('token');
 	} catch (error) {
+		// An error reply, or a token of another shape: none to use yet.
 		if (error instanceof ControlError) return null;
 		throw error;
 	}
-
-	const token = decodeToken(result);
-	return token.ok ? token.value : null;
 }
 
 /**
@@ -79,12 +75,11 @@ export async function connectAgent(
 	if (onDropped) connection.on('dropped', onDropped);
 	try {
 		const token = await requestAgentToken(connection);
-		const subscribed = (await connection.request(
+		const {instance} = await connection.request(
 			'subscribe',
 			5000,
 			resume ? {logAfter: resume} : {},
-		)) as Partial<ControlSubscribed> | null;
-		const instance = typeof subscribed?.instance === 'string' ? subscribed.instance : null;
+		);
 		return {connection, token, instance};
 	} catch (error) {
 		connection.close();

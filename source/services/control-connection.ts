@@ -1,10 +1,12 @@
 import {EventEmitter} from 'node:events';
 import type {Duplex} from 'node:stream';
+import {decodeReply, type ControlReplies} from '../core/control-decode.js';
 import {
 	encodeLine,
 	parseServerLine,
 	protocolVersion,
 	splitLines,
+	type ControlArgs,
 	type ControlOp,
 	type ControlRequest,
 } from '../core/control-protocol.js';
@@ -18,8 +20,20 @@ export class ControlError extends Error {
 	}
 }
 
+/** A reply whose result is not of its op's shape: the message names the field. */
+export class ControlReplyError extends ControlError {
+	constructor(message: string) {
+		super(message);
+		this.name = 'ControlReplyError';
+	}
+}
+
+/** The ops that take no arguments besides the deadline. */
+export type PlainOp = Exclude<ControlOp, 'subscribe' | 'kernel-action'>;
+
 type Pending = {
-	readonly resolve: (result: unknown) => void;
+	/** Decode the result and resolve, or reject when it is not of the op's shape. */
+	readonly settle: (result: unknown) => void;
 	readonly reject: (error: Error) => void;
 	readonly timer: NodeJS.Timeout;
 };
@@ -67,21 +81,46 @@ export class ControlConnection extends EventEmitter<AgentEvents> {
 		});
 	}
 
-	/** Sends one request and resolves its result; rejects on an error reply, a close or the deadline. */
+	/**
+	 * Sends one request and resolves its result, decoded by the op's guard (core/control-decode.ts);
+	 * rejects on an error reply or a result of another shape ({@link ControlError}), a close or the
+	 * deadline.
+	 */
+	async request<Op extends PlainOp>(op: Op, timeoutMs?: number): Promise<ControlReplies[Op]>;
 	async request(
-		op: ControlOp,
+		op: 'subscribe',
+		timeoutMs?: number,
+		args?: ControlArgs['subscribe'],
+	): Promise<ControlReplies['subscribe']>;
+	async request(
+		op: 'kernel-action',
+		timeoutMs: number,
+		args: ControlArgs['kernel-action'],
+	): Promise<ControlReplies['kernel-action']>;
+	async request<Op extends ControlOp>(
+		op: Op,
 		timeoutMs = 5000,
-		extra: Pick<ControlRequest, 'logAfter' | 'kernel' | 'action'> = {},
-	): Promise<unknown> {
+		args: ControlArgs[ControlOp] = {},
+	): Promise<ControlReplies[Op]> {
 		if (this.#closed) throw new Error('the control connection is closed');
 		const id = this.#nextId++;
+		// The one place a request is put together; the overloads above pair each op with its args.
+		const request = {v: protocolVersion, id, op, ...args} as ControlRequest;
 		return new Promise((resolve, reject) => {
 			const timer = setTimeout(() => {
 				this.#pending.delete(id);
 				reject(new Error(`no answer to "${op}" within ${timeoutMs} ms`));
 			}, timeoutMs);
-			this.#pending.set(id, {resolve, reject, timer});
-			this.stream.write(encodeLine({v: protocolVersion, id, op, ...extra}));
+			this.#pending.set(id, {
+				settle(result) {
+					const decoded = decodeReply(op, result);
+					if (decoded.ok) resolve(decoded.value);
+					else reject(new ControlReplyError(decoded.message));
+				},
+				reject,
+				timer,
+			});
+			this.stream.write(encodeLine(request));
 		});
 	}
 
@@ -128,7 +167,7 @@ export class ControlConnection extends EventEmitter<AgentEvents> {
 			if (!pending) continue;
 			this.#pending.delete(id!);
 			clearTimeout(pending.timer);
-			if (parsed.reply.ok) pending.resolve(parsed.reply.result);
+			if (parsed.reply.ok) pending.settle(parsed.reply.result);
 			else pending.reject(new ControlError(parsed.reply.error));
 		}
 	}

@@ -3,6 +3,7 @@ import {chmodSync, lstatSync, mkdirSync, unlinkSync} from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type {AppAction, AppState} from '../core/app-state.js';
+import {errnoOf} from '../core/classify-error.js';
 import {
 	encodeLine,
 	parseRequest,
@@ -10,15 +11,14 @@ import {
 	splitLines,
 	type ControlOp,
 	type ControlRequest,
-	type ControlStatus,
-	type ControlSubscribed,
+	type ControlResults,
 	type ControlToken,
-	type KernelActionArgs,
 } from '../core/control-protocol.js';
 import {diffEvents, gpuEvent, kernelObject, statusObject, type JsonEvent} from '../core/events.js';
 import type {KernelAction} from '../core/kernels.js';
 import type {Store} from '../core/store.js';
-import {ControlConnection} from './control-connection.js';
+import type {ControlReplies} from '../core/control-decode.js';
+import {ControlConnection, ControlReplyError, type PlainOp} from './control-connection.js';
 import {workaroundsInUse} from './workarounds/index.js';
 
 /** What the socket's operations do; the role wires them to its services. */
@@ -31,12 +31,6 @@ export type ControlHandlers = {
 	readonly stopJupyter?: () => Promise<{readonly pid: number | null}>;
 	/** Interrupt, restart or shut down a kernel; resolves what was done, in words. */
 	readonly kernelAction?: (id: string, action: KernelAction) => Promise<string>;
-};
-
-/** `kernels`' result: the kernels, and the GPUs their memory is on (for the GPU index). */
-export type ControlKernels = {
-	readonly kernels: ReturnType<typeof kernelObject>[];
-	readonly gpus: ReturnType<typeof gpuEvent>['gpus'];
 };
 
 export type ControlServerOptions = {
@@ -70,10 +64,7 @@ export class AlreadyRunningError extends Error {
 }
 
 /** An `ok: false` reply, as the client sees it. */
-export {ControlError} from './control-connection.js';
-
-const errnoOf = (error: unknown): string | undefined =>
-	(error as NodeJS.ErrnoException | undefined)?.code;
+export {ControlError, ControlReplyError} from './control-connection.js';
 
 /**
  * Make room for our socket: refuse when a live process answers on `socketPath`, remove a stale
@@ -92,14 +83,20 @@ async function claimPath(socketPath: string, role: string, profile: string): Pro
 			`${socketPath} exists and is not a socket: remove it or choose another profile`,
 		);
 	try {
-		const status = (await requestControl(socketPath, 'status', 3000)) as Partial<ControlStatus>;
-		const pid = typeof status.pid === 'number' ? status.pid : null;
+		const status = await requestControl(socketPath, 'status', 3000);
+		const pid = status.pid;
 		throw new AlreadyRunningError(
 			`gpujup ${status.role ?? role} is already running for profile ${status.profile ?? profile}${pid === null ? '' : ` (pid ${pid})`}`,
 			pid,
 		);
 	} catch (error) {
 		if (error instanceof AlreadyRunningError) throw error;
+		// A gpujup answered, with a status of another shape (another version): it runs all the same.
+		if (error instanceof ControlReplyError)
+			throw new AlreadyRunningError(
+				`gpujup ${role} is already running for profile ${profile}`,
+				null,
+			);
 		const code = errnoOf(error);
 		if (code !== 'ECONNREFUSED' && code !== 'ENOENT')
 			throw new AlreadyRunningError(
@@ -199,41 +196,42 @@ function serveConnection(
 		socket.write(line);
 	};
 
-	const reply = (id: number, result: unknown) =>
-		send(encodeLine({v: protocolVersion, id, ok: true, result}));
+	const reply = <Op extends ControlOp>(
+		request: {readonly id: number; readonly op: Op},
+		result: ControlResults[Op],
+	) => send(encodeLine({v: protocolVersion, id: request.id, ok: true, result}));
 	const fail = (id: number | null, error: string) =>
 		send(encodeLine({v: protocolVersion, id, ok: false, error}));
 
 	const handle = async (request: ControlRequest): Promise<void> => {
 		switch (request.op) {
 			case 'status': {
-				const status: ControlStatus = {
+				reply(request, {
 					...statusObject(options.store.getSnapshot()),
 					workarounds: workaroundsInUse(),
 					pid: process.pid,
 					role,
 					profile,
-				};
-				reply(request.id, status);
+				});
 				return;
 			}
 
 			case 'token': {
 				const token = options.handlers.token();
-				if (token) reply(request.id, token);
+				if (token) reply(request, token);
 				else fail(request.id, 'Jupyter is not running: no token to give');
 				return;
 			}
 
 			case 'reconnect': {
 				options.handlers.reconnect();
-				reply(request.id, null);
+				reply(request, null);
 				return;
 			}
 
 			case 'restart-jupyter': {
 				await options.handlers.restartJupyter();
-				reply(request.id, null);
+				reply(request, null);
 				return;
 			}
 
@@ -243,17 +241,16 @@ function serveConnection(
 					return;
 				}
 
-				reply(request.id, await options.handlers.stopJupyter());
+				reply(request, await options.handlers.stopJupyter());
 				return;
 			}
 
 			case 'kernels': {
 				const state = options.store.getSnapshot();
-				const result: ControlKernels = {
+				reply(request, {
 					kernels: state.kernels.map(kernelObject),
 					gpus: state.gpu ? gpuEvent(state.gpu).gpus : [],
-				};
-				reply(request.id, result);
+				});
 				return;
 			}
 
@@ -263,8 +260,8 @@ function serveConnection(
 					return;
 				}
 
-				const message = await options.handlers.kernelAction(request.kernel!, request.action!);
-				reply(request.id, {message});
+				const message = await options.handlers.kernelAction(request.kernel, request.action);
+				reply(request, {message});
 				return;
 			}
 
@@ -274,11 +271,7 @@ function serveConnection(
 					return;
 				}
 
-				const subscribed: ControlSubscribed = {
-					instance,
-					logSeq: options.store.getSnapshot().logSeq,
-				};
-				reply(request.id, subscribed);
+				reply(request, {instance, logSeq: options.store.getSnapshot().logSeq});
 				// A client coming back (host-hop reconnect) already has the lines up to its seq.
 				let skipUpTo = request.logAfter?.instance === instance ? request.logAfter.seq : 0;
 				let previous: AppState | null = null;
@@ -291,7 +284,7 @@ function serveConnection(
 					for (const event of events) {
 						if (event.type === 'log' && ++seq <= skipUpTo) continue;
 						const line = event.type === 'log' ? {...event, seq, at} : {...event, at};
-						send(encodeLine({v: protocolVersion, event: line as JsonEvent}));
+						send(encodeLine({v: protocolVersion, event: line}));
 					}
 
 					skipUpTo = 0;
@@ -339,15 +332,14 @@ function serveConnection(
  * {@link ControlError} for an error reply, or the connection's error (ENOENT / ECONNREFUSED: none
  * runs).
  */
-export async function requestControl(
+export async function requestControl<Op extends PlainOp>(
 	socketPath: string,
-	op: Exclude<ControlOp, 'subscribe'>,
+	op: Op,
 	timeoutMs = 5000,
-	args?: KernelActionArgs,
-): Promise<unknown> {
+): Promise<ControlReplies[Op]> {
 	const connection = new ControlConnection(net.connect({path: socketPath}));
 	try {
-		return await connection.request(op, timeoutMs, args);
+		return await connection.request(op, timeoutMs);
 	} finally {
 		connection.close();
 	}
@@ -385,13 +377,4 @@ export function subscribeControl(
 			connection.close();
 		},
 	};
-}
-
-/** The profile's socket path: `${stateDir}/<profile>/<name>.sock`. */
-export function controlSocketPath(
-	stateDir: string,
-	profile: string | null,
-	name: 'host' | 'connect',
-): string {
-	return path.join(stateDir, profile ?? 'default', `${name}.sock`);
 }

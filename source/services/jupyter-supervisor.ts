@@ -34,6 +34,7 @@ import {missingIpykernelExitCode} from '../core/exit-codes.js';
 import type {JupyterState, JupyterStatus} from '../core/types.js';
 import {describeUid, parseTcpListeners, passwdName, type TcpListener} from '../core/proc-net.js';
 import {probeJupyter, type JupyterProbe} from './jupyter-probe.js';
+import {loopbackPortFree} from './tcp-probe.js';
 
 /** Options of {@link JupyterSupervisor}. Times are in milliseconds. */
 export type JupyterSupervisorOptions = {
@@ -75,7 +76,7 @@ type RuntimeInfo = {
 	readonly log: string;
 };
 
-/** Lines kept in memory for {@link JupyterSupervisor.recentLines}. */
+/** Log lines kept in memory (the last one goes into the restart message). */
 const ringCapacity = 1000;
 const tailChunkBytes = 256 * 1024;
 
@@ -193,18 +194,6 @@ export async function terminateJupyter(pid: number, timeoutMs = 10_000): Promise
 
 async function sleep(ms: number): Promise<void> {
 	await new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Whether 127.0.0.1:`port` can be bound now. */
-async function portFree(port: number): Promise<boolean> {
-	return new Promise((resolve) => {
-		const server = net.createServer();
-		server.unref();
-		server.once('error', () => resolve(false));
-		server.listen({host: '127.0.0.1', port, exclusive: true}, () => {
-			server.close(() => resolve(true));
-		});
-	});
 }
 
 /** The listening sockets in this machine's /proc/net/tcp{,6}. */
@@ -422,11 +411,6 @@ export class JupyterSupervisor {
 		return this.#options.port;
 	}
 
-	/** The last log lines, tokens masked, oldest first. */
-	recentLines(): readonly string[] {
-		return [...this.#ring];
-	}
-
 	/**
 	 * The token. Only the control socket (for `gpujup url` and the copy key) may hand it out; it
 	 * must never reach the store, events or logs.
@@ -574,7 +558,7 @@ export class JupyterSupervisor {
 		this.#pid = null;
 		this.#runningSince = null;
 		const port = this.#options.port;
-		if (!(await portFree(port))) {
+		if (!(await loopbackPortFree(port))) {
 			const holder = portHolder(port);
 			const who = holder?.pid
 				? `by pid ${holder.pid}${holder.command ? ` (${holder.command})` : ''}`

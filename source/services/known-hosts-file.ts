@@ -5,6 +5,7 @@
 import {randomBytes} from 'node:crypto';
 import {mkdir, open, readFile} from 'node:fs/promises';
 import {dirname} from 'node:path';
+import {errnoOf} from '../core/classify-error.js';
 import {hashHostName, type KnownHostsEntry, parseKnownHosts} from '../core/known-hosts.js';
 
 /**
@@ -66,5 +67,5 @@ export async function appendKnownHost(
 }
 
 function isErrno(error: unknown, code: string): boolean {
-	return error instanceof Error && (error as NodeJS.ErrnoException).code === code;
+	return error instanceof Error && errnoOf(error) === code;
 }

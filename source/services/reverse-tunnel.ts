@@ -7,6 +7,7 @@ import {fingerprintSha256} from '../core/known-hosts.js';
 import {pairingKeyIndex, pinnedHostKeyAlgorithms} from '../core/pins.js';
 import type {HopStatus} from '../core/types.js';
 import {SshHop, type SshHopOptions} from './ssh-hop.js';
+import {readBanner} from './tcp-probe.js';
 
 /** Options of {@link ReverseTunnel}; times in milliseconds. */
 export type ReverseTunnelOptions = Pick<
@@ -158,26 +159,7 @@ async function readThrough(
 		return {opened: false, error: error instanceof Error ? error : new Error(String(error))};
 	}
 
-	return new Promise((resolve) => {
-		let text = '';
-		let done = false;
-		const finish = (closed: boolean) => {
-			if (done) return;
-			done = true;
-			clearTimeout(timer);
-			channel.removeAllListeners('data');
-			channel.destroy();
-			resolve({opened: true, text, closed});
-		};
-
-		const timer = setTimeout(() => finish(false), timeoutMs);
-		channel.on('data', (chunk: Buffer) => {
-			text += chunk.toString('latin1');
-			if (text.includes('\n') || text.length > 255) finish(false);
-		});
-		channel.on('close', () => finish(true));
-		channel.on('end', () => finish(true));
-	});
+	return {opened: true, ...(await readBanner(channel, timeoutMs))};
 }
 
 /**
@@ -231,14 +213,13 @@ async function refusalError(client: Client, relayPort: number, cause: Error): Pr
  * Pipe a forwarded connection to our sshd, both ways with backpressure; either side closing or
  * failing ends both.
  */
-function bridge(channel: ClientChannel, socket: net.Socket, onClose: () => void): void {
+function bridge(channel: ClientChannel, socket: net.Socket): void {
 	let closed = false;
 	const close = () => {
 		if (closed) return;
 		closed = true;
 		channel.destroy();
 		socket.destroy();
-		onClose();
 	};
 
 	channel.on('error', close);
@@ -258,7 +239,6 @@ function bridge(channel: ClientChannel, socket: net.Socket, onClose: () => void)
 export class ReverseTunnel {
 	readonly hop: SshHop;
 	readonly #o: ReverseTunnelOptions;
-	#connections = 0;
 
 	constructor(options: ReverseTunnelOptions) {
 		this.#o = options;
@@ -283,11 +263,6 @@ export class ReverseTunnel {
 			onStatus: options.onStatus,
 			setup: async (client, signal) => this.#setup(client, signal),
 		});
-	}
-
-	/** Forwarded connections open now (the probe's included while it runs). */
-	get connections(): number {
-		return this.#connections;
 	}
 
 	start(): void {
@@ -357,10 +332,7 @@ export class ReverseTunnel {
 			socket.once('connect', () => {
 				socket.off('error', refuse);
 				const channel = accept();
-				this.#connections++;
-				bridge(channel, socket, () => {
-					this.#connections--;
-				});
+				bridge(channel, socket);
 			});
 		});
 

@@ -14,28 +14,58 @@ export type TcpProbeOptions = {
 	readonly banner?: boolean;
 };
 
+/** What {@link readBanner} read: the text, and whether the far side closed before it was enough. */
+export type BannerRead = {readonly text: string; readonly closed: boolean};
+
+/**
+ * Read what a freshly opened stream says first, then destroy it: until `enough(text)` (default:
+ * a whole line, or 256 bytes), the far side closing or failing, or the deadline. Never rejects.
+ */
+export async function readBanner(
+	stream: Duplex,
+	timeoutMs: number,
+	enough: (text: string) => boolean = (text) => text.includes('\n') || text.length > 255,
+): Promise<BannerRead> {
+	return new Promise((resolve) => {
+		let settled = false;
+		let text = '';
+		const finish = (closed: boolean) => {
+			if (settled) return;
+			settled = true;
+			clearTimeout(timer);
+			stream.removeAllListeners('data');
+			stream.destroy();
+			resolve({text, closed});
+		};
+		const timer = setTimeout(() => finish(false), timeoutMs);
+		stream.on('error', () => finish(true));
+		stream.on('close', () => finish(true));
+		stream.on('end', () => finish(true));
+		stream.on('data', (chunk: Buffer) => {
+			text += chunk.toString('latin1');
+			if (enough(text)) finish(false);
+		});
+	});
+}
+
 /**
  * Wait on a freshly opened stream for the start of an SSH banner (`SSH-`), then destroy it.
  * Resolves true on a banner, false on anything else, an error, a close or the deadline.
  */
 export async function readsSshBanner(stream: Duplex, timeoutMs = 2000): Promise<boolean> {
+	const {text} = await readBanner(stream, timeoutMs, (received) => received.length >= 4);
+	return text.startsWith('SSH-');
+}
+
+/** Whether 127.0.0.1:`port` can be bound now (port 0 always can). */
+export async function loopbackPortFree(port: number): Promise<boolean> {
+	if (port === 0) return true;
 	return new Promise((resolve) => {
-		let settled = false;
-		let received = '';
-		const finish = (ok: boolean) => {
-			if (settled) return;
-			settled = true;
-			clearTimeout(timer);
-			stream.destroy();
-			resolve(ok);
-		};
-		const timer = setTimeout(() => finish(false), timeoutMs);
-		stream.on('error', () => finish(false));
-		stream.on('close', () => finish(false));
-		stream.on('end', () => finish(false));
-		stream.on('data', (chunk: Buffer) => {
-			received += chunk.toString('latin1');
-			if (received.length >= 4) finish(received.startsWith('SSH-'));
+		const server = net.createServer();
+		server.unref();
+		server.once('error', () => resolve(false));
+		server.listen({host: '127.0.0.1', port, exclusive: true}, () => {
+			server.close(() => resolve(true));
 		});
 	});
 }

@@ -10,11 +10,17 @@ import {
 	type AppState,
 	type Role,
 } from '../../source/core/app-state.js';
+import type {Segment} from '../../source/components/line.js';
 import type {KernelStatus} from '../../source/core/kernels.js';
 import {createStore, type Store} from '../../source/core/store.js';
 import type {GpuInfo, GpuStatus, HopStatus, JupyterStatus} from '../../source/core/types.js';
 
 /** 2024-05-06 14:10:00 UTC: every fixture time is relative to it. */
+/** A line's text without its styles. */
+export function segmentsText(segments: readonly Segment[]): string {
+	return segments.map((s) => s.text).join('');
+}
+
 export const now = Date.UTC(2024, 4, 6, 14, 10, 0);
 export const minute = 60_000;
 export const hour = 60 * minute;

@@ -6,8 +6,7 @@ import {
 	notebookLines,
 	NotebooksPane,
 } from '../../source/components/notebooks-pane.js';
-import {segmentsText} from '../../source/components/line.js';
-import {gpuInfo, hour, kernelStatus, minute, now} from './fixtures.js';
+import {gpuInfo, hour, kernelStatus, minute, now, segmentsText} from './fixtures.js';
 import {renderAt} from './render.js';
 
 const gpus = [gpuInfo(0), gpuInfo(1)];

@@ -1,6 +1,11 @@
 import {describe, expect, it} from 'vitest';
 import {initialHop, initialState, reduce} from '../../source/core/app-state.js';
-import {decodeEvent, decodeStatus, decodeToken} from '../../source/core/control-decode.js';
+import {
+	decodeEvent,
+	decodeReply,
+	decodeStatus,
+	decodeToken,
+} from '../../source/core/control-decode.js';
 import {parseServerLine} from '../../source/core/control-protocol.js';
 import {diffEvents, statusObject} from '../../source/core/events.js';
 
@@ -159,5 +164,47 @@ describe('decodeStatus and decodeToken', () => {
 		expect(decodeToken({token: '', port: 19508})).toMatchObject({ok: false});
 		expect(decodeToken({token: 'abc', port: '19508\u001B[2J'})).toMatchObject({ok: false});
 		expect(decodeToken(null)).toMatchObject({ok: false});
+	});
+});
+
+describe('decodeReply: every op read through its own guard', () => {
+	it('status, token and kernels use their decoders; a wrong shape names the field', () => {
+		const status = {...statusObject(busy()), pid: 4, role: 'host', profile: 'default'};
+		expect(decodeReply('status', status)).toEqual({ok: true, value: status});
+		expect(decodeReply('token', {token: 'abc', port: 19508})).toEqual({
+			ok: true,
+			value: {token: 'abc', port: 19508},
+		});
+		expect(decodeReply('kernels', {kernels: [], gpus: [{index: 0, uuid: 'GPU-1'}]})).toEqual({
+			ok: true,
+			value: {kernels: [], gpus: [{index: 0, uuid: 'GPU-1'}]},
+		});
+		expect(decodeReply('kernels', {kernels: {}, gpus: []})).toEqual({
+			ok: false,
+			message: 'the kernels.kernels should be an array, not object',
+		});
+	});
+
+	it('fields an older gpujup may leave out read as null; the ops without a result as null', () => {
+		expect(decodeReply('subscribe', {instance: 'ab12', logSeq: 3})).toEqual({
+			ok: true,
+			value: {instance: 'ab12', logSeq: 3},
+		});
+		expect(decodeReply('subscribe', null)).toEqual({
+			ok: true,
+			value: {instance: null, logSeq: null},
+		});
+		expect(decodeReply('stop-jupyter', {pid: 42})).toEqual({ok: true, value: {pid: 42}});
+		expect(decodeReply('stop-jupyter', {})).toEqual({ok: true, value: {pid: null}});
+		expect(decodeReply('reconnect', {anything: 1})).toEqual({ok: true, value: null});
+		expect(decodeReply('restart-jupyter', null)).toEqual({ok: true, value: null});
+	});
+
+	it("kernel-action's message is sanitised and cut to 200 characters", () => {
+		expect(decodeReply('kernel-action', {message: `done\u001B[2J${'x'.repeat(300)}`})).toEqual({
+			ok: true,
+			value: {message: `done${'x'.repeat(196)}`},
+		});
+		expect(decodeReply('kernel-action', null)).toEqual({ok: true, value: {message: null}});
 	});
 });

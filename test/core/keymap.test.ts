@@ -2,9 +2,18 @@ import {describe, expect, test} from 'vitest';
 import {
 	actionFor,
 	bindingsFor,
+	confirmKeys,
+	confirmQuitKeys,
+	filterKeys,
 	footerItems,
+	helpKeys,
 	helpSections,
+	hostKeyPromptKeys,
 	keymap,
+	modeAction,
+	modeFooterItems,
+	modeHint,
+	secretPromptKeys,
 	type KeyInfo,
 } from '../../source/core/keymap.js';
 
@@ -95,5 +104,62 @@ describe('footerItems', () => {
 		expect(text('connect', 32)).toBe('r reconnect c copy ? help q quit');
 		expect(text('connect', 31)).toBe('r reconnect ? help q quit');
 		expect(text('connect', 5)).toBe('? help q quit');
+	});
+});
+
+describe('the mode tables', () => {
+	test('a y/N question: y does it, Ctrl+C quits, Esc and any other key cancel', () => {
+		expect(modeAction(confirmKeys, 'y', none)).toBe('yes');
+		expect(modeAction(confirmKeys, 'Y', none)).toBe('yes');
+		expect(modeAction(confirmKeys, 'c', {ctrl: true})).toBe('quit');
+		expect(modeAction(confirmKeys, '', {escape: true})).toBe('cancel');
+		expect(modeAction(confirmKeys, 'n', none)).toBe('cancel');
+		expect(modeHint(confirmKeys)).toBe('esc cancels');
+	});
+
+	test('quitting the GPU host: Esc stays, y stops Jupyter, anything else leaves it running', () => {
+		expect(modeAction(confirmQuitKeys, '', {escape: true})).toBe('stay');
+		expect(modeAction(confirmQuitKeys, 'y', none)).toBe('stop-jupyter');
+		expect(modeAction(confirmQuitKeys, 'n', none)).toBe('leave-jupyter');
+		expect(modeAction(confirmQuitKeys, 'c', {ctrl: true})).toBe('leave-jupyter');
+		expect(modeHint(confirmQuitKeys)).toBe('esc stays');
+	});
+
+	test('help: ? Esc Enter close it, q and Ctrl+C quit, other keys do nothing', () => {
+		for (const [input, key] of [
+			['?', none],
+			['', {escape: true}],
+			['', {return: true}],
+		] as const)
+			expect(modeAction(helpKeys, input, key)).toBe('close');
+		expect(modeAction(helpKeys, 'q', none)).toBe('quit');
+		expect(modeAction(helpKeys, 'c', {ctrl: true})).toBe('quit');
+		expect(modeAction(helpKeys, 'r', none)).toBeNull();
+		expect(modeFooterItems(helpKeys)).toEqual([
+			{keys: '? esc', label: 'close help'},
+			{keys: 'q', label: 'quit'},
+		]);
+	});
+
+	test('text fields: Enter, Esc and Ctrl+C from the table; the footers say the same', () => {
+		for (const table of [filterKeys, hostKeyPromptKeys, secretPromptKeys]) {
+			expect(modeAction(table, '', {return: true})).toBe('submit');
+			expect(modeAction(table, '', {escape: true})).toBe('cancel');
+			expect(modeAction(table, 'c', {ctrl: true})).toBe('quit');
+			expect(modeAction(table, 'a', none)).toBeNull();
+		}
+
+		expect(modeFooterItems(filterKeys)).toEqual([
+			{keys: 'enter', label: 'keep filter'},
+			{keys: 'esc', label: 'clear filter'},
+		]);
+		expect(modeFooterItems(hostKeyPromptKeys)).toEqual([
+			{keys: 'enter', label: 'answer'},
+			{keys: 'esc', label: 'refuse'},
+		]);
+		expect(modeFooterItems(secretPromptKeys)).toEqual([
+			{keys: 'enter', label: 'submit'},
+			{keys: 'esc', label: 'cancel'},
+		]);
 	});
 });

@@ -9,6 +9,7 @@ import {copyFile, readFile, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {promisify} from 'node:util';
+import {shellQuote} from '../../source/core/shell.js';
 import {samplePath} from './nvidia-smi-samples.js';
 
 const execFileP = promisify(execFile);
@@ -50,8 +51,6 @@ export type FakeNvidiaSmi = {
 	hungPids(): Promise<number[]>;
 };
 
-const shellValue = (value: string) => `'${value.replaceAll("'", `'\\''`)}'`;
-
 /** Install the fake as `<binDir>/nvidia-smi`, with `config`. */
 export async function installFakeNvidiaSmi(
 	binDir: string,
@@ -78,7 +77,7 @@ export async function installFakeNvidiaSmi(
 			FAKE_NVIDIA_SMI_PID_FILE: next.pidFile ?? '',
 		};
 		const text = Object.entries(values)
-			.map(([key, value]) => `${key}=${shellValue(value)}; export ${key}\n`)
+			.map(([key, value]) => `${key}=${shellQuote(value)}; export ${key}\n`)
 			.join('');
 		await writeFile(path.join(binDir, 'fake-nvidia-smi.env'), text);
 	};

@@ -1,11 +1,11 @@
 import {describe, expect, it} from 'vitest';
 import {jupyterLines} from '../../source/components/jupyter-pane.js';
-import {segmentsText} from '../../source/components/line.js';
 import type {Config} from '../../source/config/types.js';
 import type {JupyterStatus} from '../../source/core/types.js';
 import {relayLabel} from '../../source/roles/connect.js';
 import {configSources} from '../../source/roles/ssh-options.js';
 import {RemoteJupyter} from '../../source/services/remote-jupyter.js';
+import {segmentsText} from '../components/fixtures.js';
 
 const relay = {host: '127.0.0.1', port: 22622, user: 'root'};
 

@@ -7,12 +7,12 @@ import {createStore} from '../../source/core/store.js';
 import {requestControl} from '../../source/services/control-socket.js';
 import {processAlive, terminateJupyter} from '../../source/services/jupyter-supervisor.js';
 import {
-	hostSocketPath,
 	reverseLabel,
 	runHost,
 	stopJupyterForProfile,
 	type HostHandle,
 } from '../../source/roles/host.js';
+import {controlSocketPath} from '../../source/roles/ssh-options.js';
 import {runKernelCode} from '../helpers/jupyter.js';
 import {startLab, type Lab} from '../helpers/openssh-lab.js';
 import {freePort, tempDir} from '../helpers/ports.js';
@@ -146,7 +146,7 @@ describe('gpujup host role', () => {
 			origin: 'started',
 		});
 
-		const socket = hostSocketPath(config);
+		const socket = controlSocketPath(config, 'host');
 		const status = (await requestControl(socket, 'status')) as Record<string, unknown>;
 		expect(status).toMatchObject({ok: true, pid: process.pid, role: 'host', profile: 'default'});
 		const token = (await requestControl(socket, 'token')) as {token: string; port: number};
@@ -155,7 +155,7 @@ describe('gpujup host role', () => {
 			token: readFileSync(tokenFile, 'utf8').trim(),
 			port: config.jupyterPort,
 		});
-		expect(host.handle.commands.token()).toEqual(token);
+		expect(host.handle.token()).toEqual(token);
 		expect(JSON.stringify(host.snapshot())).not.toContain(token.token);
 
 		expect((await kernelThroughTunnel(lab, config.jupyterPort, token.token)).trim()).toBe('42');
@@ -186,9 +186,11 @@ describe('gpujup host role', () => {
 		);
 		expect(processAlive(pid)).toBe(false);
 		expect(second.snapshot().jupyter).toMatchObject({state: 'exited', pid: null});
-		await expect(requestControl(hostSocketPath(config), 'token')).rejects.toThrow(/not running/);
+		await expect(requestControl(controlSocketPath(config, 'host'), 'token')).rejects.toThrow(
+			/not running/,
+		);
 
-		await second.handle.commands.restartJupyter();
+		await second.handle.restartJupyter();
 		const restarted = await second.up();
 		const newPid = restarted.jupyter!.pid!;
 		expect(newPid).not.toBe(pid);
