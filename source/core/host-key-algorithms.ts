@@ -14,7 +14,7 @@ export type HostKeyAlgorithm =
 	| 'ssh-rsa';
 
 /** ssh2's default host key order (constants.js), ed25519 first. */
-const defaultHostKeyAlgorithms: readonly HostKeyAlgorithm[] = [
+export const defaultHostKeyAlgorithms: readonly HostKeyAlgorithm[] = [
 	'ssh-ed25519',
 	'ecdsa-sha2-nistp256',
 	'ecdsa-sha2-nistp384',

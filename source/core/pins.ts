@@ -4,6 +4,7 @@
  * without asking); it never overrides known_hosts where that holds another key of the same type
  * or marks this one @revoked. Pure.
  */
+import {defaultHostKeyAlgorithms} from './host-key-algorithms.js';
 import type {HostKeyVerdict} from './known-hosts.js';
 
 /** A pin and where it was set, for messages (`config.toml:7: key "host-key"`). */
@@ -18,15 +19,7 @@ export type HostKeyPin = {
  * default order, which is also what `gpujup host` uses when it reads the keys for the pairing
  * string, so both ends see the same key of a server that has several.
  */
-export const pinnedHostKeyAlgorithms = [
-	'ssh-ed25519',
-	'ecdsa-sha2-nistp256',
-	'ecdsa-sha2-nistp384',
-	'ecdsa-sha2-nistp521',
-	'rsa-sha2-512',
-	'rsa-sha2-256',
-	'ssh-rsa',
-] as const;
+export const pinnedHostKeyAlgorithms = defaultHostKeyAlgorithms;
 
 /** The key type (`ssh-rsa` for the rsa-sha2 algorithms) each algorithm above selects. */
 function keyTypeOfAlgorithm(algorithm: string): string {

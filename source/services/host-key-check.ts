@@ -19,7 +19,7 @@ export type HostKeyVerified = {
 	readonly file: string;
 };
 
-/** What one hop's host-key check needs (the matching fields of SshHopOptions). */
+/** What one hop's host-key check needs (SshHopOptions includes it). */
 export type HostKeyCheckOptions = {
 	readonly host: string;
 	/** The known_hosts file read first, and where new keys are recorded. */

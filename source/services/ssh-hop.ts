@@ -18,10 +18,10 @@ import {
 } from '../core/hop-machine.js';
 import {knownKeyTypes, type KnownHostsEntry} from '../core/known-hosts.js';
 import type {WorkaroundObject} from '../core/events.js';
-import {pinnedHostKeyAlgorithms, type HostKeyPin} from '../core/pins.js';
+import {pinnedHostKeyAlgorithms} from '../core/pins.js';
 import type {ClassifiedError, HopName, HopState, HopStatus} from '../core/types.js';
 import {onClockJump} from './clock-watch.js';
-import {verifyHostKey, type HostKeyVerified} from './host-key-check.js';
+import {verifyHostKey, type HostKeyCheckOptions, type HostKeyVerified} from './host-key-check.js';
 import {KeepaliveWatchdog} from './keepalive-watchdog.js';
 import {loadKnownHosts} from './known-hosts-file.js';
 import {
@@ -41,7 +41,7 @@ export type {HostKeyVerified} from './host-key-check.js';
 export {extraChannelWindow, widenChannelWindow} from './workarounds/ssh2-window.js';
 
 /** Everything one hop needs; see SPEC "Reconnect" and "Security". */
-export type SshHopOptions = {
+export type SshHopOptions = HostKeyCheckOptions & {
 	readonly name: HopName;
 	/** What the user reads: `relay.example.org:22`, `p507 (via :19506)`. */
 	readonly label: string;
@@ -55,24 +55,8 @@ export type SshHopOptions = {
 	 */
 	readonly via?: SshHop;
 	readonly viaTarget?: {readonly host: string; readonly port: number};
-	/** The known_hosts file read first, and where new keys are recorded (UserKnownHostsFile's first). */
-	readonly knownHostsFile: string;
-	/** Read after it, never written: further user files, then the global ones. */
+	/** Read after `knownHostsFile`, never written: further user files, then the global ones. */
 	readonly otherKnownHostsFiles?: readonly string[];
-	/** Record new keys with hashed names (`HashKnownHosts yes`). */
-	readonly hashKnownHosts?: boolean;
-	/** Names the host key is looked up under; the first is the one recorded for a new key. */
-	readonly hostKeyNames: readonly string[];
-	/** Record unknown host keys without asking (never accepts a changed one). */
-	readonly acceptNew: boolean;
-	/** The only key trusted (`gpujup pair`): checked first, recorded hashed without asking. */
-	readonly pin?: HostKeyPin;
-	/** Ask the user (dashboard prompt); true trusts and records an unknown key. */
-	readonly confirmHostKey?: (info: {
-		host: string;
-		keyType: string;
-		fingerprint: string;
-	}) => Promise<boolean>;
 	readonly auth: SshAuthOptions;
 	/** Interval of our own keepalive, in ms (SPEC `--keepalive` × 1000). */
 	readonly keepaliveMs: number;
