@@ -7,9 +7,7 @@ import {
 	mkdirSync,
 	openSync,
 	readSync,
-	readdirSync,
 	readFileSync,
-	readlinkSync,
 	renameSync,
 	statSync,
 	unlinkSync,
@@ -32,8 +30,16 @@ import {
 } from '../core/jupyter-command.js';
 import {missingIpykernelExitCode} from '../core/exit-codes.js';
 import type {JupyterState, JupyterStatus} from '../core/types.js';
-import {describeUid, parseTcpListeners, passwdName, type TcpListener} from '../core/proc-net.js';
+import {describeUid} from '../core/proc-net.js';
 import {probeJupyter, type JupyterProbe} from './jupyter-probe.js';
+import {
+	descendants,
+	jupyterOwnsPort,
+	localUserName,
+	portHolder,
+	processAlive,
+	procStat,
+} from './proc-table.js';
 
 /** Options of {@link JupyterSupervisor}. Times are in milliseconds. */
 export type JupyterSupervisorOptions = {
@@ -124,46 +130,6 @@ function writePrivate(file: string, text: string): void {
 	renameSync(temporary, file);
 }
 
-/** State letter and start time from `/proc/<pid>/stat`, or undefined when there is no such process. */
-function procStat(pid: number): {state: string; ppid: number; startTicks: number} | undefined {
-	try {
-		const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-		// The command name is in parentheses and may itself contain spaces or parentheses.
-		const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-		return {state: rest[0] ?? '?', ppid: Number(rest[1]), startTicks: Number(rest[19])};
-	} catch {
-		return undefined;
-	}
-}
-
-/** True while `pid` exists and is not a zombie. */
-export function processAlive(pid: number): boolean {
-	const stat = procStat(pid);
-	return stat !== undefined && stat.state !== 'Z' && stat.state !== 'X';
-}
-
-function descendants(root: number): number[] {
-	const children = new Map<number, number[]>();
-	for (const name of readdirSync('/proc')) {
-		if (!/^\d+$/.test(name)) continue;
-		const stat = procStat(Number(name));
-		if (!stat) continue;
-		const list = children.get(stat.ppid) ?? [];
-		list.push(Number(name));
-		children.set(stat.ppid, list);
-	}
-
-	const result: number[] = [];
-	const stack = [...(children.get(root) ?? [])];
-	while (stack.length > 0) {
-		const pid = stack.pop()!;
-		result.push(pid);
-		stack.push(...(children.get(pid) ?? []));
-	}
-
-	return result;
-}
-
 function signal(pid: number, name: NodeJS.Signals, group: boolean): void {
 	try {
 		process.kill(group ? -pid : pid, name);
@@ -205,104 +171,6 @@ async function portFree(port: number): Promise<boolean> {
 			server.close(() => resolve(true));
 		});
 	});
-}
-
-/** The listening sockets in this machine's /proc/net/tcp{,6}. */
-function localListeners(): TcpListener[] {
-	const listeners: TcpListener[] = [];
-	for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-		try {
-			listeners.push(...parseTcpListeners(readFileSync(table, 'utf8')));
-		} catch {
-			// No IPv6, say.
-		}
-	}
-
-	return listeners;
-}
-
-/** `socket:[inode]` links among the open descriptors of `pid` (empty when not readable). */
-function socketLinks(pid: number): Set<string> {
-	const links = new Set<string>();
-	let fds: string[];
-	try {
-		fds = readdirSync(`/proc/${pid}/fd`);
-	} catch {
-		return links;
-	}
-
-	for (const fd of fds) {
-		try {
-			const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
-			if (target.startsWith('socket:[')) links.add(target);
-		} catch {
-			// Closed meanwhile.
-		}
-	}
-
-	return links;
-}
-
-/** The user name of `uid` on this machine, from /etc/passwd. */
-function localUserName(uid: number): string | null {
-	try {
-		return passwdName(readFileSync('/etc/passwd', 'utf8'), uid);
-	} catch {
-		return null;
-	}
-}
-
-/**
- * The process listening on TCP `port` (any address), found as `ss -ltnp` does: the socket's inode
- * in /proc/net/tcp{,6}, then the process holding a descriptor to it. Null when unknown (another
- * user's process is not readable); `uid` is the socket's owner, known even then.
- */
-export function portHolder(
-	port: number,
-): {pid: number | null; command: string; uid: number} | null {
-	const onPort = localListeners().filter((l) => l.port === port && l.inode !== '0');
-	if (onPort.length === 0) return null;
-	for (const name of readdirSync('/proc')) {
-		if (!/^\d+$/.test(name)) continue;
-		const links = socketLinks(Number(name));
-		const held = onPort.find((l) => links.has(`socket:[${l.inode}]`));
-		if (!held) continue;
-		let command = '';
-		try {
-			command = readFileSync(`/proc/${name}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
-		} catch {
-			// Gone meanwhile.
-		}
-
-		if (command.length > 80) command = `${command.slice(0, 77)}…`;
-		return {pid: Number(name), command: maskTokens(command), uid: held.uid};
-	}
-
-	return {pid: null, command: '', uid: onPort[0]!.uid};
-}
-
-/**
- * Whether the listener on 127.0.0.1:`port` belongs to Jupyter `pid` (the process or one of its
- * descendants holds every listening socket on the port): the token is sent to nothing else.
- */
-export function jupyterOwnsPort(
-	pid: number,
-	port: number,
-): {readonly kind: 'ours' | 'free'} | {readonly kind: 'foreign'; readonly message: string} {
-	const onPort = localListeners().filter((l) => l.port === port);
-	if (onPort.length === 0) return {kind: 'free'};
-	const links = socketLinks(pid);
-	const owned = () => onPort.every((l) => links.has(`socket:[${l.inode}]`));
-	if (!owned())
-		for (const child of descendants(pid)) for (const link of socketLinks(child)) links.add(link);
-	if (owned()) return {kind: 'ours'};
-	const holder = portHolder(port);
-	const uid = holder?.uid ?? onPort[0]!.uid;
-	const by = holder?.pid ? `, pid ${holder.pid}` : '';
-	return {
-		kind: 'foreign',
-		message: `something else holds 127.0.0.1:${port}: its listener belongs to ${describeUid(uid, localUserName(uid))}${by}, not to Jupyter (pid ${pid}); the token is not sent to it — stop that server, or give Jupyter another port with --jupyter-port`,
-	};
 }
 
 function readRuntimeInfo(file: string): RuntimeInfo | null {

@@ -23,9 +23,9 @@ import {startControlServer} from '../../source/services/control-socket.js';
 import {
 	JupyterSupervisor,
 	jupyterPaths,
-	processAlive,
 	terminateJupyter,
 } from '../../source/services/jupyter-supervisor.js';
+import {processAlive} from '../../source/services/proc-table.js';
 import {runKernelCode} from '../helpers/jupyter.js';
 import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
 import {waitFor} from '../helpers/wait-for.js';
