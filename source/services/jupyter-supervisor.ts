@@ -1,21 +1,15 @@
 import {spawn, type ChildProcess} from 'node:child_process';
-import {randomBytes} from 'node:crypto';
 import {
 	appendFileSync,
 	chmodSync,
 	closeSync,
-	mkdirSync,
 	openSync,
 	readSync,
-	readFileSync,
 	renameSync,
 	statSync,
-	unlinkSync,
-	writeFileSync,
 	writeSync,
 } from 'node:fs';
 import net from 'node:net';
-import path from 'node:path';
 import {StringDecoder} from 'node:string_decoder';
 import type {AppAction} from '../core/app-state.js';
 import {defaultBackoff, nextDelay, stableResetMs, type BackoffPolicy} from '../core/backoff.js';
@@ -32,6 +26,15 @@ import {missingIpykernelExitCode} from '../core/exit-codes.js';
 import type {JupyterState, JupyterStatus} from '../core/types.js';
 import {describeUid} from '../core/proc-net.js';
 import {probeJupyter, type JupyterProbe} from './jupyter-probe.js';
+import {
+	clearRecordedJupyter,
+	jupyterPaths,
+	loadOrCreateToken,
+	readPidFile,
+	readRuntimeInfo,
+	type RuntimeInfo,
+} from './jupyter-files.js';
+import {ensurePrivateDir, writePrivateFile} from './private-file.js';
 import {
 	descendants,
 	jupyterOwnsPort,
@@ -68,67 +71,9 @@ export type JupyterSupervisorOptions = {
 	readonly maxLogBytes?: number;
 };
 
-/** What `jupyter.json` holds: enough to recognise our Jupyter after gpujup restarts. */
-type RuntimeInfo = {
-	readonly pid: number;
-	readonly port: number;
-	readonly startedAt: number;
-	/** `/proc/<pid>/stat` start time, which tells our process from a later one with a reused pid. */
-	readonly startTicks: number | null;
-	readonly cmd: string;
-	readonly env: string;
-	readonly notebookDir: string;
-	readonly log: string;
-};
-
 /** Lines kept in memory for {@link JupyterSupervisor.recentLines}. */
 const ringCapacity = 1000;
 const tailChunkBytes = 256 * 1024;
-
-/** Files of one profile's Jupyter under its state directory. */
-export function jupyterPaths(dir: string) {
-	return {
-		pid: path.join(dir, 'jupyter.pid'),
-		info: path.join(dir, 'jupyter.json'),
-		token: path.join(dir, 'token'),
-		log: path.join(dir, 'jupyter.log'),
-		/** gpujup's own entry first on Jupyter's JUPYTER_PATH: the env's `python3` kernelspec. */
-		data: path.join(dir, 'jupyter-data'),
-	} as const;
-}
-
-/** Create `dir` (and missing parents) as 0700, and tighten it if it exists. */
-export function ensurePrivateDir(dir: string): void {
-	mkdirSync(dir, {recursive: true, mode: 0o700});
-	chmodSync(dir, 0o700);
-}
-
-/** The profile's token: read from its 0600 file, or made (24 random bytes, hex) and saved. */
-export function loadOrCreateToken(file: string): string {
-	try {
-		const text = readFileSync(file, 'utf8').trim();
-		if (/^[\da-f]{32,}$/.test(text)) {
-			chmodSync(file, 0o600);
-			return text;
-		}
-	} catch {
-		// No token yet.
-	}
-
-	const token = randomBytes(24).toString('hex');
-	const temporary = `${file}.${process.pid}.tmp`;
-	writeFileSync(temporary, `${token}\n`, {mode: 0o600});
-	chmodSync(temporary, 0o600);
-	renameSync(temporary, file);
-	return token;
-}
-
-function writePrivate(file: string, text: string): void {
-	const temporary = `${file}.${process.pid}.tmp`;
-	writeFileSync(temporary, text, {mode: 0o600});
-	chmodSync(temporary, 0o600);
-	renameSync(temporary, file);
-}
 
 function signal(pid: number, name: NodeJS.Signals, group: boolean): void {
 	try {
@@ -171,59 +116,6 @@ async function portFree(port: number): Promise<boolean> {
 			server.close(() => resolve(true));
 		});
 	});
-}
-
-function readRuntimeInfo(file: string): RuntimeInfo | null {
-	try {
-		const parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<RuntimeInfo>;
-		if (typeof parsed.pid !== 'number' || typeof parsed.port !== 'number') return null;
-		return {
-			pid: parsed.pid,
-			port: parsed.port,
-			startedAt: typeof parsed.startedAt === 'number' ? parsed.startedAt : Date.now(),
-			startTicks: typeof parsed.startTicks === 'number' ? parsed.startTicks : null,
-			cmd: typeof parsed.cmd === 'string' ? parsed.cmd : '',
-			env: typeof parsed.env === 'string' ? parsed.env : '',
-			notebookDir: typeof parsed.notebookDir === 'string' ? parsed.notebookDir : '',
-			log: typeof parsed.log === 'string' ? parsed.log : '',
-		};
-	} catch {
-		return null;
-	}
-}
-
-function readPidFile(file: string): number | null {
-	try {
-		const pid = Number.parseInt(readFileSync(file, 'utf8').trim(), 10);
-		return Number.isInteger(pid) && pid > 1 ? pid : null;
-	} catch {
-		return null;
-	}
-}
-
-/**
- * The Jupyter this profile's pid file names, when it is still that process (same start time).
- * Used by `--stop-jupyter` without a running host.
- */
-export function recordedJupyter(dir: string): {pid: number; port: number} | null {
-	const files = jupyterPaths(dir);
-	const pid = readPidFile(files.pid);
-	const info = readRuntimeInfo(files.info);
-	if (pid === null || !info || info.pid !== pid || !processAlive(pid)) return null;
-	if (info.startTicks !== null && procStat(pid)?.startTicks !== info.startTicks) return null;
-	return {pid, port: info.port};
-}
-
-/** Forget the recorded Jupyter (after it was stopped). */
-export function clearRecordedJupyter(dir: string): void {
-	const files = jupyterPaths(dir);
-	for (const file of [files.pid, files.info]) {
-		try {
-			unlinkSync(file);
-		} catch {
-			// Not there.
-		}
-	}
 }
 
 async function connectLoopback(port: number): Promise<net.Socket> {
@@ -511,7 +403,7 @@ export class JupyterSupervisor {
 		this.#pid = pid;
 		this.#spawnedAt = Date.now();
 		const startedAt = Date.now();
-		writePrivate(this.#files.pid, `${pid}\n`);
+		writePrivateFile(this.#files.pid, `${pid}\n`);
 		const info: RuntimeInfo = {
 			pid,
 			port,
@@ -522,7 +414,7 @@ export class JupyterSupervisor {
 			notebookDir: this.#options.notebookDir,
 			log,
 		};
-		writePrivate(this.#files.info, `${JSON.stringify(info, null, '\t')}\n`);
+		writePrivateFile(this.#files.info, `${JSON.stringify(info, null, '\t')}\n`);
 		this.#publish({
 			state,
 			pid,
