@@ -4,17 +4,14 @@ import {
 	chmodSync,
 	closeSync,
 	openSync,
-	readSync,
 	renameSync,
 	statSync,
 	writeSync,
 } from 'node:fs';
 import net from 'node:net';
-import {StringDecoder} from 'node:string_decoder';
 import type {AppAction} from '../core/app-state.js';
 import {defaultBackoff, nextDelay, stableResetMs, type BackoffPolicy} from '../core/backoff.js';
 import {jupyterUrl, maskTokens} from '../core/events.js';
-import {LogLineAssembler} from '../core/log-lines.js';
 import {
 	describeEnv,
 	jupyterScript,
@@ -26,6 +23,7 @@ import {missingIpykernelExitCode} from '../core/exit-codes.js';
 import type {JupyterState, JupyterStatus} from '../core/types.js';
 import {describeUid} from '../core/proc-net.js';
 import {probeJupyter, type JupyterProbe} from './jupyter-probe.js';
+import {FileLogTail} from './log-tail.js';
 import {
 	clearRecordedJupyter,
 	jupyterPaths,
@@ -70,10 +68,6 @@ export type JupyterSupervisorOptions = {
 	/** The log is rotated (to `jupyter.log.1`) when larger than this at a start (default 10 MB). */
 	readonly maxLogBytes?: number;
 };
-
-/** Lines kept in memory for {@link JupyterSupervisor.recentLines}. */
-const ringCapacity = 1000;
-const tailChunkBytes = 256 * 1024;
 
 function signal(pid: number, name: NodeJS.Signals, group: boolean): void {
 	try {
@@ -153,12 +147,19 @@ export class JupyterSupervisor {
 	#tailTimer: NodeJS.Timeout | null = null;
 	#restartTimer: NodeJS.Timeout | null = null;
 	#ticking = false;
-	#tail = this.#newTail(0, -1, false);
-	readonly #ring: string[] = [];
+	readonly #tail: FileLogTail;
 
 	constructor(options: JupyterSupervisorOptions) {
 		this.#options = options;
 		this.#files = jupyterPaths(options.dir);
+		this.#tail = new FileLogTail({
+			path: this.#files.log,
+			// The token is read when a line is masked: it is loaded at start.
+			mask: (line) => maskTokens(line, this.#token),
+			onLines: (lines) => {
+				if (!this.#disposed) this.#options.dispatch({type: 'log', lines});
+			},
+		});
 		this.#status = {
 			state: 'starting',
 			url: jupyterUrl(options.port),
@@ -180,11 +181,6 @@ export class JupyterSupervisor {
 	/** The port Jupyter serves on (127.0.0.1). */
 	get port(): number {
 		return this.#options.port;
-	}
-
-	/** The last log lines, tokens masked, oldest first. */
-	recentLines(): readonly string[] {
-		return [...this.#ring];
 	}
 
 	/**
@@ -251,7 +247,7 @@ export class JupyterSupervisor {
 		if (this.#tailTimer) clearInterval(this.#tailTimer);
 		this.#pollTimer = null;
 		this.#tailTimer = null;
-		this.#readTail();
+		this.#tail.read();
 		this.#child?.removeAllListeners('exit');
 		this.#child = null;
 	}
@@ -264,7 +260,7 @@ export class JupyterSupervisor {
 	#startTimers(): void {
 		if (this.#disposed) return;
 		this.#pollTimer ??= setInterval(() => void this.#tick(), this.#options.pollMs ?? 3000);
-		this.#tailTimer ??= setInterval(() => this.#readTail(), this.#options.tailMs ?? 500);
+		this.#tailTimer ??= setInterval(() => this.#tail.read(), this.#options.tailMs ?? 500);
 		this.#pollTimer.unref();
 		this.#tailTimer.unref();
 		void this.#tick();
@@ -304,7 +300,7 @@ export class JupyterSupervisor {
 		this.#pid = pid;
 		this.#spawnedAt = answers ? 0 : Date.now();
 		this.#runningSince = answers ? Date.now() : null;
-		this.#startTail(true);
+		this.#tail.start(true);
 		this.#publish({
 			state: answers ? 'running' : 'starting',
 			pid,
@@ -368,7 +364,7 @@ export class JupyterSupervisor {
 		let child: ChildProcess;
 		try {
 			chmodSync(log, 0o600);
-			this.#startTail(false);
+			this.#tail.start(false);
 			writeSync(
 				fd,
 				`[gpujup] ${new Date().toISOString()} starting Jupyter on 127.0.0.1:${port} (env ${describeEnv(this.#options.env)}): ${script}\n`,
@@ -489,7 +485,7 @@ export class JupyterSupervisor {
 	}
 
 	#onDeath(pid: number): void {
-		this.#readTail();
+		this.#tail.read();
 		const exitCode = this.#child?.exitCode;
 		const signalCode = this.#child?.signalCode;
 		this.#child = null;
@@ -512,7 +508,7 @@ export class JupyterSupervisor {
 			return;
 		}
 
-		const last = this.#ring.at(-1);
+		const last = this.#tail.lastLine;
 		this.#attempt += 1;
 		const delay = nextDelay(this.#attempt, this.#options.backoff ?? defaultBackoff);
 		// Said in the log too, where a laptop's log pane and the log events see it.
@@ -549,85 +545,6 @@ export class JupyterSupervisor {
 			// No log file to write to: the status message still says it.
 		}
 
-		this.#readTail();
-	}
-
-	/** Follow the log from its end (a new start) or from its last few KB (adoption). */
-	#startTail(fromRecent: boolean): void {
-		let size = 0;
-		let ino = -1;
-		try {
-			const stat = statSync(this.#files.log);
-			size = stat.size;
-			ino = stat.ino;
-		} catch {
-			// Not there yet.
-		}
-
-		const offset = fromRecent ? Math.max(0, size - 8192) : size;
-		this.#tail = this.#newTail(offset, ino, fromRecent && offset > 0);
-		this.#readTail();
-	}
-
-	/**
-	 * Where the log is read from, and the text not yet a whole line. `skipFirst`: the offset may be
-	 * mid-line (adoption), so what comes before the first newline is dropped.
-	 */
-	#newTail(offset: number, ino: number, skipFirst: boolean) {
-		return {
-			offset,
-			ino,
-			skipFirst,
-			decoder: new StringDecoder('utf8'),
-			// Progress bars (`\r`) kept in their last state, runaway lines cut: no line can outgrow
-			// what a laptop accepts (the control protocol's line limit).
-			lines: new LogLineAssembler({mask: (line) => maskTokens(line, this.#token)}),
-		};
-	}
-
-	/** Emit the log's new complete lines, masked. The file is polled: it belongs to Jupyter. */
-	#readTail(): void {
-		let stat;
-		try {
-			stat = statSync(this.#files.log);
-		} catch {
-			return;
-		}
-
-		if (stat.ino !== this.#tail.ino || stat.size < this.#tail.offset) {
-			// Rotated or truncated: start over at its beginning.
-			this.#tail = this.#newTail(0, stat.ino, false);
-		}
-
-		const tail = this.#tail;
-		if (stat.size <= tail.offset) return;
-		const length = Math.min(stat.size - tail.offset, tailChunkBytes);
-		const buffer = Buffer.alloc(length);
-		let read = 0;
-		try {
-			const fd = openSync(this.#files.log, 'r');
-			try {
-				read = readSync(fd, buffer, 0, length, tail.offset);
-			} finally {
-				closeSync(fd);
-			}
-		} catch {
-			return;
-		}
-
-		tail.offset += read;
-		let text = tail.decoder.write(buffer.subarray(0, read));
-		if (tail.skipFirst) {
-			const newline = text.indexOf('\n');
-			if (newline === -1) return;
-			text = text.slice(newline + 1);
-			tail.skipFirst = false;
-		}
-
-		const lines = tail.lines.push(text).filter((line) => line.length > 0);
-		if (lines.length === 0) return;
-		this.#ring.push(...lines);
-		if (this.#ring.length > ringCapacity) this.#ring.splice(0, this.#ring.length - ringCapacity);
-		if (!this.#disposed) this.#options.dispatch({type: 'log', lines});
+		this.#tail.read();
 	}
 }
