@@ -8,7 +8,13 @@ import {readdirSync, readFileSync, readlinkSync} from 'node:fs';
 import {readdir, readFile} from 'node:fs/promises';
 import {promisify} from 'node:util';
 import {maskTokens} from '../core/events.js';
-import type {ProcSample, ProcSnapshot} from '../core/kernels.js';
+import {
+	parseProcStat,
+	processTree,
+	type ProcSample,
+	type ProcSnapshot,
+	type ProcStat,
+} from '../core/kernels.js';
 import {describeUid, parseTcpListeners, passwdName, type TcpListener} from '../core/proc-net.js';
 
 const execFileP = promisify(execFile);
@@ -35,19 +41,18 @@ async function procUnits(): Promise<{ticksPerSecond: number; pageKiB: number}> {
 
 async function readSample(pid: number, pageKiB: number): Promise<ProcSample | undefined> {
 	try {
-		const [stat, cmdline] = await Promise.all([
+		const [text, cmdline] = await Promise.all([
 			readFile(`/proc/${pid}/stat`, 'utf8'),
 			readFile(`/proc/${pid}/cmdline`, 'utf8'),
 		]);
-		// The command name is in parentheses and may itself contain spaces or parentheses.
-		const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-		if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
+		const stat = parseProcStat(text);
+		if (!stat || stat.state === 'Z' || stat.state === 'X') return undefined;
 		return {
 			pid,
-			ppid: Number(rest[1]),
+			ppid: stat.ppid,
 			argv: cmdline.split('\0').filter((arg) => arg !== ''),
-			cpuTicks: Number(rest[11]) + Number(rest[12]),
-			rssKiB: Number(rest[21]) * pageKiB,
+			cpuTicks: stat.cpuTicks,
+			rssKiB: stat.rssPages * pageKiB,
 		};
 	} catch {
 		// Gone between readdir and read, or not ours to read.
@@ -71,15 +76,10 @@ export async function readProcTable(): Promise<ProcSnapshot> {
 	};
 }
 
-/** State letter and start time from `/proc/<pid>/stat`, or undefined when there is no such process. */
-export function procStat(
-	pid: number,
-): {state: string; ppid: number; startTicks: number} | undefined {
+/** `/proc/<pid>/stat`, or undefined when there is no such process. */
+export function procStat(pid: number): ProcStat | undefined {
 	try {
-		const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-		// The command name is in parentheses and may itself contain spaces or parentheses.
-		const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-		return {state: rest[0] ?? '?', ppid: Number(rest[1]), startTicks: Number(rest[19])};
+		return parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8')) ?? undefined;
 	} catch {
 		return undefined;
 	}
@@ -91,27 +91,16 @@ export function processAlive(pid: number): boolean {
 	return stat !== undefined && stat.state !== 'Z' && stat.state !== 'X';
 }
 
-/** Every descendant of `root` (children, their children, …). */
+/** Every descendant of `root` (children, their children, …), from one look at /proc. */
 export function descendants(root: number): number[] {
-	const children = new Map<number, number[]>();
+	const processes: ProcStat[] = [];
 	for (const name of readdirSync('/proc')) {
 		if (!/^\d+$/.test(name)) continue;
 		const stat = procStat(Number(name));
-		if (!stat) continue;
-		const list = children.get(stat.ppid) ?? [];
-		list.push(Number(name));
-		children.set(stat.ppid, list);
+		if (stat) processes.push(stat);
 	}
 
-	const result: number[] = [];
-	const stack = [...(children.get(root) ?? [])];
-	while (stack.length > 0) {
-		const pid = stack.pop()!;
-		result.push(pid);
-		stack.push(...(children.get(pid) ?? []));
-	}
-
-	return result;
+	return processTree(root, processes).slice(1);
 }
 
 /** The listening sockets in this machine's /proc/net/tcp{,6}. */
