@@ -10,19 +10,26 @@ import {
 } from 'node:fs';
 import net from 'node:net';
 import type {AppAction} from '../core/app-state.js';
-import {defaultBackoff, nextDelay, stableResetMs, type BackoffPolicy} from '../core/backoff.js';
+import type {BackoffPolicy} from '../core/backoff.js';
 import {jupyterUrl, maskTokens} from '../core/events.js';
 import {
 	describeEnv,
 	jupyterScript,
 	jupyterShell,
-	missingIpykernelMessage,
 	type JupyterEnv,
 } from '../core/jupyter-command.js';
-import {missingIpykernelExitCode} from '../core/exit-codes.js';
-import type {JupyterState, JupyterStatus} from '../core/types.js';
+import {
+	initialJupyterMachine,
+	probeEvent,
+	transition,
+	type JupyterEffect,
+	type JupyterEvent,
+	type JupyterMachineState,
+	type ProbeResult,
+} from '../core/jupyter-machine.js';
+import type {JupyterStatus} from '../core/types.js';
 import {describeUid} from '../core/proc-net.js';
-import {probeJupyter, type JupyterProbe} from './jupyter-probe.js';
+import {probeJupyter} from './jupyter-probe.js';
 import {FileLogTail} from './log-tail.js';
 import {
 	clearRecordedJupyter,
@@ -126,27 +133,21 @@ async function connectLoopback(port: number): Promise<net.Socket> {
 /**
  * Runs Jupyter for `gpujup host` and keeps it running: adopts the one a previous gpujup left (same
  * pid, same token), else starts one in its own session so it outlives us; restarts it after a
- * crash with backoff; reports its state and its log (tokens masked) into the store.
+ * crash with backoff; reports its state and its log (tokens masked) into the store. What to do
+ * is decided by core/jupyter-machine.ts; this class runs its effects and feeds it what happened.
  */
 export class JupyterSupervisor {
 	readonly #options: JupyterSupervisorOptions;
 	readonly #files: ReturnType<typeof jupyterPaths>;
 	#token = '';
-	#status: JupyterStatus;
-	#pid: number | null = null;
+	#machine: JupyterMachineState;
 	#child: ChildProcess | null = null;
-	/** Epoch ms of the last spawn (for the start deadline). */
-	#spawnedAt = 0;
-	/** Crash restarts since the last stable run (drives the backoff). */
-	#attempt = 0;
-	#runningSince: number | null = null;
-	/** Set while a deliberate restart or stop runs, or after dispose: the monitor stands back. */
-	#busy = false;
-	#disposed = false;
 	#pollTimer: NodeJS.Timeout | null = null;
 	#tailTimer: NodeJS.Timeout | null = null;
 	#restartTimer: NodeJS.Timeout | null = null;
 	#ticking = false;
+	/** The deliberate restart or stop in progress: a second request waits for it. */
+	#operation: Promise<void> = Promise.resolve();
 	readonly #tail: FileLogTail;
 
 	constructor(options: JupyterSupervisorOptions) {
@@ -157,25 +158,20 @@ export class JupyterSupervisor {
 			// The token is read when a line is masked: it is loaded at start.
 			mask: (line) => maskTokens(line, this.#token),
 			onLines: (lines) => {
-				if (!this.#disposed) this.#options.dispatch({type: 'log', lines});
+				if (!this.#machine.disposed) this.#options.dispatch({type: 'log', lines});
 			},
 		});
-		this.#status = {
-			state: 'starting',
+		this.#machine = initialJupyterMachine({
 			url: jupyterUrl(options.port),
-			pid: null,
-			kernels: null,
-			restarts: 0,
-			startedAt: null,
-			lastActivity: null,
-			origin: null,
-			message: null,
-		};
+			env: options.env,
+			policy: options.backoff,
+			startTimeoutMs: options.startTimeoutMs,
+		});
 	}
 
 	/** The latest status (also dispatched as `{type: 'jupyter'}`). */
 	get status(): JupyterStatus {
-		return this.#status;
+		return this.#machine.status;
 	}
 
 	/** The port Jupyter serves on (127.0.0.1). */
@@ -195,45 +191,20 @@ export class JupyterSupervisor {
 	async start(): Promise<void> {
 		ensurePrivateDir(this.#options.dir);
 		this.#token = loadOrCreateToken(this.#files.token);
-		this.#publish({});
-		const adopted = await this.#tryAdopt();
-		if (this.#disposed) return;
-		if (!adopted) await this.#spawn('starting');
+		await this.#run({type: 'start'});
+		await this.#run(await this.#adoption());
+		if (this.#machine.disposed) return;
 		this.#startTimers();
 	}
 
 	/** Stop Jupyter (SIGTERM to its group, SIGKILL after the deadline) and start a new one. */
 	async restart(): Promise<void> {
-		if (this.#disposed) return;
-		this.#busy = true;
-		this.#clearRestartTimer();
-		try {
-			this.#publish({state: 'restarting', message: 'restarting on request'});
-			await this.#terminate();
-			this.#attempt = 0;
-			if (!this.#disposed) await this.#spawn('restarting');
-		} finally {
-			this.#busy = false;
-		}
+		return this.#request({type: 'restart-requested'});
 	}
 
 	/** Stop Jupyter for good (`--stop-jupyter`, quit with stop); its kernels end with it. */
 	async stop(): Promise<void> {
-		this.#busy = true;
-		this.#clearRestartTimer();
-		try {
-			await this.#terminate();
-			clearRecordedJupyter(this.#options.dir);
-			this.#publish({
-				state: 'exited',
-				pid: null,
-				kernels: null,
-				startedAt: null,
-				message: 'stopped',
-			});
-		} finally {
-			this.#busy = false;
-		}
+		return this.#request({type: 'stop-requested'});
 	}
 
 	/**
@@ -241,8 +212,7 @@ export class JupyterSupervisor {
 	 * file keeps growing: it is Jupyter's, not ours.
 	 */
 	async dispose(): Promise<void> {
-		this.#disposed = true;
-		this.#clearRestartTimer();
+		await this.#run({type: 'dispose'});
 		if (this.#pollTimer) clearInterval(this.#pollTimer);
 		if (this.#tailTimer) clearInterval(this.#tailTimer);
 		this.#pollTimer = null;
@@ -252,18 +222,97 @@ export class JupyterSupervisor {
 		this.#child = null;
 	}
 
-	#publish(patch: Partial<JupyterStatus>): void {
-		this.#status = {...this.#status, ...patch};
-		if (!this.#disposed) this.#options.dispatch({type: 'jupyter', jupyter: this.#status});
+	/** A restart or stop: refused by the machine while another one runs, which it then waits for. */
+	async #request(event: JupyterEvent): Promise<void> {
+		const before = this.#machine;
+		const running = this.#run(event);
+		if (this.#machine === before) return this.#operation;
+		this.#operation = running;
+		return running;
+	}
+
+	/** Feed the machine one event and run its effects in order. */
+	async #run(event: JupyterEvent): Promise<void> {
+		const {state, effects} = transition(this.#machine, event);
+		this.#machine = state;
+		for (const effect of effects) await this.#execute(effect);
+	}
+
+	async #execute(effect: JupyterEffect): Promise<void> {
+		switch (effect.type) {
+			case 'publish': {
+				this.#options.dispatch({type: 'jupyter', jupyter: effect.status});
+				break;
+			}
+
+			case 'spawn': {
+				await this.#spawn(effect.epoch);
+				void this.#poll();
+				break;
+			}
+
+			case 'record': {
+				this.#record(effect.pid, effect.startedAt);
+				break;
+			}
+
+			case 'clear-records': {
+				clearRecordedJupyter(this.#options.dir);
+				break;
+			}
+
+			case 'follow-log': {
+				this.#tail.start(true);
+				break;
+			}
+
+			case 'check': {
+				await this.#check(effect.epoch, effect.pid);
+				break;
+			}
+
+			case 'log-line': {
+				this.#logLine(effect.text);
+				break;
+			}
+
+			case 'schedule-restart': {
+				this.#clearRestartTimer();
+				this.#restartTimer = setTimeout(() => {
+					this.#restartTimer = null;
+					void this.#run({type: 'restart-due', epoch: effect.epoch});
+				}, effect.ms);
+				break;
+			}
+
+			case 'cancel-restart': {
+				this.#clearRestartTimer();
+				break;
+			}
+
+			case 'terminate': {
+				this.#child?.removeAllListeners('exit');
+				this.#child = null;
+				if (effect.pid !== null)
+					await terminateJupyter(effect.pid, this.#options.stopTimeoutMs ?? 10_000);
+				await this.#run({type: 'terminated', epoch: effect.epoch});
+				break;
+			}
+
+			case 'kill': {
+				await terminateJupyter(effect.pid, this.#options.stopTimeoutMs ?? 10_000);
+				break;
+			}
+		}
 	}
 
 	#startTimers(): void {
-		if (this.#disposed) return;
-		this.#pollTimer ??= setInterval(() => void this.#tick(), this.#options.pollMs ?? 3000);
+		if (this.#machine.disposed) return;
+		this.#pollTimer ??= setInterval(() => void this.#poll(), this.#options.pollMs ?? 3000);
 		this.#tailTimer ??= setInterval(() => this.#tail.read(), this.#options.tailMs ?? 500);
 		this.#pollTimer.unref();
 		this.#tailTimer.unref();
-		void this.#tick();
+		void this.#poll();
 	}
 
 	#clearRestartTimer(): void {
@@ -271,11 +320,22 @@ export class JupyterSupervisor {
 		this.#restartTimer = null;
 	}
 
+	/** One look at the process and `/api/status`, one at a time. */
+	async #poll(): Promise<void> {
+		if (this.#ticking) return;
+		this.#ticking = true;
+		try {
+			await this.#run({type: 'poll-due'});
+		} finally {
+			this.#ticking = false;
+		}
+	}
+
 	/**
 	 * `/api/status` with the token, only when Jupyter `pid` owns the port's listener; otherwise
 	 * the token stays here and the answer says who holds the port.
 	 */
-	async #probe(pid: number): Promise<JupyterProbe & {readonly foreign?: boolean}> {
+	async #probe(pid: number): Promise<ProbeResult> {
 		const owner = jupyterOwnsPort(pid, this.#options.port);
 		if (owner.kind === 'free')
 			return {reachable: false, message: `nothing listens on 127.0.0.1:${this.#options.port} yet`};
@@ -283,36 +343,26 @@ export class JupyterSupervisor {
 		return probeJupyter(async () => connectLoopback(this.#options.port), this.#token, 5000);
 	}
 
-	async #tryAdopt(): Promise<boolean> {
+	/** The Jupyter the profile's records name, when it is still ours and alive, with its answer. */
+	async #adoption(): Promise<JupyterEvent> {
 		const pid = readPidFile(this.#files.pid);
 		const info = readRuntimeInfo(this.#files.info);
-		if (pid === null || !info || info.pid !== pid || info.port !== this.#options.port) return false;
+		if (pid === null || !info || info.pid !== pid || info.port !== this.#options.port)
+			return {type: 'nothing-to-adopt'};
 		const stat = procStat(pid);
-		if (!stat || stat.state === 'Z' || stat.state === 'X') return false;
-		if (info.startTicks !== null && stat.startTicks !== info.startTicks) return false;
+		if (!stat || stat.state === 'Z' || stat.state === 'X') return {type: 'nothing-to-adopt'};
+		if (info.startTicks !== null && stat.startTicks !== info.startTicks)
+			return {type: 'nothing-to-adopt'};
 		const probe = await this.#probe(pid);
-		const answers = probe.reachable && probe.status === 200;
-		// Ours but not answering yet (gpujup restarted while it was starting): wait for it. A 403
-		// means another token: not the Jupyter we started.
-		if (!answers && probe.reachable) return false;
 		const cmd = jupyterScript(this.#commandOptions());
-		const differs = info.cmd !== cmd || info.notebookDir !== this.#options.notebookDir;
-		this.#pid = pid;
-		this.#spawnedAt = answers ? 0 : Date.now();
-		this.#runningSince = answers ? Date.now() : null;
-		this.#tail.start(true);
-		this.#publish({
-			state: answers ? 'running' : 'starting',
+		return {
+			type: 'adopt-candidate',
 			pid,
 			startedAt: info.startedAt,
-			origin: 'adopted',
-			kernels: answers ? probe.kernels : null,
-			lastActivity: answers ? probe.lastActivity : null,
-			message: differs
-				? 'adopted a Jupyter started with other settings; restart it (j) to apply the new ones'
-				: null,
-		});
-		return true;
+			differs: info.cmd !== cmd || info.notebookDir !== this.#options.notebookDir,
+			probe,
+			now: Date.now(),
+		};
 	}
 
 	#commandOptions() {
@@ -326,9 +376,8 @@ export class JupyterSupervisor {
 		};
 	}
 
-	async #spawn(state: JupyterState): Promise<void> {
-		this.#pid = null;
-		this.#runningSince = null;
+	/** Start Jupyter for `epoch`, and say how that went. */
+	async #spawn(epoch: number): Promise<void> {
 		const port = this.#options.port;
 		if (!(await portFree(port))) {
 			const holder = portHolder(port);
@@ -337,17 +386,15 @@ export class JupyterSupervisor {
 				: holder
 					? `by a process of ${describeUid(holder.uid, localUserName(holder.uid))}`
 					: 'by another process';
-			this.#publish({
-				state: 'exited',
-				pid: null,
-				kernels: null,
-				startedAt: null,
+			await this.#run({
+				type: 'port-busy',
+				epoch,
 				message: `port ${port} on 127.0.0.1 is already in use ${who}: stop it, or give Jupyter another port with --jupyter-port`,
 			});
 			return;
 		}
 
-		if (this.#disposed) return;
+		if (this.#machine.disposed) return;
 		const log = this.#files.log;
 		try {
 			if (statSync(log).size > (this.#options.maxLogBytes ?? 10 * 1024 * 1024)) {
@@ -384,9 +431,9 @@ export class JupyterSupervisor {
 
 		child.unref();
 		child.on('error', (error) => {
-			this.#publish({
-				state: 'exited',
-				pid: null,
+			void this.#run({
+				type: 'spawn-error',
+				epoch,
 				message: `cannot start Jupyter: ${error.message}`,
 			});
 		});
@@ -394,145 +441,48 @@ export class JupyterSupervisor {
 		if (pid === undefined) return;
 		this.#child = child;
 		child.once('exit', () => {
-			if (this.#child === child) void this.#tick();
+			if (this.#child === child) void this.#poll();
 		});
-		this.#pid = pid;
-		this.#spawnedAt = Date.now();
-		const startedAt = Date.now();
+		await this.#run({type: 'spawned', epoch, pid, now: Date.now()});
+	}
+
+	/** The pid file and `jupyter.json`: what the next gpujup adopts. */
+	#record(pid: number, startedAt: number): void {
 		writePrivateFile(this.#files.pid, `${pid}\n`);
 		const info: RuntimeInfo = {
 			pid,
-			port,
+			port: this.#options.port,
 			startedAt,
 			startTicks: procStat(pid)?.startTicks ?? null,
-			cmd: script,
+			cmd: jupyterScript(this.#commandOptions()),
 			env: describeEnv(this.#options.env),
 			notebookDir: this.#options.notebookDir,
-			log,
+			log: this.#files.log,
 		};
 		writePrivateFile(this.#files.info, `${JSON.stringify(info, null, '\t')}\n`);
-		this.#publish({
-			state,
-			pid,
-			startedAt,
-			origin: 'started',
-			kernels: null,
-			lastActivity: null,
-			message: null,
-		});
 	}
 
-	async #terminate(): Promise<void> {
-		const pid = this.#pid;
-		this.#child?.removeAllListeners('exit');
-		this.#child = null;
-		if (pid === null) return;
-		await terminateJupyter(pid, this.#options.stopTimeoutMs ?? 10_000);
-		this.#pid = null;
-	}
-
-	/** One look at the process and `/api/status`. */
-	async #tick(): Promise<void> {
-		if (this.#ticking || this.#busy || this.#disposed || this.#restartTimer) return;
-		this.#ticking = true;
-		try {
-			const pid = this.#pid;
-			if (pid === null) return;
-			if (!processAlive(pid)) {
-				// Our child, dead but not reaped yet: its 'exit' (with the status) ticks again.
-				const child = this.#child;
-				if (child && child.exitCode === null && child.signalCode === null) return;
-				this.#onDeath(pid);
-				return;
-			}
-
-			const probe = await this.#probe(pid);
-			if (this.#busy || this.#disposed || this.#pid !== pid) return;
-			if (probe.reachable && probe.status === 200) {
-				this.#runningSince ??= Date.now();
-				if (Date.now() - this.#runningSince > stableResetMs) this.#attempt = 0;
-				this.#publish({
-					state: 'running',
-					kernels: probe.kernels,
-					lastActivity: probe.lastActivity,
-					message: this.#status.state === 'running' ? this.#status.message : null,
-				});
-				return;
-			}
-
-			if (!probe.reachable && probe.foreign) {
-				this.#publish({
-					state: this.#runningSince === null ? this.#status.state : 'unreachable',
-					kernels: null,
-					message: probe.message,
-				});
-				return;
-			}
-
-			const why = probe.reachable
-				? `/api/status answered ${probe.status} (another server on the port?)`
-				: probe.message;
-			const starting = this.#runningSince === null;
-			const timeout = this.#options.startTimeoutMs ?? 120_000;
-			if (starting && Date.now() - this.#spawnedAt < timeout) return;
-			this.#publish({
-				state: 'unreachable',
-				message: starting ? `no answer ${Math.round(timeout / 1000)} s after start: ${why}` : why,
-			});
-		} finally {
-			this.#ticking = false;
-		}
-	}
-
-	#onDeath(pid: number): void {
-		this.#tail.read();
-		const exitCode = this.#child?.exitCode;
-		const signalCode = this.#child?.signalCode;
-		this.#child = null;
-		this.#pid = null;
-		const how =
-			signalCode != null
-				? `killed by ${signalCode}`
-				: exitCode != null
-					? `exited with code ${exitCode}`
-					: 'exited';
-		if (exitCode === missingIpykernelExitCode) {
-			// The env cannot run kernels: restarting would fail the same way until the user fixes it.
-			this.#publish({
-				state: 'exited',
-				pid: null,
-				kernels: null,
-				startedAt: null,
-				message: missingIpykernelMessage(this.#options.env),
+	/** Whether `pid` still lives, and if so what `/api/status` says. */
+	async #check(epoch: number, pid: number): Promise<void> {
+		if (!processAlive(pid)) {
+			// Our child, dead but not reaped yet: its 'exit' (with the status) polls again.
+			const child = this.#child;
+			if (child && child.exitCode === null && child.signalCode === null) return;
+			this.#tail.read();
+			this.#child = null;
+			await this.#run({
+				type: 'died',
+				epoch,
+				exitCode: child?.exitCode ?? null,
+				signal: child?.signalCode ?? null,
+				lastLine: this.#tail.lastLine,
+				random: Math.random(),
 			});
 			return;
 		}
 
-		const last = this.#tail.lastLine;
-		this.#attempt += 1;
-		const delay = nextDelay(this.#attempt, this.#options.backoff ?? defaultBackoff);
-		// Said in the log too, where a laptop's log pane and the log events see it.
-		const died =
-			signalCode != null
-				? `died: ${signalCode}`
-				: exitCode != null
-					? `exited with code ${exitCode}`
-					: 'died (adopted, so its exit status is unknown)';
-		this.#logLine(
-			`Jupyter (pid ${pid}) ${died}; restarting${delay > 0 ? ` in ${(delay / 1000).toFixed(1)} s` : ''}`,
-		);
-		this.#publish({
-			state: 'restarting',
-			pid: null,
-			kernels: null,
-			restarts: this.#status.restarts + 1,
-			message: `Jupyter (pid ${pid}) ${how}${last ? `; last log line: ${last}` : ''}; restarting${delay > 0 ? ` in ${(delay / 1000).toFixed(1)} s` : ''}`,
-		});
-		this.#restartTimer = setTimeout(() => {
-			this.#restartTimer = null;
-			if (this.#busy || this.#disposed) return;
-			void this.#spawn('restarting').then(() => this.#tick());
-		}, delay);
+		const probe = await this.#probe(pid);
+		await this.#run(probeEvent(epoch, Date.now(), probe));
 	}
 
 	/** A `[gpujup]` line of ours in Jupyter's log file, read back at once so the tail has it. */
