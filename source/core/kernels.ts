@@ -144,7 +144,10 @@ export function kernelIdOf(argv: readonly string[]): string | null {
 }
 
 /** `root` and all its descendants in `processes`, root first, then ascending. */
-export function processTree(root: number, processes: readonly ProcSample[]): number[] {
+export function processTree(
+	root: number,
+	processes: ReadonlyArray<Pick<ProcSample, 'pid' | 'ppid'>>,
+): number[] {
 	const children = new Map<number, number[]>();
 	for (const p of processes) {
 		const list = children.get(p.ppid) ?? [];
@@ -367,6 +370,37 @@ export const procDumpCommand =
 	'getconf CLK_TCK; getconf PAGESIZE; echo ---; cat /proc/[0-9]*/stat 2>/dev/null; echo ---;' +
 	' grep -a -o "kernel-[A-Za-z0-9_-]*[.]json" /proc/[0-9]*/cmdline 2>/dev/null; true';
 
+/** The fields of one `/proc/<pid>/stat` line that gpujup reads. */
+export type ProcStat = {
+	readonly pid: number;
+	/** `R`, `S`, `D`, … ; `Z` (zombie) and `X` (dead) are gone but for their entry. */
+	readonly state: string;
+	readonly ppid: number;
+	/** utime + stime, in clock ticks. */
+	readonly cpuTicks: number;
+	readonly rssPages: number;
+	/** When the process started, in clock ticks after boot: tells it from a later one with its pid. */
+	readonly startTicks: number;
+};
+
+/** One `/proc/<pid>/stat` line, or null when it has another shape. */
+export function parseProcStat(line: string): ProcStat | null {
+	// The command name is in parentheses and may itself contain spaces or parentheses.
+	const close = line.lastIndexOf(')');
+	const pid = Number.parseInt(line, 10);
+	if (close < 0 || !Number.isInteger(pid)) return null;
+	const rest = line.slice(close + 2).split(' ');
+	if (rest.length < 22) return null;
+	return {
+		pid,
+		state: rest[0]!,
+		ppid: Number(rest[1]),
+		cpuTicks: Number(rest[11]) + Number(rest[12]),
+		rssPages: Number(rest[21]),
+		startTicks: Number(rest[19]),
+	};
+}
+
 /** Parses what {@link procDumpCommand} printed; lines of another shape are skipped. */
 export function parseProcDump(text: string, at: number): ProcSnapshot {
 	const [units = '', stats = '', kernels = ''] = text.split(/^---$/m);
@@ -381,18 +415,15 @@ export function parseProcDump(text: string, at: number): ProcSnapshot {
 
 	const processes: ProcSample[] = [];
 	for (const line of stats.split('\n')) {
-		const close = line.lastIndexOf(')');
-		const pid = Number.parseInt(line, 10);
-		if (close < 0 || !Number.isInteger(pid)) continue;
-		const rest = line.slice(close + 2).split(' ');
-		if (rest.length < 22 || rest[0] === 'Z' || rest[0] === 'X') continue;
-		const file = files.get(pid);
+		const stat = parseProcStat(line);
+		if (!stat || stat.state === 'Z' || stat.state === 'X') continue;
+		const file = files.get(stat.pid);
 		processes.push({
-			pid,
-			ppid: Number(rest[1]),
+			pid: stat.pid,
+			ppid: stat.ppid,
 			argv: file ? [file] : [],
-			cpuTicks: Number(rest[11]) + Number(rest[12]),
-			rssKiB: Number(rest[21]) * pageKiB,
+			cpuTicks: stat.cpuTicks,
+			rssKiB: stat.rssPages * pageKiB,
 		});
 	}
 

@@ -21,13 +21,9 @@ import {
 	startControlServer,
 	type ControlServer,
 } from '../services/control-socket.js';
-import {
-	clearRecordedJupyter,
-	ensurePrivateDir,
-	JupyterSupervisor,
-	recordedJupyter,
-	terminateJupyter,
-} from '../services/jupyter-supervisor.js';
+import {clearRecordedJupyter, recordedJupyter} from '../services/jupyter-files.js';
+import {JupyterSupervisor, terminateJupyter} from '../services/jupyter-supervisor.js';
+import {ensurePrivateDir} from '../services/private-file.js';
 import {formatPairing} from '../core/pairing.js';
 import {ReverseTunnel, type PairingKeys} from '../services/reverse-tunnel.js';
 import os from 'node:os';

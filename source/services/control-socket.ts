@@ -1,5 +1,5 @@
 import {randomBytes} from 'node:crypto';
-import {chmodSync, lstatSync, mkdirSync, unlinkSync} from 'node:fs';
+import {chmodSync, lstatSync, unlinkSync} from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type {AppAction, AppState} from '../core/app-state.js';
@@ -19,6 +19,7 @@ import type {KernelAction} from '../core/kernels.js';
 import type {Store} from '../core/store.js';
 import type {ControlReplies} from '../core/control-decode.js';
 import {ControlConnection, ControlReplyError, type PlainOp} from './control-connection.js';
+import {ensurePrivateDir} from './private-file.js';
 import {workaroundsInUse} from './workarounds/index.js';
 
 /** What the socket's operations do; the role wires them to its services. */
@@ -145,8 +146,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
 	const profile = options.profile ?? 'default';
 	const socketPath = path.resolve(options.path);
 	const dir = path.dirname(socketPath);
-	mkdirSync(dir, {recursive: true, mode: 0o700});
-	chmodSync(dir, 0o700);
+	ensurePrivateDir(dir);
 	await claimPath(socketPath, role, profile);
 
 	const connections = new Set<net.Socket>();

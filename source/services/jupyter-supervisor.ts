@@ -1,40 +1,54 @@
 import {spawn, type ChildProcess} from 'node:child_process';
-import {randomBytes} from 'node:crypto';
 import {
 	appendFileSync,
 	chmodSync,
 	closeSync,
-	mkdirSync,
 	openSync,
-	readSync,
-	readdirSync,
-	readFileSync,
-	readlinkSync,
 	renameSync,
 	statSync,
-	unlinkSync,
-	writeFileSync,
 	writeSync,
 } from 'node:fs';
 import net from 'node:net';
-import path from 'node:path';
-import {StringDecoder} from 'node:string_decoder';
 import type {AppAction} from '../core/app-state.js';
-import {defaultBackoff, nextDelay, stableResetMs, type BackoffPolicy} from '../core/backoff.js';
+import type {BackoffPolicy} from '../core/backoff.js';
 import {jupyterUrl, maskTokens} from '../core/events.js';
-import {LogLineAssembler} from '../core/log-lines.js';
 import {
 	describeEnv,
 	jupyterScript,
 	jupyterShell,
-	missingIpykernelMessage,
 	type JupyterEnv,
 } from '../core/jupyter-command.js';
-import {missingIpykernelExitCode} from '../core/exit-codes.js';
-import type {JupyterState, JupyterStatus} from '../core/types.js';
-import {describeUid, parseTcpListeners, passwdName, type TcpListener} from '../core/proc-net.js';
-import {probeJupyter, type JupyterProbe} from './jupyter-probe.js';
+import {
+	initialJupyterMachine,
+	probeEvent,
+	transition,
+	type JupyterEffect,
+	type JupyterEvent,
+	type JupyterMachineState,
+	type ProbeResult,
+} from '../core/jupyter-machine.js';
+import type {JupyterStatus} from '../core/types.js';
+import {describeUid} from '../core/proc-net.js';
+import {probeJupyter} from './jupyter-probe.js';
+import {FileLogTail} from './log-tail.js';
+import {
+	clearRecordedJupyter,
+	jupyterPaths,
+	loadOrCreateToken,
+	readPidFile,
+	readRuntimeInfo,
+	type RuntimeInfo,
+} from './jupyter-files.js';
+import {ensurePrivateDir, writePrivateFile} from './private-file.js';
 import {loopbackPortFree} from './tcp-probe.js';
+import {
+	descendants,
+	jupyterOwnsPort,
+	localUserName,
+	portHolder,
+	processAlive,
+	procStat,
+} from './proc-table.js';
 
 /** Options of {@link JupyterSupervisor}. Times are in milliseconds. */
 export type JupyterSupervisorOptions = {
@@ -62,108 +76,6 @@ export type JupyterSupervisorOptions = {
 	/** The log is rotated (to `jupyter.log.1`) when larger than this at a start (default 10 MB). */
 	readonly maxLogBytes?: number;
 };
-
-/** What `jupyter.json` holds: enough to recognise our Jupyter after gpujup restarts. */
-type RuntimeInfo = {
-	readonly pid: number;
-	readonly port: number;
-	readonly startedAt: number;
-	/** `/proc/<pid>/stat` start time, which tells our process from a later one with a reused pid. */
-	readonly startTicks: number | null;
-	readonly cmd: string;
-	readonly env: string;
-	readonly notebookDir: string;
-	readonly log: string;
-};
-
-/** Log lines kept in memory (the last one goes into the restart message). */
-const ringCapacity = 1000;
-const tailChunkBytes = 256 * 1024;
-
-/** Files of one profile's Jupyter under its state directory. */
-export function jupyterPaths(dir: string) {
-	return {
-		pid: path.join(dir, 'jupyter.pid'),
-		info: path.join(dir, 'jupyter.json'),
-		token: path.join(dir, 'token'),
-		log: path.join(dir, 'jupyter.log'),
-		/** gpujup's own entry first on Jupyter's JUPYTER_PATH: the env's `python3` kernelspec. */
-		data: path.join(dir, 'jupyter-data'),
-	} as const;
-}
-
-/** Create `dir` (and missing parents) as 0700, and tighten it if it exists. */
-export function ensurePrivateDir(dir: string): void {
-	mkdirSync(dir, {recursive: true, mode: 0o700});
-	chmodSync(dir, 0o700);
-}
-
-/** The profile's token: read from its 0600 file, or made (24 random bytes, hex) and saved. */
-export function loadOrCreateToken(file: string): string {
-	try {
-		const text = readFileSync(file, 'utf8').trim();
-		if (/^[\da-f]{32,}$/.test(text)) {
-			chmodSync(file, 0o600);
-			return text;
-		}
-	} catch {
-		// No token yet.
-	}
-
-	const token = randomBytes(24).toString('hex');
-	const temporary = `${file}.${process.pid}.tmp`;
-	writeFileSync(temporary, `${token}\n`, {mode: 0o600});
-	chmodSync(temporary, 0o600);
-	renameSync(temporary, file);
-	return token;
-}
-
-function writePrivate(file: string, text: string): void {
-	const temporary = `${file}.${process.pid}.tmp`;
-	writeFileSync(temporary, text, {mode: 0o600});
-	chmodSync(temporary, 0o600);
-	renameSync(temporary, file);
-}
-
-/** State letter and start time from `/proc/<pid>/stat`, or undefined when there is no such process. */
-function procStat(pid: number): {state: string; ppid: number; startTicks: number} | undefined {
-	try {
-		const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-		// The command name is in parentheses and may itself contain spaces or parentheses.
-		const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-		return {state: rest[0] ?? '?', ppid: Number(rest[1]), startTicks: Number(rest[19])};
-	} catch {
-		return undefined;
-	}
-}
-
-/** True while `pid` exists and is not a zombie. */
-export function processAlive(pid: number): boolean {
-	const stat = procStat(pid);
-	return stat !== undefined && stat.state !== 'Z' && stat.state !== 'X';
-}
-
-function descendants(root: number): number[] {
-	const children = new Map<number, number[]>();
-	for (const name of readdirSync('/proc')) {
-		if (!/^\d+$/.test(name)) continue;
-		const stat = procStat(Number(name));
-		if (!stat) continue;
-		const list = children.get(stat.ppid) ?? [];
-		list.push(Number(name));
-		children.set(stat.ppid, list);
-	}
-
-	const result: number[] = [];
-	const stack = [...(children.get(root) ?? [])];
-	while (stack.length > 0) {
-		const pid = stack.pop()!;
-		result.push(pid);
-		stack.push(...(children.get(pid) ?? []));
-	}
-
-	return result;
-}
 
 function signal(pid: number, name: NodeJS.Signals, group: boolean): void {
 	try {
@@ -196,157 +108,6 @@ async function sleep(ms: number): Promise<void> {
 	await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** The listening sockets in this machine's /proc/net/tcp{,6}. */
-function localListeners(): TcpListener[] {
-	const listeners: TcpListener[] = [];
-	for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-		try {
-			listeners.push(...parseTcpListeners(readFileSync(table, 'utf8')));
-		} catch {
-			// No IPv6, say.
-		}
-	}
-
-	return listeners;
-}
-
-/** `socket:[inode]` links among the open descriptors of `pid` (empty when not readable). */
-function socketLinks(pid: number): Set<string> {
-	const links = new Set<string>();
-	let fds: string[];
-	try {
-		fds = readdirSync(`/proc/${pid}/fd`);
-	} catch {
-		return links;
-	}
-
-	for (const fd of fds) {
-		try {
-			const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
-			if (target.startsWith('socket:[')) links.add(target);
-		} catch {
-			// Closed meanwhile.
-		}
-	}
-
-	return links;
-}
-
-/** The user name of `uid` on this machine, from /etc/passwd. */
-function localUserName(uid: number): string | null {
-	try {
-		return passwdName(readFileSync('/etc/passwd', 'utf8'), uid);
-	} catch {
-		return null;
-	}
-}
-
-/**
- * The process listening on TCP `port` (any address), found as `ss -ltnp` does: the socket's inode
- * in /proc/net/tcp{,6}, then the process holding a descriptor to it. Null when unknown (another
- * user's process is not readable); `uid` is the socket's owner, known even then.
- */
-export function portHolder(
-	port: number,
-): {pid: number | null; command: string; uid: number} | null {
-	const onPort = localListeners().filter((l) => l.port === port && l.inode !== '0');
-	if (onPort.length === 0) return null;
-	for (const name of readdirSync('/proc')) {
-		if (!/^\d+$/.test(name)) continue;
-		const links = socketLinks(Number(name));
-		const held = onPort.find((l) => links.has(`socket:[${l.inode}]`));
-		if (!held) continue;
-		let command = '';
-		try {
-			command = readFileSync(`/proc/${name}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
-		} catch {
-			// Gone meanwhile.
-		}
-
-		if (command.length > 80) command = `${command.slice(0, 77)}…`;
-		return {pid: Number(name), command: maskTokens(command), uid: held.uid};
-	}
-
-	return {pid: null, command: '', uid: onPort[0]!.uid};
-}
-
-/**
- * Whether the listener on 127.0.0.1:`port` belongs to Jupyter `pid` (the process or one of its
- * descendants holds every listening socket on the port): the token is sent to nothing else.
- */
-export function jupyterOwnsPort(
-	pid: number,
-	port: number,
-): {readonly kind: 'ours' | 'free'} | {readonly kind: 'foreign'; readonly message: string} {
-	const onPort = localListeners().filter((l) => l.port === port);
-	if (onPort.length === 0) return {kind: 'free'};
-	const links = socketLinks(pid);
-	const owned = () => onPort.every((l) => links.has(`socket:[${l.inode}]`));
-	if (!owned())
-		for (const child of descendants(pid)) for (const link of socketLinks(child)) links.add(link);
-	if (owned()) return {kind: 'ours'};
-	const holder = portHolder(port);
-	const uid = holder?.uid ?? onPort[0]!.uid;
-	const by = holder?.pid ? `, pid ${holder.pid}` : '';
-	return {
-		kind: 'foreign',
-		message: `something else holds 127.0.0.1:${port}: its listener belongs to ${describeUid(uid, localUserName(uid))}${by}, not to Jupyter (pid ${pid}); the token is not sent to it — stop that server, or give Jupyter another port with --jupyter-port`,
-	};
-}
-
-function readRuntimeInfo(file: string): RuntimeInfo | null {
-	try {
-		const parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<RuntimeInfo>;
-		if (typeof parsed.pid !== 'number' || typeof parsed.port !== 'number') return null;
-		return {
-			pid: parsed.pid,
-			port: parsed.port,
-			startedAt: typeof parsed.startedAt === 'number' ? parsed.startedAt : Date.now(),
-			startTicks: typeof parsed.startTicks === 'number' ? parsed.startTicks : null,
-			cmd: typeof parsed.cmd === 'string' ? parsed.cmd : '',
-			env: typeof parsed.env === 'string' ? parsed.env : '',
-			notebookDir: typeof parsed.notebookDir === 'string' ? parsed.notebookDir : '',
-			log: typeof parsed.log === 'string' ? parsed.log : '',
-		};
-	} catch {
-		return null;
-	}
-}
-
-function readPidFile(file: string): number | null {
-	try {
-		const pid = Number.parseInt(readFileSync(file, 'utf8').trim(), 10);
-		return Number.isInteger(pid) && pid > 1 ? pid : null;
-	} catch {
-		return null;
-	}
-}
-
-/**
- * The Jupyter this profile's pid file names, when it is still that process (same start time).
- * Used by `--stop-jupyter` without a running host.
- */
-export function recordedJupyter(dir: string): {pid: number; port: number} | null {
-	const files = jupyterPaths(dir);
-	const pid = readPidFile(files.pid);
-	const info = readRuntimeInfo(files.info);
-	if (pid === null || !info || info.pid !== pid || !processAlive(pid)) return null;
-	if (info.startTicks !== null && procStat(pid)?.startTicks !== info.startTicks) return null;
-	return {pid, port: info.port};
-}
-
-/** Forget the recorded Jupyter (after it was stopped). */
-export function clearRecordedJupyter(dir: string): void {
-	const files = jupyterPaths(dir);
-	for (const file of [files.pid, files.info]) {
-		try {
-			unlinkSync(file);
-		} catch {
-			// Not there.
-		}
-	}
-}
-
 async function connectLoopback(port: number): Promise<net.Socket> {
 	return new Promise((resolve, reject) => {
 		const socket = net.connect({host: '127.0.0.1', port});
@@ -361,49 +122,45 @@ async function connectLoopback(port: number): Promise<net.Socket> {
 /**
  * Runs Jupyter for `gpujup host` and keeps it running: adopts the one a previous gpujup left (same
  * pid, same token), else starts one in its own session so it outlives us; restarts it after a
- * crash with backoff; reports its state and its log (tokens masked) into the store.
+ * crash with backoff; reports its state and its log (tokens masked) into the store. What to do
+ * is decided by core/jupyter-machine.ts; this class runs its effects and feeds it what happened.
  */
 export class JupyterSupervisor {
 	readonly #options: JupyterSupervisorOptions;
 	readonly #files: ReturnType<typeof jupyterPaths>;
 	#token = '';
-	#status: JupyterStatus;
-	#pid: number | null = null;
+	#machine: JupyterMachineState;
 	#child: ChildProcess | null = null;
-	/** Epoch ms of the last spawn (for the start deadline). */
-	#spawnedAt = 0;
-	/** Crash restarts since the last stable run (drives the backoff). */
-	#attempt = 0;
-	#runningSince: number | null = null;
-	/** Set while a deliberate restart or stop runs, or after dispose: the monitor stands back. */
-	#busy = false;
-	#disposed = false;
 	#pollTimer: NodeJS.Timeout | null = null;
 	#tailTimer: NodeJS.Timeout | null = null;
 	#restartTimer: NodeJS.Timeout | null = null;
 	#ticking = false;
-	#tail = this.#newTail(0, -1, false);
-	readonly #ring: string[] = [];
+	/** The deliberate restart or stop in progress: a second request waits for it. */
+	#operation: Promise<void> = Promise.resolve();
+	readonly #tail: FileLogTail;
 
 	constructor(options: JupyterSupervisorOptions) {
 		this.#options = options;
 		this.#files = jupyterPaths(options.dir);
-		this.#status = {
-			state: 'starting',
+		this.#tail = new FileLogTail({
+			path: this.#files.log,
+			// The token is read when a line is masked: it is loaded at start.
+			mask: (line) => maskTokens(line, this.#token),
+			onLines: (lines) => {
+				if (!this.#machine.disposed) this.#options.dispatch({type: 'log', lines});
+			},
+		});
+		this.#machine = initialJupyterMachine({
 			url: jupyterUrl(options.port),
-			pid: null,
-			kernels: null,
-			restarts: 0,
-			startedAt: null,
-			lastActivity: null,
-			origin: null,
-			message: null,
-		};
+			env: options.env,
+			policy: options.backoff,
+			startTimeoutMs: options.startTimeoutMs,
+		});
 	}
 
 	/** The latest status (also dispatched as `{type: 'jupyter'}`). */
 	get status(): JupyterStatus {
-		return this.#status;
+		return this.#machine.status;
 	}
 
 	/** The port Jupyter serves on (127.0.0.1). */
@@ -423,45 +180,20 @@ export class JupyterSupervisor {
 	async start(): Promise<void> {
 		ensurePrivateDir(this.#options.dir);
 		this.#token = loadOrCreateToken(this.#files.token);
-		this.#publish({});
-		const adopted = await this.#tryAdopt();
-		if (this.#disposed) return;
-		if (!adopted) await this.#spawn('starting');
+		await this.#run({type: 'start'});
+		await this.#run(await this.#adoption());
+		if (this.#machine.disposed) return;
 		this.#startTimers();
 	}
 
 	/** Stop Jupyter (SIGTERM to its group, SIGKILL after the deadline) and start a new one. */
 	async restart(): Promise<void> {
-		if (this.#disposed) return;
-		this.#busy = true;
-		this.#clearRestartTimer();
-		try {
-			this.#publish({state: 'restarting', message: 'restarting on request'});
-			await this.#terminate();
-			this.#attempt = 0;
-			if (!this.#disposed) await this.#spawn('restarting');
-		} finally {
-			this.#busy = false;
-		}
+		return this.#request({type: 'restart-requested'});
 	}
 
 	/** Stop Jupyter for good (`--stop-jupyter`, quit with stop); its kernels end with it. */
 	async stop(): Promise<void> {
-		this.#busy = true;
-		this.#clearRestartTimer();
-		try {
-			await this.#terminate();
-			clearRecordedJupyter(this.#options.dir);
-			this.#publish({
-				state: 'exited',
-				pid: null,
-				kernels: null,
-				startedAt: null,
-				message: 'stopped',
-			});
-		} finally {
-			this.#busy = false;
-		}
+		return this.#request({type: 'stop-requested'});
 	}
 
 	/**
@@ -469,29 +201,107 @@ export class JupyterSupervisor {
 	 * file keeps growing: it is Jupyter's, not ours.
 	 */
 	async dispose(): Promise<void> {
-		this.#disposed = true;
-		this.#clearRestartTimer();
+		await this.#run({type: 'dispose'});
 		if (this.#pollTimer) clearInterval(this.#pollTimer);
 		if (this.#tailTimer) clearInterval(this.#tailTimer);
 		this.#pollTimer = null;
 		this.#tailTimer = null;
-		this.#readTail();
+		this.#tail.read();
 		this.#child?.removeAllListeners('exit');
 		this.#child = null;
 	}
 
-	#publish(patch: Partial<JupyterStatus>): void {
-		this.#status = {...this.#status, ...patch};
-		if (!this.#disposed) this.#options.dispatch({type: 'jupyter', jupyter: this.#status});
+	/** A restart or stop: refused by the machine while another one runs, which it then waits for. */
+	async #request(event: JupyterEvent): Promise<void> {
+		const before = this.#machine;
+		const running = this.#run(event);
+		if (this.#machine === before) return this.#operation;
+		this.#operation = running;
+		return running;
+	}
+
+	/** Feed the machine one event and run its effects in order. */
+	async #run(event: JupyterEvent): Promise<void> {
+		const {state, effects} = transition(this.#machine, event);
+		this.#machine = state;
+		for (const effect of effects) await this.#execute(effect);
+	}
+
+	async #execute(effect: JupyterEffect): Promise<void> {
+		switch (effect.type) {
+			case 'publish': {
+				this.#options.dispatch({type: 'jupyter', jupyter: effect.status});
+				break;
+			}
+
+			case 'spawn': {
+				await this.#spawn(effect.epoch);
+				void this.#poll();
+				break;
+			}
+
+			case 'record': {
+				this.#record(effect.pid, effect.startedAt);
+				break;
+			}
+
+			case 'clear-records': {
+				clearRecordedJupyter(this.#options.dir);
+				break;
+			}
+
+			case 'follow-log': {
+				this.#tail.start(true);
+				break;
+			}
+
+			case 'check': {
+				await this.#check(effect.epoch, effect.pid);
+				break;
+			}
+
+			case 'log-line': {
+				this.#logLine(effect.text);
+				break;
+			}
+
+			case 'schedule-restart': {
+				this.#clearRestartTimer();
+				this.#restartTimer = setTimeout(() => {
+					this.#restartTimer = null;
+					void this.#run({type: 'restart-due', epoch: effect.epoch});
+				}, effect.ms);
+				break;
+			}
+
+			case 'cancel-restart': {
+				this.#clearRestartTimer();
+				break;
+			}
+
+			case 'terminate': {
+				this.#child?.removeAllListeners('exit');
+				this.#child = null;
+				if (effect.pid !== null)
+					await terminateJupyter(effect.pid, this.#options.stopTimeoutMs ?? 10_000);
+				await this.#run({type: 'terminated', epoch: effect.epoch});
+				break;
+			}
+
+			case 'kill': {
+				await terminateJupyter(effect.pid, this.#options.stopTimeoutMs ?? 10_000);
+				break;
+			}
+		}
 	}
 
 	#startTimers(): void {
-		if (this.#disposed) return;
-		this.#pollTimer ??= setInterval(() => void this.#tick(), this.#options.pollMs ?? 3000);
-		this.#tailTimer ??= setInterval(() => this.#readTail(), this.#options.tailMs ?? 500);
+		if (this.#machine.disposed) return;
+		this.#pollTimer ??= setInterval(() => void this.#poll(), this.#options.pollMs ?? 3000);
+		this.#tailTimer ??= setInterval(() => this.#tail.read(), this.#options.tailMs ?? 500);
 		this.#pollTimer.unref();
 		this.#tailTimer.unref();
-		void this.#tick();
+		void this.#poll();
 	}
 
 	#clearRestartTimer(): void {
@@ -499,11 +309,22 @@ export class JupyterSupervisor {
 		this.#restartTimer = null;
 	}
 
+	/** One look at the process and `/api/status`, one at a time. */
+	async #poll(): Promise<void> {
+		if (this.#ticking) return;
+		this.#ticking = true;
+		try {
+			await this.#run({type: 'poll-due'});
+		} finally {
+			this.#ticking = false;
+		}
+	}
+
 	/**
 	 * `/api/status` with the token, only when Jupyter `pid` owns the port's listener; otherwise
 	 * the token stays here and the answer says who holds the port.
 	 */
-	async #probe(pid: number): Promise<JupyterProbe & {readonly foreign?: boolean}> {
+	async #probe(pid: number): Promise<ProbeResult> {
 		const owner = jupyterOwnsPort(pid, this.#options.port);
 		if (owner.kind === 'free')
 			return {reachable: false, message: `nothing listens on 127.0.0.1:${this.#options.port} yet`};
@@ -511,36 +332,26 @@ export class JupyterSupervisor {
 		return probeJupyter(async () => connectLoopback(this.#options.port), this.#token, 5000);
 	}
 
-	async #tryAdopt(): Promise<boolean> {
+	/** The Jupyter the profile's records name, when it is still ours and alive, with its answer. */
+	async #adoption(): Promise<JupyterEvent> {
 		const pid = readPidFile(this.#files.pid);
 		const info = readRuntimeInfo(this.#files.info);
-		if (pid === null || !info || info.pid !== pid || info.port !== this.#options.port) return false;
+		if (pid === null || !info || info.pid !== pid || info.port !== this.#options.port)
+			return {type: 'nothing-to-adopt'};
 		const stat = procStat(pid);
-		if (!stat || stat.state === 'Z' || stat.state === 'X') return false;
-		if (info.startTicks !== null && stat.startTicks !== info.startTicks) return false;
+		if (!stat || stat.state === 'Z' || stat.state === 'X') return {type: 'nothing-to-adopt'};
+		if (info.startTicks !== null && stat.startTicks !== info.startTicks)
+			return {type: 'nothing-to-adopt'};
 		const probe = await this.#probe(pid);
-		const answers = probe.reachable && probe.status === 200;
-		// Ours but not answering yet (gpujup restarted while it was starting): wait for it. A 403
-		// means another token: not the Jupyter we started.
-		if (!answers && probe.reachable) return false;
 		const cmd = jupyterScript(this.#commandOptions());
-		const differs = info.cmd !== cmd || info.notebookDir !== this.#options.notebookDir;
-		this.#pid = pid;
-		this.#spawnedAt = answers ? 0 : Date.now();
-		this.#runningSince = answers ? Date.now() : null;
-		this.#startTail(true);
-		this.#publish({
-			state: answers ? 'running' : 'starting',
+		return {
+			type: 'adopt-candidate',
 			pid,
 			startedAt: info.startedAt,
-			origin: 'adopted',
-			kernels: answers ? probe.kernels : null,
-			lastActivity: answers ? probe.lastActivity : null,
-			message: differs
-				? 'adopted a Jupyter started with other settings; restart it (j) to apply the new ones'
-				: null,
-		});
-		return true;
+			differs: info.cmd !== cmd || info.notebookDir !== this.#options.notebookDir,
+			probe,
+			now: Date.now(),
+		};
 	}
 
 	#commandOptions() {
@@ -554,9 +365,8 @@ export class JupyterSupervisor {
 		};
 	}
 
-	async #spawn(state: JupyterState): Promise<void> {
-		this.#pid = null;
-		this.#runningSince = null;
+	/** Start Jupyter for `epoch`, and say how that went. */
+	async #spawn(epoch: number): Promise<void> {
 		const port = this.#options.port;
 		if (!(await loopbackPortFree(port))) {
 			const holder = portHolder(port);
@@ -565,17 +375,15 @@ export class JupyterSupervisor {
 				: holder
 					? `by a process of ${describeUid(holder.uid, localUserName(holder.uid))}`
 					: 'by another process';
-			this.#publish({
-				state: 'exited',
-				pid: null,
-				kernels: null,
-				startedAt: null,
+			await this.#run({
+				type: 'port-busy',
+				epoch,
 				message: `port ${port} on 127.0.0.1 is already in use ${who}: stop it, or give Jupyter another port with --jupyter-port`,
 			});
 			return;
 		}
 
-		if (this.#disposed) return;
+		if (this.#machine.disposed) return;
 		const log = this.#files.log;
 		try {
 			if (statSync(log).size > (this.#options.maxLogBytes ?? 10 * 1024 * 1024)) {
@@ -592,7 +400,7 @@ export class JupyterSupervisor {
 		let child: ChildProcess;
 		try {
 			chmodSync(log, 0o600);
-			this.#startTail(false);
+			this.#tail.start(false);
 			writeSync(
 				fd,
 				`[gpujup] ${new Date().toISOString()} starting Jupyter on 127.0.0.1:${port} (env ${describeEnv(this.#options.env)}): ${script}\n`,
@@ -612,9 +420,9 @@ export class JupyterSupervisor {
 
 		child.unref();
 		child.on('error', (error) => {
-			this.#publish({
-				state: 'exited',
-				pid: null,
+			void this.#run({
+				type: 'spawn-error',
+				epoch,
 				message: `cannot start Jupyter: ${error.message}`,
 			});
 		});
@@ -622,145 +430,48 @@ export class JupyterSupervisor {
 		if (pid === undefined) return;
 		this.#child = child;
 		child.once('exit', () => {
-			if (this.#child === child) void this.#tick();
+			if (this.#child === child) void this.#poll();
 		});
-		this.#pid = pid;
-		this.#spawnedAt = Date.now();
-		const startedAt = Date.now();
-		writePrivate(this.#files.pid, `${pid}\n`);
+		await this.#run({type: 'spawned', epoch, pid, now: Date.now()});
+	}
+
+	/** The pid file and `jupyter.json`: what the next gpujup adopts. */
+	#record(pid: number, startedAt: number): void {
+		writePrivateFile(this.#files.pid, `${pid}\n`);
 		const info: RuntimeInfo = {
 			pid,
-			port,
+			port: this.#options.port,
 			startedAt,
 			startTicks: procStat(pid)?.startTicks ?? null,
-			cmd: script,
+			cmd: jupyterScript(this.#commandOptions()),
 			env: describeEnv(this.#options.env),
 			notebookDir: this.#options.notebookDir,
-			log,
+			log: this.#files.log,
 		};
-		writePrivate(this.#files.info, `${JSON.stringify(info, null, '\t')}\n`);
-		this.#publish({
-			state,
-			pid,
-			startedAt,
-			origin: 'started',
-			kernels: null,
-			lastActivity: null,
-			message: null,
-		});
+		writePrivateFile(this.#files.info, `${JSON.stringify(info, null, '\t')}\n`);
 	}
 
-	async #terminate(): Promise<void> {
-		const pid = this.#pid;
-		this.#child?.removeAllListeners('exit');
-		this.#child = null;
-		if (pid === null) return;
-		await terminateJupyter(pid, this.#options.stopTimeoutMs ?? 10_000);
-		this.#pid = null;
-	}
-
-	/** One look at the process and `/api/status`. */
-	async #tick(): Promise<void> {
-		if (this.#ticking || this.#busy || this.#disposed || this.#restartTimer) return;
-		this.#ticking = true;
-		try {
-			const pid = this.#pid;
-			if (pid === null) return;
-			if (!processAlive(pid)) {
-				// Our child, dead but not reaped yet: its 'exit' (with the status) ticks again.
-				const child = this.#child;
-				if (child && child.exitCode === null && child.signalCode === null) return;
-				this.#onDeath(pid);
-				return;
-			}
-
-			const probe = await this.#probe(pid);
-			if (this.#busy || this.#disposed || this.#pid !== pid) return;
-			if (probe.reachable && probe.status === 200) {
-				this.#runningSince ??= Date.now();
-				if (Date.now() - this.#runningSince > stableResetMs) this.#attempt = 0;
-				this.#publish({
-					state: 'running',
-					kernels: probe.kernels,
-					lastActivity: probe.lastActivity,
-					message: this.#status.state === 'running' ? this.#status.message : null,
-				});
-				return;
-			}
-
-			if (!probe.reachable && probe.foreign) {
-				this.#publish({
-					state: this.#runningSince === null ? this.#status.state : 'unreachable',
-					kernels: null,
-					message: probe.message,
-				});
-				return;
-			}
-
-			const why = probe.reachable
-				? `/api/status answered ${probe.status} (another server on the port?)`
-				: probe.message;
-			const starting = this.#runningSince === null;
-			const timeout = this.#options.startTimeoutMs ?? 120_000;
-			if (starting && Date.now() - this.#spawnedAt < timeout) return;
-			this.#publish({
-				state: 'unreachable',
-				message: starting ? `no answer ${Math.round(timeout / 1000)} s after start: ${why}` : why,
-			});
-		} finally {
-			this.#ticking = false;
-		}
-	}
-
-	#onDeath(pid: number): void {
-		this.#readTail();
-		const exitCode = this.#child?.exitCode;
-		const signalCode = this.#child?.signalCode;
-		this.#child = null;
-		this.#pid = null;
-		const how =
-			signalCode != null
-				? `killed by ${signalCode}`
-				: exitCode != null
-					? `exited with code ${exitCode}`
-					: 'exited';
-		if (exitCode === missingIpykernelExitCode) {
-			// The env cannot run kernels: restarting would fail the same way until the user fixes it.
-			this.#publish({
-				state: 'exited',
-				pid: null,
-				kernels: null,
-				startedAt: null,
-				message: missingIpykernelMessage(this.#options.env),
+	/** Whether `pid` still lives, and if so what `/api/status` says. */
+	async #check(epoch: number, pid: number): Promise<void> {
+		if (!processAlive(pid)) {
+			// Our child, dead but not reaped yet: its 'exit' (with the status) polls again.
+			const child = this.#child;
+			if (child && child.exitCode === null && child.signalCode === null) return;
+			this.#tail.read();
+			this.#child = null;
+			await this.#run({
+				type: 'died',
+				epoch,
+				exitCode: child?.exitCode ?? null,
+				signal: child?.signalCode ?? null,
+				lastLine: this.#tail.lastLine,
+				random: Math.random(),
 			});
 			return;
 		}
 
-		const last = this.#ring.at(-1);
-		this.#attempt += 1;
-		const delay = nextDelay(this.#attempt, this.#options.backoff ?? defaultBackoff);
-		// Said in the log too, where a laptop's log pane and the log events see it.
-		const died =
-			signalCode != null
-				? `died: ${signalCode}`
-				: exitCode != null
-					? `exited with code ${exitCode}`
-					: 'died (adopted, so its exit status is unknown)';
-		this.#logLine(
-			`Jupyter (pid ${pid}) ${died}; restarting${delay > 0 ? ` in ${(delay / 1000).toFixed(1)} s` : ''}`,
-		);
-		this.#publish({
-			state: 'restarting',
-			pid: null,
-			kernels: null,
-			restarts: this.#status.restarts + 1,
-			message: `Jupyter (pid ${pid}) ${how}${last ? `; last log line: ${last}` : ''}; restarting${delay > 0 ? ` in ${(delay / 1000).toFixed(1)} s` : ''}`,
-		});
-		this.#restartTimer = setTimeout(() => {
-			this.#restartTimer = null;
-			if (this.#busy || this.#disposed) return;
-			void this.#spawn('restarting').then(() => this.#tick());
-		}, delay);
+		const probe = await this.#probe(pid);
+		await this.#run(probeEvent(epoch, Date.now(), probe));
 	}
 
 	/** A `[gpujup]` line of ours in Jupyter's log file, read back at once so the tail has it. */
@@ -773,85 +484,6 @@ export class JupyterSupervisor {
 			// No log file to write to: the status message still says it.
 		}
 
-		this.#readTail();
-	}
-
-	/** Follow the log from its end (a new start) or from its last few KB (adoption). */
-	#startTail(fromRecent: boolean): void {
-		let size = 0;
-		let ino = -1;
-		try {
-			const stat = statSync(this.#files.log);
-			size = stat.size;
-			ino = stat.ino;
-		} catch {
-			// Not there yet.
-		}
-
-		const offset = fromRecent ? Math.max(0, size - 8192) : size;
-		this.#tail = this.#newTail(offset, ino, fromRecent && offset > 0);
-		this.#readTail();
-	}
-
-	/**
-	 * Where the log is read from, and the text not yet a whole line. `skipFirst`: the offset may be
-	 * mid-line (adoption), so what comes before the first newline is dropped.
-	 */
-	#newTail(offset: number, ino: number, skipFirst: boolean) {
-		return {
-			offset,
-			ino,
-			skipFirst,
-			decoder: new StringDecoder('utf8'),
-			// Progress bars (`\r`) kept in their last state, runaway lines cut: no line can outgrow
-			// what a laptop accepts (the control protocol's line limit).
-			lines: new LogLineAssembler({mask: (line) => maskTokens(line, this.#token)}),
-		};
-	}
-
-	/** Emit the log's new complete lines, masked. The file is polled: it belongs to Jupyter. */
-	#readTail(): void {
-		let stat;
-		try {
-			stat = statSync(this.#files.log);
-		} catch {
-			return;
-		}
-
-		if (stat.ino !== this.#tail.ino || stat.size < this.#tail.offset) {
-			// Rotated or truncated: start over at its beginning.
-			this.#tail = this.#newTail(0, stat.ino, false);
-		}
-
-		const tail = this.#tail;
-		if (stat.size <= tail.offset) return;
-		const length = Math.min(stat.size - tail.offset, tailChunkBytes);
-		const buffer = Buffer.alloc(length);
-		let read = 0;
-		try {
-			const fd = openSync(this.#files.log, 'r');
-			try {
-				read = readSync(fd, buffer, 0, length, tail.offset);
-			} finally {
-				closeSync(fd);
-			}
-		} catch {
-			return;
-		}
-
-		tail.offset += read;
-		let text = tail.decoder.write(buffer.subarray(0, read));
-		if (tail.skipFirst) {
-			const newline = text.indexOf('\n');
-			if (newline === -1) return;
-			text = text.slice(newline + 1);
-			tail.skipFirst = false;
-		}
-
-		const lines = tail.lines.push(text).filter((line) => line.length > 0);
-		if (lines.length === 0) return;
-		this.#ring.push(...lines);
-		if (this.#ring.length > ringCapacity) this.#ring.splice(0, this.#ring.length - ringCapacity);
-		if (!this.#disposed) this.#options.dispatch({type: 'log', lines});
+		this.#tail.read();
 	}
 }

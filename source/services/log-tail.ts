@@ -1,3 +1,4 @@
+import {closeSync, openSync, readSync, statSync} from 'node:fs';
 import {StringDecoder} from 'node:string_decoder';
 import type {Client, ClientChannel} from 'ssh2';
 import {LogLineAssembler} from '../core/log-lines.js';
@@ -106,5 +107,123 @@ export class RemoteLogTail {
 		this.#channel?.end();
 		this.#channel?.destroy();
 		this.#channel = null;
+	}
+}
+
+const tailChunkBytes = 256 * 1024;
+
+/** Options of {@link FileLogTail}. */
+export type FileLogTailOptions = {
+	readonly path: string;
+	/** Applied to every line before it is passed on (tokens out). */
+	readonly mask: (line: string) => string;
+	readonly onLines: (lines: string[]) => void;
+};
+
+/** Where the log is read from, and the text not yet a whole line. */
+type TailState = {
+	offset: number;
+	ino: number;
+	skipFirst: boolean;
+	readonly decoder: StringDecoder;
+	readonly lines: LogLineAssembler;
+};
+
+/**
+ * A local log file followed by polling (`read()` on a timer): the file belongs to another process
+ * (Jupyter's log), which may rotate or truncate it. Lines come out whole, masked.
+ */
+export class FileLogTail {
+	readonly #options: FileLogTailOptions;
+
+	#state: TailState;
+	#lastLine: string | undefined;
+
+	constructor(options: FileLogTailOptions) {
+		this.#options = options;
+		this.#state = this.#newState(0, -1, false);
+	}
+
+	/** The last line passed on, if any. */
+	get lastLine(): string | undefined {
+		return this.#lastLine;
+	}
+
+	/** Follow the log from its end (a new start) or from its last few KB (adoption). */
+	start(fromRecent: boolean): void {
+		let size = 0;
+		let ino = -1;
+		try {
+			const stat = statSync(this.#options.path);
+			size = stat.size;
+			ino = stat.ino;
+		} catch {
+			// Not there yet.
+		}
+
+		const offset = fromRecent ? Math.max(0, size - 8192) : size;
+		this.#state = this.#newState(offset, ino, fromRecent && offset > 0);
+		this.read();
+	}
+
+	/**
+	 * Where the log is read from, and the text not yet a whole line. `skipFirst`: the offset may be
+	 * mid-line (adoption), so what comes before the first newline is dropped.
+	 */
+	#newState(offset: number, ino: number, skipFirst: boolean): TailState {
+		return {
+			offset,
+			ino,
+			skipFirst,
+			decoder: new StringDecoder('utf8'),
+			// Progress bars (`\r`) kept in their last state, runaway lines cut: no line can outgrow
+			// what a laptop accepts (the control protocol's line limit).
+			lines: new LogLineAssembler({mask: this.#options.mask}),
+		};
+	}
+
+	/** Emit the log's new complete lines, masked. The file is polled: it belongs to Jupyter. */
+	read(): void {
+		let stat;
+		try {
+			stat = statSync(this.#options.path);
+		} catch {
+			return;
+		}
+
+		if (stat.ino !== this.#state.ino || stat.size < this.#state.offset) {
+			// Rotated or truncated: start over at its beginning.
+			this.#state = this.#newState(0, stat.ino, false);
+		}
+
+		const tail = this.#state;
+		if (stat.size <= tail.offset) return;
+		const length = Math.min(stat.size - tail.offset, tailChunkBytes);
+		const buffer = Buffer.alloc(length);
+		let read = 0;
+		try {
+			const fd = openSync(this.#options.path, 'r');
+			try {
+				read = readSync(fd, buffer, 0, length, tail.offset);
+			} finally {
+				closeSync(fd);
+			}
+		} catch {
+			return;
+		}
+
+		tail.offset += read;
+		let text = tail.decoder.write(buffer.subarray(0, read));
+		if (tail.skipFirst) {
+			const newline = text.indexOf('\n');
+			if (newline === -1) return;
+			text = text.slice(newline + 1);
+			tail.skipFirst = false;
+		}
+
+		const lines = tail.lines.push(text).filter((line) => line.length > 0);
+		if (lines.length === 0) return;
+		this.#lastLine = lines.at(-1);
+		this.#options.onLines(lines);
 	}
 }

@@ -3,6 +3,7 @@ import {
 	joinKernels,
 	kernelIdOf,
 	parseProcDump,
+	parseProcStat,
 	kernelNotifications,
 	parseRestKernels,
 	processTree,
@@ -282,5 +283,19 @@ describe('the process table over exec', () => {
 		expect(table.processes).toEqual([
 			{pid: 42, ppid: 1, argv: [`kernel-${idB}.json`], cpuTicks: 300, rssKiB: 1024},
 		]);
+	});
+
+	test('one stat line gives the fields the supervisor and the monitor read; zombies keep their state', () => {
+		const line = '77 (a) b) Z 9 77 77 0 -1 4194304 0 0 0 0 7 3 0 0 20 0 1 0 123456 1000 64 0 0 0\n';
+		expect(parseProcStat(line)).toEqual({
+			pid: 77,
+			state: 'Z',
+			ppid: 9,
+			cpuTicks: 10,
+			rssPages: 64,
+			startTicks: 123456,
+		});
+		expect(parseProcStat('77 (cut short) S 1 2 3')).toBeNull();
+		expect(parseProcStat('')).toBeNull();
 	});
 });

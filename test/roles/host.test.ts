@@ -5,7 +5,8 @@ import type {Config} from '../../source/config/types.js';
 import {initialHop, initialState, reduce} from '../../source/core/app-state.js';
 import {createStore} from '../../source/core/store.js';
 import {requestControl} from '../../source/services/control-socket.js';
-import {processAlive, terminateJupyter} from '../../source/services/jupyter-supervisor.js';
+import {terminateJupyter} from '../../source/services/jupyter-supervisor.js';
+import {processAlive} from '../../source/services/proc-table.js';
 import {
 	reverseLabel,
 	runHost,

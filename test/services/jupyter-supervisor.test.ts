@@ -20,12 +20,9 @@ import type {JsonEvent} from '../../source/core/events.js';
 import {createStore, type Store} from '../../source/core/store.js';
 import {ControlConnection} from '../../source/services/control-connection.js';
 import {startControlServer} from '../../source/services/control-socket.js';
-import {
-	JupyterSupervisor,
-	jupyterPaths,
-	processAlive,
-	terminateJupyter,
-} from '../../source/services/jupyter-supervisor.js';
+import {jupyterPaths} from '../../source/services/jupyter-files.js';
+import {JupyterSupervisor, terminateJupyter} from '../../source/services/jupyter-supervisor.js';
+import {processAlive} from '../../source/services/proc-table.js';
 import {runKernelCode} from '../helpers/jupyter.js';
 import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
 import {waitFor} from '../helpers/wait-for.js';
