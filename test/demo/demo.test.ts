@@ -97,15 +97,20 @@ describe('gpujup demo, in process', () => {
 				message: 'the token known again after the reconnect',
 			});
 			await demo.handle.restartJupyter();
-			await waitFor(
-				() => demo.handle.token()?.token !== before && state(demo).jupyter?.state === 'running',
+			// While the restart is under way the token is unknown (null): wait for the new one itself.
+			const after = await waitFor(
+				() => {
+					const known = demo.handle.token();
+					return known && known.token !== before && state(demo).jupyter?.state === 'running'
+						? known
+						: null;
+				},
 				{
 					timeoutMs: 30_000,
 					message: 'the client knows the restarted Jupyter',
 				},
 			);
 			expect(state(demo).jupyter?.restarts).toBe(1);
-			const after = demo.handle.token()!;
 			expect(await statusThroughForward(after.port, after.token)).toBe(200);
 		} finally {
 			await demo.dispose();
