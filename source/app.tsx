@@ -1,5 +1,7 @@
+import {useState, useSyncExternalStore} from 'react';
 import {urgentChange, type AppAction, type AppState} from './core/app-state.js';
-import type {Store} from './core/store.js';
+import {createStore, type Store} from './core/store.js';
+import {initialView, viewReducer, type ViewAction, type ViewState} from './core/view-state.js';
 import type {Commands} from './core/view-commands.js';
 import {Dashboard} from './components/dashboard.js';
 import {useClock} from './hooks/use-clock.js';
@@ -13,6 +15,11 @@ export type {Commands} from './core/view-commands.js';
 export type AppProps = {
 	readonly store: Store<AppState, AppAction>;
 	readonly commands: Commands;
+	/**
+	 * The view's own state (overlay, focus, scroll, filter, selection); default: a store of the
+	 * App's own, made once. Tests pass one to look at it.
+	 */
+	readonly view?: Store<ViewState, ViewAction>;
 	/** Clock for uptimes and countdowns (default Date.now, sampled once a second). */
 	readonly now?: () => number;
 	/** Colours on; default: unless NO_COLOR is set. Glyphs and text are the same either way. */
@@ -34,6 +41,7 @@ export type AppProps = {
 export function App({
 	store,
 	commands,
+	view: viewStore,
 	now = Date.now,
 	color,
 	columns,
@@ -41,16 +49,21 @@ export function App({
 	frameMs = 0,
 }: AppProps) {
 	const state = useFrameStore(store, frameMs, urgentChange);
+	const [ownView] = useState(() => createStore(viewReducer, initialView));
+	const viewState = viewStore ?? ownView;
+	// What the user did is drawn at once: the view's store is never gated.
+	const view = useSyncExternalStore(viewState.subscribe, viewState.getSnapshot);
 	const time = useClock(now);
 	const size = useTerminalSize();
 	const width = columns ?? size.columns;
 	// Ink clears the whole screen on every frame once output reaches the last row: keep it free.
 	const height = Math.max(1, (rows ?? size.rows) - 1);
 	const useColor = color ?? !process.env['NO_COLOR'];
-	const {draft, promptAgain} = useKeys({store, commands, width, height, now});
+	const {draft, promptAgain} = useKeys({store, view: viewState, commands, width, height, now});
 	return (
 		<Dashboard
 			state={state}
+			view={view}
 			now={time}
 			columns={width}
 			rows={height}

@@ -3,6 +3,8 @@ import {afterEach, describe, expect, test} from 'vitest';
 import {App, type Commands} from '../source/app.js';
 import {maskTokens} from '../source/core/events.js';
 import type {AppAction, AppState, Role} from '../source/core/app-state.js';
+import {createStore} from '../source/core/store.js';
+import {initialView, viewReducer} from '../source/core/view-state.js';
 import {frameWhere, keys, laptopState, now, storeOf} from './components/fixtures.js';
 import {renderAt} from './components/render.js';
 import {waitFor} from './helpers/wait-for.js';
@@ -36,9 +38,11 @@ async function start(
 	for (const action of options.actions ?? []) store.dispatch(action);
 	state = store.getSnapshot();
 	const columns = options.columns ?? 80;
+	const view = createStore(viewReducer, initialView);
 	const tree = (
 		<App
 			store={store}
+			view={view}
 			commands={fakeCommands(calls)}
 			now={() => now}
 			color={false}
@@ -67,7 +71,7 @@ async function start(
 			timeoutMs: 3000,
 			message: `${name} called`,
 		});
-	return {instance, store, calls, frame, press, called};
+	return {instance, store, view, calls, frame, press, called};
 }
 
 const lineOf = (frame: string, index: number) => frame.split('\n').at(index)?.trimEnd();
@@ -94,13 +98,13 @@ describe('keys from the table', () => {
 		expect(lineOf(help, -1)).toBe(' ? esc close help  q quit');
 		const closed = await app.press('?', (f) => !f.includes('Help  keys'), 'without help');
 		expect(lineOf(closed, -1)).toBe(' r reconnect j restart c copy o open ? help q quit');
-		expect(app.store.getSnapshot().overlay).toBeNull();
+		expect(app.view.getSnapshot().overlay).toBeNull();
 	});
 
 	test('Tab and Shift+Tab move the focus between panes', async () => {
 		const app = await start();
 		expect(lineOf(app.instance.lastFrame() ?? '', 1)?.startsWith('›laptop')).toBe(true);
-		await app.press(keys.tab, () => app.store.getSnapshot().ui.focus === 1, 'focus on the GPUs');
+		await app.press(keys.tab, () => app.view.getSnapshot().focus === 1, 'focus on the GPUs');
 		const onJupyter = await app.press(
 			keys.tab,
 			(f) => f.includes('›jupyter running'),
@@ -343,12 +347,12 @@ describe('the log', () => {
 			(f) => lineOf(f, -2) !== ' [I 14:38] saved 38',
 			'a page up',
 		);
-		const pageSize = app.store.getSnapshot().ui.logScroll - 1;
+		const pageSize = app.view.getSnapshot().logScroll - 1;
 		expect(pageSize).toBeGreaterThan(3);
 		expect(lineOf(page, -2)).toBe(
 			` [I 14:${38 - pageSize}] ${(38 - pageSize) % 4 === 0 ? 'Kernel' : 'saved'} ${38 - pageSize}`,
 		);
-		await app.press(keys.down, () => app.store.getSnapshot().ui.logScroll === pageSize, 'one down');
+		await app.press(keys.down, () => app.view.getSnapshot().logScroll === pageSize, 'one down');
 		const back = await app.press('G', (f) => f.includes('· following'), 'following');
 		expect(back).toBe(following);
 	});

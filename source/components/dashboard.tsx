@@ -1,5 +1,5 @@
 import {Box} from 'ink';
-import {selectedKernelIndex, type AppState} from '../core/app-state.js';
+import type {AppState} from '../core/app-state.js';
 import {
 	confirmKeys,
 	confirmQuitKeys,
@@ -11,6 +11,7 @@ import {
 	notebookFooterItems,
 	secretPromptKeys,
 } from '../core/keymap.js';
+import {initialView, logScrollOf, selectedKernelIndex, type ViewState} from '../core/view-state.js';
 import {ThemeContext, makeTheme} from '../theme.js';
 import {Confirm, quitQuestion, restartQuestion} from './confirm.js';
 import {Footer} from './footer.js';
@@ -27,6 +28,8 @@ import {PromptView} from './prompt-view.js';
 
 export type DashboardProps = {
 	readonly state: AppState;
+	/** What only the view knows: overlay, focus, scroll, filter, selection (core/view-state.ts). */
+	readonly view?: ViewState;
 	/** Epoch ms to compute uptimes and countdowns against. */
 	readonly now: number;
 	readonly columns: number;
@@ -41,6 +44,7 @@ export type DashboardProps = {
 /** The whole screen for one store snapshot: exactly `columns` wide, at most `rows` tall. */
 export function Dashboard({
 	state,
+	view = initialView,
 	now,
 	columns,
 	rows,
@@ -48,26 +52,26 @@ export function Dashboard({
 	draft = '',
 	promptAgain = false,
 }: DashboardProps) {
-	const layout = computeLayout(state, columns, rows);
+	const layout = computeLayout(state, columns, rows, view);
 	const {compact} = layout;
-	const focused = (pane: PaneId) => focusedPane(state) === pane;
+	const focused = (pane: PaneId) => focusedPane(state, view) === pane;
 	const kernels = state.jupyter?.kernels ?? null;
-	const selected = selectedKernelIndex(state);
-	const pinned = state.kernels.find((k) => k.id === state.ui.kernelId);
+	const selected = selectedKernelIndex(state.kernels, view);
+	const pinned = state.kernels.find((k) => k.id === view.kernelId);
 	const gpus = state.gpu?.gpus ?? [];
 	let bottom;
 	if (state.prompt) {
 		const keys = state.prompt.kind === 'host-key' ? hostKeyPromptKeys : secretPromptKeys;
 		bottom = <Footer role={state.role} width={columns} items={modeFooterItems(keys)} />;
-	} else if (state.overlay === 'confirm-restart') {
+	} else if (view.overlay === 'confirm-restart') {
 		bottom = (
 			<Confirm question={restartQuestion(kernels)} hint={modeHint(confirmKeys)} width={columns} />
 		);
 	} else if (
-		(state.overlay === 'confirm-kernel-restart' || state.overlay === 'confirm-kernel-shutdown') &&
+		(view.overlay === 'confirm-kernel-restart' || view.overlay === 'confirm-kernel-shutdown') &&
 		pinned
 	) {
-		const action = state.overlay === 'confirm-kernel-restart' ? 'restart' : 'shutdown';
+		const action = view.overlay === 'confirm-kernel-restart' ? 'restart' : 'shutdown';
 		bottom = (
 			<Confirm
 				question={kernelQuestion(pinned, action, gpus)}
@@ -75,13 +79,13 @@ export function Dashboard({
 				width={columns}
 			/>
 		);
-	} else if (state.overlay === 'confirm-quit') {
+	} else if (view.overlay === 'confirm-quit') {
 		bottom = (
 			<Confirm question={quitQuestion(kernels)} hint={modeHint(confirmQuitKeys)} width={columns} />
 		);
-	} else if (state.overlay === 'help') {
+	} else if (view.overlay === 'help') {
 		bottom = <Footer role={state.role} width={columns} items={modeFooterItems(helpKeys)} />;
-	} else if (state.ui.filterEditing) {
+	} else if (view.filterEditing) {
 		bottom = <Footer role={state.role} width={columns} items={modeFooterItems(filterKeys)} />;
 	} else if (focused('notebooks')) {
 		bottom = <Footer role={state.role} width={columns} items={notebookFooterItems(state.role)} />;
@@ -188,9 +192,9 @@ export function Dashboard({
 				{layout.log > 0 ? (
 					<LogPane
 						logs={state.logs}
-						filter={state.ui.logFilter}
-						editing={state.ui.filterEditing}
-						scroll={state.ui.logScroll}
+						filter={view.logFilter}
+						editing={view.filterEditing}
+						scroll={logScrollOf(view, state.logSeq, state.logs.length)}
 						width={columns}
 						height={layout.log}
 						compact={compact}

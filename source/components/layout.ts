@@ -1,9 +1,10 @@
 import type {AppState} from '../core/app-state.js';
+import {initialView, type ViewState} from '../core/view-state.js';
 import type {GpuStatus} from '../core/types.js';
 import {downHop, pathLines} from './path-pane.js';
 import {promptHeight} from './prompt-view.js';
 
-/** Panes in Tab order; `ui.focus` indexes this. Notebooks is last: it is there only with kernels. */
+/** Panes in Tab order; the view's `focus` indexes this. Notebooks is last: it is there only with kernels. */
 export const panes = ['path', 'gpu', 'jupyter', 'log', 'notebooks'] as const;
 export type PaneId = (typeof panes)[number];
 
@@ -13,9 +14,9 @@ export function focusablePanes(state: AppState): readonly PaneId[] {
 }
 
 /** The pane that has the focus. */
-export function focusedPane(state: AppState): PaneId {
+export function focusedPane(state: AppState, view: ViewState): PaneId {
 	const list = focusablePanes(state);
-	return list[state.ui.focus % list.length]!;
+	return list[view.focus % list.length]!;
 }
 
 /** Below this the dashboard collapses to one line per pane (the 80×24 sketch). */
@@ -61,7 +62,12 @@ export function gpuWantedRows(gpu: GpuStatus | null): number {
 const clamp = (value: number, min: number, max: number) => Math.max(min, Math.min(max, value));
 
 /** Sizes every region for a terminal; never more rows than it has. */
-export function computeLayout(state: AppState, columns: number, rows: number): Layout {
+export function computeLayout(
+	state: AppState,
+	columns: number,
+	rows: number,
+	view: ViewState = initialView,
+): Layout {
 	const compact = columns < wideMinColumns || rows < wideMinRows;
 	const header = rows > 0 ? 1 : 0;
 	const footer = rows > 1 ? 1 : 0;
@@ -70,7 +76,7 @@ export function computeLayout(state: AppState, columns: number, rows: number): L
 		? Math.min(Math.max(0, left), promptHeight(state.prompt, compact))
 		: 0;
 	left -= prompt;
-	const help = state.overlay === 'help' && !state.prompt ? Math.max(0, left) : 0;
+	const help = view.overlay === 'help' && !state.prompt ? Math.max(0, left) : 0;
 	const kernels = state.kernels.length;
 	// With kernels the right column holds the Notebooks table: about half the width.
 	const jupyterWidth = compact

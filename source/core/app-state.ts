@@ -21,14 +21,6 @@ export const notificationCapacity = 10;
 
 export type Role = 'connect' | 'host' | 'demo';
 
-export type Overlay =
-	| 'help'
-	| 'confirm-restart'
-	| 'confirm-quit'
-	| 'confirm-kernel-restart'
-	| 'confirm-kernel-shutdown'
-	| null;
-
 /** A notification as the store keeps it: numbered like the log, stamped when it arrived. */
 export type StoredNotification = Notification & {readonly seq: number; readonly at: number};
 
@@ -63,16 +55,6 @@ export type AppState = {
 	readonly logHint: string | null;
 	readonly notice: Notice | null;
 	readonly prompt: Prompt | null;
-	readonly overlay: Overlay;
-	readonly ui: {
-		readonly focus: number;
-		/** Lines scrolled up from the bottom of the log (0 = following). */
-		readonly logScroll: number;
-		readonly logFilter: string;
-		readonly filterEditing: boolean;
-		/** The kernel ↑/↓ selected in the Notebooks pane (by id: rows come and go); null = the first. */
-		readonly kernelId: string | null;
-	};
 };
 
 export type AppAction =
@@ -97,17 +79,11 @@ export type AppAction =
 	| {readonly type: 'kernel'; readonly kernel: KernelStatus}
 	| {readonly type: 'kernel-gone'; readonly id: string}
 	| {readonly type: 'notify'; readonly notification: Notification; readonly at: number}
-	| {readonly type: 'select-kernel'; readonly delta: number}
 	| {readonly type: 'source'; readonly source: string | null}
 	| {readonly type: 'log-hint'; readonly hint: string | null}
 	| {readonly type: 'title'; readonly title: string}
 	| {readonly type: 'notice'; readonly notice: Notice | null}
-	| {readonly type: 'prompt'; readonly prompt: Prompt | null}
-	| {readonly type: 'overlay'; readonly overlay: Overlay}
-	| {readonly type: 'focus'; readonly delta: number; readonly panes: number}
-	/** `max`: the most lines the log can be scrolled up (its lines less the shown ones). */
-	| {readonly type: 'scroll'; readonly delta: number; readonly max?: number}
-	| {readonly type: 'filter'; readonly filter: string; readonly editing: boolean};
+	| {readonly type: 'prompt'; readonly prompt: Prompt | null};
 
 /**
  * A hop before its first attempt; `name` defaults to its label. Its `index` is its place in the
@@ -163,8 +139,6 @@ export function initialState(init: {
 		logHint: null,
 		notice: null,
 		prompt: null,
-		overlay: null,
-		ui: {focus: 0, logScroll: 0, logFilter: '', filterEditing: false, kernelId: null},
 	};
 }
 
@@ -339,18 +313,7 @@ export function reduce(state: AppState, raw: AppAction): AppState {
 		case 'log': {
 			if (action.lines.length === 0) return state;
 			const logs = [...state.logs, ...action.lines].slice(-logCapacity);
-			// Keep the view where the user left it while new lines arrive.
-			const logScroll =
-				state.ui.logScroll === 0
-					? 0
-					: Math.min(state.ui.logScroll + action.lines.length, logs.length);
-			return {
-				...state,
-				logs,
-				logSeq: state.logSeq + action.lines.length,
-				// The same ui object while following: a log line is no UI change (urgentChange).
-				ui: logScroll === state.ui.logScroll ? state.ui : {...state.ui, logScroll},
-			};
+			return {...state, logs, logSeq: state.logSeq + action.lines.length};
 		}
 
 		case 'kernels': {
@@ -386,14 +349,6 @@ export function reduce(state: AppState, raw: AppAction): AppState {
 			return {...state, notifications, notifySeq: seq};
 		}
 
-		case 'select-kernel': {
-			if (state.kernels.length === 0) return state;
-			const current = Math.max(0, selectedKernelIndex(state));
-			const index = Math.max(0, Math.min(state.kernels.length - 1, current + action.delta));
-			const kernelId = state.kernels[index]!.id;
-			return kernelId === state.ui.kernelId ? state : {...state, ui: {...state.ui, kernelId}};
-		}
-
 		case 'title': {
 			return state.title === action.title ? state : {...state, title: action.title};
 		}
@@ -413,33 +368,9 @@ export function reduce(state: AppState, raw: AppAction): AppState {
 		case 'prompt': {
 			return {...state, prompt: action.prompt};
 		}
-
-		case 'overlay': {
-			return state.overlay === action.overlay ? state : {...state, overlay: action.overlay};
-		}
-
-		case 'focus': {
-			const panes = Math.max(1, action.panes);
-			const focus = (((state.ui.focus + action.delta) % panes) + panes) % panes;
-			return {...state, ui: {...state.ui, focus}};
-		}
-
-		case 'scroll': {
-			const max = Math.min(state.logs.length, action.max ?? state.logs.length);
-			const logScroll = Math.max(0, Math.min(max, state.ui.logScroll + action.delta));
-			return logScroll === state.ui.logScroll ? state : {...state, ui: {...state.ui, logScroll}};
-		}
-
-		case 'filter': {
-			return {
-				...state,
-				ui: {...state.ui, logFilter: action.filter, filterEditing: action.editing, logScroll: 0},
-			};
-		}
 	}
 }
 
-/** The row of the selected kernel: the one ↑/↓ chose while it is listed, else the first; -1 for none. */
 /**
  * What only the services' background updates change (samples, hop and Jupyter status, log lines):
  * the dashboard may show these a frame late, coalesced (hooks/use-frame-store.ts).
@@ -465,17 +396,6 @@ export function urgentChange(shown: AppState, next: AppState): boolean {
 	for (const key of Object.keys(next) as Array<keyof AppState>)
 		if (shown[key] !== next[key] && !backgroundFields.has(key)) return true;
 	return false;
-}
-
-export function selectedKernelIndex(state: AppState): number {
-	if (state.kernels.length === 0) return -1;
-	const index = state.kernels.findIndex((k) => k.id === state.ui.kernelId);
-	return Math.max(0, index);
-}
-
-/** The kernel `i`, `K` and `x` act on, or null. */
-export function selectedKernel(state: AppState): KernelStatus | null {
-	return state.kernels[selectedKernelIndex(state)] ?? null;
 }
 
 /** The `[gpujup] …` log line a notification leaves. */

@@ -14,8 +14,9 @@ import {
 } from './types.js';
 
 /**
- * The facts the JSON contract is drawn from: the session's part of the store, and none of the
- * dashboard's (focus, scroll, overlays). The store's state has these fields among others.
+ * The facts the JSON contract is drawn from: the session's part of the store (the dashboard's own
+ * focus, scroll and overlays live in the view, core/view-state.ts). The store's state has these
+ * fields among others.
  */
 export type SessionFacts = {
 	readonly hops: readonly HopStatus[];

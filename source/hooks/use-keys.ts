@@ -2,11 +2,12 @@
  * The dashboard's keyboard, in one hook: each mode (a prompt, a y/N question, the help overlay,
  * the log filter, the dashboard itself) reads its keys from its table in core/keymap.ts — the
  * same tables the footer and the help overlay are drawn from — and turns them into UI actions
- * (dispatched) or commands (called). The mode is read from the store when the key arrives.
+ * (dispatched to the view's own store, core/view-state.ts) or commands (called). The mode is
+ * read from both stores when the key arrives.
  */
 import {useInput, type Key} from 'ink';
 import {useCallback, useEffect, useRef, useState} from 'react';
-import {selectedKernel, type AppAction, type AppState} from '../core/app-state.js';
+import type {AppAction, AppState} from '../core/app-state.js';
 import type {KernelAction} from '../core/kernels.js';
 import {hostKeyAnswer} from '../core/known-hosts.js';
 import {
@@ -24,6 +25,7 @@ import {
 } from '../core/keymap.js';
 import type {Store} from '../core/store.js';
 import type {Commands} from '../core/view-commands.js';
+import {logScrollOf, selectedKernel, type ViewAction, type ViewState} from '../core/view-state.js';
 import {computeLayout, focusablePanes, focusedPane} from '../components/layout.js';
 import {filterLogs} from '../components/log-pane.js';
 
@@ -64,6 +66,8 @@ const jupyterAlive = (state: AppState) =>
 
 export type KeysOptions = {
 	readonly store: Store<AppState, AppAction>;
+	/** The view's own state: overlay, focus, scroll, filter, selection. */
+	readonly view: Store<ViewState, ViewAction>;
 	readonly commands: Commands;
 	/** The dashboard's size, for the log's page and scroll limits. */
 	readonly width: number;
@@ -78,7 +82,7 @@ export type KeysView = {
 	readonly promptAgain: boolean;
 };
 
-export function useKeys({store, commands, width, height, now}: KeysOptions): KeysView {
+export function useKeys({store, view, commands, width, height, now}: KeysOptions): KeysView {
 	const [draft, setDraftState] = useState('');
 	// Keys can arrive before React re-renders with the new draft: the handler reads this ref.
 	const draftRef = useRef('');
@@ -109,9 +113,9 @@ export function useKeys({store, commands, width, height, now}: KeysOptions): Key
 	const askQuit = useCallback(() => {
 		const current = store.getSnapshot();
 		if (current.role === 'host' && jupyterAlive(current))
-			store.dispatch({type: 'overlay', overlay: 'confirm-quit'});
+			view.dispatch({type: 'overlay', overlay: 'confirm-quit'});
 		else quit(false);
-	}, [store, quit]);
+	}, [store, view, quit]);
 
 	const notice = useCallback(
 		(text: string, level: 'info' | 'warn') => {
@@ -123,22 +127,25 @@ export function useKeys({store, commands, width, height, now}: KeysOptions): Key
 	/** The kernel a confirmed `K` or `x` acts on: the one selected when the key was pressed. */
 	const confirmedKernel = useCallback(
 		(action: KernelAction) => {
-			const current = store.getSnapshot();
-			const kernel = current.kernels.find((k) => k.id === current.ui.kernelId);
+			const {kernelId} = view.getSnapshot();
+			const kernel = store.getSnapshot().kernels.find((k) => k.id === kernelId);
 			if (kernel) commands.kernelAction(kernel.id, action);
 			else notice('that kernel is gone: nothing done', 'warn');
 		},
-		[store, commands, notice],
+		[store, view, commands, notice],
 	);
 
 	/** The dashboard's own keys (core/keymap.ts `keymap`). */
 	const run = useCallback(
 		(action: KeyAction) => {
 			const current = store.getSnapshot();
-			const shown = computeLayout(current, width, height).logLines;
+			const shownView = view.getSnapshot();
+			const shown = computeLayout(current, width, height, shownView).logLines;
 			const page = Math.max(1, shown - 1);
 			// Scrolled no further than the oldest line at the top, so ↓ and PgDn move at once.
-			const max = Math.max(0, filterLogs(current.logs, current.ui.logFilter).length - shown);
+			const max = Math.max(0, filterLogs(current.logs, shownView.logFilter).length - shown);
+			const scroll = (delta: number) =>
+				view.dispatch({type: 'scroll', delta, max, logSeq: current.logSeq});
 			switch (action) {
 				case 'reconnect': {
 					commands.reconnect();
@@ -148,7 +155,7 @@ export function useKeys({store, commands, width, height, now}: KeysOptions): Key
 				case 'restart-jupyter': {
 					// Asking to confirm what cannot happen only delays the news: say it at once.
 					if (commands.restartBlocked()) commands.restartJupyter();
-					else store.dispatch({type: 'overlay', overlay: 'confirm-restart'});
+					else view.dispatch({type: 'overlay', overlay: 'confirm-restart'});
 					break;
 				}
 
@@ -164,7 +171,7 @@ export function useKeys({store, commands, width, height, now}: KeysOptions): Key
 
 				case 'focus-next':
 				case 'focus-previous': {
-					store.dispatch({
+					view.dispatch({
 						type: 'focus',
 						delta: action === 'focus-next' ? 1 : -1,
 						panes: focusablePanes(current).length,
@@ -175,17 +182,17 @@ export function useKeys({store, commands, width, height, now}: KeysOptions): Key
 				case 'kernel-interrupt':
 				case 'kernel-restart':
 				case 'kernel-shutdown': {
-					const kernel = selectedKernel(current);
+					const kernel = selectedKernel(current.kernels, shownView);
 					if (!kernel) {
 						notice('no kernel to act on', 'info');
 						break;
 					}
 
 					// Pin the selection: the question and its answer are about this kernel.
-					store.dispatch({type: 'select-kernel', delta: 0});
+					view.dispatch({type: 'select-kernel', delta: 0, kernels: current.kernels});
 					if (action === 'kernel-interrupt') commands.kernelAction(kernel.id, 'interrupt');
 					else
-						store.dispatch({
+						view.dispatch({
 							type: 'overlay',
 							overlay:
 								action === 'kernel-restart' ? 'confirm-kernel-restart' : 'confirm-kernel-shutdown',
@@ -195,38 +202,42 @@ export function useKeys({store, commands, width, height, now}: KeysOptions): Key
 
 				case 'scroll-up':
 				case 'scroll-down': {
-					if (focusedPane(current) === 'notebooks') {
-						store.dispatch({type: 'select-kernel', delta: action === 'scroll-up' ? -1 : 1});
+					if (focusedPane(current, shownView) === 'notebooks') {
+						view.dispatch({
+							type: 'select-kernel',
+							delta: action === 'scroll-up' ? -1 : 1,
+							kernels: current.kernels,
+						});
 						break;
 					}
 
-					store.dispatch({type: 'scroll', delta: action === 'scroll-up' ? 1 : -1, max});
+					scroll(action === 'scroll-up' ? 1 : -1);
 					break;
 				}
 
 				case 'page-up':
 				case 'page-down': {
-					store.dispatch({type: 'scroll', delta: action === 'page-up' ? page : -page, max});
+					scroll(action === 'page-up' ? page : -page);
 					break;
 				}
 
 				case 'scroll-top': {
-					store.dispatch({type: 'scroll', delta: current.logs.length, max});
+					scroll(current.logs.length);
 					break;
 				}
 
 				case 'follow': {
-					store.dispatch({type: 'scroll', delta: -current.ui.logScroll});
+					scroll(-logScrollOf(shownView, current.logSeq, current.logs.length));
 					break;
 				}
 
 				case 'filter': {
-					store.dispatch({type: 'filter', filter: current.ui.logFilter, editing: true});
+					view.dispatch({type: 'filter', filter: shownView.logFilter, editing: true});
 					break;
 				}
 
 				case 'help': {
-					store.dispatch({type: 'overlay', overlay: 'help'});
+					view.dispatch({type: 'overlay', overlay: 'help'});
 					break;
 				}
 
@@ -236,27 +247,27 @@ export function useKeys({store, commands, width, height, now}: KeysOptions): Key
 				}
 			}
 		},
-		[store, commands, width, height, askQuit, notice],
+		[store, view, commands, width, height, askQuit, notice],
 	);
 
 	const onNormal = useCallback(
-		(current: AppState, input: string, key: Key) => {
+		(current: AppState, shown: ViewState, input: string, key: Key) => {
 			// Esc clears a kept filter (the `/` binding's help says so): not a binding of its own.
-			if (key.escape && current.ui.logFilter) {
-				store.dispatch({type: 'filter', filter: '', editing: false});
+			if (key.escape && shown.logFilter) {
+				view.dispatch({type: 'filter', filter: '', editing: false});
 				return;
 			}
 
 			const action = actionFor(input, key, current.role);
 			if (action) run(action);
 		},
-		[store, run],
+		[view, run],
 	);
 
 	const onOverlay = useCallback(
-		(current: AppState, input: string, key: Key) => {
-			const close = () => store.dispatch({type: 'overlay', overlay: null});
-			switch (current.overlay) {
+		(shown: ViewState, input: string, key: Key) => {
+			const close = () => view.dispatch({type: 'overlay', overlay: null});
+			switch (shown.overlay) {
 				case 'confirm-restart':
 				case 'confirm-kernel-restart':
 				case 'confirm-kernel-shutdown': {
@@ -264,11 +275,9 @@ export function useKeys({store, commands, width, height, now}: KeysOptions): Key
 					close();
 					if (action === 'quit') askQuit();
 					else if (action === 'yes') {
-						if (current.overlay === 'confirm-restart') commands.restartJupyter();
+						if (shown.overlay === 'confirm-restart') commands.restartJupyter();
 						else
-							confirmedKernel(
-								current.overlay === 'confirm-kernel-restart' ? 'restart' : 'shutdown',
-							);
+							confirmedKernel(shown.overlay === 'confirm-kernel-restart' ? 'restart' : 'shutdown');
 					}
 
 					return;
@@ -294,25 +303,25 @@ export function useKeys({store, commands, width, height, now}: KeysOptions): Key
 				}
 			}
 		},
-		[store, commands, askQuit, quit, confirmedKernel],
+		[view, commands, askQuit, quit, confirmedKernel],
 	);
 
 	const onFilter = useCallback(
-		(current: AppState, input: string, key: Key) => {
-			const filter = current.ui.logFilter;
+		(shown: ViewState, input: string, key: Key) => {
+			const filter = shown.logFilter;
 			const {action, text, erase} = textFieldKey(filterKeys, input, key);
 			if (action === 'quit') {
-				store.dispatch({type: 'filter', filter, editing: false});
+				view.dispatch({type: 'filter', filter, editing: false});
 				askQuit();
 			} else if (action === 'cancel') {
-				store.dispatch({type: 'filter', filter: '', editing: false});
+				view.dispatch({type: 'filter', filter: '', editing: false});
 			} else if (erase) {
-				store.dispatch({type: 'filter', filter: [...filter].slice(0, -1).join(''), editing: true});
+				view.dispatch({type: 'filter', filter: [...filter].slice(0, -1).join(''), editing: true});
 			} else if (text || action === 'submit') {
-				store.dispatch({type: 'filter', filter: filter + text, editing: action !== 'submit'});
+				view.dispatch({type: 'filter', filter: filter + text, editing: action !== 'submit'});
 			}
 		},
-		[store, askQuit],
+		[view, askQuit],
 	);
 
 	const onPrompt = useCallback(
@@ -370,10 +379,11 @@ export function useKeys({store, commands, width, height, now}: KeysOptions): Key
 
 	useInput((input, key) => {
 		const current = store.getSnapshot();
+		const shown = view.getSnapshot();
 		if (current.prompt) onPrompt(current, input, key);
-		else if (current.overlay) onOverlay(current, input, key);
-		else if (current.ui.filterEditing) onFilter(current, input, key);
-		else onNormal(current, input, key);
+		else if (shown.overlay) onOverlay(shown, input, key);
+		else if (shown.filterEditing) onFilter(shown, input, key);
+		else onNormal(current, shown, input, key);
 	});
 
 	return {draft, promptAgain};

@@ -5,6 +5,12 @@ import {computeLayout} from '../../source/components/layout.js';
 import {reduce, type AppAction, type AppState} from '../../source/core/app-state.js';
 import {textWidth} from '../../source/core/format.js';
 import type {KernelStatus} from '../../source/core/kernels.js';
+import {
+	initialView,
+	viewReducer,
+	type ViewAction,
+	type ViewState,
+} from '../../source/core/view-state.js';
 import {kernelStatus, laptopState, now, readyHost, readyRelay} from './fixtures.js';
 import {renderAt} from './render.js';
 
@@ -12,11 +18,16 @@ afterEach(() => {
 	cleanup();
 });
 
-function draw(state: AppState, columns: number, rows: number, draft = '', again = false): string {
+/** A store snapshot and what the view keeps beside it (overlay, focus, selection). */
+type Screen = AppState & {readonly view?: ViewState};
+
+function draw(screen: Screen, columns: number, rows: number, draft = '', again = false): string {
+	const {view, ...state} = screen;
 	return (
 		renderAt(
 			<Dashboard
 				state={state}
+				view={view}
 				now={now}
 				columns={columns}
 				rows={rows}
@@ -29,7 +40,18 @@ function draw(state: AppState, columns: number, rows: number, draft = '', again 
 	);
 }
 
-const apply = (state: AppState, ...actions: AppAction[]) => actions.reduce(reduce, state);
+const isViewAction = (action: AppAction | ViewAction): action is ViewAction =>
+	['overlay', 'focus', 'scroll', 'filter', 'select-kernel'].includes(action.type);
+
+/** Store actions go to the store's reducer, the view's to the view's. */
+const apply = (screen: Screen, ...actions: Array<AppAction | ViewAction>): Screen =>
+	actions.reduce<Screen>(
+		(at, action) =>
+			isViewAction(action)
+				? {...at, view: viewReducer(at.view ?? initialView, action)}
+				: {...reduce(at, action), view: at.view},
+		screen,
+	);
 
 const hostKey: AppAction = {
 	type: 'prompt',
@@ -68,7 +90,7 @@ const manyLogs: AppAction = {
 };
 
 describe('never taller than the terminal, nothing wraps', () => {
-	const screens: Array<[string, AppAction[]]> = [
+	const screens: Array<[string, Array<AppAction | ViewAction>]> = [
 		['plain', []],
 		['many log lines', [manyLogs]],
 		['help', [{type: 'overlay', overlay: 'help'}]],
@@ -300,9 +322,9 @@ describe('what the screen must and must not say', () => {
 	});
 
 	test('moving the focus redraws every pane whole: no first line left blank (Tab at 160×48)', () => {
-		let state = laptopState();
-		const tree = (s: AppState) => (
-			<Dashboard state={s} now={now} columns={160} rows={47} color={false} />
+		let state: Screen = laptopState();
+		const tree = (s: Screen) => (
+			<Dashboard state={s} view={s.view} now={now} columns={160} rows={47} color={false} />
 		);
 		const instance = renderAt(tree(state), 160);
 		const before = instance.lastFrame() ?? '';
@@ -387,7 +409,7 @@ describe('the notebooks', () => {
 		);
 		const asking = apply(
 			focused,
-			{type: 'select-kernel', delta: 0},
+			{type: 'select-kernel', delta: 0, kernels: withKernels().kernels},
 			{type: 'overlay', overlay: 'confirm-kernel-shutdown'},
 		);
 		expect(draw(asking, 160, 48).split('\n').at(-1)).toContain(

@@ -94,13 +94,16 @@ describe('urgentChange', () => {
 		expect(urgentChange(base, next)).toBe(false);
 	});
 
-	test('a notice or a UI change is drawn at once', () => {
+	test('a notice or a prompt is drawn at once', () => {
 		const noticed = reduce(base, {
 			type: 'notice',
 			notice: {text: 'copied ✓', level: 'info', at: 0},
 		});
 		expect(urgentChange(base, noticed)).toBe(true);
-		const focused = {...base, ui: {...base.ui, focus: base.ui.focus + 1}};
-		expect(urgentChange(base, focused)).toBe(true);
+		const asking = reduce(base, {
+			type: 'prompt',
+			prompt: {kind: 'secret', id: 1, hop: 'relay', message: 'passphrase', echo: false},
+		});
+		expect(urgentChange(base, asking)).toBe(true);
 	});
 });
