@@ -44,7 +44,7 @@
 import {readFileSync} from 'node:fs';
 import {homedir, userInfo} from 'node:os';
 import {dirname, isAbsolute, join, resolve} from 'node:path';
-import meow from 'meow';
+import {parseArgs} from 'node:util';
 import {parse as parseToml, TomlError} from 'smol-toml';
 import {isSha256Fingerprint} from '../core/pairing.js';
 import type {HostKeyPin} from '../core/pins.js';
@@ -138,7 +138,7 @@ export function parseCli(
 	options: ParseCliOptions = {},
 ): CliResult {
 	checkUnknownFlags(argv);
-	const cli = runMeow(argv);
+	const cli = parseCommandLine(argv);
 	const flags = cli.flags;
 	if (flags.help === true) return {kind: 'help', text: helpText()};
 	if (flags.version === true) return {kind: 'version', text: cli.version};
@@ -286,33 +286,99 @@ export function parseCli(
 
 type Flags = Record<string, unknown>;
 
-function runMeow(argv: readonly string[]): {flags: Flags; input: string[]; version: string} {
-	try {
-		const cli = meow({
-			importMeta: import.meta,
-			argv: [...argv],
-			flags: cliFlags,
-			autoHelp: false,
-			autoVersion: false,
-			// Unknown flags were refused by checkUnknownFlags already; meow's own check exits the process.
-			allowUnknownFlags: true,
-			// Leave unset booleans undefined so an absent flag does not hide GPUJUP_* or the file.
-			booleanDefault: undefined,
-		});
-		return {
-			flags: cli.flags as Flags,
-			input: cli.input,
-			version: String(cli.pkg.version ?? 'unknown'),
-		};
-	} catch (error) {
-		const message = (error as Error).message;
-		const repeated = /The flag --(\S+) can only be set once/.exec(message);
-		if (repeated) {
-			throw new ConfigError(`--${repeated[1]}: given more than once; give it once`);
-		}
+/** `node:util`'s parseArgs options for {@link cliFlags}, by their kebab-case names. */
+const parseOptions = Object.fromEntries(
+	Object.entries(cliFlags).map(([key, flag]) => [
+		kebabCase(key),
+		{
+			type: flag.type,
+			...('shortFlag' in flag ? {short: flag.shortFlag} : {}),
+			...('isMultiple' in flag ? {multiple: true} : {}),
+		},
+	]),
+);
 
-		throw new ConfigError(`bad command line: ${message}`);
+const isBooleanFlag = (name: string) => parseOptions[name]?.type === 'boolean';
+
+/** The version in package.json, read when asked (dist/source/config → the package root). */
+function packageVersion(): string {
+	for (const up of ['../../..', '../..']) {
+		try {
+			const file = new URL(`${up}/package.json`, import.meta.url);
+			const json = JSON.parse(readFileSync(file, 'utf8')) as {name?: unknown; version?: unknown};
+			if (json.name === 'gpujup') return String(json.version ?? 'unknown');
+		} catch {
+			// Not there from this layout: try the next.
+		}
 	}
+
+	return 'unknown';
+}
+
+/**
+ * The flags (camelCase keys, as cliFlags names them) and the words, by `node:util`'s parseArgs
+ * (meow cost a fifth of the start-up). Unknown flags were refused by checkUnknownFlags already.
+ * A boolean's `--no-` form sets it false; `--flag=true|false` is read as a boolean; a string flag
+ * given with no value is ''; a flag that is no list given twice (but a boolean repeated) is refused.
+ */
+function parseCommandLine(argv: readonly string[]): {
+	flags: Flags;
+	input: string[];
+	version: string;
+} {
+	const end = argv.indexOf('--');
+	const options = end === -1 ? argv : argv.slice(0, end);
+	const negated = new Map<string, number>();
+	const args = options.filter((token, index) => {
+		const match = /^--no-([^=]+)$/.exec(token);
+		if (!match || !isBooleanFlag(match[1]!)) return true;
+		negated.set(match[1]!, index);
+		return false;
+	});
+	const {values, positionals, tokens} = parseArgs({
+		args: end === -1 ? args : [...args, ...argv.slice(end)],
+		options: parseOptions,
+		strict: false,
+		allowPositionals: true,
+		tokens: true,
+	});
+	const seen = new Set<string>();
+	for (const token of tokens) {
+		if (token.kind !== 'option') continue;
+		const option = parseOptions[token.name];
+		if (!option || option.multiple || option.type === 'boolean') continue;
+		if (seen.has(token.name))
+			throw new ConfigError(`--${token.name}: given more than once; give it once`);
+		seen.add(token.name);
+	}
+
+	const flags: Flags = {};
+	for (const [name, value] of Object.entries(values)) {
+		const key = camelCase(name);
+		if (isBooleanFlag(name) && typeof value === 'string') {
+			if (value !== 'true' && value !== 'false')
+				throw new ConfigError(`--${name}: expected no value (or true/false), got "${value}"`);
+			flags[key] = value === 'true';
+		} else {
+			flags[key] = value === true && !isBooleanFlag(name) ? '' : value;
+		}
+	}
+
+	// `--no-tui` after `--tui` wins, and the other way round, as the last word always does.
+	for (const [name, index] of negated) {
+		const last = options.findLastIndex(
+			(token) => token === `--${name}` || token.startsWith(`--${name}=`),
+		);
+		if (last < index) flags[camelCase(name)] = false;
+	}
+
+	return {
+		flags,
+		input: positionals,
+		get version() {
+			return packageVersion();
+		},
+	};
 }
 
 const longFlags = new Set<string>();

@@ -763,6 +763,26 @@ describe('help and version', () => {
 	});
 });
 
+describe('the command line’s forms', () => {
+	test('--no-X and --X: the last one given wins; --X=true|false; -iKEY and --identity=KEY add up', () => {
+		expect(run(['--relay', 'r', '--no-tui']).noTui).toBe(true);
+		expect(run(['--relay', 'r', '--no-tui', '--tui']).noTui).toBe(false);
+		expect(run(['--relay', 'r', '--tui', '--no-tui']).noTui).toBe(true);
+		expect(run(['--relay', 'r', '--json=true']).json).toBe(true);
+		expect(run(['--relay', 'r', '--json', '--json=false']).json).toBe(false);
+		expect(configError(['--relay', 'r', '--json=yes']).message).toBe(
+			'--json: expected no value (or true/false), got "yes"',
+		);
+		expect(run(['--relay', 'r', '-i', '/k/a', '-i/k/b', '--identity=/k/c']).identities).toEqual([
+			'/k/a',
+			'/k/b',
+			'/k/c',
+		]);
+		// After `--` nothing is a flag.
+		expect(configError(['--relay', 'r', '--', '--json']).message).toContain('"--json"');
+	});
+});
+
 describe('--slurm, --sbatch, --on-quit, --node-ssh-port', () => {
 	test('off by default; on with its defaults; every source, the file’s list word for word', () => {
 		expect(run(['--relay', 'r']).slurm).toBeNull();
