@@ -12,7 +12,7 @@ export async function runConnectCommand(config: Config): Promise<number> {
 	return runSession({
 		config,
 		store,
-		socket: true,
+		socket: 'connect',
 		start: async (asker) => runConnect(config, store, asker),
 	});
 }

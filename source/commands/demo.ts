@@ -42,7 +42,7 @@ export async function runDemoCommand(config: Config): Promise<number> {
 		return await runSession({
 			config: demo.config,
 			store: demo.store,
-			socket: false,
+			socket: null,
 			start: async (asker) => demo.connect(asker),
 		});
 	} finally {

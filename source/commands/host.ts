@@ -110,13 +110,14 @@ export async function runHostCommand(config: Config): Promise<number> {
 	return runSession({
 		config,
 		store,
-		socket: false,
+		socket: 'host',
 		// systemd must not restart into the same refusal (RestartPreventExitStatus).
 		failedExitCode: hostCredentialsExitCode,
-		async start(asker) {
+		async start(asker, attach) {
 			const ask = asker('reverse');
 			return runHost(config, {
 				store,
+				attach,
 				...(ask.askSecret ? {askSecret: ask.askSecret} : {}),
 				...(ask.confirmHostKey ? {confirmHostKey: ask.confirmHostKey} : {}),
 			});

@@ -7,21 +7,31 @@ import type {Store} from '../core/store.js';
 import {BrowserError, openInBrowser} from '../services/browser.js';
 import {copyToClipboard} from '../services/clipboard.js';
 import {notifyTerminal} from '../services/desktop-notify.js';
-import {startControlServer} from '../services/control-socket.js';
 import {formatEvent, startJsonWriter} from '../services/json-writer.js';
 import {tildify} from '../services/ssh-auth.js';
 import {shareInkOutputCaches} from '../services/workarounds/ink-output-cache.js';
 import {offLogLines, sessionWorkarounds} from '../services/workarounds/index.js';
 import {enterAlternateScreen, restoreTerminal} from '../services/terminal.js';
-import {controlSocketPath, profileDir, type AskerFactory} from '../roles/ssh-options.js';
+import {serveSession} from '../roles/control.js';
+import {profileDir, type AskerFactory} from '../roles/ssh-options.js';
 import {createPromptAsker} from './asker.js';
 
 export type SessionOptions = {
 	readonly config: Config;
 	readonly store: Store<AppState, AppAction>;
-	/** Serve the profile's `connect.sock` for `url` and `status`; false for none (host, demo). */
-	readonly socket: boolean;
-	readonly start: (asker: AskerFactory) => Promise<SessionHandle>;
+	/**
+	 * Serve the profile's control socket (`connect.sock` or `host.sock`, roles/control.ts) for
+	 * `url`, `status`, `kernels` and `--stop-jupyter`, before the role starts; null for none (demo).
+	 */
+	readonly socket: 'connect' | 'host' | null;
+	/**
+	 * Starts the role. A role that can be asked things while it starts (the host's Jupyter) hands
+	 * its handle to `attach` early; otherwise the handle it resolves is the one used.
+	 */
+	readonly start: (
+		asker: AskerFactory,
+		attach: (handle: SessionHandle) => void,
+	) => Promise<SessionHandle>;
 	/** The exit status under --no-tui when a hop fails for good (auth or host key); default 1. */
 	readonly failedExitCode?: number;
 };
@@ -167,21 +177,7 @@ export async function runSession(options: SessionOptions): Promise<number> {
 	let server: {dispose(): Promise<void> | void} | undefined;
 	if (options.socket) {
 		try {
-			server = await startControlServer({
-				path: controlSocketPath(config, 'connect'),
-				role: 'connect',
-				profile: config.profile ?? 'default',
-				store,
-				handlers: {
-					token: () => handle?.token() ?? null,
-					restartJupyter: async () => handle?.restartJupyter(),
-					reconnect: () => handle?.reconnect(),
-					kernelAction: async (id, action) => {
-						if (!handle?.kernelAction) throw new Error('no kernels are watched here');
-						return handle.kernelAction(id, action);
-					},
-				},
-			});
+			server = await serveSession(config, options.socket, store, () => handle ?? null);
 		} catch (error) {
 			process.off('SIGINT', onSignal);
 			process.off('SIGTERM', onSignal);
@@ -240,7 +236,9 @@ export async function runSession(options: SessionOptions): Promise<number> {
 	}
 
 	try {
-		handle = await options.start(asker);
+		handle = await options.start(asker, (early) => {
+			handle = early;
+		});
 	} catch (error) {
 		process.exitCode = 1;
 		await quit(1);

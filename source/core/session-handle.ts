@@ -12,5 +12,7 @@ export type SessionHandle = {
 	token(): {token: string; port: number} | null;
 	/** Interrupt, restart or shut down a notebook's kernel; resolves what was done, in words. */
 	kernelAction?(id: string, action: KernelAction): Promise<string>;
+	/** The GPU host's own Jupyter stopped (`gpujup host --stop-jupyter`): the pid it had. */
+	stopJupyter?(): Promise<{readonly pid: number | null}>;
 	dispose(options: {stopJupyter: boolean}): Promise<void>;
 };

@@ -16,11 +16,7 @@ import type {GpuProcess} from '../core/types.js';
 import {KernelMonitor} from '../services/kernel-monitor.js';
 import {deliverNotification, NotifyUrl, safeOrigin} from '../services/notify-url.js';
 import type {Store} from '../core/store.js';
-import {
-	requestControl,
-	startControlServer,
-	type ControlServer,
-} from '../services/control-socket.js';
+import {requestControl} from '../services/control-socket.js';
 import {clearRecordedJupyter, recordedJupyter} from '../services/jupyter-files.js';
 import {JupyterSupervisor, terminateJupyter} from '../services/jupyter-supervisor.js';
 import {ensurePrivateDir} from '../services/private-file.js';
@@ -44,6 +40,11 @@ export type HostIo = {
 	readonly confirmHostKey?: Asker['confirmHostKey'];
 	/** The environment Jupyter starts with (default `process.env`). */
 	readonly jupyterEnv?: NodeJS.ProcessEnv;
+	/**
+	 * Given the handle as soon as it exists, before Jupyter is started or adopted: the control
+	 * socket (roles/control.ts) can stop or restart it while it starts.
+	 */
+	readonly attach?: (handle: HostHandle) => void;
 };
 
 /**
@@ -52,7 +53,7 @@ export type HostIo = {
  * token only while Jupyter runs, for `gpujup url` and the copy key.
  */
 export type HostHandle = SessionHandle & {
-	/** Stop the tunnel and the socket; Jupyter keeps running unless `stopJupyter`. */
+	/** Stop the tunnel and the services; Jupyter keeps running unless `stopJupyter`. */
 	dispose(options?: {stopJupyter?: boolean}): Promise<void>;
 	/** `i`, `K`, `x` on a kernel (and the socket's `kernel-action`): what was done, in words. */
 	kernelAction(id: string, action: KernelAction): Promise<string>;
@@ -65,14 +66,14 @@ export function reverseLabel(config: Config): string {
 }
 
 /**
- * `gpujup host`: serve the control socket (refusing when another host runs for the profile),
- * adopt or start Jupyter, and keep the reverse tunnel up; everything reports into `io.store`.
+ * `gpujup host`: adopt or start Jupyter and keep the reverse tunnel up; everything reports into
+ * `io.store`. The session serves the control socket first (roles/control.ts), refusing when
+ * another host runs for the profile.
  */
 export async function runHost(config: Config, io: HostIo): Promise<HostHandle> {
 	const relay = config.relay;
 	if (!relay)
 		throw new Error('gpujup host needs --relay [user@]host[:port] (or relay = in config.toml)');
-	const profile = config.profile ?? 'default';
 	const dir = profileDir(config);
 	ensurePrivateDir(dir);
 
@@ -140,21 +141,6 @@ export async function runHost(config: Config, io: HostIo): Promise<HostHandle> {
 	});
 	const kernelAction = async (id: string, action: KernelAction) => kernels.act(id, action);
 
-	// The socket first: a second `gpujup host` for this profile must stop before it touches Jupyter.
-	const server: ControlServer = await startControlServer({
-		path: controlSocketPath(config, 'host'),
-		store: io.store,
-		role: 'host',
-		profile,
-		handlers: {
-			token,
-			restartJupyter: async () => supervisor?.restart(),
-			reconnect: () => tunnel.reconnectNow(),
-			stopJupyter,
-			kernelAction,
-		},
-	});
-
 	supervisor = new JupyterSupervisor({
 		dir,
 		port: config.jupyterPort,
@@ -164,16 +150,9 @@ export async function runHost(config: Config, io: HostIo): Promise<HostHandle> {
 		dispatch: io.store.dispatch,
 		...(io.jupyterEnv ? {baseEnv: io.jupyterEnv} : {}),
 	});
-	try {
-		await supervisor.start();
-	} catch (error) {
-		await supervisor.dispose();
-		await server.dispose();
-		throw error;
-	}
-
-	tunnel.start();
-	// The GPUs and the box itself, served to laptops through the control socket's subscribe.
+	const running = supervisor;
+	let started = false;
+	let disposed = false;
 	const gpu = new GpuStream({
 		runner: localRunner(),
 		nvidiaSmi: config.nvidiaSmi,
@@ -182,6 +161,49 @@ export async function runHost(config: Config, io: HostIo): Promise<HostHandle> {
 			io.store.dispatch({type: 'gpu', gpu: status});
 		},
 	});
+	let unwatch = () => {};
+	let hostStats: {dispose(): void} | null = null;
+	const handle: HostHandle = {
+		async dispose(options = {}) {
+			if (disposed) return;
+			disposed = true;
+			unwatch();
+			kernels.dispose();
+			notifyUrl?.dispose();
+			hostStats?.dispose();
+			await Promise.all([
+				gpu.dispose(),
+				tunnel.dispose(),
+				options.stopJupyter
+					? running.stop().then(async () => running.dispose())
+					: running.dispose(),
+			]);
+		},
+		reconnect: () => {
+			if (started) tunnel.reconnectNow();
+		},
+		restartJupyter: async () => running.restart(),
+		urlWithToken() {
+			const t = token();
+			return t ? jupyterUrlWithToken(t.port, t.token) : null;
+		},
+		token,
+		kernelAction,
+		stopJupyter,
+	};
+	io.attach?.(handle);
+	try {
+		await supervisor.start();
+	} catch (error) {
+		await handle.dispose();
+		throw error;
+	}
+
+	if (disposed) return handle;
+	started = true;
+
+	tunnel.start();
+	// The GPUs and the box itself, served to laptops through the control socket's subscribe.
 	gpu.start();
 	kernels.start();
 	// Jupyter crashed and is back, the tunnel is back after a long time down: news for the user.
@@ -201,39 +223,12 @@ export async function runHost(config: Config, io: HostIo): Promise<HostHandle> {
 	};
 
 	watchServices();
-	const unwatch = io.store.subscribe(watchServices);
-	const hostStats = startHostStats({
+	unwatch = io.store.subscribe(watchServices);
+	hostStats = startHostStats({
 		intervalMs: 2000,
 		onStats: (stats) => io.store.dispatch({type: 'host-stats', host: stats}),
 	});
-	const running = supervisor;
-	let disposed = false;
-	return {
-		async dispose(options = {}) {
-			if (disposed) return;
-			disposed = true;
-			unwatch();
-			kernels.dispose();
-			notifyUrl?.dispose();
-			hostStats.dispose();
-			await Promise.all([
-				gpu.dispose(),
-				tunnel.dispose(),
-				options.stopJupyter
-					? running.stop().then(async () => running.dispose())
-					: running.dispose(),
-			]);
-			await server.dispose();
-		},
-		reconnect: () => tunnel.reconnectNow(),
-		restartJupyter: async () => running.restart(),
-		urlWithToken() {
-			const t = token();
-			return t ? jupyterUrlWithToken(t.port, t.token) : null;
-		},
-		token,
-		kernelAction,
-	};
+	return handle;
 }
 
 /** The reverse tunnel's options from the config (for `host` and `host --pair`). */

@@ -13,6 +13,7 @@ import {
 	stopJupyterForProfile,
 	type HostHandle,
 } from '../../source/roles/host.js';
+import {serveSession} from '../../source/roles/control.js';
 import {controlSocketPath} from '../../source/roles/ssh-options.js';
 import {runKernelCode} from '../helpers/jupyter.js';
 import {startLab, type Lab} from '../helpers/openssh-lab.js';
@@ -99,8 +100,22 @@ async function setup() {
 			const pid = store.getSnapshot().jupyter?.pid;
 			if (pid) pids.add(pid);
 		});
-		const handle: HostHandle = await runHost(config, {store, jupyterEnv});
-		cleanups.push(async () => handle.dispose());
+		// As the session shell does it (roles/control.ts): the socket first, then the role.
+		let attached: HostHandle | null = null;
+		const server = await serveSession(config, 'host', store, () => attached);
+		cleanups.push(async () => server.dispose());
+		const handle: HostHandle = await runHost(config, {
+			store,
+			jupyterEnv,
+			attach(early) {
+				attached = early;
+			},
+		});
+		const dispose = async () => {
+			await handle.dispose();
+			await server.dispose();
+		};
+		cleanups.push(dispose);
 		const snapshot = () => store.getSnapshot();
 		const up = async () =>
 			waitFor(
@@ -110,7 +125,7 @@ async function setup() {
 				},
 				{timeoutMs: 90_000, intervalMs: 100, message: 'reverse hop ready and Jupyter running'},
 			);
-		return {store, handle, snapshot, up};
+		return {store, handle, snapshot, up, dispose};
 	};
 
 	return {lab, config, start, root};
@@ -174,7 +189,7 @@ describe('gpujup host role', () => {
 		const first = await start();
 		const {jupyter} = await first.up();
 		const pid = jupyter!.pid!;
-		await first.handle.dispose();
+		await first.dispose();
 		expect(processAlive(pid)).toBe(true);
 
 		const second = await start();
@@ -195,7 +210,7 @@ describe('gpujup host role', () => {
 		const restarted = await second.up();
 		const newPid = restarted.jupyter!.pid!;
 		expect(newPid).not.toBe(pid);
-		await second.handle.dispose();
+		await second.dispose();
 		expect(processAlive(newPid)).toBe(true);
 
 		// No host running: the pid file leads to it.
