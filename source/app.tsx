@@ -48,12 +48,13 @@ export function App({
 	rows,
 	frameMs = 0,
 }: AppProps) {
-	const state = useFrameStore(store, frameMs, urgentChange);
+	// With frames, the gate's beat is the clock: one timer, one frame a second.
+	const {state} = useFrameStore(store, frameMs, urgentChange, {beat: true});
 	const [ownView] = useState(() => createStore(viewReducer, initialView));
 	const viewState = viewStore ?? ownView;
 	// What the user did is drawn at once: the view's store is never gated.
 	const view = useSyncExternalStore(viewState.subscribe, viewState.getSnapshot);
-	const time = useClock(now);
+	const time = useClock(now, frameMs > 0 ? 0 : 1000);
 	const size = useTerminalSize();
 	const width = columns ?? size.columns;
 	// Ink clears the whole screen on every frame once output reaches the last row: keep it free.

@@ -10,9 +10,9 @@ const reducer = (state: State, action: Action): State =>
 	action.type === 'sample' ? {...state, n: state.n + 1} : {...state, key: action.key};
 const keyChanged = (shown: State, next: State) => shown.key !== next.key;
 
-function gated(frameMs: number) {
+function gated(frameMs: number, beat = false) {
 	const store = createStore(reducer, {n: 0, key: ''});
-	const gate = frameGate(store, frameMs, keyChanged);
+	const gate = frameGate(store, frameMs, keyChanged, {beat});
 	const seen: State[] = [];
 	gate.subscribe(() => seen.push(gate.getSnapshot()));
 	return {store, gate, seen};
@@ -82,6 +82,46 @@ describe('frameGate', () => {
 		store.dispatch({type: 'key', key: 'q'});
 		expect(seen).toHaveLength(1);
 		expect(vi.getTimerCount()).toBe(0);
+	});
+});
+
+describe('frameGate with a beat (the dashboard clock)', () => {
+	test('samples once a second and the clock make one frame a second, never two close together', () => {
+		const {store, gate} = gated(1000, true);
+		const frames: number[] = [];
+		gate.subscribe(() => frames.push(Date.now()));
+		// A sample every second at a phase of its own (300 ms after the frames): each waits for
+		// the next frame, which is also the clock's.
+		vi.advanceTimersByTime(300);
+		for (let second = 0; second < 10; second++) {
+			store.dispatch({type: 'sample'});
+			vi.advanceTimersByTime(1000);
+		}
+		const gaps = frames.slice(1).map((at, i) => at - frames[i]!);
+		expect(gaps.length).toBeGreaterThanOrEqual(9);
+		for (const gap of gaps) expect(gap).toBe(1000);
+		expect(gate.getSnapshot().n).toBe(10);
+	});
+
+	test('with nothing new, a frame still comes each second (a new Frame object, the same state)', () => {
+		const {gate} = gated(1000, true);
+		const seen: Array<{state: State; beat: number}> = [];
+		gate.subscribe(() => seen.push(gate.getFrame()));
+		vi.advanceTimersByTime(3000);
+		expect(seen.map((frame) => frame.beat)).toEqual([1, 2, 3]);
+		expect(new Set(seen.map((frame) => frame.state)).size).toBe(1);
+		gate.dispose();
+		expect(vi.getTimerCount()).toBe(0);
+	});
+
+	test('an urgent change still shows at once, and the clock counts on from it', () => {
+		const {store, gate} = gated(1000, true);
+		const frames: number[] = [];
+		gate.subscribe(() => frames.push(Date.now()));
+		vi.advanceTimersByTime(1500);
+		store.dispatch({type: 'key', key: 'r'});
+		vi.advanceTimersByTime(1000);
+		expect(frames.map((at) => at - frames[0]!)).toEqual([0, 500, 1500]);
 	});
 });
 
