@@ -5,15 +5,16 @@
  * `jpserver-*.json`, port, token, pid) in a runtime directory of its own, which the demo GPU host
  * hands to the client's runtime-file lookup, just as a real GPU host's files would be read.
  */
-import {execFile, spawn, type ChildProcess} from 'node:child_process';
+import {execFile} from 'node:child_process';
 import {randomBytes, timingSafeEqual} from 'node:crypto';
 import {mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import {createInterface} from 'node:readline';
 import {maskTokens} from '../core/events.js';
 import {runtimeFileSeparator} from '../core/jupyter-runtime.js';
+import {shellQuote} from '../core/shell.js';
+import {JupyterSupervisor} from '../services/jupyter-supervisor.js';
 import type {DemoKernels} from './demo-kernels.js';
 
 export type DemoJupyterOptions = {
@@ -78,27 +79,6 @@ export async function jupyterAvailable(program = 'jupyter'): Promise<string | nu
 		execFile(program, ['notebook', '--version'], {timeout: 15_000}, (error, stdout) => {
 			resolve(error ? null : (stdout.trim().split('\n').pop() ?? ''));
 		});
-	});
-}
-
-/** GET /api/status with the token: the HTTP status, or 0 when nothing answers. */
-async function statusCode(port: number, token: string): Promise<number> {
-	return new Promise((resolve) => {
-		const request = http.get(
-			{
-				host: '127.0.0.1',
-				port,
-				path: '/api/status',
-				headers: {authorization: `token ${token}`},
-				timeout: 2000,
-			},
-			(response) => {
-				response.resume();
-				resolve(response.statusCode ?? 0);
-			},
-		);
-		request.on('timeout', () => request.destroy());
-		request.on('error', () => resolve(0));
 	});
 }
 
@@ -281,12 +261,17 @@ class StandIn {
 	}
 }
 
-/** A real `jupyter notebook`, in its own process group so its kernels stop with it. */
+/**
+ * A real `jupyter notebook`, run by the same supervisor `gpujup host` uses (its own process
+ * group, the token in the environment, the log tailed with the token masked, a restart as a new
+ * process); the demo stops it for good when it ends.
+ */
 class RealJupyter {
-	private child: ChildProcess | null = null;
-	private readonly killOnExit = () => {
-		const pid = this.child?.pid;
-		if (pid === undefined) return;
+	readonly #supervisor: JupyterSupervisor;
+	readonly #startTimeoutMs: number;
+	readonly #killOnExit = () => {
+		const pid = this.pid();
+		if (pid === null) return;
 		try {
 			process.kill(-pid, 'SIGKILL');
 		} catch {
@@ -294,102 +279,72 @@ class RealJupyter {
 		}
 	};
 
-	constructor(
-		private readonly program: string,
-		private readonly port: number,
-		private readonly runtimeDir: string,
-		private readonly notebookDir: string,
-		private readonly log: (line: string, token: string) => void,
-		private readonly startTimeoutMs: number,
-	) {}
-
-	pid(): number | null {
-		return this.child?.pid ?? null;
+	constructor(options: {
+		readonly program: string;
+		readonly port: number;
+		/** The supervisor's state directory: token, pid and log files. */
+		readonly stateDir: string;
+		readonly runtimeDir: string;
+		readonly notebookDir: string;
+		readonly log: (line: string) => void;
+		readonly startTimeoutMs: number;
+	}) {
+		this.#startTimeoutMs = options.startTimeoutMs;
+		this.#supervisor = new JupyterSupervisor({
+			dir: options.stateDir,
+			port: options.port,
+			cmd: `${shellQuote(options.program)} notebook`,
+			env: {kind: 'none'},
+			notebookDir: options.notebookDir,
+			dispatch(action) {
+				if (action.type === 'log') for (const line of action.lines) options.log(line);
+			},
+			baseEnv: {...process.env, JUPYTER_RUNTIME_DIR: options.runtimeDir, PYTHONUNBUFFERED: '1'},
+			startTimeoutMs: options.startTimeoutMs,
+		});
 	}
 
-	async start(token: string): Promise<void> {
-		const args = [
-			'notebook',
-			'--no-browser',
-			'--ip=127.0.0.1',
-			`--port=${this.port}`,
-			'--port-retries=0',
-		];
-		if (process.getuid?.() === 0) args.push('--allow-root');
-		const env: NodeJS.ProcessEnv = {
-			...process.env,
-			// The token travels in the environment, never in argv (SPEC: security).
-			JUPYTER_TOKEN: token,
-			JUPYTER_RUNTIME_DIR: this.runtimeDir,
-			PYTHONUNBUFFERED: '1',
-		};
-		const child = spawn(this.program, args, {
-			cwd: this.notebookDir,
-			env,
-			stdio: ['ignore', 'pipe', 'pipe'],
-			detached: true,
-		});
-		this.child = child;
-		process.on('exit', this.killOnExit);
-		let exited: string | null = null;
-		child.on('error', (error) => {
-			exited = error.message;
-		});
-		child.on('exit', (code, signal) => {
-			exited = signal ? `signal ${signal}` : `code ${code}`;
-			process.off('exit', this.killOnExit);
-			this.log(
-				`${logPrefix('I', 'gpujup-demo')} Jupyter (pid ${child.pid}) exited with ${exited}`,
-				token,
-			);
-		});
-		for (const stream of [child.stdout, child.stderr]) {
-			createInterface({input: stream}).on('line', (line) => this.log(line, token));
-		}
+	pid(): number | null {
+		return this.#supervisor.status.pid;
+	}
 
-		const deadline = Date.now() + this.startTimeoutMs;
+	token(): string {
+		return this.#supervisor.token();
+	}
+
+	/** Until it answers with its token, or why not. */
+	async #answering(): Promise<void> {
+		const deadline = Date.now() + this.#startTimeoutMs;
 		while (Date.now() < deadline) {
-			if (exited !== null) throw new Error(`jupyter notebook exited at start (${exited})`);
-			if ((await statusCode(this.port, token)) === 200) return;
+			const {state, pid, message} = this.#supervisor.status;
+			if (state === 'running' && pid !== null) return;
+			if (state === 'exited' || state === 'unreachable')
+				throw new Error(`jupyter notebook did not start (${message ?? state})`);
 			await new Promise((resolve) => {
-				setTimeout(resolve, 250);
+				setTimeout(resolve, 100);
 			});
 		}
-		await this.stop();
+
 		throw new Error(
-			`jupyter notebook did not answer on 127.0.0.1:${this.port} within ${Math.round(this.startTimeoutMs / 1000)} s`,
+			`jupyter notebook did not answer on 127.0.0.1:${this.#supervisor.port} within ${Math.round(this.#startTimeoutMs / 1000)} s`,
 		);
 	}
 
+	async start(): Promise<void> {
+		process.on('exit', this.#killOnExit);
+		await this.#supervisor.start();
+		await this.#answering();
+	}
+
+	async restart(): Promise<void> {
+		await this.#supervisor.restart();
+		await this.#answering();
+	}
+
 	async stop(): Promise<void> {
-		const child = this.child;
-		this.child = null;
-		if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
-		const gone = new Promise<void>((resolve) => {
-			child.once('exit', () => resolve());
-		});
-		const signal = (name: NodeJS.Signals) => {
-			try {
-				process.kill(-child.pid!, name);
-			} catch {
-				// Already gone.
-			}
-		};
-		signal('SIGTERM');
-		let timer: NodeJS.Timeout | undefined;
-		const late = await Promise.race([
-			gone.then(() => false),
-			new Promise<boolean>((resolve) => {
-				timer = setTimeout(() => resolve(true), 5000);
-			}),
-		]);
-		clearTimeout(timer);
-		if (late) {
-			signal('SIGKILL');
-			await gone;
-		}
-		// Kernels left behind by a hard kill share the group.
-		signal('SIGKILL');
+		await this.#supervisor.stop();
+		await this.#supervisor.dispose();
+		process.off('exit', this.#killOnExit);
 	}
 }
 
@@ -455,17 +410,19 @@ export async function startDemoJupyter(options: DemoJupyterOptions): Promise<Dem
 				`${logPrefix('I', 'gpujup-demo')} starting jupyter notebook ${version} on 127.0.0.1:${port}`,
 			);
 			for (let attempt = 0; attempt < 2 && !real; attempt++) {
-				const candidate = new RealJupyter(
+				const candidate = new RealJupyter({
 					program,
 					port,
+					stateDir: path.join(options.dir, `jupyter-${attempt}`),
 					runtimeDir,
 					notebookDir,
-					log,
-					options.startTimeoutMs ?? 90_000,
-				);
+					log: (line) => log(line),
+					startTimeoutMs: options.startTimeoutMs ?? 90_000,
+				});
 				try {
-					await candidate.start(token);
+					await candidate.start();
 					real = candidate;
+					token = candidate.token();
 				} catch (error) {
 					log(
 						`${logPrefix('W', 'gpujup-demo')} ${error instanceof Error ? error.message : String(error)}`,
@@ -528,10 +485,8 @@ export async function startDemoJupyter(options: DemoJupyterOptions): Promise<Dem
 				restarts++;
 				log(`${logPrefix('I', 'gpujup-demo')} restarting Jupyter (restart ${restarts})…`);
 				if (real) {
-					await real.stop();
-					// A restarted Jupyter without a fixed token makes a new one: the client finds it again.
-					token = newToken();
-					await real.start(token);
+					// As `gpujup host` does: a new process, the same token (the client finds its pid again).
+					await real.restart();
 					log(`${logPrefix('I', 'gpujup-demo')} Jupyter restarted: pid ${real.pid()}`);
 				} else if (standIn) {
 					await standIn.stop();
