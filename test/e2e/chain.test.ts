@@ -170,6 +170,15 @@ describe('gpujup ALIAS: the chain from ~/.ssh/config', () => {
 			expect(after.indexOf(hostBack)).toBeGreaterThan(after.indexOf(jumpBack));
 			// The host went down with the jump (it runs over it), and came back once.
 			expect(after.some((l) => l['index'] === 2 && l['state'] !== 'ready')).toBe(true);
+			// While it waits it names the hop that went down, by alias and place.
+			expect(
+				after.some(
+					(l) =>
+						l['index'] === 2 &&
+						l['state'] === 'waiting' &&
+						(l['error'] as {message?: string} | null)?.message === 'waiting for relay, hop 2',
+				),
+			).toBe(true);
 			expect([jumpBack['reconnects'], hostBack['reconnects']]).toEqual([1, 1]);
 			// The first hop never left ready and counts no reconnect.
 			expect(after.filter((l) => l['index'] === 0)).toEqual([]);
