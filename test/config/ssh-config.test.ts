@@ -268,7 +268,7 @@ test('the system ssh_config is read after the user one, as ssh reads it (HashKno
 test('HostName lowercased (not an address), % tokens and ${VAR} where ssh expands them', () => {
 	// ssh's is_addr: addresses canonicalised, never lowercased; nor names with % or :.
 	const addresses = ['127.1', '0x7F.1', '010.0.0.1', '1.2.3', '0:0::1', '::FFFF:1.2.3.4', 'Zz%Q'];
-	addresses.push('1.2.3.4.5', '08.1.1.1', 'FOO.0x1', 'A:B', 'n-X');
+	addresses.push('1.2.3.4.5', '08.1.1.1', 'FOO.0x1', 'A:B', 'n-X', 'm-x', 'm-X');
 	const path = write(
 		join(dir, 'tokens.conf'),
 		[
@@ -288,6 +288,11 @@ test('HostName lowercased (not an address), % tokens and ${VAR} where ssh expand
 			'  HostName FE80::ABCD',
 			'Host n-*',
 			'  HostName %h.Ex',
+			// Match host sees HostName with %h expanded (not lowercased).
+			'Host m-*',
+			'  HostName %h.match.org',
+			'Match host m-*.match.org',
+			'  IdentityFile /k/matched_%h',
 			'  IdentityFile /k/%h',
 			'Host *',
 			'  IdentityFile /k/all_%h',
@@ -321,6 +326,9 @@ test('HostName lowercased (not an address), % tokens and ${VAR} where ssh expand
 	expect(lookupSshHost('mixed', {home, localUser, path}).hostName).toBe('mixed.example.org');
 	expect(lookupSshHost('v6', {home, localUser, path}).hostName).toBe('FE80::ABCD');
 	expect(lookupSshHost('n-X', {home, localUser, path}).hostName).toBe('n-x.ex');
+	expect(lookupSshHost('m-x', {home, localUser, path}).identityFiles[0]).toBe(
+		'/k/matched_m-x.match.org',
+	);
 	const t = lookupSshHost('t-One', {home, localUser, path});
 	// A name with % in it is not lowercased (ssh takes it for an address with a scope).
 	expect(t.hostName).toBe('t-One.Lab.%.Org');
