@@ -82,6 +82,19 @@ export async function runDoctorChecks(config: Config): Promise<DoctorStep[]> {
 	};
 
 	const relay = config.relay!;
+	const chain = chainOf(config);
+	// A one-hop alias: the first hop is the GPU host itself, with no relay before it.
+	const direct = chain.length === 1;
+	const first = chain[0]!;
+	const firstWho = direct ? 'the GPU host' : 'the relay';
+	const firstWhich = direct ? 'GPU host' : 'relay';
+	// Where the user fixes the first hop's address: the alias's lines, or --relay.
+	const setAddress = (what: 'HostName' | 'Port', value: string) =>
+		config.hostAlias
+			? `${what} in ~/.ssh/config for ${first.name}`
+			: what === 'Port'
+				? `--relay ${relay.host}:${value}`
+				: '--relay';
 	pass('config', configSources(config));
 
 	try {
@@ -91,7 +104,9 @@ export async function runDoctorChecks(config: Config): Promise<DoctorStep[]> {
 		return fail(
 			'DNS',
 			`${relay.host} does not resolve`,
-			`check the relay's name (--relay, or HostName in ~/.ssh/config for the alias)`,
+			config.hostAlias
+				? `check ${firstWho}'s name (${setAddress('HostName', '')})`
+				: `check the relay's name (--relay, or HostName in ~/.ssh/config for the alias)`,
 		);
 	}
 
@@ -99,37 +114,43 @@ export async function runDoctorChecks(config: Config): Promise<DoctorStep[]> {
 		return fail(
 			'TCP',
 			`no SSH server answers on ${relay.host}:${relay.port}`,
-			`is the relay up, and is its SSH port ${relay.port}? Set it with --relay ${relay.host}:PORT`,
+			`is ${firstWho} up, and is its SSH port ${relay.port}? Set it with ${setAddress('Port', 'PORT')}`,
 		);
 	pass('TCP', `${relay.host}:${relay.port} answers with an SSH banner`);
 
 	const store = connectStore(config);
 	const {relay: relayHop, host: hostHop, hops} = createHops(config, store, () => ({}));
-	const lastError = (name: 'relay' | 'host') =>
-		store.getSnapshot().hops.find((h) => h.hop === name)?.error ?? null;
-	const chain = chainOf(config);
+	const lastError = (index: number) =>
+		store.getSnapshot().hops.find((h) => h.index === index)?.error ?? null;
 	const gpu = chain.at(-1)!;
 	try {
 		relayHop.start();
-		const relayOutcome = await firstOutcome(relayHop, () => lastError('relay'));
+		const relayOutcome = await firstOutcome(relayHop, () => lastError(0));
 		if ('kind' in relayOutcome && relayOutcome.kind === 'host-key')
-			return fail('host key', relayOutcome.message, hopFix(relayOutcome, 'relay', config));
+			return fail('host key', relayOutcome.message, hopFix(relayOutcome, firstWhich, config));
 		// ✓ only for a key the hop verified: a session can fail before any key was shown.
 		const verified = relayHop.hostKeyVerified;
 		if (verified)
 			pass(
 				'host key',
 				verified.how === 'known'
-					? `the relay's key ${verified.key} matches ${verified.file}`
+					? `${firstWho}'s key ${verified.key} matches ${verified.file}`
 					: `new key ${verified.key} recorded in ${verified.file}`,
 			);
 		if ('kind' in relayOutcome)
 			return fail(
 				relayOutcome.kind === 'auth' ? 'auth' : 'SSH',
 				relayOutcome.message,
-				hopFix(relayOutcome, 'relay', config),
+				hopFix(relayOutcome, firstWhich, config),
 			);
-		pass('auth', `logged in to the relay as ${relay.user}`);
+		pass(
+			'auth',
+			direct
+				? `logged in to the GPU host (${first.name}) as ${first.user}`
+				: `logged in to the relay as ${relay.user}`,
+		);
+		// Reached directly, the GPU host's session is the one just checked.
+		if (direct) return await gpuHostChecks(relayOutcome, config, pass, fail, steps);
 
 		// A longer chain: each jump between the relay and the GPU host, in order.
 		let viaClient = relayOutcome;
@@ -137,10 +158,7 @@ export async function runDoctorChecks(config: Config): Promise<DoctorStep[]> {
 		for (const [index, jump] of hops.slice(1, -1).entries()) {
 			const link = chain[index + 1]!;
 			jump.start();
-			const outcome = await firstOutcome(
-				jump,
-				() => store.getSnapshot().hops[index + 1]?.error ?? null,
-			);
+			const outcome = await firstOutcome(jump, () => lastError(index + 1));
 			if ('kind' in outcome)
 				return fail(`hop ${link.name}`, outcome.message, hopFix(outcome, 'relay', config));
 			pass(
@@ -179,7 +197,7 @@ export async function runDoctorChecks(config: Config): Promise<DoctorStep[]> {
 		pass('GPU host sshd', banner.trim());
 
 		hostHop.start();
-		const hostOutcome = await firstOutcome(hostHop, () => lastError('host'));
+		const hostOutcome = await firstOutcome(hostHop, () => lastError(chain.length - 1));
 		if ('kind' in hostOutcome)
 			return fail(
 				hostOutcome.kind === 'host-key' ? 'GPU host key' : 'GPU host auth',
@@ -188,68 +206,76 @@ export async function runDoctorChecks(config: Config): Promise<DoctorStep[]> {
 			);
 		pass('GPU host login', `logged in to the GPU host as ${config.hostUser}`);
 
-		let token: string | null = null;
-		try {
-			const {stdout} = await execText(hostOutcome, runtimeDiscoveryScript);
-			token = pickServer(parseRuntimeFiles(stdout), config.jupyterPort)?.token ?? null;
-		} catch {
-			// The probe below still tells whether Jupyter answers.
-		}
-
-		// The token goes only to a listener of the SSH user's own.
-		const owner = await remotePortOwner(hostOutcome, config.jupyterPort);
-		if (owner.kind === 'foreign')
-			return fail(
-				'Jupyter',
-				owner.message,
-				`find what listens there (\`ss -ltnp 'sport = :${config.jupyterPort}'\` on the GPU host) and stop it, or run Jupyter on another port and pass --jupyter-port`,
-			);
-		if (owner.kind !== 'ours') token = null;
-		const probe = await probeJupyter(
-			async () => openRemoteStream(hostOutcome, config.jupyterPort),
-			token,
-		);
-		if (!probe.reachable)
-			return fail(
-				'Jupyter',
-				`nothing answers on the GPU host's 127.0.0.1:${config.jupyterPort} (${probe.message})`,
-				`start Jupyter there: \`gpujup host\` supervises it, or \`jupyter notebook --no-browser --ip=127.0.0.1 --port=${config.jupyterPort} --port-retries=0\`; or fix --jupyter-port`,
-			);
-		pass(
-			'Jupyter',
-			`answers on the GPU host's 127.0.0.1:${config.jupyterPort}${token ? (probe.status === 200 ? ' and accepts its token' : ` (HTTP ${probe.status} with the runtime file's token)`) : ` (HTTP ${probe.status}; no runtime file with its token)`}`,
-		);
-
-		try {
-			const result = await execText(
-				hostOutcome,
-				`${config.nvidiaSmi} --query-gpu=name,driver_version --format=csv,noheader`,
-				{timeoutMs: 15_000},
-			);
-			const problem = recognizeNvidiaSmiError(result.stdout + result.stderr);
-			if (problem) return fail('nvidia-smi', problem.message, problem.fix);
-			if (result.code !== 0)
-				return fail(
-					'nvidia-smi',
-					`\`${config.nvidiaSmi}\` failed on the GPU host (exit ${result.code}): ${(result.stderr || result.stdout).trim().slice(0, 200)}`,
-					result.code === 127
-						? `install the NVIDIA driver there, or point --nvidia-smi at it (WSL: /usr/lib/wsl/lib/nvidia-smi)`
-						: `run \`${config.nvidiaSmi}\` on the GPU host to see why`,
-				);
-			const gpus = result.stdout.trim().split('\n').filter(Boolean);
-			pass('nvidia-smi', `${gpus.length} GPU${gpus.length === 1 ? '' : 's'}: ${gpus.join('; ')}`);
-		} catch (error) {
-			return fail(
-				'nvidia-smi',
-				error instanceof Error ? error.message : String(error),
-				`\`${config.nvidiaSmi}\` hangs on the GPU host: the driver may be stuck (check dmesg there)`,
-			);
-		}
-
-		return steps;
+		return await gpuHostChecks(hostOutcome, config, pass, fail, steps);
 	} finally {
 		await disposeHops(hops);
 	}
+}
+
+/** What is checked on the GPU host once logged in there: Jupyter, then nvidia-smi. */
+async function gpuHostChecks(
+	client: Client,
+	config: Config,
+	pass: (name: string, detail: string) => void,
+	fail: (name: string, detail: string, fix: string) => DoctorStep[],
+	steps: DoctorStep[],
+): Promise<DoctorStep[]> {
+	let token: string | null = null;
+	try {
+		const {stdout} = await execText(client, runtimeDiscoveryScript);
+		token = pickServer(parseRuntimeFiles(stdout), config.jupyterPort)?.token ?? null;
+	} catch {
+		// The probe below still tells whether Jupyter answers.
+	}
+
+	// The token goes only to a listener of the SSH user's own.
+	const owner = await remotePortOwner(client, config.jupyterPort);
+	if (owner.kind === 'foreign')
+		return fail(
+			'Jupyter',
+			owner.message,
+			`find what listens there (\`ss -ltnp 'sport = :${config.jupyterPort}'\` on the GPU host) and stop it, or run Jupyter on another port and pass --jupyter-port`,
+		);
+	if (owner.kind !== 'ours') token = null;
+	const probe = await probeJupyter(async () => openRemoteStream(client, config.jupyterPort), token);
+	if (!probe.reachable)
+		return fail(
+			'Jupyter',
+			`nothing answers on the GPU host's 127.0.0.1:${config.jupyterPort} (${probe.message})`,
+			`start Jupyter there: \`gpujup host\` supervises it, or \`jupyter notebook --no-browser --ip=127.0.0.1 --port=${config.jupyterPort} --port-retries=0\`; or fix --jupyter-port`,
+		);
+	pass(
+		'Jupyter',
+		`answers on the GPU host's 127.0.0.1:${config.jupyterPort}${token ? (probe.status === 200 ? ' and accepts its token' : ` (HTTP ${probe.status} with the runtime file's token)`) : ` (HTTP ${probe.status}; no runtime file with its token)`}`,
+	);
+
+	try {
+		const result = await execText(
+			client,
+			`${config.nvidiaSmi} --query-gpu=name,driver_version --format=csv,noheader`,
+			{timeoutMs: 15_000},
+		);
+		const problem = recognizeNvidiaSmiError(result.stdout + result.stderr);
+		if (problem) return fail('nvidia-smi', problem.message, problem.fix);
+		if (result.code !== 0)
+			return fail(
+				'nvidia-smi',
+				`\`${config.nvidiaSmi}\` failed on the GPU host (exit ${result.code}): ${(result.stderr || result.stdout).trim().slice(0, 200)}`,
+				result.code === 127
+					? `install the NVIDIA driver there, or point --nvidia-smi at it (WSL: /usr/lib/wsl/lib/nvidia-smi)`
+					: `run \`${config.nvidiaSmi}\` on the GPU host to see why`,
+			);
+		const gpus = result.stdout.trim().split('\n').filter(Boolean);
+		pass('nvidia-smi', `${gpus.length} GPU${gpus.length === 1 ? '' : 's'}: ${gpus.join('; ')}`);
+	} catch (error) {
+		return fail(
+			'nvidia-smi',
+			error instanceof Error ? error.message : String(error),
+			`\`${config.nvidiaSmi}\` hangs on the GPU host: the driver may be stuck (check dmesg there)`,
+		);
+	}
+
+	return steps;
 }
 
 /** `gpujup doctor`: a line per check, the fix at the first failure, exit 1 on failure. */

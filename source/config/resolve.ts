@@ -62,6 +62,7 @@ import {
 	defaultSystemConfig,
 	lookupSshHost,
 	SshConfigError,
+	sshHostName,
 	type SshConfigOptions,
 	type SshHostConfig,
 } from './ssh-config.js';
@@ -1060,7 +1061,7 @@ function resolveRelay(given: Given, sshOptions: SshConfigOptions): ResolvedRelay
 
 	return {
 		target: {
-			host: ssh.hostName ?? spec.host,
+			host: ssh.hostName ?? sshHostName(spec.host),
 			port: portNumber,
 			user: spec.user ?? ssh.user ?? localUser,
 			alias: ssh.hostName === null ? null : spec.host,
@@ -1150,7 +1151,7 @@ function linkTarget(
 	}
 
 	return {
-		host: link.config.hostName ?? link.name,
+		host: link.hostName,
 		port: portNumber,
 		user: link.user ?? link.config.user ?? sshOptions.localUser,
 	};

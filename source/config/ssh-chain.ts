@@ -6,12 +6,15 @@
  * itself through the rest of the list given as `-J` (which overrides that entry's own ProxyJump),
  * and only the first entry of a list falls back to its own ProxyJump from the config. Entries are
  * aliases too: each hop gets its own HostName, Port, User, IdentityFile and host-key settings.
+ * The `%h %n %p %r` tokens of a ProxyJump are the hop's own, the one the jump leads to.
  * ProxyCommand runs a program and is refused; nothing here runs anything.
  */
 import {join} from 'node:path';
 import {
+	expandSshTokens,
 	lookupSshHost,
 	SshConfigError,
+	sshHostName,
 	type SshConfigOptions,
 	type SshHostConfig,
 } from './ssh-config.js';
@@ -26,6 +29,8 @@ export type SshChainLink = {
 	readonly port: number | null;
 	/** The `-J` list this hop was reached with, which replaced its own ProxyJump; null for none. */
 	readonly jump: string | null;
+	/** The host ssh dials: HostName as expanded, else the name, lowercased unless an address. */
+	readonly hostName: string;
 	/** What the config says for this hop. */
 	readonly config: SshHostConfig;
 };
@@ -108,7 +113,8 @@ export function resolveSshChain(alias: string, options: SshConfigOptions): SshCh
 			...(entry.port === null ? {} : {port: entry.port}),
 			...(entry.user === null ? {} : {user: entry.user}),
 		});
-		links.unshift({name: entry.host, user: entry.user, port: entry.port, jump, config});
+		const hostName: string = config.hostName ?? sshHostName(entry.host);
+		links.unshift({name: entry.host, user: entry.user, port: entry.port, jump, hostName, config});
 		// A `-J` from the command line (here: from the hop after) is obtained first and wins.
 		const proxyJump: string | null = jump ?? config.proxyJump;
 		if (jump === null && config.proxyCommand !== null)
@@ -130,7 +136,27 @@ export function resolveSshChain(alias: string, options: SshConfigOptions): SshCh
 				file,
 				`ProxyJump for "${entry.host}": cannot read ${JSON.stringify(bad ?? lastText)}; expected [user@]host[:port] entries separated by commas, or none`,
 			);
-		next = {entry: last, jump: entries.length > 0 ? entries.join(',') : null};
+		// ssh.c writes the jump into its implicit ProxyCommand (`ssh -l user -J rest -W '[%h]:%p'
+		// host`), which is expanded with this hop's %h %n %p %r: the entries are read as written,
+		// then their user, host and the rest of the list are expanded.
+		const tokens: Record<string, string> = {
+			h: hostName,
+			n: entry.host,
+			p: String(entry.port ?? config.port ?? 22),
+			r: entry.user ?? config.user ?? options.localUser,
+		};
+		const expand = (text: string): string =>
+			expandSshTokens(text, tokens, {
+				fail: (problem) => new SshConfigError(file, `ProxyJump for "${entry.host}": ${problem}`),
+			});
+		next = {
+			entry: {
+				user: last.user === null ? null : expand(last.user),
+				host: expand(last.host),
+				port: last.port,
+			},
+			jump: entries.length > 0 ? expand(entries.join(',')) : null,
+		};
 	}
 
 	return links;

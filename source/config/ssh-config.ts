@@ -7,7 +7,10 @@
  * criterion we cannot evaluate without side effects) is treated as not matching: reading a
  * config must never run a command.
  */
+import {createHash} from 'node:crypto';
 import {readdirSync, readFileSync} from 'node:fs';
+import {isIPv4, isIPv6, SocketAddress} from 'node:net';
+import {hostname} from 'node:os';
 import {dirname, isAbsolute, join} from 'node:path';
 import SSHConfig, {type Line} from 'ssh-config';
 
@@ -16,16 +19,17 @@ export type StrictHostKeyChecking = 'yes' | 'no' | 'ask' | 'accept-new';
 
 /** What the ssh config gives for one host. Null where it says nothing. */
 export type SshHostConfig = {
+	/** HostName with `%h` expanded, as ssh dials it (sshHostName: lowercased unless an address). */
 	readonly hostName: string | null;
 	readonly user: string | null;
 	readonly port: string | null;
-	/** In file order, `~` and `%` tokens expanded. */
+	/** In file order; `~`, `${VAR}` and the `%` tokens of ssh_config(5) TOKENS expanded. */
 	readonly identityFiles: string[];
-	/** UserKnownHostsFile, expanded; `none` is an empty list. */
+	/** UserKnownHostsFile, expanded as IdentityFile; `none` is an empty list. */
 	readonly userKnownHostsFiles: string[] | null;
-	/** GlobalKnownHostsFile, expanded; `none` is an empty list. */
+	/** GlobalKnownHostsFile, `~` expanded (ssh expands no tokens there); `none` is an empty list. */
 	readonly globalKnownHostsFiles: string[] | null;
-	/** HostKeyAlias, lowercased as ssh does. */
+	/** HostKeyAlias, lowercased as ssh does; ssh expands no tokens in it. */
 	readonly hostKeyAlias: string | null;
 	readonly strictHostKeyChecking: StrictHostKeyChecking | null;
 	readonly hashKnownHosts: boolean | null;
@@ -118,39 +122,58 @@ export function lookupSshHost(host: string, options: SshConfigOptions): SshHostC
 	// Relative Includes of the system file are under /etc/ssh.
 	if (systemPath) readFile(systemPath, true, 0, {...context, sshDir: dirname(systemPath)}, false);
 	const remoteUser = options.user ?? state.user ?? options.localUser;
-	// ssh lowercases the host name (and the alias) before it uses them.
-	const hostName = state.hostName
-		? expandTokens(state.hostName, {
-				home: options.home,
-				localUser: options.localUser,
-				hostName: host,
-				originalHost: host,
-				remoteUser,
-			})
-		: null;
-	const tokens: Tokens = {
-		home: options.home,
-		localUser: options.localUser,
-		hostName: (hostName ?? host).toLowerCase(),
-		originalHost: host,
-		remoteUser,
-		port: String(options.port ?? state.port ?? 22),
-		hostKeyAlias: state.hostKeyAlias?.toLowerCase() ?? null,
+	const fail = (keyword: string, problem: string) =>
+		new SshConfigError(path, `${keyword} for "${host}": ${problem}`);
+	// As ssh.c: HostName takes %h (the name typed) and %%, then is lowercased unless an address.
+	const hostName =
+		state.hostName === null
+			? null
+			: sshHostName(
+					expandSshTokens(
+						state.hostName,
+						{h: host},
+						{fail: (problem) => fail('HostName', problem)},
+					),
+				);
+	const hostKeyAlias = state.hostKeyAlias?.toLowerCase() ?? null;
+	const port = String(options.port ?? state.port ?? 22);
+	const effectiveHost = hostName ?? sshHostName(host);
+	// ssh's default_client_percent_dollar_expand: the tokens of IdentityFile and UserKnownHostsFile.
+	const localHost = hostname();
+	const fileTokens: Record<string, string> = {
+		C: createHash('sha1').update(`${localHost}${effectiveHost}${port}${remoteUser}`).digest('hex'),
+		d: options.home,
+		h: effectiveHost,
+		i: String(process.getuid?.() ?? 0),
+		k: hostKeyAlias ?? host,
+		L: localHost.split('.')[0] ?? localHost,
+		l: localHost,
+		n: host,
+		p: port,
+		r: remoteUser,
+		u: options.localUser,
 	};
-	const files = (list: string[] | null) =>
+	const file = (keyword: string, text: string) =>
+		expandSshTokens(expandTilde(text, options.home), fileTokens, {
+			dollar: true,
+			fail: (problem) => fail(keyword, problem),
+		});
+	const files = (keyword: string, list: string[] | null) =>
 		list === null
 			? null
-			: list.filter((file) => file !== 'none').map((file) => expandTokens(file, tokens));
+			: list.filter((name) => name !== 'none').map((name) => file(keyword, name));
 	return {
 		hostName,
 		user: state.user,
 		port: state.port,
-		identityFiles: state.identityFiles.map((file) =>
-			expandTokens(file, {...tokens, hostName: hostName ?? host}),
-		),
-		userKnownHostsFiles: files(state.userKnownHostsFiles),
-		globalKnownHostsFiles: files(state.globalKnownHostsFiles),
-		hostKeyAlias: tokens.hostKeyAlias ?? null,
+		identityFiles: state.identityFiles.map((name) => file('IdentityFile', name)),
+		userKnownHostsFiles: files('UserKnownHostsFile', state.userKnownHostsFiles),
+		// ssh expands only `~` in these.
+		globalKnownHostsFiles:
+			state.globalKnownHostsFiles
+				?.filter((name) => name !== 'none')
+				.map((name) => expandTilde(name, options.home)) ?? null,
+		hostKeyAlias,
 		strictHostKeyChecking: strictOf(state.strictHostKeyChecking),
 		hashKnownHosts: yesNoOf(state.hashKnownHosts),
 		proxyJump: state.proxy?.kind === 'jump' ? state.proxy.value : null,
@@ -181,6 +204,8 @@ type Context = {
 	readonly options: SshConfigOptions;
 	readonly state: State;
 	readonly sshDir: string;
+	/** The file being read, for errors. */
+	readonly file?: string;
 };
 
 function readFile(
@@ -206,7 +231,7 @@ function readFile(
 		throw new SshConfigError(path, `cannot parse: ${(error as Error).message}`);
 	}
 
-	evaluate(parsed, active, depth, context);
+	evaluate(parsed, active, depth, {...context, file: path});
 }
 
 function evaluate(lines: readonly Line[], active: boolean, depth: number, context: Context): void {
@@ -288,7 +313,22 @@ function matchMatches(value: unknown, context: Context): boolean {
 		if (argument === undefined) return false;
 		const patterns = argument.split(',');
 		let subject: string;
-		if (criterion === 'host') subject = state.hostName ?? host;
+		// readconf.c's match_cfg_line: HostName with %h expanded, not lowercased.
+		if (criterion === 'host')
+			subject =
+				state.hostName === null
+					? host
+					: expandSshTokens(
+							state.hostName,
+							{h: host},
+							{
+								fail: (problem) =>
+									new SshConfigError(
+										context.file ?? context.sshDir,
+										`HostName for "${host}": ${problem}`,
+									),
+							},
+						);
 		else if (criterion === 'originalhost') subject = host;
 		else if (criterion === 'user') subject = state.user ?? options.localUser;
 		else if (criterion === 'localuser') subject = options.localUser;
@@ -364,38 +404,77 @@ function expandInclude(pattern: string, context: Context): string[] {
 	return candidates;
 }
 
-type Tokens = {
-	readonly home: string;
-	readonly localUser: string;
-	readonly hostName: string;
-	readonly originalHost: string;
-	readonly remoteUser: string;
-	readonly port?: string;
-	readonly hostKeyAlias?: string | null;
+/**
+ * The host name ssh dials, as ssh.c makes it from the name (HostName expanded, or the name
+ * typed): an address is canonicalised (`127.1` is `127.0.0.1`, `0:0::1` is `::1`; only where
+ * that changes more than case), anything else lowercased. Like ssh's is_addr, a name with `%`
+ * or `:`, or of digits and dots only, is never lowercased even where it is no address.
+ */
+export function sshHostName(name: string): string {
+	const address = numericAddress(name);
+	if (address !== null) return address.toLowerCase() === name.toLowerCase() ? name : address;
+	return /[%:]/.test(name) || /^[\d.]*$/.test(name) ? name : name.toLowerCase();
+}
+
+/** getaddrinfo(AI_NUMERICHOST) then getnameinfo(NI_NUMERICHOST): the address's usual form. */
+function numericAddress(name: string): string | null {
+	if (isIPv6(name)) return new SocketAddress({address: name, family: 'ipv6'}).address;
+	// inet_aton's forms (`127.1`, `0x7f.1`, `010.0.0.1` octal), which WHATWG URL hosts share.
+	if (!/^(?:0x[\da-f]*|\d+)(?:\.(?:0x[\da-f]*|\d+)){0,3}$/i.test(name)) return null;
+	try {
+		const host = new URL(`http://${name}/`).hostname;
+		return isIPv4(host) ? host : null;
+	} catch {
+		return null;
+	}
+}
+
+/** Where a token that the keyword does not take, or an unset `${VAR}`, is reported. */
+export type TokenOptions = {
+	/** Whether `${VAR}` is expanded from the environment (ssh's dollar expansion). */
+	readonly dollar?: boolean;
+	readonly env?: NodeJS.ProcessEnv;
+	/** Builds the error for a problem; thrown. */
+	readonly fail: (problem: string) => Error;
 };
 
-/** `~` and ssh's `%d %h %n %r %u` (and `%p %k` where known) tokens. */
-function expandTokens(text: string, tokens: Tokens): string {
-	let result = text;
-	if (result === '~' || result.startsWith('~/')) result = tokens.home + result.slice(1);
-	return result.replaceAll(/%([%dhknpru])/g, (match, token: string) => {
-		switch (token) {
-			case 'd':
-				return tokens.home;
-			case 'h':
-				return tokens.hostName;
-			case 'k':
-				return tokens.hostKeyAlias ?? tokens.originalHost;
-			case 'n':
-				return tokens.originalHost;
-			case 'p':
-				return tokens.port ?? match;
-			case 'r':
-				return tokens.remoteUser;
-			case 'u':
-				return tokens.localUser;
-			default:
-				return '%';
+/**
+ * ssh's percent_expand (and, with `dollar`, dollar_expand) in one pass, as misc.c does it:
+ * `%%` is `%`, `%X` is `values[X]`, `${NAME}` the environment's NAME. A token the keyword does
+ * not take, a lone `%` at the end, or an unset variable is an error, as ssh refuses it.
+ */
+export function expandSshTokens(
+	text: string,
+	values: Readonly<Record<string, string>>,
+	options: TokenOptions,
+): string {
+	const env = options.env ?? process.env;
+	const takes = () =>
+		[...Object.keys(values).map((key) => `%${key}`), '%%']
+			.join(', ')
+			.replace(/, ([^,]*)$/, ' and $1');
+	const pattern = options.dollar ? /\$\{([^}]*)(\})?|%([\s\S]?)/g : /()()%([\s\S]?)/g;
+	return text.replaceAll(pattern, (match, name?: string, close?: string, token?: string) => {
+		if (token === undefined) {
+			if (close === undefined || !name)
+				throw options.fail(`cannot read ${JSON.stringify(match)} (expected \${NAME})`);
+			const value = env[name];
+			if (value === undefined) throw options.fail(`\${${name}} is not set`);
+			return value;
 		}
+
+		if (token === '%') return '%';
+		const value = values[token];
+		if (value === undefined)
+			throw options.fail(
+				token === ''
+					? `a lone % at the end (write %% for a %)`
+					: `unknown token %${token} (it takes ${takes()})`,
+			);
+		return value;
 	});
+}
+
+function expandTilde(path: string, home: string): string {
+	return path === '~' || path.startsWith('~/') ? home + path.slice(1) : path;
 }

@@ -28,6 +28,8 @@ export type HopMachineState = {
 	readonly pending: ClassifiedError | null;
 	/** Null when the hop has no parent; otherwise whether the parent hop is ready. */
 	readonly parentReady: boolean | null;
+	/** What the last `parent-down` said (which hop went down): shown while this hop waits. */
+	readonly parentError: ClassifiedError;
 	readonly probing: boolean;
 	/**
 	 * The far side failed to answer during this wait (the attempt could not reach it, or a knock
@@ -116,6 +118,7 @@ export function initialHopMachine(
 		error: null,
 		pending: null,
 		parentReady: options.hasParent ? false : null,
+		parentError: parentDownError,
 		probing: false,
 		probeFailed: false,
 		keyVerified: false,
@@ -126,8 +129,16 @@ export function initialHopMachine(
 	};
 }
 
-/** The words a child hop shows while its parent is down. */
+/** The words a child hop shows while its parent is down, where the parent has no place. */
 export const parentDownError: ClassifiedError = {kind: 'closed', message: 'relay hop is down'};
+
+/** A hop's place in its chain: its index (0 = first) and its name (the alias or host). */
+export type HopPlace = {readonly index: number; readonly name: string};
+
+/** The words a hop shows while it waits for `parent`, counted from 1 as people count hops. */
+export function waitingForParent(parent: HopPlace): ClassifiedError {
+	return {kind: 'closed', message: `waiting for ${parent.name}, hop ${parent.index + 1}`};
+}
 
 const same = (state: HopMachineState): Transition => ({state, effects: []});
 
@@ -161,7 +172,7 @@ function waitForParent(state: HopMachineState, effects: HopEffect[]): Transition
 		state: {
 			...state,
 			phase: 'waiting',
-			error: parentDownError,
+			error: state.parentError,
 			pending: null,
 			probing: false,
 			retryAt: null,
@@ -316,7 +327,7 @@ export function transition(state: HopMachineState, event: HopEvent): Transition 
 
 		case 'parent-down': {
 			if (state.parentReady === null) return same(state);
-			const next: HopMachineState = {...state, parentReady: false};
+			const next: HopMachineState = {...state, parentReady: false, parentError: event.error};
 			if (!state.started || state.epoch === 0) return same(next);
 			if (state.phase === 'ready' || state.phase === 'connecting') {
 				return {state: rememberError(next, event.error), effects: [{type: 'destroy'}]};

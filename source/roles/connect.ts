@@ -156,6 +156,7 @@ export function createHops(
 				...keepalive(config),
 				name: role,
 				label: labels[index] ?? target.name,
+				place: {index, name: target.name},
 				host: target.host,
 				port: target.port,
 				username: target.user,

@@ -12,9 +12,11 @@ import {
 	parentDownError,
 	statusOf,
 	transition,
+	waitingForParent,
 	type HopEffect,
 	type HopEvent,
 	type HopMachineState,
+	type HopPlace,
 } from '../core/hop-machine.js';
 import {knownKeyTypes, type KnownHostsEntry} from '../core/known-hosts.js';
 import type {WorkaroundObject} from '../core/events.js';
@@ -45,6 +47,8 @@ export type SshHopOptions = HostKeyCheckOptions & {
 	readonly name: HopName;
 	/** What the user reads: `relay.example.org:22`, `p507 (via :19506)`. */
 	readonly label: string;
+	/** Its place in a chain: the hops after it name it while it is down. */
+	readonly place?: HopPlace;
 	readonly host: string;
 	readonly port: number;
 	readonly username: string;
@@ -128,7 +132,7 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 	/** waitReady callers: called with the client on ready, with null on dispose. */
 	readonly #waiters = new Set<(client: Client | null) => void>();
 	readonly #onParentReady = () => this.#dispatch({type: 'parent-ready', now: Date.now()});
-	readonly #onParentDown = () => this.#dispatch({type: 'parent-down', error: parentDownError});
+	readonly #onParentDown = () => this.#dispatch({type: 'parent-down', error: this.#parentDown()});
 
 	constructor(options: SshHopOptions) {
 		super();
@@ -136,6 +140,11 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 			throw new Error('SshHop: `via` needs `viaTarget` (the relay-side host and port)');
 		this.#o = options;
 		this.#m = initialHopMachine({hasParent: Boolean(options.via), policy: options.backoff});
+	}
+
+	/** Its place in the chain, where it was given one. */
+	get place(): HopPlace | null {
+		return this.#o.place ?? null;
 	}
 
 	/** The connected client, only while ready. */
@@ -523,7 +532,7 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 			return sock;
 		}
 		const parent = o.via.client;
-		if (!parent) throw new HopError(parentDownError);
+		if (!parent) throw new HopError(this.#parentDown());
 		const target = o.viaTarget;
 		return new Promise((resolve, reject) => {
 			try {
@@ -539,9 +548,15 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 					resolve(channel);
 				});
 			} catch (error) {
-				reject(new HopError(parentDownError, {cause: error}));
+				reject(new HopError(this.#parentDown(), {cause: error}));
 			}
 		});
+	}
+
+	/** The words for a parent that is down: which hop, where it has a place. */
+	#parentDown(): ClassifiedError {
+		const place = this.#o.via?.place;
+		return place ? waitingForParent(place) : parentDownError;
 	}
 
 	async #prompt<T>(attempt: Attempt, question: Promise<T>): Promise<T> {

@@ -927,6 +927,33 @@ describe('a chain from ~/.ssh/config: gpujup ALIAS', () => {
 		expect(run(['--relay', 'relay']).chain).toEqual([]);
 	});
 
+	test('each hop is dialled as ssh would: host names lowercased, addresses canonical, % tokens', () => {
+		write(
+			join(home, '.ssh', 'config'),
+			[
+				'Host lab-*',
+				'  HostName %h.Example.ORG',
+				'  User u1',
+				'  ProxyJump Relay.Example.ORG,jump-%r',
+				'  IdentityFile ~/.ssh/id_%h_%r',
+				'Host jump-*',
+				'  HostName 127.1',
+			].join('\n'),
+		);
+		const config = run(['lab-A']);
+		expect(config.chain.map((hop) => [hop.name, hop.host, hop.keyNames])).toEqual([
+			['Relay.Example.ORG', 'relay.example.org', ['relay.example.org']],
+			['jump-u1', '127.0.0.1', ['127.0.0.1']],
+			['lab-A', 'lab-a.example.org', ['lab-a.example.org']],
+		]);
+		expect(config.chain[2]!.identities).toEqual([join(home, '.ssh', 'id_lab-a.example.org_u1')]);
+		expect(run(['--relay', 'me@Relay.Example.ORG']).relay).toMatchObject({
+			host: 'relay.example.org',
+			alias: null,
+		});
+		expect(run(['--relay', '0:0::1']).relay?.host).toBe('::1');
+	});
+
 	test('ProxyCommand, --relay with an alias, and stray words are refused with exit 2', () => {
 		sshConfig();
 		expect(configError(['pcmd']).message).toBe(

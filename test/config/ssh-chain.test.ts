@@ -1,9 +1,10 @@
 /**
  * The chain read from an ssh config, checked against OpenSSH itself: for each alias the test walks
- * the chain the way ssh.c does, with `ssh -G` alone (each hop's `proxyjump` line, its last entry
- * resolved with `-l`/`-p`/`-J` as ssh's implicit `ssh -J rest -W host:port last` would), and
- * compares every hop's HostName, Port, User, IdentityFile, HostKeyAlias and UserKnownHostsFile
- * with ours. No config here has `Match exec` (ssh -G would run it).
+ * the chain as ssh does, hop by hop: `ssh -G` for the hop's settings, and the real ssh dialling
+ * it (helpers/openssh-dial.ts) for its identity files and its implicit `ssh -J rest -W host:port
+ * last`, tokens expanded, which names the hop before it. Every hop's HostName, Port, User,
+ * IdentityFile, HostKeyAlias and UserKnownHostsFile is compared with ours. No config here has
+ * `Match exec` (ssh -G would run it).
  */
 import {spawnSync} from 'node:child_process';
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs';
@@ -12,6 +13,7 @@ import {join} from 'node:path';
 import {afterAll, beforeAll, describe, expect, test} from 'vitest';
 import {parseJumpEntry, resolveSshChain} from '../../source/config/ssh-chain.js';
 import {SshConfigError} from '../../source/config/ssh-config.js';
+import {sshDial} from '../helpers/openssh-dial.js';
 
 let dir = '';
 // ssh expands ~ from the password database, so compare with the real home.
@@ -45,7 +47,10 @@ function sshG(path: string, args: readonly string[]): string[] {
 	return result.stdout.split('\n');
 }
 
-/** The chain as OpenSSH walks it, from `ssh -G` output only. */
+/**
+ * The chain as OpenSSH walks it: each hop's settings from `ssh -G`, its identity files and the
+ * next hop (ProxyJump, `%` tokens expanded) from what the real ssh does when it dials it.
+ */
 function opensshChain(path: string, alias: string): Hop[] {
 	const hops: Hop[] = [];
 	let next: {name: string; args: string[]} | null = {name: alias, args: []};
@@ -54,30 +59,27 @@ function opensshChain(path: string, alias: string): Hop[] {
 		const lines = sshG(path, [...next.args, next.name]);
 		const one = (key: string): string =>
 			lines.find((line) => line.startsWith(`${key} `))?.slice(key.length + 1) ?? '';
+		const jump = one('proxyjump');
+		const dialed = sshDial(path, next.args, next.name, jump !== '' && jump !== 'none');
 		hops.unshift({
 			name: next.name,
 			hostname: one('hostname'),
 			port: one('port'),
 			user: one('user'),
-			identityfile: lines
-				.filter((line) => line.startsWith('identityfile '))
-				.map((line) => line.slice('identityfile '.length).replace(/^~/, home)),
+			identityfile: dialed.identityFiles,
 			hostkeyalias: one('hostkeyalias'),
 			userknownhostsfile: one('userknownhostsfile'),
 		});
-		const jump = one('proxyjump');
-		if (jump === '' || jump === 'none') break;
-		const entries = jump.split(',');
-		// ssh -G writes each entry as [user@]host[:port], a numeric host in brackets.
-		const match = /^(?:([^@]+)@)?(?:\[([^\]]+)\]|([^:]+))(?::(\d+))?$/.exec(entries.pop()!);
-		expect(match, jump).not.toBeNull();
-		const [, user, bracketed, plain, port] = match!;
+		if (!dialed.jump) break;
+		// The jump forwards to this hop as ssh resolved it.
+		expect(dialed.jump.forward).toBe(`[${one('hostname')}]:${one('port')}`);
+		const {host, user, port, jump: rest} = dialed.jump;
 		next = {
-			name: bracketed ?? plain!,
+			name: host,
 			args: [
 				...(user ? ['-l', user] : []),
 				...(port ? ['-p', port] : []),
-				...(entries.length > 0 ? ['-J', entries.join(',')] : []),
+				...(rest ? ['-J', rest] : []),
 			],
 		};
 	}
@@ -88,7 +90,7 @@ function opensshChain(path: string, alias: string): Hop[] {
 function ourChain(path: string, alias: string): Hop[] {
 	return resolveSshChain(alias, {home, localUser, path, systemPath: null}).map((link) => ({
 		name: link.name,
-		hostname: link.config.hostName ?? link.name.toLowerCase(),
+		hostname: link.hostName,
 		port: String(link.port ?? link.config.port ?? 22),
 		user: link.user ?? link.config.user ?? localUser,
 		identityfile: link.config.identityFiles,
@@ -200,6 +202,96 @@ describe('resolveSshChain agrees with ssh -G', () => {
 			identityfile: [join(home, '.ssh', 'id_bastion'), join(home, '.ssh', 'id_all')],
 		});
 		expect(ourChain(path, 'pn')[1]).toMatchObject({user: 'bob', port: '2023'});
+	});
+
+	test('% tokens in ProxyJump, HostName, IdentityFile, UserKnownHostsFile; HostName lowercased', () => {
+		const path = write('tokens', [
+			'Host gpu-*',
+			'  HostName %h.Lab.Example.ORG',
+			'  User Alice',
+			'  Port 2201',
+			// Expanded with the GPU host's own %h %n %r %p, as ssh's implicit ProxyCommand is.
+			'  ProxyJump bastion-%n,%r@relay-%h',
+			'  IdentityFile ~/.ssh/id_%h_%r_%p_%n',
+			'  UserKnownHostsFile ~/.ssh/kh_%C %d/kh_%k_%l_%L_%u_%i_%%',
+			// ssh takes HostKeyAlias as written (lowercased): no tokens.
+			'  HostKeyAlias Key-%h',
+			'Host relay-*',
+			'  HostName %h',
+			'  IdentityFile ~/.ssh/id_relay_%h_%r',
+			'Host bastion-*',
+			'  HostName 127.0.0.9',
+			'  Port 2022',
+			'  User bast',
+			'  IdentityFile ${HOME}/.ssh/id_b_%u_%k',
+			'Host up',
+			'  HostName Mixed.Case.Org',
+			'  ProxyJump Jump-%h:2222,%%odd',
+			'Host v6',
+			'  HostName FE80::ABCD',
+			'Host *',
+			'  UserKnownHostsFile ~/.ssh/kh_all_%h',
+		]);
+		const cases: Array<[string, string[]]> = [
+			['gpu-A', ['bastion-gpu-A', 'relay-gpu-a.lab.example.org', 'gpu-A']],
+			['up', ['Jump-mixed.case.org', '%odd', 'up']],
+			['v6', ['v6']],
+			['Other.Example.ORG', ['Other.Example.ORG']],
+		];
+		for (const [alias, names] of cases) {
+			const chain = ourChain(path, alias);
+			expect({alias, chain}).toEqual({alias, chain: opensshChain(path, alias)});
+			expect(chain.map((hop) => hop.name)).toEqual(names);
+		}
+
+		// The comparison exercised real expansions.
+		const gpu = ourChain(path, 'gpu-A');
+		expect(gpu.map((hop) => [hop.hostname, hop.user, hop.port])).toEqual([
+			['127.0.0.9', 'bast', '2022'],
+			['relay-gpu-a.lab.example.org', 'Alice', '22'],
+			['gpu-a.lab.example.org', 'Alice', '2201'],
+		]);
+		expect(gpu[2]?.identityfile[0]).toBe(
+			join(home, '.ssh', 'id_gpu-a.lab.example.org_Alice_2201_gpu-A'),
+		);
+		expect(gpu[2]?.hostkeyalias).toBe('key-%h');
+		expect(gpu[0]?.identityfile[0]).toBe(join(home, '.ssh', `id_b_${localUser}_bastion-gpu-A`));
+		expect(ourChain(path, 'v6')[0]?.hostname).toBe('FE80::ABCD');
+		expect(ourChain(path, 'Other.Example.ORG')[0]?.hostname).toBe('other.example.org');
+	});
+
+	test('a token ssh refuses is a config error naming the keyword', () => {
+		const path = write('badtokens', [
+			'Host hn',
+			'  HostName %n.example.org',
+			'Host pj',
+			'  ProxyJump relay-%u',
+			'Host id',
+			'  IdentityFile ~/.ssh/id_%z',
+			'Host env',
+			'  UserKnownHostsFile ${GPUJUP_TEST_UNSET_VARIABLE}/kh',
+		]);
+		const refused = (alias: string) =>
+			spawnSync('ssh', ['-G', '-F', path, alias], {stdio: 'ignore'}).status !== 0 ||
+			(() => {
+				try {
+					sshDial(path, [], alias, alias === 'pj');
+					return false;
+				} catch {
+					return true;
+				}
+			})();
+		for (const [alias, message] of [
+			['hn', 'HostName for "hn": unknown token %n (it takes %h and %%)'],
+			['pj', 'ProxyJump for "pj": unknown token %u (it takes %h, %n, %p, %r and %%)'],
+			['id', 'IdentityFile for "id": unknown token %z'],
+			['env', 'UserKnownHostsFile for "env": ${GPUJUP_TEST_UNSET_VARIABLE} is not set'],
+		] as const) {
+			expect({alias, refused: refused(alias)}).toEqual({alias, refused: true});
+			expect(() => resolveSshChain(alias, {home, localUser, path, systemPath: null})).toThrow(
+				message,
+			);
+		}
 	});
 
 	test('ProxyCommand is refused, naming the host and the way out; the first of the two wins', () => {

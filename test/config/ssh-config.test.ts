@@ -12,8 +12,10 @@ import {
 	defaultGlobalKnownHostsFiles,
 	lookupSshHost,
 	patternListMatches,
+	sshHostName,
 	type SshConfigOptions,
 } from '../../source/config/ssh-config.js';
+import {sshDial} from '../helpers/openssh-dial.js';
 
 let dir = '';
 // ssh expands ~ from the password database, so compare with the real home.
@@ -261,4 +263,84 @@ test('the system ssh_config is read after the user one, as ssh reads it (HashKno
 	expect(lookupSshHost('other', {home, localUser, path: user, systemPath: system})).toMatchObject({
 		strictHostKeyChecking: 'accept-new',
 	});
+});
+
+test('HostName lowercased (not an address), % tokens and ${VAR} where ssh expands them', () => {
+	// ssh's is_addr: addresses canonicalised, never lowercased; nor names with % or :.
+	const addresses = ['127.1', '0x7F.1', '010.0.0.1', '1.2.3', '0:0::1', '::FFFF:1.2.3.4', 'Zz%Q'];
+	addresses.push('1.2.3.4.5', '08.1.1.1', 'FOO.0x1', 'A:B', 'n-X', 'm-x', 'm-X');
+	const path = write(
+		join(dir, 'tokens.conf'),
+		[
+			'Host mixed',
+			'  HostName Mixed.Example.ORG',
+			'Host t-*',
+			'  HostName %h.Lab.%%.Org',
+			'  User Alice',
+			'  Port 2201',
+			'  IdentityFile ~/.ssh/id_%h_%p_%r_%n_%u_%d_%C_%l_%L_%i_%k_%%',
+			'  IdentityFile ${HOME}/.ssh/id_env',
+			'  UserKnownHostsFile ~/kh/%h_%p_%r_%n_%u_%C_%l_%L_%i_%k_%% ${HOME}/kh2',
+			// ssh tilde-expands these and nothing more.
+			'  GlobalKnownHostsFile ~/g/%h_%p /etc/g',
+			'  HostKeyAlias Alias-%h',
+			'Host v6',
+			'  HostName FE80::ABCD',
+			'Host n-*',
+			'  HostName %h.Ex',
+			// Match host sees HostName with %h expanded (not lowercased).
+			'Host m-*',
+			'  HostName %h.match.org',
+			'Match host m-*.match.org',
+			'  IdentityFile /k/matched_%h',
+			'  IdentityFile /k/%h',
+			'Host *',
+			'  IdentityFile /k/all_%h',
+		].join('\n'),
+	);
+	for (const host of ['mixed', 't-One', 'v6', 'Plain.Example.ORG', ...addresses]) {
+		const found = lookupSshHost(host, {home, localUser, path});
+		const lines = spawnSync('ssh', ['-G', '-F', path, host], {encoding: 'utf8'}).stdout.split('\n');
+		const one = (key: string) =>
+			lines.find((line) => line.startsWith(`${key} `))?.slice(key.length + 1) ?? null;
+		expect({
+			host,
+			hostname: found.hostName ?? sshHostName(host),
+			identityfile: found.identityFiles,
+			userknownhostsfile: found.userKnownHostsFiles?.join(' ') ?? null,
+			globalknownhostsfile: found.globalKnownHostsFiles?.join(' ') ?? null,
+			hostkeyalias: found.hostKeyAlias,
+		}).toEqual({
+			host,
+			hostname: one('hostname'),
+			identityfile: sshDial(path, [], host, false).identityFiles,
+			userknownhostsfile: found.userKnownHostsFiles ? one('userknownhostsfile') : null,
+			globalknownhostsfile: found.globalKnownHostsFiles
+				? (one('globalknownhostsfile')?.replaceAll(/(^| )~\//g, `$1${home}/`) ?? null)
+				: null,
+			hostkeyalias: one('hostkeyalias'),
+		});
+	}
+
+	// The comparison exercised real expansions.
+	expect(lookupSshHost('mixed', {home, localUser, path}).hostName).toBe('mixed.example.org');
+	expect(lookupSshHost('v6', {home, localUser, path}).hostName).toBe('FE80::ABCD');
+	expect(lookupSshHost('n-X', {home, localUser, path}).hostName).toBe('n-x.ex');
+	expect(lookupSshHost('m-x', {home, localUser, path}).identityFiles[0]).toBe(
+		'/k/matched_m-x.match.org',
+	);
+	const t = lookupSshHost('t-One', {home, localUser, path});
+	// A name with % in it is not lowercased (ssh takes it for an address with a scope).
+	expect(t.hostName).toBe('t-One.Lab.%.Org');
+	expect(t.identityFiles[0]).toMatch(
+		new RegExp(
+			`^${home}/\\.ssh/id_t-One\\.Lab\\.%\\.Org_2201_Alice_t-One_${localUser}_${home}_[0-9a-f]{40}_`,
+		),
+	);
+	expect(t.globalKnownHostsFiles).toEqual([`${home}/g/%h_%p`, '/etc/g']);
+	expect(t.hostKeyAlias).toBe('alias-%h');
+	expect(sshHostName('127.1')).toBe('127.0.0.1');
+	expect(sshHostName('0:0::1')).toBe('::1');
+	expect(sshHostName('FE80::ABCD')).toBe('FE80::ABCD');
+	expect(sshHostName('Relay.Example.org')).toBe('relay.example.org');
 });

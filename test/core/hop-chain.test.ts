@@ -6,8 +6,8 @@
 import {describe, expect, it} from 'vitest';
 import {
 	initialHopMachine,
-	parentDownError,
 	transition,
+	waitingForParent,
 	type HopEffect,
 	type HopEvent,
 	type HopMachineState,
@@ -75,7 +75,11 @@ class Chain {
 
 			case 'emit-down': {
 				this.downOrder.push(index);
-				if (child !== null) this.send(child, {type: 'parent-down', error: parentDownError});
+				if (child !== null)
+					this.send(child, {
+						type: 'parent-down',
+						error: waitingForParent({index, name: `h${index}`}),
+					});
 				break;
 			}
 
@@ -106,7 +110,13 @@ describe('a chain of four hop machines', () => {
 			'waiting',
 			'waiting',
 		]);
-		expect(chain.states[3]!.error).toEqual(parentDownError);
+		// Each waits for the hop just before it, by name and place (1 is the first).
+		expect(chain.states.map((state) => state.error?.message)).toEqual([
+			undefined,
+			'connection closed',
+			'waiting for h1, hop 2',
+			'waiting for h2, hop 3',
+		]);
 		// The hops after it wait for it, with no timer of their own; it backs off.
 		expect([...chain.retries.keys()]).toEqual([1]);
 		expect(chain.dialing.size).toBe(0);

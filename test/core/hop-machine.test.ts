@@ -3,6 +3,7 @@ import {
 	initialHopMachine,
 	parentDownError,
 	statusOf,
+	waitingForParent,
 	transition,
 	type HopEvent,
 	type HopMachineState,
@@ -302,6 +303,31 @@ describe('hop machine', () => {
 			expect(r.state.phase).toBe('connecting');
 			r = run([{type: 'connected', epoch: 2, now: 0}], r.state);
 			expect(r.state.reconnects).toBe(1);
+		});
+
+		it('names the parent that went down while it waits, from the parent-down event', () => {
+			const relay = waitingForParent({index: 1, name: 'relay'});
+			expect(relay).toEqual({kind: 'closed', message: 'waiting for relay, hop 2'});
+			let r = run(
+				[{type: 'parent-ready', now: 0}, {type: 'start'}, {type: 'connected', epoch: 1, now: 0}],
+				child(),
+			);
+			r = run([{type: 'parent-down', error: relay}, closed(1)], r.state);
+			expect([r.state.phase, r.state.error]).toEqual(['waiting', relay]);
+			// Back, then down again while this hop backs off on its own: the words are the parent's.
+			r = run(
+				[
+					{type: 'parent-ready', now: 0},
+					{type: 'error', epoch: 2, error: refused},
+					closed(2),
+					{type: 'parent-down', error: relay},
+				],
+				r.state,
+			);
+			expect([r.state.phase, r.state.error]).toEqual(['waiting', relay]);
+			// A parent that never came up is waited for silently, whatever its name.
+			const quiet = run([{type: 'start'}, {type: 'parent-down', error: relay}], child());
+			expect(quiet.state.error).toBeNull();
 		});
 
 		it('cancels a pending retry when the parent drops', () => {

@@ -22,6 +22,7 @@ describe('gpujup ALIAS: the chain from ~/.ssh/config', () => {
 	let jupyter: RunningJupyter;
 	let notebooks: TempDir;
 	let jupyterPort: number;
+	let closedPort: number;
 	const token = randomBytes(16).toString('hex');
 
 	beforeAll(async () => {
@@ -30,6 +31,7 @@ describe('gpujup ALIAS: the chain from ~/.ssh/config', () => {
 		proxy = await startFaultProxy({targetPort: lab.relay.port});
 		notebooks = await tempDir('gpujup-chain-nb-');
 		jupyterPort = await freePort();
+		closedPort = await freePort();
 		jupyter = await startJupyter({
 			port: jupyterPort,
 			token,
@@ -41,7 +43,8 @@ describe('gpujup ALIAS: the chain from ~/.ssh/config', () => {
 		// The relay behind the proxy is known by its HostKeyAlias, as a user would pin it.
 		await writeFile(
 			knownHosts,
-			`${await readFile(lab.knownHosts, 'utf8')}lab-relay ${lab.relay.hostKeyPub}\n`,
+			`${await readFile(lab.knownHosts, 'utf8')}lab-relay ${lab.relay.hostKeyPub}\n` +
+				`[127.0.0.1]:${lab.gpu.sshPort} ${lab.gpu.hostKeyPub}\n`,
 			{mode: 0o600},
 		);
 		await writeFile(
@@ -66,6 +69,13 @@ describe('gpujup ALIAS: the chain from ~/.ssh/config', () => {
 				'  HostName localhost',
 				`  Port ${lab.relayPort}`,
 				'  ProxyJump relay2',
+				// One hop: the GPU host's sshd reached directly.
+				'Host gpu1',
+				'  HostName 127.0.0.1',
+				`  Port ${lab.gpu.sshPort}`,
+				'Host gpu1-down',
+				'  HostName 127.0.0.1',
+				`  Port ${closedPort}`,
 				'Host pcmd',
 				'  ProxyCommand ssh -W %h:%p relay2',
 				'Host *',
@@ -170,6 +180,15 @@ describe('gpujup ALIAS: the chain from ~/.ssh/config', () => {
 			expect(after.indexOf(hostBack)).toBeGreaterThan(after.indexOf(jumpBack));
 			// The host went down with the jump (it runs over it), and came back once.
 			expect(after.some((l) => l['index'] === 2 && l['state'] !== 'ready')).toBe(true);
+			// While it waits it names the hop that went down, by alias and place.
+			expect(
+				after.some(
+					(l) =>
+						l['index'] === 2 &&
+						l['state'] === 'waiting' &&
+						(l['error'] as {message?: string} | null)?.message === 'waiting for relay, hop 2',
+				),
+			).toBe(true);
 			expect([jumpBack['reconnects'], hostBack['reconnects']]).toEqual([1, 1]);
 			// The first hop never left ready and counts no reconnect.
 			expect(after.filter((l) => l['index'] === 0)).toEqual([]);
@@ -243,6 +262,58 @@ describe('gpujup ALIAS: the chain from ~/.ssh/config', () => {
 			0,
 			'all checks passed',
 		]);
+	});
+
+	it('doctor gpu1: a one-hop alias (the GPU host reached directly) checks that hop', async () => {
+		const checks = (stdout: string) => stdout.split('\n').filter((line) => /^[✓✗] /.test(line));
+		const result = await runGpujup(
+			['doctor', 'gpu1', '--jupyter-port', String(jupyterPort), '--nvidia-smi', 'true'],
+			lab.env(),
+		);
+		expect(checks(result.stdout).map((line) => line.slice(2).split(/\s{2,}/)[0])).toEqual([
+			'config',
+			'DNS',
+			'TCP',
+			'host key',
+			'auth',
+			'Jupyter',
+			'nvidia-smi',
+		]);
+		expect(result.stdout).toMatch(/✓ host key +the GPU host's key ED25519 SHA256:\S+ matches /);
+		expect(result.stdout).toMatch(/✓ auth +logged in to the GPU host \(gpu1\) as root/);
+		// No relay in the checks of a chain that has none.
+		expect(checks(result.stdout).filter((line) => /relay|reverse/i.test(line))).toEqual([]);
+		expect([result.code, result.stdout.trim().split('\n').at(-1)]).toEqual([
+			0,
+			'all checks passed',
+		]);
+
+		const down = await runGpujup(['doctor', 'gpu1-down', '--nvidia-smi', 'true'], lab.env());
+		expect(down.code).toBe(1);
+		const lines = down.stdout.split('\n');
+		const failed = lines.findIndex((line) => line.startsWith('✗'));
+		expect(lines[failed]).toMatch(
+			new RegExp(`^✗ TCP +no SSH server answers on 127\\.0\\.0\\.1:${closedPort}$`),
+		);
+		expect(lines[failed + 1]).toContain('Port in ~/.ssh/config for gpu1-down');
+		expect(lines[failed + 1]).not.toContain('--relay');
+	});
+
+	it('status --json gpu1: one hop, the GPU host', async () => {
+		const result = await runGpujup(
+			['status', 'gpu1', '--json', '--jupyter-port', String(jupyterPort)],
+			lab.env(),
+		);
+		const object = JSON.parse(result.stdout) as {
+			ok: boolean;
+			hops: Array<{hop: string; index: number; name: string; state: string}>;
+			jupyter: {state: string};
+		};
+		expect(object.hops.map((h) => [h.hop, h.index, h.name, h.state])).toEqual([
+			['host', 0, 'gpu1', 'ready'],
+		]);
+		expect(object.jupyter.state).toBe('running');
+		expect([object.ok, result.code]).toEqual([true, 0]);
 	});
 
 	it('a ProxyCommand alias is refused with exit 2 and words, no stack trace', async () => {

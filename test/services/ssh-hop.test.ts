@@ -124,6 +124,7 @@ describe('SshHop against real OpenSSH (relay + GPU host + ssh -R)', () => {
 			...common,
 			name: 'relay',
 			label: `127.0.0.1:${lab.relay.port}`,
+			place: {index: 0, name: 'lab-relay'},
 			host: '127.0.0.1',
 			port: o.relayPort ?? lab.relay.port,
 			hostKeyNames: [`[127.0.0.1]:${lab.relay.port}`],
@@ -192,7 +193,9 @@ describe('SshHop against real OpenSSH (relay + GPU host + ssh -R)', () => {
 			expect(relay.status().lastLoss?.kind).toBe('closed');
 			expect(host.status().reconnects).toBe(1);
 			expect(
-				host.patches.some((p) => p.state === 'waiting' && p.error?.message === 'relay hop is down'),
+				host.patches.some(
+					(p) => p.state === 'waiting' && p.error?.message === 'waiting for lab-relay, hop 1',
+				),
 			).toBe(true);
 			// Same port, works again.
 			expect(await get(forward.port)).toBe('hello from the gpu host');
