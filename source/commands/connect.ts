@@ -1,6 +1,6 @@
 import type {Config} from '../config/types.js';
-import {connectStore, relayAsTyped, runConnect} from '../roles/connect.js';
-import {chainVia, configSources} from '../roles/ssh-options.js';
+import {connectStore, runConnect} from '../roles/connect.js';
+import {chainVia, configSources, relayAsTyped} from '../roles/ssh-options.js';
 import {runSession} from './session.js';
 
 /** `gpujup` / `gpujup connect`. */

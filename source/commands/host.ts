@@ -2,12 +2,9 @@ import {accessSync, constants, statSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type {Config} from '../config/types.js';
-import {configSources} from '../roles/ssh-options.js';
-import {initialHop, initialState, reduce} from '../core/app-state.js';
 import {hostCredentialsExitCode} from '../core/exit-codes.js';
-import {createStore} from '../core/store.js';
 import {servicePath, systemdUnit, unfitPathDir} from '../core/systemd-unit.js';
-import {pairHost, runHost, stopJupyterForProfile} from '../roles/host.js';
+import {hostStore, pairHost, runHost, stopJupyterForProfile} from '../roles/host.js';
 import {sanitizeLine} from '../core/sanitize.js';
 import {runSession} from './session.js';
 
@@ -92,21 +89,7 @@ export async function runHostCommand(config: Config): Promise<number> {
 		return 0;
 	}
 
-	const relay = config.relay!;
-	const store = createStore(
-		reduce,
-		initialState({
-			role: 'host',
-			title: os.hostname(),
-			subtitle: `→ ${relay.alias ?? relay.host}`,
-			configFile: configSources(config),
-			hops: [
-				initialHop('reverse', `${relay.alias ?? relay.host} (listening :${config.relayPort})`, {
-					name: relay.alias ?? relay.host,
-				}),
-			],
-		}),
-	);
+	const store = hostStore(config);
 	return runSession({
 		config,
 		store,

@@ -1,5 +1,5 @@
 import type {Client} from 'ssh2';
-import type {Config, RelayTarget} from '../config/types.js';
+import type {Config} from '../config/types.js';
 import {
 	initialHop,
 	initialState,
@@ -74,11 +74,6 @@ export function relayLabel(config: Config): string {
 	const relay = config.relay!;
 	const address = relay.port === 22 ? relay.host : `${relay.host}:${relay.port}`;
 	return relay.alias && relay.alias !== relay.host ? `${relay.alias} (${address})` : address;
-}
-
-/** The relay as the user typed it: the `~/.ssh/config` alias, else `user@host[:port]`. */
-export function relayAsTyped(relay: RelayTarget): string {
-	return relay.alias ?? `${relay.user}@${relay.host}${relay.port === 22 ? '' : `:${relay.port}`}`;
 }
 
 /** The GPU host until its own name is known (no made-up `user@gpu-host`). */

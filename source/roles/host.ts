@@ -2,7 +2,13 @@ import {GpuStream} from '../services/gpu-stream.js';
 import {localRunner} from '../services/command-runner.js';
 import {startHostStats} from '../services/host-stats.js';
 import type {Config} from '../config/types.js';
-import type {AppAction, AppState} from '../core/app-state.js';
+import {
+	initialHop,
+	initialState,
+	reduce,
+	type AppAction,
+	type AppState,
+} from '../core/app-state.js';
 import {errnoOf} from '../core/classify-error.js';
 import {jupyterUrlWithToken} from '../core/events.js';
 import type {SessionHandle} from '../core/session-handle.js';
@@ -15,7 +21,7 @@ import {
 import type {GpuProcess} from '../core/types.js';
 import {KernelMonitor} from '../services/kernel-monitor.js';
 import {deliverNotification, NotifyUrl, safeOrigin} from '../services/notify-url.js';
-import type {Store} from '../core/store.js';
+import {createStore, type Store} from '../core/store.js';
 import {requestControl} from '../services/control-socket.js';
 import {clearRecordedJupyter, recordedJupyter} from '../services/jupyter-files.js';
 import {JupyterSupervisor, terminateJupyter} from '../services/jupyter-supervisor.js';
@@ -25,10 +31,12 @@ import {ReverseTunnel, type PairingKeys} from '../services/reverse-tunnel.js';
 import os from 'node:os';
 import {
 	authOptions,
+	configSources,
 	controlSocketPath,
 	hostKeyOptions,
 	keepalive,
 	profileDir,
+	relayAsTyped,
 	relayKeyNames,
 	type Asker,
 } from './ssh-options.js';
@@ -63,6 +71,25 @@ export type HostHandle = SessionHandle & {
 export function reverseLabel(config: Config): string {
 	const relay = config.relay;
 	return `${relay ? (relay.alias ?? relay.host) : 'relay'} (listening :${config.relayPort})`;
+}
+
+/**
+ * The GPU host's store: its own name in the header, `→` the relay as the user typed it
+ * (`→ me@relay.example.org:2222`, or the alias), and the reverse hop.
+ */
+export function hostStore(config: Config): Store<AppState, AppAction> {
+	const relay = config.relay;
+	const name = relay ? (relay.alias ?? relay.host) : 'relay';
+	return createStore(
+		reduce,
+		initialState({
+			role: 'host',
+			title: os.hostname(),
+			subtitle: relay ? `→ ${relayAsTyped(relay)}` : '',
+			configFile: configSources(config),
+			hops: [initialHop('reverse', reverseLabel(config), {name})],
+		}),
+	);
 }
 
 /**

@@ -158,3 +158,8 @@ export function configSources(config: Config): string {
 export function relayAddress(relay: NonNullable<Config['relay']>): string {
 	return `${relay.user}@${relay.host}:${relay.port}`;
 }
+
+/** The relay as the user typed it: the `~/.ssh/config` alias, else `user@host[:port]`. */
+export function relayAsTyped(relay: NonNullable<Config['relay']>): string {
+	return relay.alias ?? `${relay.user}@${relay.host}${relay.port === 22 ? '' : `:${relay.port}`}`;
+}
