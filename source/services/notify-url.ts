@@ -7,6 +7,7 @@
 import {notificationLogLine, type AppAction, type AppState} from '../core/app-state.js';
 import type {Notification, NotifyKind} from '../core/kernels.js';
 import type {Store} from '../core/store.js';
+import {httpRequest} from './http-request.js';
 
 /** ntfy's tags (emoji short codes), one per kind. */
 const tags: Record<NotifyKind, string> = {
@@ -119,7 +120,7 @@ export class NotifyUrl {
 	}
 
 	async #post(notification: Notification): Promise<void> {
-		const response = await fetch(this.#options.url, {
+		const response = await httpRequest(this.#options.url, {
 			method: 'POST',
 			headers: {
 				'content-type': 'text/plain; charset=utf-8',
@@ -127,12 +128,11 @@ export class NotifyUrl {
 				tags: tags[notification.kind],
 			},
 			body: notification.message,
-			redirect: 'error',
-			signal: AbortSignal.timeout(10_000),
+			timeoutMs: 10_000,
+			maxBytes: 65_536,
 		});
-		// Read the body so the connection can be reused.
-		await response.arrayBuffer().catch(() => undefined);
-		if (!response.ok) throw new Error(`HTTP ${response.status}`);
+		// A redirect is not followed (the URL may carry a secret): it fails like any other answer.
+		if (response.status < 200 || response.status > 299) throw new Error(`HTTP ${response.status}`);
 	}
 
 	dispose(): void {
