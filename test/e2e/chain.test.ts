@@ -215,9 +215,19 @@ describe('gpujup ALIAS: the chain from ~/.ssh/config', () => {
 		}
 	});
 
-	it('status --json p507: a two-hop ProxyJump alias, every hop listed', async () => {
+	it.each([
+		[
+			'p507: a two-hop ProxyJump alias, every hop listed',
+			'p507',
+			[
+				['relay', 0, 'relay2', 'ready'],
+				['host', 1, 'p507', 'ready'],
+			],
+		],
+		['gpu1: one hop, the GPU host', 'gpu1', [['host', 0, 'gpu1', 'ready']]],
+	])('status --json %s', async (_what, alias, hops) => {
 		const result = await runGpujup(
-			['status', 'p507', '--json', '--jupyter-port', String(jupyterPort)],
+			['status', alias, '--json', '--jupyter-port', String(jupyterPort)],
 			lab.env(),
 		);
 		const object = JSON.parse(result.stdout) as {
@@ -225,10 +235,7 @@ describe('gpujup ALIAS: the chain from ~/.ssh/config', () => {
 			hops: Array<{hop: string; index: number; name: string; state: string}>;
 			jupyter: {state: string};
 		};
-		expect(object.hops.map((h) => [h.hop, h.index, h.name, h.state])).toEqual([
-			['relay', 0, 'relay2', 'ready'],
-			['host', 1, 'p507', 'ready'],
-		]);
+		expect(object.hops.map((h) => [h.hop, h.index, h.name, h.state])).toEqual(hops);
 		expect(object.jupyter.state).toBe('running');
 		expect([object.ok, result.code]).toEqual([true, 0]);
 	});
@@ -297,23 +304,6 @@ describe('gpujup ALIAS: the chain from ~/.ssh/config', () => {
 		);
 		expect(lines[failed + 1]).toContain('Port in ~/.ssh/config for gpu1-down');
 		expect(lines[failed + 1]).not.toContain('--relay');
-	});
-
-	it('status --json gpu1: one hop, the GPU host', async () => {
-		const result = await runGpujup(
-			['status', 'gpu1', '--json', '--jupyter-port', String(jupyterPort)],
-			lab.env(),
-		);
-		const object = JSON.parse(result.stdout) as {
-			ok: boolean;
-			hops: Array<{hop: string; index: number; name: string; state: string}>;
-			jupyter: {state: string};
-		};
-		expect(object.hops.map((h) => [h.hop, h.index, h.name, h.state])).toEqual([
-			['host', 0, 'gpu1', 'ready'],
-		]);
-		expect(object.jupyter.state).toBe('running');
-		expect([object.ok, result.code]).toEqual([true, 0]);
 	});
 
 	it('a ProxyCommand alias is refused with exit 2 and words, no stack trace', async () => {
