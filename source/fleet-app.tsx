@@ -36,9 +36,12 @@ export type FleetAppProps = {
 const anyUrgent = (shown: readonly AppState[], next: readonly AppState[]) =>
 	next.some((state, index) => shown[index] !== undefined && urgentChange(shown[index], state));
 
-/** The host dashboard's own use of Esc: an overlay, a prompt or the log filter being typed. */
+/** The host dashboard's own use of Esc: an overlay, a prompt, the log filter (typed or kept). */
 const escIsTheDashboards = (state: AppState) =>
-	state.overlay !== null || state.prompt !== null || state.ui.filterEditing;
+	state.overlay !== null ||
+	state.prompt !== null ||
+	state.ui.filterEditing ||
+	state.ui.logFilter !== '';
 
 /**
  * The root of a fleet: the fleet view (a row per host; ↑/↓, Enter, c, o, ?, q), or one host's

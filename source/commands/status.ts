@@ -49,7 +49,7 @@ async function askRunning<Op extends 'status' | 'token' | 'kernels'>(
  * The one-line words. `remotePort`: the status came from a one-shot check, where nothing forwards
  * a local port, so Jupyter is said to answer on the GPU host rather than at a local URL.
  */
-function describe(status: StatusObject, remotePort: number | null = null): string {
+export function describe(status: StatusObject, remotePort: number | null = null): string {
 	const lines = status.hops.map((h) => {
 		const rtt = h.rttMs === null ? '' : `  rtt ${Math.round(h.rttMs)} ms`;
 		const error = h.error ? `  — ${h.error.message}` : '';
@@ -146,8 +146,27 @@ export async function checkChainOnce(config: Config): Promise<StatusObject> {
 	}
 }
 
+/** What `status` prints of a status: checked once, no local URL; the fields an older one lacks. */
+export async function cleanStatus(status: StatusObject, once: boolean): Promise<StatusObject> {
+	return {
+		ok: status.ok,
+		hops: status.hops,
+		forward: status.forward,
+		// Checked once, nothing forwards the local port: no local URL to hand out.
+		jupyter: once && status.jupyter ? {...status.jupyter, url: null} : status.jupyter,
+		gpu: status.gpu,
+		source: status.source ?? null,
+		kernels: status.kernels ?? [],
+		// Those of the gpujup that answered; checked once (or an older one answered): this install's.
+		workarounds: status.workarounds ?? (await probeWorkarounds()),
+	};
+}
+
 /** `gpujup status [--json]`: exit 0 only when all is up. */
 export async function runStatus(config: Config): Promise<number> {
+	// Several GPU hosts: `{"ok":…,"hosts":[…]}` (commands/fleet-status.ts).
+	const fleet = await import('./fleet-status.js');
+	if (config.fleetHosts && config.fleetHosts.length > 1) return fleet.runFleetStatus(config);
 	const answer = await askRunning(config, 'status');
 	if (answer && 'malformed' in answer)
 		process.stderr.write(
@@ -156,6 +175,8 @@ export async function runStatus(config: Config): Promise<number> {
 	let status: StatusObject | null = answer && 'reply' in answer ? answer.reply : null;
 	const once = !status;
 	if (!status) {
+		const running = config.hostAlias ? [] : fleet.runningFleet(config);
+		if (running.length > 0) return fleet.runFleetStatus(config, running);
 		if (!config.relay) {
 			const reason =
 				'no gpujup is running here and no relay is configured — start `gpujup --relay user@relay`, or pass --relay to check the chain once';
@@ -172,18 +193,7 @@ export async function runStatus(config: Config): Promise<number> {
 		status = await checkChainOnce(config);
 	}
 
-	const clean: StatusObject = {
-		ok: status.ok,
-		hops: status.hops,
-		forward: status.forward,
-		// Checked once, nothing forwards the local port: no local URL to hand out.
-		jupyter: once && status.jupyter ? {...status.jupyter, url: null} : status.jupyter,
-		gpu: status.gpu,
-		source: status.source ?? null,
-		kernels: status.kernels ?? [],
-		// Those of the gpujup that answered; checked once (or an older one answered): this install's.
-		workarounds: status.workarounds ?? (await probeWorkarounds()),
-	};
+	const clean = await cleanStatus(status, once);
 	process.stdout.write(
 		config.json ? stringifyJson(clean) + '\n' : describe(clean, once ? config.jupyterPort : null),
 	);
@@ -192,8 +202,12 @@ export async function runStatus(config: Config): Promise<number> {
 
 /** `gpujup url`: the URL with its token, from the gpujup running here. */
 export async function runUrl(config: Config): Promise<number> {
+	const fleet = await import('./fleet-status.js');
+	if (config.fleetName || (config.fleetHosts && config.fleetHosts.length > 1))
+		return fleet.runFleetUrl(config);
 	const asked = await askRunning(config, 'token');
 	const answer = asked && 'reply' in asked ? asked.reply : null;
+	if (!answer && fleet.runningFleet(config).length > 0) return fleet.runFleetUrl(config);
 	if (!answer) {
 		process.stderr.write(
 			'gpujup: no running gpujup here knows a Jupyter token — start one with `gpujup --relay user@relay` (laptop) or `gpujup host --relay user@relay` (GPU host), then try again\n',
