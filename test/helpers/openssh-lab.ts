@@ -20,6 +20,10 @@
  * (`lab.gpuEnv()`, set through `environment=` in authorized_keys), so a `gpujup host` or Jupyter a
  * test starts with `env: lab.gpuEnv()` shares its state and runtime dirs with what an ssh session on
  * the "GPU host" sees. Everything is per lab; tests in parallel never share a port or a file.
+ *
+ * With `secondGpu: true` a second GPU host (a fleet behind one relay) runs beside the first:
+ * `lab.gpu2`, its own sshd, host key, HOME (`gpu2.env()`) and `ssh -R <gpu2.relayPort>:…`;
+ * Host `gpu2` in the lab's ssh_config, its key in knownHosts under `[localhost]:<gpu2.relayPort>`.
  */
 import {spawn, execFile, type ChildProcess} from 'node:child_process';
 import {appendFile, mkdir, readFile, writeFile} from 'node:fs/promises';
