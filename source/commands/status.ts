@@ -18,11 +18,19 @@ import {GpuStream} from '../services/gpu-stream.js';
 import {sshRunner} from '../services/command-runner.js';
 import {probeWorkarounds} from '../services/workarounds/index.js';
 import {connectStore, createHops, disposeHops, startHops} from '../roles/connect.js';
+import {fleetSocketPath} from '../roles/fleet.js';
 import {controlSocketPath} from '../roles/ssh-options.js';
 
-/** Sockets of a gpujup running on this machine, the GPU host's agent first. */
+/**
+ * Sockets of a gpujup running on this machine, the GPU host's agent first; with an alias, its
+ * host in a fleet running here before them (`gpujup status p507` while `gpujup p507 p508` runs).
+ */
 function socketPaths(config: Config): string[] {
-	return [controlSocketPath(config, 'host'), controlSocketPath(config, 'connect')];
+	return [
+		...(config.hostAlias ? [fleetSocketPath(config, config.hostAlias)] : []),
+		controlSocketPath(config, 'host'),
+		controlSocketPath(config, 'connect'),
+	];
 }
 
 /**

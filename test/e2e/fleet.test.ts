@@ -137,6 +137,33 @@ describe('a fleet: two GPU hosts behind one relay', () => {
 				['gpu2', true, ['ready', 'ready'], 'running'],
 			]);
 			expect([object.ok, status.code]).toEqual([true, 0]);
+			// Without the fleet's config (`gpujup gpu gpu2` on the command line), status finds the
+			// running fleet by its sockets; with one alias it asks that host alone.
+			const empty = path.join(lab.dir, 'empty.toml');
+			await writeFile(empty, '');
+			const found = JSON.parse(
+				(await runGpujup(['status', '--json', '--config', empty], lab.env())).stdout,
+			) as {ok: boolean; hosts: HostStatus[]};
+			expect([found.ok, found.hosts.map((h) => [h.name, h.ok])]).toEqual([
+				true,
+				[
+					['gpu', true],
+					['gpu2', true],
+				],
+			]);
+			const alone = JSON.parse(
+				(await runGpujup(['status', 'gpu2', '--json'], lab.env())).stdout,
+			) as {
+				hops: Array<{name: string; state: string}>;
+				forward: {remote: string};
+			};
+			expect([alone.hops.map((h) => [h.name, h.state]), alone.forward.remote]).toEqual([
+				[
+					['relay', 'ready'],
+					['gpu2', 'ready'],
+				],
+				`127.0.0.1:${ports.gpu2}`,
+			]);
 
 			// `url`: a line per host, name TAB URL; `url NAME`: that one.
 			const urls = await runGpujup(['url'], lab.env());
