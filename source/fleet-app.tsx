@@ -7,7 +7,8 @@ import {urgentChange, type AppAction, type AppState} from './core/app-state.js';
 import {combineStores, fleetKeys, fleetRow, moveSelection} from './core/fleet.js';
 import {helpKeys, modeAction} from './core/keymap.js';
 import {visibleNotice} from './core/notice.js';
-import type {Store} from './core/store.js';
+import {createStore, type Store} from './core/store.js';
+import {initialView, viewReducer, type ViewState} from './core/view-state.js';
 import type {Commands} from './core/view-commands.js';
 import {useClock} from './hooks/use-clock.js';
 import {useFrameStore} from './hooks/use-frame-store.js';
@@ -37,11 +38,8 @@ const anyUrgent = (shown: readonly AppState[], next: readonly AppState[]) =>
 	next.some((state, index) => shown[index] !== undefined && urgentChange(shown[index], state));
 
 /** The host dashboard's own use of Esc: an overlay, a prompt, the log filter (typed or kept). */
-const escIsTheDashboards = (state: AppState) =>
-	state.overlay !== null ||
-	state.prompt !== null ||
-	state.ui.filterEditing ||
-	state.ui.logFilter !== '';
+const escIsTheDashboards = (state: AppState, view: ViewState) =>
+	view.overlay !== null || state.prompt !== null || view.filterEditing || view.logFilter !== '';
 
 /**
  * The root of a fleet: the fleet view (a row per host; ↑/↓, Enter, c, o, ?, q), or one host's
@@ -74,6 +72,8 @@ export function FleetApp({
 	const [open, setOpen] = useState<number | null>(null);
 	const [help, setHelp] = useState(false);
 	const quitting = useRef(false);
+	// Each host's dashboard keeps its view (focus, scroll, filter) while the fleet view is shown.
+	const [views] = useState(() => hosts.map(() => createStore(viewReducer, initialView)));
 
 	const leave = useCallback(() => {
 		if (quitting.current) return;
@@ -136,22 +136,30 @@ export function FleetApp({
 	);
 
 	const openHost = open === null ? undefined : hosts[open];
-	// The open host's state as last drawn: a key's handler in the dashboard has already run when
-	// this one does, so the mode it was pressed in is the one on screen.
+	const openView = open === null ? undefined : views[open];
+	// The open host's state and view as last drawn: a key's handler in the dashboard has already
+	// run when this one does, so the mode it was pressed in is the one on screen.
+	const subscribeOpen = useCallback(
+		(listener: () => void) => {
+			const offs = [openHost?.store.subscribe(listener), openView?.subscribe(listener)];
+			return () => {
+				for (const off of offs) off?.();
+			};
+		},
+		[openHost, openView],
+	);
 	const openState = useSyncExternalStore(
-		useCallback(
-			(listener: () => void) => openHost?.store.subscribe(listener) ?? (() => {}),
-			[openHost],
-		),
+		subscribeOpen,
 		() => openHost?.store.getSnapshot() ?? null,
 	);
-	const shownMode = useRef<AppState | null>(null);
-	shownMode.current = openState;
+	const openViewState = useSyncExternalStore(subscribeOpen, () => openView?.getSnapshot() ?? null);
+	const shownMode = useRef<{state: AppState; view: ViewState} | null>(null);
+	shownMode.current = openState && openViewState ? {state: openState, view: openViewState} : null;
 	useInput(
 		(_input, key) => {
 			if (!key.escape) return;
-			const state = shownMode.current;
-			if (state && escIsTheDashboards(state)) return;
+			const shown = shownMode.current;
+			if (shown && escIsTheDashboards(shown.state, shown.view)) return;
 			setOpen(null);
 		},
 		{isActive: open !== null},
@@ -172,6 +180,7 @@ export function FleetApp({
 				</ThemeContext.Provider>
 				<App
 					store={openHost.store}
+					view={openView}
 					commands={openHost.commands}
 					now={now}
 					color={useColor}

@@ -1,7 +1,6 @@
 import type {Config} from '../config/types.js';
 import {sanitizeLine} from '../core/sanitize.js';
 import type {Commands} from '../core/view-commands.js';
-import {startControlServer} from '../services/control-socket.js';
 import {notifyTerminal} from '../services/desktop-notify.js';
 import {formatEvent, startJsonWriter} from '../services/json-writer.js';
 import {enterAlternateScreen, restoreTerminal} from '../services/terminal.js';
@@ -9,6 +8,7 @@ import {shareInkOutputCaches} from '../services/workarounds/ink-output-cache.js'
 import {offLogLines, sessionWorkarounds} from '../services/workarounds/index.js';
 import {fleetHosts, fleetSocketPath, runFleet, type FleetHandle} from '../roles/fleet.js';
 import type {ConnectHandle} from '../roles/connect.js';
+import {serveSession} from '../roles/control.js';
 import type {AskerFactory} from '../roles/ssh-options.js';
 import {createPromptAsker} from './asker.js';
 import {sessionCommands} from './session.js';
@@ -87,22 +87,13 @@ export async function runFleetCommand(config: Config): Promise<number> {
 	try {
 		for (const host of hosts) {
 			servers.push(
-				await startControlServer({
-					path: fleetSocketPath(config, host.name),
-					role: 'connect',
-					profile: config.profile ?? 'default',
-					store: host.store,
-					handlers: {
-						token: () => handleOf(host.name)?.token() ?? null,
-						restartJupyter: async () => handleOf(host.name)?.restartJupyter(),
-						reconnect: () => handleOf(host.name)?.reconnect(),
-						kernelAction: async (id, action) => {
-							const handle = handleOf(host.name);
-							if (!handle) throw new Error('no kernels are watched here');
-							return handle.kernelAction(id, action);
-						},
-					},
-				}),
+				await serveSession(
+					host.config,
+					'connect',
+					host.store,
+					() => handleOf(host.name) ?? null,
+					fleetSocketPath(config, host.name),
+				),
 			);
 		}
 	} catch (error) {
