@@ -107,6 +107,11 @@ export function FleetApp({
 					break;
 				}
 
+				case 'reconnect': {
+					host?.commands.reconnect();
+					break;
+				}
+
 				case 'copy-url': {
 					host?.commands.copyUrl();
 					break;

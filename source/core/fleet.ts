@@ -74,7 +74,8 @@ export function fleetSummary(rows: readonly FleetRow[]): string {
 		: `${up} of ${rows.length} ${noun} up`;
 }
 
-export type FleetAction = 'up' | 'down' | 'open' | 'copy-url' | 'open-browser' | 'help' | 'quit';
+export type FleetAction =
+	'up' | 'down' | 'open' | 'reconnect' | 'copy-url' | 'open-browser' | 'help' | 'quit';
 
 const ctrlC: KeyChord = {input: 'c', ctrl: true};
 
@@ -85,6 +86,7 @@ export const fleetKeys: ModeTable<FleetAction> = {
 		{action: 'up', chords: [{key: 'upArrow'}, {input: 'k'}], keys: '↑↓', label: 'select'},
 		{action: 'down', chords: [{key: 'downArrow'}, {input: 'j'}], keys: '↓', label: null},
 		{action: 'open', chords: [{key: 'return'}], keys: 'enter', label: 'open'},
+		{action: 'reconnect', chords: [{input: 'r', ctrl: false}], keys: 'r', label: null},
 		{action: 'copy-url', chords: [{input: 'c', ctrl: false}], keys: 'c', label: 'copy url'},
 		{action: 'open-browser', chords: [{input: 'o', ctrl: false}], keys: 'o', label: 'browser'},
 		{action: 'help', chords: [{input: '?'}], keys: '?', label: 'help'},
@@ -95,6 +97,7 @@ export const fleetKeys: ModeTable<FleetAction> = {
 export const fleetHelp: ReadonlyArray<{readonly keys: string; readonly description: string}> = [
 	{keys: '↑ ↓', description: 'select a GPU host (k and j too)'},
 	{keys: 'enter', description: "open the selected host's dashboard (esc comes back here)"},
+	{keys: 'r', description: "reconnect the selected host's hops that are down, now"},
 	{keys: 'c', description: "copy the selected host's Jupyter URL with its token (OSC 52)"},
 	{keys: 'o', description: "open the selected host's Jupyter in the browser"},
 	{keys: '?', description: 'this help (? or esc closes it)'},

@@ -188,10 +188,12 @@ describe('FleetApp', () => {
 		await press(keys.down, (f) => f.includes('› p508'), 'p508 selected');
 		instance.stdin.write('c');
 		instance.stdin.write('o');
-		await waitFor(() => calls.length === 2, {timeoutMs: 3000, message: 'c and o called'});
+		instance.stdin.write('r');
+		await waitFor(() => calls.length === 3, {timeoutMs: 3000, message: 'c, o and r called'});
 		expect(calls).toEqual([
 			['p508', 'copyUrl'],
 			['p508', 'openBrowser'],
+			['p508', 'reconnect'],
 		]);
 		// A host's notice shows in the fleet's header with its name.
 		hosts[1]!.store.dispatch({type: 'notice', notice: {text: 'copied ✓', level: 'info', at: now}});
@@ -205,7 +207,7 @@ describe('FleetApp', () => {
 		// Keys there are that dashboard's: `r` reconnects p508.
 		await new Promise((resolve) => setImmediate(resolve));
 		instance.stdin.write('r');
-		await waitFor(() => calls.length === 3, {timeoutMs: 3000, message: 'r called'});
+		await waitFor(() => calls.length === 4, {timeoutMs: 3000, message: 'r called'});
 		expect(calls.at(-1)).toEqual(['p508', 'reconnect']);
 		// Esc while its help is open closes the help only; the next Esc goes back.
 		await press('?', (f) => /help/i.test(f) && f.includes('close help'), "the dashboard's help");
