@@ -66,9 +66,24 @@ describe('a fleet: two GPU hosts behind one relay', () => {
 			}),
 		);
 		await mkdir(path.join(lab.home, '.ssh'), {recursive: true, mode: 0o700});
-		await writeFile(path.join(lab.home, '.ssh', 'config'), await readFile(lab.sshConfig, 'utf8'), {
-			mode: 0o600,
-		});
+		// `bad` and `bad2`: the relay as a user it does not know, refused for good (auth).
+		const refused = (name: string) => [
+			`Host ${name}`,
+			'  HostName 127.0.0.1',
+			`  Port ${lab.relay.port}`,
+			'  User nosuchuser',
+			`  IdentityFile ${lab.clientKey}`,
+			'  IdentitiesOnly yes',
+			'  IdentityAgent none',
+			`  UserKnownHostsFile ${lab.knownHosts}`,
+			'  StrictHostKeyChecking yes',
+			'',
+		];
+		await writeFile(
+			path.join(lab.home, '.ssh', 'config'),
+			[await readFile(lab.sshConfig, 'utf8'), ...refused('bad'), ...refused('bad2')].join('\n'),
+			{mode: 0o600},
+		);
 		await mkdir(path.join(lab.home, '.config', 'gpujup'), {recursive: true, mode: 0o700});
 		await writeFile(
 			path.join(lab.home, '.config', 'gpujup', 'config.toml'),
@@ -206,6 +221,33 @@ describe('a fleet: two GPU hosts behind one relay', () => {
 			expect(gpujup.output()).not.toContain(tokens.gpu2);
 		} finally {
 			await gpujup.stop();
+		}
+	});
+
+	it('--no-tui: a host refused for good is said on stderr and the others run on; all refused: exit 1', async () => {
+		const gpujup = spawnGpujup(['gpu', 'bad', '--no-tui'], lab.env());
+		try {
+			await gpujup.waitForLine(
+				hostLine('bad', (l) => l.type === 'hop' && l['state'] === 'failed'),
+				{timeoutMs: 60_000},
+			);
+			await gpujup.waitForLine(ready('gpu', 'host'), {timeoutMs: 90_000});
+			await waitFor(() => gpujup.stderr().includes('gpujup: bad: host: '), {
+				timeoutMs: 10_000,
+				message: "bad's failure on stderr",
+			});
+			expect(gpujup.child.exitCode).toBeNull();
+			expect(await gpujup.stop()).toBe(0);
+		} finally {
+			await gpujup.stop();
+		}
+
+		const both = spawnGpujup(['bad', 'bad2', '--no-tui'], lab.env());
+		try {
+			expect(await both.exited()).toBe(1);
+			expect(both.stderr()).toMatch(/gpujup: bad: host: .*\n.*gpujup: bad2: host: /s);
+		} finally {
+			await both.stop();
 		}
 	});
 
