@@ -211,11 +211,13 @@ export async function runStatus(config: Config): Promise<number> {
 /** `gpujup url`: the URL with its token, from the gpujup running here. */
 export async function runUrl(config: Config): Promise<number> {
 	const fleet = await import('./fleet-status.js');
-	if (config.fleetName || (config.fleetHosts && config.fleetHosts.length > 1))
-		return fleet.runFleetUrl(config);
+	// `gpujup url NAME`: that host of a fleet. Otherwise the single gpujup running here first,
+	// then a fleet (the config's, or one found by its sockets): a line per host.
+	if (config.fleetName) return fleet.runFleetUrl(config);
 	const asked = await askRunning(config, 'token');
 	const answer = asked && 'reply' in asked ? asked.reply : null;
-	if (!answer && fleet.runningFleet(config).length > 0) return fleet.runFleetUrl(config);
+	if (!answer && ((config.fleetHosts?.length ?? 0) > 1 || fleet.runningFleet(config).length > 0))
+		return fleet.runFleetUrl(config);
 	if (!answer) {
 		process.stderr.write(
 			'gpujup: no running gpujup here knows a Jupyter token — start one with `gpujup --relay user@relay` (laptop) or `gpujup host --relay user@relay` (GPU host), then try again\n',
