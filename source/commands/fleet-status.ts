@@ -1,6 +1,7 @@
 import {readdirSync} from 'node:fs';
 import type {Config} from '../config/types.js';
-import {jupyterUrlWithToken, type StatusObject} from '../core/events.js';
+import {jupyterUrlWithToken, type KernelObject, type StatusObject} from '../core/events.js';
+import {sanitizeLine} from '../core/sanitize.js';
 import {requestControl} from '../services/control-socket.js';
 import {stringifyJson} from '../services/json-writer.js';
 import {fleetSocketDir, fleetSocketPath} from '../roles/fleet.js';
@@ -137,4 +138,39 @@ async function hostToken(config: Config, name: string): Promise<string | null> {
 	} catch {
 		return null;
 	}
+}
+
+/**
+ * `gpujup kernels [--json]` while a fleet runs here: `{"hosts":[{"name":…,"kernels":[…]}]}`, or
+ * each host's table under its name.
+ */
+export async function runFleetKernels(
+	config: Config,
+	names: readonly string[],
+	table: (
+		kernels: readonly KernelObject[],
+		gpus: ReadonlyArray<{readonly index: number; readonly uuid: string}>,
+	) => Promise<string>,
+): Promise<number> {
+	const hosts: Array<{name: string; kernels: KernelObject[]; error?: string}> = [];
+	const text: string[] = [];
+	for (const name of names) {
+		try {
+			const {kernels, gpus} = await requestControl(fleetSocketPath(config, name), 'kernels', 3000);
+			hosts.push({name, kernels});
+			text.push(
+				`${name}\n${(await table(kernels, gpus))
+					.split('\n')
+					.map((line) => `  ${line}`)
+					.join('\n')}`,
+			);
+		} catch (error) {
+			const why = sanitizeLine(error instanceof Error ? error.message : String(error));
+			hosts.push({name, kernels: [], error: why});
+			text.push(`${name}\n  ${why}`);
+		}
+	}
+
+	process.stdout.write(config.json ? stringifyJson({hosts}) + '\n' : `${text.join('\n')}\n`);
+	return hosts.every((host) => host.error === undefined) ? 0 : 1;
 }

@@ -250,6 +250,12 @@ async function kernelTable(
 /** `gpujup kernels [--json]`: the notebooks' kernels, from the gpujup running here. */
 export async function runKernels(config: Config): Promise<number> {
 	const answer = await askRunning(config, 'kernels');
+	const fleet = await import('./fleet-status.js');
+	const running = answer ? [] : fleet.runningFleet(config);
+	if (running.length > 0)
+		return fleet.runFleetKernels(config, running, async (kernels, gpus) =>
+			kernels.length === 0 ? 'no kernels running' : kernelTable(kernels, gpus),
+		);
 	if (!answer) {
 		process.stderr.write(
 			'gpujup: no gpujup is running here — start `gpujup host` (GPU host) or `gpujup --relay user@relay` (laptop), then try again\n',

@@ -191,6 +191,15 @@ describe('a fleet: two GPU hosts behind one relay', () => {
 				new RegExp(`^http://127\\.0\\.0\\.1:\\d+/\\?token=${tokens.gpu}$`),
 			);
 
+			// `kernels`: each host's, under its name.
+			const kernels = JSON.parse((await runGpujup(['kernels', '--json'], lab.env())).stdout) as {
+				hosts: Array<{name: string; kernels: unknown[]}>;
+			};
+			expect(kernels.hosts.map((h) => [h.name, Array.isArray(h.kernels)])).toEqual([
+				['gpu', true],
+				['gpu2', true],
+			]);
+
 			// gpu2's tunnel dies: its host hop goes down, gpu's never leaves ready, the relay neither.
 			const before = gpujup.lines.length;
 			await lab.gpu2!.stopReverse();
