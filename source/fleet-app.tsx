@@ -56,8 +56,9 @@ export function FleetApp({
 	frameMs = 0,
 }: FleetAppProps) {
 	const combined = useMemo(() => combineStores(hosts.map((host) => host.store)), [hosts]);
-	const states = useFrameStore(combined, frameMs, anyUrgent);
-	const time = useClock(now);
+	// With frames, the gate's beat is the clock (one frame a second), as in the dashboard.
+	const {state: states} = useFrameStore(combined, frameMs, anyUrgent, {beat: true});
+	const time = useClock(now, frameMs > 0 ? 0 : 1000);
 	const size = useTerminalSize();
 	const width = columns ?? size.columns;
 	const height = Math.max(1, (rows ?? size.rows) - 1);

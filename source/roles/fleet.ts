@@ -2,9 +2,15 @@ import path from 'node:path';
 import type {Config} from '../config/types.js';
 import type {AppAction, AppState} from '../core/app-state.js';
 import type {Store} from '../core/store.js';
-import {connectStore, relayAsTyped, runConnect, type ConnectHandle} from './connect.js';
+import {connectStore, runConnect, type ConnectHandle} from './connect.js';
 import {HopPool} from './hop-pool.js';
-import {chainVia, configSources, profileDir, type AskerFactory} from './ssh-options.js';
+import {
+	chainVia,
+	configSources,
+	profileDir,
+	relayAsTyped,
+	type AskerFactory,
+} from './ssh-options.js';
 
 /** One GPU host of a fleet: its name, its own Config and store (the panes of its dashboard). */
 export type FleetHost = {
