@@ -290,10 +290,10 @@ describe('a fleet: two GPU hosts behind one relay', () => {
 
 			// gpu2's tunnel dies: its row goes down, gpu's stays up.
 			await lab.gpu2!.stopReverse();
-			screen = await tmux.waitForScreen(
-				(text) => /gpu2 +● relay [◐○] gpu2 [a-z]+/.test(text),
-				{timeoutMs: 30_000, what: "gpu2's row down"},
-			);
+			screen = await tmux.waitForScreen((text) => /gpu2 +● relay [◐○] gpu2 [a-z]+/.test(text), {
+				timeoutMs: 30_000,
+				what: "gpu2's row down",
+			});
 			expect(screen).toMatch(/ gpu +● relay ● gpu +1× .*running/);
 			// The header counts the hosts up once the copy's notice has gone (3 s).
 			await tmux.waitForText('1 of 2 hosts up', 30_000);
