@@ -35,6 +35,8 @@
  *   profile = "p507"                    # the profile used when neither --profile nor GPUJUP_PROFILE
  *   [profiles.p507]                     # any of the keys above, over the top level
  *   relay = "relay2"
+ *   [fleet.p508]                        # a GPU host of a fleet (gpujup with no alias: all of them);
+ *   jupyter-port = 19509                # its keys (fleetKeys) over the rest of the file
  *
  * Variables: `GPUJUP_` + the key upper-cased with `_` (GPUJUP_RELAY_PORT, GPUJUP_ACCEPT_NEW=1,
  * GPUJUP_NO_TUI=1); lists are comma-separated (GPUJUP_FORWARD="6006:6006,8888:8888",

@@ -148,6 +148,32 @@ describe('FleetView', () => {
 	});
 });
 
+describe('FleetView with more hosts than rows', () => {
+	test('the rows around the selection are shown, never more lines than the height', () => {
+		const [p507] = fleetStates();
+		const rows = Array.from({length: 12}, (_, index) => fleetRow(`gpu${index}`, p507));
+		const frame = (selected: number) =>
+			render(
+				<FleetView
+					rows={rows}
+					selected={selected}
+					via="via relay"
+					columns={80}
+					height={10}
+					color={false}
+					help={false}
+					notice={null}
+				/>,
+			).lastFrame()!;
+		const shown = (text: string) => [...text.matchAll(/^ (?:›| ) (gpu\d+) /gm)].map((m) => m[1]);
+		expect(shown(frame(0))).toEqual(['gpu0', 'gpu1', 'gpu2', 'gpu3', 'gpu4']);
+		const last = frame(11);
+		expect(shown(last)).toEqual(['gpu7', 'gpu8', 'gpu9', 'gpu10', 'gpu11']);
+		expect(last).toContain(' › gpu11 ');
+		expect(last.split('\n').length).toBeLessThanOrEqual(10);
+	});
+});
+
 describe('FleetApp', () => {
 	async function start() {
 		const calls: Call[] = [];
