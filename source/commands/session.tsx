@@ -129,14 +129,15 @@ export function sessionCommands(options: SessionCommandsOptions): Commands {
 			);
 		},
 		kernelAction(id, action) {
-			if (!handle()?.kernelAction) {
+			const running = handle();
+			if (!running?.kernelAction) {
 				notify('no kernels are watched here', 'warn');
 				return;
 			}
 
 			const doing = {interrupt: 'interrupting', restart: 'restarting', shutdown: 'shutting down'};
 			notify(`${doing[action]} the kernel…`);
-			handle()!.kernelAction!(id, action).then(
+			running.kernelAction(id, action).then(
 				(message) => {
 					notify(message);
 				},

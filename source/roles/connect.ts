@@ -194,9 +194,9 @@ export async function runConnect(
 	asker: AskerFactory,
 	pool?: HopPool,
 ): Promise<ConnectHandle> {
-	const {relay, host, hops: allHops} = createHops(config, store, asker, pool);
-	// The hops this chain starts and disposes: a shared one is the pool's.
-	const hops = pool ? allHops.filter((hop) => !pool.owns(hop)) : allHops;
+	const {relay, host, hops} = createHops(config, store, asker, pool);
+	// The hops this chain disposes: a shared one is the pool's (its start is idempotent).
+	const ownHops = pool ? hops.filter((hop) => !pool.owns(hop)) : hops;
 	const disposers: Array<() => Promise<void> | void> = [];
 	try {
 		const jupyterForward = await startLocalForward({
@@ -493,7 +493,7 @@ export async function runConnect(
 					store.dispatch({
 						type: 'hop',
 						hop: 'host',
-						index: allHops.length - 1,
+						index: hops.length - 1,
 						patch: {label: `${name} (via :${chainOf(config).at(-1)!.port})`},
 					});
 				},
@@ -517,15 +517,14 @@ export async function runConnect(
 			stopKernelMonitor();
 			void gpu.stop();
 		});
-		// A shared hop's start is idempotent: the first chain over it starts it.
-		startHops(allHops);
+		startHops(hops);
 		return {
 			localPort,
 			relay,
 			host,
-			hops: allHops,
+			hops,
 			reconnect() {
-				for (const hop of allHops) hop.reconnectNow();
+				for (const hop of hops) hop.reconnectNow();
 			},
 			restartBlocked: () =>
 				!agent && inFallback ? noRestart : agent && !jupyter.agentServes() ? otherServer() : null,
@@ -561,7 +560,7 @@ export async function runConnect(
 					await dispose();
 				}
 
-				await disposeHops(hops);
+				await disposeHops(ownHops);
 			},
 		};
 	} catch (error) {
@@ -569,7 +568,7 @@ export async function runConnect(
 			await dispose();
 		}
 
-		await disposeHops(hops);
+		await disposeHops(ownHops);
 		throw error;
 	}
 }
