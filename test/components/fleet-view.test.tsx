@@ -243,6 +243,42 @@ describe('FleetApp', () => {
 		expect(frame).toContain('› p508');
 	});
 
+	test("a host's question shows in the fleet view; Enter on it opens the dashboard that asks", async () => {
+		const {instance, hosts, calls, press} = await start();
+		hosts[1]!.store.dispatch({
+			type: 'prompt',
+			prompt: {
+				kind: 'host-key',
+				id: 1,
+				hop: 'relay',
+				host: '[relay.example.org]:22',
+				keyType: 'ssh-ed25519',
+				fingerprint: 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+			},
+		});
+		const frame = await frameWhere(
+			instance.lastFrame,
+			(f) => f.includes('p508 asks a question'),
+			'the question line',
+		);
+		expect(frame).toContain('   p508?');
+		await press(keys.down, (f) => f.includes('› p508?'), 'p508 selected');
+		const asked = await press(
+			keys.enter,
+			(f) => f.includes('back to the fleet'),
+			"p508's dashboard",
+		);
+		expect(asked).toContain('SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
+		// Esc there answers the question (refuses the key), it does not leave the dashboard.
+		await new Promise((resolve) => setImmediate(resolve));
+		instance.stdin.write(keys.escape);
+		await waitFor(() => calls.some(([name, what]) => name === 'p508' && what === 'answerPrompt'), {
+			timeoutMs: 3000,
+			message: 'the prompt answered',
+		});
+		expect(instance.lastFrame()).toContain('back to the fleet');
+	});
+
 	test('? shows the fleet keys, q quits', async () => {
 		const {instance, press, quits} = await start();
 		await frameWhere(instance.lastFrame, (f) => f.includes('› p507'), 'p507 selected');
