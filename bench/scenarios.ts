@@ -3,7 +3,7 @@
  * one takes the lab and the settings and gives its rows of the table.
  */
 import {execFileSync, type ChildProcess} from 'node:child_process';
-import {readFile} from 'node:fs/promises';
+import {readFile, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import process from 'node:process';
 import {samples} from '../test/helpers/nvidia-smi-samples.js';
@@ -389,6 +389,46 @@ async function tunnel(b: BenchLab, s: Settings): Promise<Row[]> {
 	return rows;
 }
 
+/** A dashboard's idle cost over a window: CPU (% of one core), max RSS, nvidia-smi started. */
+async function idleCost(
+	pid: number,
+	seconds: number,
+	smiLog: string,
+): Promise<{cpu: number; rssMb: number; smiStarted: number; seconds: number}> {
+	const ticks = async () => {
+		const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+		const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+		// utime and stime are fields 14 and 15 of the whole line (11 and 12 after the name).
+		return Number(fields[11]) + Number(fields[12]);
+	};
+	const rss = async () =>
+		Number(/^VmRSS:\s+(\d+)/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
+	const hz = Number(execFileSync('getconf', ['CLK_TCK'], {encoding: 'utf8'}).trim()) || 100;
+	const smiBefore = (await readFile(smiLog, 'utf8').catch(() => '')).split('\n').length;
+	const t0 = await ticks();
+	const s0 = process.hrtime.bigint();
+	const rssSamples: number[] = [];
+	for (let i = 0; i < seconds; i++) {
+		await new Promise((resolve) => setTimeout(resolve, 1000));
+		rssSamples.push(await rss());
+	}
+	const elapsed = Number(process.hrtime.bigint() - s0) / 1e9;
+	return {
+		cpu: (((await ticks()) - t0) / hz / elapsed) * 100,
+		rssMb: Math.max(...rssSamples),
+		smiStarted: (await readFile(smiLog, 'utf8').catch(() => '')).split('\n').length - smiBefore,
+		seconds: elapsed,
+	};
+}
+
+/** The pid the tmux pane's `sh` wrote before it exec'd the dashboard. */
+async function panePid(pidFile: string): Promise<number> {
+	return Number(
+		(await waitFor(async () => (await readFile(pidFile, 'utf8').catch(() => '')).trim())) ||
+			Number.NaN,
+	);
+}
+
 /** The dashboard's idle cost in tmux, 4 GPUs at 1 Hz. */
 async function idle(b: BenchLab, s: Settings): Promise<Row[]> {
 	const {paths, ssh, smiLog, gpujupEnv, connectArgs} = b;
@@ -403,36 +443,13 @@ async function idle(b: BenchLab, s: Settings): Promise<Row[]> {
 			height: 48,
 		});
 		try {
-			const pid = Number(
-				(await waitFor(async () => (await readFile(pidFile, 'utf8').catch(() => '')).trim())) ||
-					Number.NaN,
-			);
+			const pid = await panePid(pidFile);
 			// Four GPUs on screen: the data-centre GPU, its MIG twin, the desktop and the Windows one.
 			await tmux.waitForText(samples.desktop.model, 120_000).catch(async () => {
 				throw new Error(`dashboard never showed the GPUs:\n${await tmux.capture()}`);
 			});
 			await new Promise((resolve) => setTimeout(resolve, 3000));
-			const ticks = async () => {
-				const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-				const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-				// utime and stime are fields 14 and 15 of the whole line (11 and 12 after the name).
-				return Number(fields[11]) + Number(fields[12]);
-			};
-			const rss = async () =>
-				Number(/^VmRSS:\s+(\d+)/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
-			const hz = Number(execFileSync('getconf', ['CLK_TCK'], {encoding: 'utf8'}).trim()) || 100;
-			const smiBefore = (await readFile(smiLog, 'utf8').catch(() => '')).split('\n').length;
-			const t0 = await ticks();
-			const s0 = process.hrtime.bigint();
-			const rssSamples: number[] = [];
-			for (let i = 0; i < s.sizes.idleSeconds; i++) {
-				await new Promise((resolve) => setTimeout(resolve, 1000));
-				rssSamples.push(await rss());
-			}
-			const seconds = Number(process.hrtime.bigint() - s0) / 1e9;
-			const cpu = (((await ticks()) - t0) / hz / seconds) * 100;
-			const smiStarted =
-				(await readFile(smiLog, 'utf8').catch(() => '')).split('\n').length - smiBefore;
+			const {cpu, rssMb, smiStarted, seconds} = await idleCost(pid, s.sizes.idleSeconds, smiLog);
 			rows.push(
 				{
 					what: `dashboard idle CPU, 4 GPUs at 1 Hz (% of one core, ${Math.round(seconds)} s)`,
@@ -443,7 +460,7 @@ async function idle(b: BenchLab, s: Settings): Promise<Row[]> {
 				},
 				{
 					what: 'dashboard RSS (MB, max over the window)',
-					gpujup: fmt(Math.max(...rssSamples), 0),
+					gpujup: fmt(rssMb, 0),
 					anchor: '—',
 					ratio: '—',
 					target: '< 100 MB',
@@ -463,6 +480,75 @@ async function idle(b: BenchLab, s: Settings): Promise<Row[]> {
 	return rows;
 }
 
+/**
+ * Idle with a fleet (3 hosts × 4 GPUs): the fleet view in tmux over one relay connection, three
+ * `[fleet.*]` hosts (the lab's one GPU host behind the relay port three times: three chain tails,
+ * three GPU streams of the four captured GPUs each).
+ */
+async function fleetIdle(b: BenchLab, s: Settings): Promise<Row[]> {
+	const {lab, paths, ssh, smiLog, gpujupEnv, jupyterPort} = b;
+	log('fleet idle cost (tmux, 3 hosts × 4 GPUs at 1 Hz)…');
+	const configFile = path.join(b.scratch, 'fleet.toml');
+	await writeFile(
+		configFile,
+		[
+			`relay = "root@127.0.0.1:${paths.direct}"`,
+			`identity = "${lab.clientKey}"`,
+			`known-hosts = "${ssh.knownHosts}"`,
+			`jupyter-port = ${jupyterPort}`,
+			'local-port = 0',
+			...['gpu-a', 'gpu-b', 'gpu-c'].flatMap((name) => [
+				`[fleet.${name}]`,
+				`relay-port = ${lab.relayPort}`,
+			]),
+			'',
+		].join('\n'),
+	);
+	const pidFile = path.join(b.scratch, 'fleet.pid');
+	const tmux = await startTmux(
+		['sh', '-c', 'echo $$ > "$0"; exec "$@"', pidFile, cli, '--config', configFile],
+		{env: gpujupEnv(), width: 160, height: 48},
+	);
+	try {
+		const pid = await panePid(pidFile);
+		await tmux
+			.waitForScreen((screen) => (screen.match(/ 4× /g) ?? []).length === 3, {
+				timeoutMs: 120_000,
+				what: 'three hosts with four GPUs each',
+			})
+			.catch(async () => {
+				throw new Error(`the fleet view never showed 3 × 4 GPUs:\n${await tmux.capture()}`);
+			});
+		await new Promise((resolve) => setTimeout(resolve, 3000));
+		const {cpu, rssMb, smiStarted, seconds} = await idleCost(pid, s.sizes.idleSeconds, smiLog);
+		return [
+			{
+				what: `fleet idle CPU, 3 hosts × 4 GPUs at 1 Hz (% of one core, ${Math.round(seconds)} s)`,
+				gpujup: fmt(cpu, 2),
+				anchor: '—',
+				ratio: '—',
+				target: '< 3 %',
+			},
+			{
+				what: 'fleet RSS (MB, max over the window)',
+				gpujup: fmt(rssMb, 0),
+				anchor: '—',
+				ratio: '—',
+				target: '< 120 MB',
+			},
+			{
+				what: 'nvidia-smi started on the GPU hosts during the window (3 hosts)',
+				gpujup: String(smiStarted),
+				anchor: `${Math.round(seconds * 1.5 * 3)} (one per sample, as systeminformation)`,
+				ratio: '—',
+				target: 'long-lived: ≈ 0',
+			},
+		];
+	} finally {
+		await tmux.dispose();
+	}
+}
+
 /** Every scenario by name, in the order the table lists them. */
 export const scenarios = {
 	throughput,
@@ -472,4 +558,5 @@ export const scenarios = {
 	'dead-link': dead,
 	'tunnel-return': tunnel,
 	idle,
+	'fleet-idle': fleetIdle,
 } as const;

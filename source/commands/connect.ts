@@ -5,6 +5,12 @@ import {runSession} from './session.js';
 
 /** `gpujup` / `gpujup connect`. */
 export async function runConnectCommand(config: Config): Promise<number> {
+	// Several GPU hosts (`gpujup A B`, `[fleet.<alias>]`): one relay connection, the fleet view.
+	if (config.fleet && config.fleet.length > 1) {
+		const {runFleetCommand} = await import('./fleet.js');
+		return runFleetCommand(config);
+	}
+
 	const store = connectStore(config, {
 		subtitle: config.hostAlias ? chainVia(config) : `via ${relayAsTyped(config.relay!)}`,
 		configFile: configSources(config),

@@ -43,41 +43,28 @@ function errorMessage(error: unknown): string {
 	return sanitizeLine(error instanceof Error ? error.message : String(error));
 }
 
-/**
- * Runs a role until the user quits or a signal comes: the dashboard on a TTY, JSON lines
- * otherwise (exiting 1 when a hop fails for good: auth or host key). Resolves the exit code.
- */
-export async function runSession(options: SessionOptions): Promise<number> {
-	const {config, store} = options;
-	const tui = !config.noTui;
-	let handle: SessionHandle | undefined;
-	let finish: (code: number) => void = () => {};
-	const done = new Promise<number>((resolve) => {
-		finish = resolve;
-	});
-	const prompts = createPromptAsker(store);
-	const fallbacks = offLogLines(sessionWorkarounds());
-	if (fallbacks.length > 0) store.dispatch({type: 'log', lines: fallbacks});
-	const asker: AskerFactory = tui ? prompts.factory : () => ({});
+/** What {@link sessionCommands} runs the dashboard's commands against. */
+export type SessionCommandsOptions = {
+	readonly config: Config;
+	readonly store: Store<AppState, AppAction>;
+	/** The running role, once started. */
+	readonly handle: () => SessionHandle | undefined;
+	readonly prompts: {answer(id: number, answer: boolean | string | null): void};
+	readonly quit: (stopJupyter: boolean) => void;
+};
 
+/**
+ * The dashboard's commands for one session's store and handle: what each key does, with its
+ * notice in the header. A fleet builds one set per GPU host (commands/fleet.tsx).
+ */
+export function sessionCommands(options: SessionCommandsOptions): Commands {
+	const {config, store, handle, prompts, quit} = options;
 	// How long it stays is core/notice.ts's policy: the header hides it when its time is up.
 	const notify = (text: string, level: 'info' | 'warn' | 'error' = 'info') => {
 		store.dispatch({type: 'notice', notice: {text, level, at: Date.now()}});
 	};
 
-	let quitting = false;
-	const quit = async (code: number, stopJupyter = false) => {
-		if (quitting) return;
-		quitting = true;
-		prompts.cancelAll();
-		const deadline = new Promise<void>((resolve) => {
-			setTimeout(resolve, disposeDeadlineMs).unref();
-		});
-		await Promise.race([handle?.dispose({stopJupyter}).catch(() => {}), deadline]);
-		finish(code);
-	};
-
-	const commands: Commands = {
+	return {
 		reconnect() {
 			// `r` retries what is down now, skipping its backoff; a healthy hop is left alone.
 			if (store.getSnapshot().hops.every((hop) => hop.state === 'ready')) {
@@ -85,24 +72,26 @@ export async function runSession(options: SessionOptions): Promise<number> {
 				return;
 			}
 
-			handle?.reconnect();
+			handle()?.reconnect();
 			notify('reconnecting…');
 		},
-		restartBlocked: () => handle?.restartBlocked?.() ?? null,
+		restartBlocked: () => handle()?.restartBlocked?.() ?? null,
 		restartJupyter() {
-			const blocked = handle?.restartBlocked?.();
+			const blocked = handle()?.restartBlocked?.();
 			if (blocked) {
 				notify(blocked, 'error');
 				return;
 			}
 
 			notify('restarting Jupyter…');
-			handle?.restartJupyter().catch((error: unknown) => {
-				notify(errorMessage(error), 'error');
-			});
+			handle()
+				?.restartJupyter()
+				.catch((error: unknown) => {
+					notify(errorMessage(error), 'error');
+				});
 		},
 		copyUrl() {
-			const url = handle?.urlWithToken();
+			const url = handle()?.urlWithToken();
 			if (!url) {
 				notify('no Jupyter URL yet: the token is not known', 'warn');
 				return;
@@ -112,7 +101,7 @@ export async function runSession(options: SessionOptions): Promise<number> {
 			notify('copied ✓');
 		},
 		openBrowser() {
-			const url = handle?.urlWithToken();
+			const url = handle()?.urlWithToken();
 			if (!url) {
 				notify('no Jupyter URL yet: the token is not known', 'warn');
 				return;
@@ -140,14 +129,15 @@ export async function runSession(options: SessionOptions): Promise<number> {
 			);
 		},
 		kernelAction(id, action) {
-			if (!handle?.kernelAction) {
+			const running = handle();
+			if (!running?.kernelAction) {
 				notify('no kernels are watched here', 'warn');
 				return;
 			}
 
 			const doing = {interrupt: 'interrupting', restart: 'restarting', shutdown: 'shutting down'};
 			notify(`${doing[action]} the kernel…`);
-			handle.kernelAction(id, action).then(
+			running.kernelAction(id, action).then(
 				(message) => {
 					notify(message);
 				},
@@ -160,9 +150,49 @@ export async function runSession(options: SessionOptions): Promise<number> {
 			prompts.answer(id, answer);
 		},
 		quit({stopJupyter}) {
-			void quit(0, stopJupyter);
+			quit(stopJupyter);
 		},
 	};
+}
+
+/**
+ * Runs a role until the user quits or a signal comes: the dashboard on a TTY, JSON lines
+ * otherwise (exiting 1 when a hop fails for good: auth or host key). Resolves the exit code.
+ */
+export async function runSession(options: SessionOptions): Promise<number> {
+	const {config, store} = options;
+	const tui = !config.noTui;
+	let handle: SessionHandle | undefined;
+	let finish: (code: number) => void = () => {};
+	const done = new Promise<number>((resolve) => {
+		finish = resolve;
+	});
+	const prompts = createPromptAsker(store);
+	const fallbacks = offLogLines(sessionWorkarounds());
+	if (fallbacks.length > 0) store.dispatch({type: 'log', lines: fallbacks});
+	const asker: AskerFactory = tui ? prompts.factory : () => ({});
+
+	let quitting = false;
+	const quit = async (code: number, stopJupyter = false) => {
+		if (quitting) return;
+		quitting = true;
+		prompts.cancelAll();
+		const deadline = new Promise<void>((resolve) => {
+			setTimeout(resolve, disposeDeadlineMs).unref();
+		});
+		await Promise.race([handle?.dispose({stopJupyter}).catch(() => {}), deadline]);
+		finish(code);
+	};
+
+	const commands = sessionCommands({
+		config,
+		store,
+		handle: () => handle,
+		prompts,
+		quit(stopJupyter) {
+			void quit(0, stopJupyter);
+		},
+	});
 
 	const onSignal = () => {
 		void quit(0);

@@ -18,11 +18,19 @@ import {GpuStream} from '../services/gpu-stream.js';
 import {sshRunner} from '../services/command-runner.js';
 import {probeWorkarounds} from '../services/workarounds/index.js';
 import {connectStore, createHops, disposeHops, startHops} from '../roles/connect.js';
+import {fleetSocketPath} from '../roles/fleet.js';
 import {controlSocketPath} from '../roles/ssh-options.js';
 
-/** Sockets of a gpujup running on this machine, the GPU host's agent first. */
+/**
+ * Sockets of a gpujup running on this machine, the GPU host's agent first; with an alias, its
+ * host in a fleet running here before them (`gpujup status p507` while `gpujup p507 p508` runs).
+ */
 function socketPaths(config: Config): string[] {
-	return [controlSocketPath(config, 'host'), controlSocketPath(config, 'connect')];
+	return [
+		...(config.hostAlias ? [fleetSocketPath(config, config.hostAlias)] : []),
+		controlSocketPath(config, 'host'),
+		controlSocketPath(config, 'connect'),
+	];
 }
 
 /**
@@ -49,7 +57,7 @@ async function askRunning<Op extends 'status' | 'token' | 'kernels'>(
  * The one-line words. `remotePort`: the status came from a one-shot check, where nothing forwards
  * a local port, so Jupyter is said to answer on the GPU host rather than at a local URL.
  */
-function describe(status: StatusObject, remotePort: number | null = null): string {
+export function describe(status: StatusObject, remotePort: number | null = null): string {
 	const lines = status.hops.map((h) => {
 		const rtt = h.rttMs === null ? '' : `  rtt ${Math.round(h.rttMs)} ms`;
 		const error = h.error ? `  — ${h.error.message}` : '';
@@ -146,8 +154,27 @@ export async function checkChainOnce(config: Config): Promise<StatusObject> {
 	}
 }
 
+/** What `status` prints of a status: checked once, no local URL; the fields an older one lacks. */
+export async function cleanStatus(status: StatusObject, once: boolean): Promise<StatusObject> {
+	return {
+		ok: status.ok,
+		hops: status.hops,
+		forward: status.forward,
+		// Checked once, nothing forwards the local port: no local URL to hand out.
+		jupyter: once && status.jupyter ? {...status.jupyter, url: null} : status.jupyter,
+		gpu: status.gpu,
+		source: status.source ?? null,
+		kernels: status.kernels ?? [],
+		// Those of the gpujup that answered; checked once (or an older one answered): this install's.
+		workarounds: status.workarounds ?? (await probeWorkarounds()),
+	};
+}
+
 /** `gpujup status [--json]`: exit 0 only when all is up. */
 export async function runStatus(config: Config): Promise<number> {
+	// Several GPU hosts: `{"ok":…,"hosts":[…]}` (commands/fleet-status.ts).
+	const fleet = await import('./fleet-status.js');
+	if (config.fleetHosts && config.fleetHosts.length > 1) return fleet.runFleetStatus(config);
 	const answer = await askRunning(config, 'status');
 	if (answer && 'malformed' in answer)
 		process.stderr.write(
@@ -156,6 +183,8 @@ export async function runStatus(config: Config): Promise<number> {
 	let status: StatusObject | null = answer && 'reply' in answer ? answer.reply : null;
 	const once = !status;
 	if (!status) {
+		const running = config.hostAlias ? [] : fleet.runningFleet(config);
+		if (running.length > 0) return fleet.runFleetStatus(config, running);
 		if (!config.relay) {
 			const reason =
 				'no gpujup is running here and no relay is configured — start `gpujup --relay user@relay`, or pass --relay to check the chain once';
@@ -172,18 +201,7 @@ export async function runStatus(config: Config): Promise<number> {
 		status = await checkChainOnce(config);
 	}
 
-	const clean: StatusObject = {
-		ok: status.ok,
-		hops: status.hops,
-		forward: status.forward,
-		// Checked once, nothing forwards the local port: no local URL to hand out.
-		jupyter: once && status.jupyter ? {...status.jupyter, url: null} : status.jupyter,
-		gpu: status.gpu,
-		source: status.source ?? null,
-		kernels: status.kernels ?? [],
-		// Those of the gpujup that answered; checked once (or an older one answered): this install's.
-		workarounds: status.workarounds ?? (await probeWorkarounds()),
-	};
+	const clean = await cleanStatus(status, once);
 	process.stdout.write(
 		config.json ? stringifyJson(clean) + '\n' : describe(clean, once ? config.jupyterPort : null),
 	);
@@ -192,8 +210,14 @@ export async function runStatus(config: Config): Promise<number> {
 
 /** `gpujup url`: the URL with its token, from the gpujup running here. */
 export async function runUrl(config: Config): Promise<number> {
+	const fleet = await import('./fleet-status.js');
+	// `gpujup url NAME`: that host of a fleet. Otherwise the single gpujup running here first,
+	// then a fleet (the config's, or one found by its sockets): a line per host.
+	if (config.fleetName) return fleet.runFleetUrl(config);
 	const asked = await askRunning(config, 'token');
 	const answer = asked && 'reply' in asked ? asked.reply : null;
+	if (!answer && ((config.fleetHosts?.length ?? 0) > 1 || fleet.runningFleet(config).length > 0))
+		return fleet.runFleetUrl(config);
 	if (!answer) {
 		process.stderr.write(
 			'gpujup: no running gpujup here knows a Jupyter token — start one with `gpujup --relay user@relay` (laptop) or `gpujup host --relay user@relay` (GPU host), then try again\n',
@@ -226,6 +250,12 @@ async function kernelTable(
 /** `gpujup kernels [--json]`: the notebooks' kernels, from the gpujup running here. */
 export async function runKernels(config: Config): Promise<number> {
 	const answer = await askRunning(config, 'kernels');
+	const fleet = await import('./fleet-status.js');
+	const running = answer ? [] : fleet.runningFleet(config);
+	if (running.length > 0)
+		return fleet.runFleetKernels(config, running, async (kernels, gpus) =>
+			kernels.length === 0 ? 'no kernels running' : kernelTable(kernels, gpus),
+		);
 	if (!answer) {
 		process.stderr.write(
 			'gpujup: no gpujup is running here — start `gpujup host` (GPU host) or `gpujup --relay user@relay` (laptop), then try again\n',

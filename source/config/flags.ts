@@ -173,7 +173,7 @@ export function helpText(): string {
 	const commandWidth = Math.max(...commands.map((command) => command.length)) + 2;
 	const flagWidth = Math.max(...flagHelp.map(([flag]) => flag.length)) + 2;
 	return [
-		'Usage: gpujup [command] [flags]   gpujup [connect] ALIAS [flags]',
+		'Usage: gpujup [command] [flags]   gpujup [connect] ALIAS [ALIAS…] [flags]',
 		'',
 		'Jupyter on a GPU box behind NAT, through an SSH relay, with a live dashboard.',
 		'',

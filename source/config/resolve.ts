@@ -35,6 +35,8 @@
  *   profile = "p507"                    # the profile used when neither --profile nor GPUJUP_PROFILE
  *   [profiles.p507]                     # any of the keys above, over the top level
  *   relay = "relay2"
+ *   [fleet.p508]                        # a GPU host of a fleet (gpujup with no alias: all of them);
+ *   jupyter-port = 19509                # its keys (fleetKeys) over the rest of the file
  *
  * Variables: `GPUJUP_` + the key upper-cased with `_` (GPUJUP_RELAY_PORT, GPUJUP_ACCEPT_NEW=1,
  * GPUJUP_NO_TUI=1); lists are comma-separated (GPUJUP_FORWARD="6006:6006,8888:8888",
@@ -127,6 +129,8 @@ type FileLayer = {
 	top: Record<string, unknown>;
 	profile: Record<string, unknown> | null;
 	profileName: string | null;
+	/** `[fleet.<alias>]` tables, by alias, in the file's order. */
+	fleet: Record<string, Record<string, unknown>>;
 };
 
 /**
@@ -157,127 +161,166 @@ export function parseCli(
 	const file = command === 'pair' ? null : loadConfigFile(flags, env, home, cwd);
 	const layers = {flags, env, file, cwd};
 
-	const get = (name: SettingName): Given | undefined => lookup(name, layers);
-	const value = <T>(name: SettingName, fallback: T, convert: (given: Given) => T): T => {
-		const given = get(name);
-		return given ? convert(given) : fallback;
-	};
-
 	const sshOptions: SshConfigOptions = {
 		home,
 		localUser,
 		systemPath:
 			options.sshSystemConfig === undefined ? defaultSystemConfig : options.sshSystemConfig,
 	};
-	const hostAlias = chainAlias(picked, get('host'), flags, sshOptions);
-	const relayGiven = hostAlias === null ? get('relay') : undefined;
-	let relay: ResolvedRelay | null = null;
-	if (relayGiven) relay = resolveRelay(relayGiven, sshOptions);
-	else if (hostAlias !== null) relay = chainRelay(hostAlias, sshOptions);
-	// `host --stop-jupyter` acts on this machine only: no relay needed.
-	else if (
-		command === 'connect' ||
-		(command === 'host' && !flags.stopJupyter) ||
-		command === 'doctor'
-	) {
-		const where = file ? `, or relay = "…" in ${file.path}` : '';
-		throw new ConfigError(
-			`--relay: required for "${command}"; give --relay [user@]host[:port] (or GPUJUP_RELAY${where}), or an ~/.ssh/config alias: gpujup ALIAS`,
+	const fleet = fleetOf(picked, file, (name) => lookup(name, layers), sshOptions);
+	/**
+	 * One host's Config. In a fleet, its `[fleet.<alias>]` table comes between the environment and
+	 * the rest of the file: flags and variables are for this run, the table for that host.
+	 */
+	const resolveHost = (member: FleetMember | null): Config => {
+		const get = (name: SettingName): Given | undefined =>
+			member?.table
+				? (lookup(name, {...layers, file: null}) ??
+					fleetGiven(file!, member, name) ??
+					lookup(name, layers))
+				: lookup(name, layers);
+		const value = <T>(name: SettingName, fallback: T, convert: (given: Given) => T): T => {
+			const given = get(name);
+			return given ? convert(given) : fallback;
+		};
+
+		const hostPicked = member ? {...picked, alias: member.viaRelay ? null : member.name} : picked;
+		const hostGiven = member ? undefined : get('host');
+		const hostAlias = chainAlias(hostPicked, hostGiven, flags, sshOptions);
+		const relayGiven = hostAlias === null ? get('relay') : undefined;
+		let relay: ResolvedRelay | null = null;
+		if (relayGiven) relay = resolveRelay(relayGiven, sshOptions);
+		else if (hostAlias !== null) relay = chainRelay(hostAlias, sshOptions);
+		// `host --stop-jupyter` acts on this machine only: no relay needed.
+		else if (
+			command === 'connect' ||
+			(command === 'host' && !flags.stopJupyter) ||
+			command === 'doctor'
+		) {
+			const where = file ? `, or relay = "…" in ${file.path}` : '';
+			throw new ConfigError(
+				`--relay: required for "${command}"; give --relay [user@]host[:port] (or GPUJUP_RELAY${where}), or an ~/.ssh/config alias: gpujup ALIAS`,
+			);
+		}
+
+		const identities = value('identity', [] as string[], (given) =>
+			listOf(given).map((item) => localPath(item, home)),
 		);
+		for (const file of relay?.identityFiles ?? []) {
+			if (!identities.includes(file)) identities.push(file);
+		}
+
+		const stateHome = absoluteOrNull(env.XDG_STATE_HOME) ?? join(home, '.local', 'state');
+		const noTuiGiven = get('no-tui');
+		const hostKeys = {
+			knownHosts: value('known-hosts', null, (given) => localPath(given, home)),
+			acceptNew: value('accept-new', null, boolean),
+			home,
+		};
+		const chain =
+			relay?.links && hostAlias !== null
+				? chainHops(relay.links, {
+						identities,
+						hostKeys,
+						localUser,
+						hostUser: value('host-user', null, text),
+						hostKeyAlias: value('host-key-alias', null, text),
+					})
+				: [];
+		const last = chain.at(-1);
+		// From ~/.ssh/config the GPU host is the chain's last hop: its port is what `relay-port` names.
+		const relayPort =
+			last?.port ?? value('relay-port', defaults.relayPort, (given) => port(given, 1));
+		const hostUser = last?.user ?? value('host-user', relay?.target.user ?? localUser, text);
+		// The second hop is `localhost:<relay-port>` (what `ssh -J relay -p PORT localhost` resolves).
+		const gpuSsh = sshLookup('localhost', {...sshOptions, port: relayPort, user: hostUser}, null);
+		const gpuAlias = value('host-key-alias', null, text)?.toLowerCase() ?? null;
+		const notifyUrlGiven = get('notify-url');
+		const warnings: string[] = [];
+		// The URL may carry a secret (an ntfy topic is one): argv is readable by every local user.
+		if (notifyUrlGiven?.origin === '--notify-url')
+			warnings.push(
+				'--notify-url shows in `ps` to every user of this machine; put notify-url = "…" in config.toml or set GPUJUP_NOTIFY_URL instead',
+			);
+		const relayHostKeys: HostKeyPolicy = {
+			...(chain[0]?.hostKeys ?? hostKeyPolicy(relay?.ssh ?? gpuSsh, null, hostKeys)),
+			...value<{pin?: HostKeyPin}>('relay-key', {}, (given) => ({pin: hostKeyPin(given)})),
+		};
+		const gpuHostKeys: HostKeyPolicy = {
+			...(last?.hostKeys ?? hostKeyPolicy(gpuSsh, gpuAlias, hostKeys)),
+			...value<{pin?: HostKeyPin}>('host-key', {}, (given) => ({pin: hostKeyPin(given)})),
+		};
+		const config: Config = {
+			command,
+			profile: file?.profileName ?? null,
+			configFile: file?.path ?? null,
+			relay: relay ? relay.target : null,
+			relayPort,
+			// The pins are the relay's and the GPU host's: the chain's first and last hops.
+			chain: chain.map((hop, index) =>
+				index === chain.length - 1
+					? {...hop, hostKeys: gpuHostKeys}
+					: index === 0
+						? {...hop, hostKeys: relayHostKeys}
+						: hop,
+			),
+			hostAlias,
+			hostUser,
+			jupyterPort: value('jupyter-port', defaults.jupyterPort, (given) => port(given, 1)),
+			localPort: value('local-port', defaults.localPort, (given) => port(given, 0)),
+			identities,
+			relayHostKeys,
+			gpuHostKeys,
+			keepaliveS: value('keepalive', defaults.keepaliveS, keepaliveSeconds),
+			keepaliveCount: value('keepalive-count', defaults.keepaliveCount, keepaliveCount),
+			forwards: value('forward', [] as ForwardSpec[], (given) => listOf(given).map(forward)),
+			jupyterLog: value('jupyter-log', null, text),
+			nvidiaSmi: value('nvidia-smi', defaults.nvidiaSmi, text),
+			sshPort: value('ssh-port', defaults.sshPort, (given) => port(given, 1)),
+			jupyterCmd: value('jupyter-cmd', null, text),
+			env: value('env', {kind: 'none'} as EnvSpec, (given) => envSpec(given, home)),
+			notebookDir: value('notebook-dir', cwd, (given) => localPath(given, home)),
+			noTui:
+				(noTuiGiven ? boolean(noTuiGiven) : false) ||
+				options.stdoutIsTty === false ||
+				(options.stdoutIsTty === undefined && process.stdout.isTTY !== true),
+			notifyAfterS: value('notify-after', defaults.notifyAfterS, positiveNumber),
+			notifyUrl: notifyUrlGiven ? httpUrl(notifyUrlGiven) : null,
+			slurm: slurmSettings(command, get),
+			warnings,
+			json: flagOrEnvBoolean(flags.json, env, 'json'),
+			stopJupyter: flags.stopJupyter === true,
+			printSystemdUnit: flags.printSystemdUnit === true,
+			...pairing,
+			configPath: file?.path ?? configFileLocation(flags, env, home, cwd).path,
+			home,
+			stateDir: join(stateHome, 'gpujup'),
+		};
+		// What the host's own table set (not a flag or variable over it) is taken as written.
+		const fromTable = (name: SettingName) =>
+			member?.table
+				? lookup(name, {...layers, file: null}) === undefined &&
+					fleetGiven(file!, member, name) !== undefined
+				: false;
+		return member ? fleetHostConfig(config, member, get, fromTable) : config;
+	};
+
+	if (fleet.length < 2) {
+		const config = resolveHost(fleet[0] ?? null);
+		// `gpujup url ALIAS`: the one host of a fleet whose URL to print.
+		if (command === 'url' && picked.alias !== null) config.fleetName = picked.alias;
+		return {kind: 'run', config};
 	}
 
-	const identities = value('identity', [] as string[], (given) =>
-		listOf(given).map((item) => localPath(item, home)),
-	);
-	for (const file of relay?.identityFiles ?? []) {
-		if (!identities.includes(file)) identities.push(file);
-	}
-
-	const stateHome = absoluteOrNull(env.XDG_STATE_HOME) ?? join(home, '.local', 'state');
-	const noTuiGiven = get('no-tui');
-	const hostKeys = {
-		knownHosts: value('known-hosts', null, (given) => localPath(given, home)),
-		acceptNew: value('accept-new', null, boolean),
-		home,
-	};
-	const chain =
-		relay?.links && hostAlias !== null
-			? chainHops(relay.links, {
-					identities,
-					hostKeys,
-					localUser,
-					hostUser: value('host-user', null, text),
-					hostKeyAlias: value('host-key-alias', null, text),
-				})
-			: [];
-	const last = chain.at(-1);
-	// From ~/.ssh/config the GPU host is the chain's last hop: its port is what `relay-port` names.
-	const relayPort =
-		last?.port ?? value('relay-port', defaults.relayPort, (given) => port(given, 1));
-	const hostUser = last?.user ?? value('host-user', relay?.target.user ?? localUser, text);
-	// The second hop is `localhost:<relay-port>` (what `ssh -J relay -p PORT localhost` resolves).
-	const gpuSsh = sshLookup('localhost', {...sshOptions, port: relayPort, user: hostUser}, null);
-	const gpuAlias = value('host-key-alias', null, text)?.toLowerCase() ?? null;
-	const notifyUrlGiven = get('notify-url');
-	const warnings: string[] = [];
-	// The URL may carry a secret (an ntfy topic is one): argv is readable by every local user.
-	if (notifyUrlGiven?.origin === '--notify-url')
-		warnings.push(
-			'--notify-url shows in `ps` to every user of this machine; put notify-url = "…" in config.toml or set GPUJUP_NOTIFY_URL instead',
-		);
-	const relayHostKeys: HostKeyPolicy = {
-		...(chain[0]?.hostKeys ?? hostKeyPolicy(relay?.ssh ?? gpuSsh, null, hostKeys)),
-		...value<{pin?: HostKeyPin}>('relay-key', {}, (given) => ({pin: hostKeyPin(given)})),
-	};
-	const gpuHostKeys: HostKeyPolicy = {
-		...(last?.hostKeys ?? hostKeyPolicy(gpuSsh, gpuAlias, hostKeys)),
-		...value<{pin?: HostKeyPin}>('host-key', {}, (given) => ({pin: hostKeyPin(given)})),
-	};
+	// `gpujup url` with a fleet: only the names, to ask each host's socket.
+	if (command === 'url')
+		return {kind: 'run', config: {...resolveHost(null), fleetHosts: fleet.map((m) => m.name)}};
+	const hosts = fleet.map((member) => resolveHost(member));
 	const config: Config = {
-		command,
-		profile: file?.profileName ?? null,
-		configFile: file?.path ?? null,
-		relay: relay ? relay.target : null,
-		relayPort,
-		// The pins are the relay's and the GPU host's: the chain's first and last hops.
-		chain: chain.map((hop, index) =>
-			index === chain.length - 1
-				? {...hop, hostKeys: gpuHostKeys}
-				: index === 0
-					? {...hop, hostKeys: relayHostKeys}
-					: hop,
-		),
-		hostAlias,
-		hostUser,
-		jupyterPort: value('jupyter-port', defaults.jupyterPort, (given) => port(given, 1)),
-		localPort: value('local-port', defaults.localPort, (given) => port(given, 0)),
-		identities,
-		relayHostKeys,
-		gpuHostKeys,
-		keepaliveS: value('keepalive', defaults.keepaliveS, keepaliveSeconds),
-		keepaliveCount: value('keepalive-count', defaults.keepaliveCount, keepaliveCount),
-		forwards: value('forward', [] as ForwardSpec[], (given) => listOf(given).map(forward)),
-		jupyterLog: value('jupyter-log', null, text),
-		nvidiaSmi: value('nvidia-smi', defaults.nvidiaSmi, text),
-		sshPort: value('ssh-port', defaults.sshPort, (given) => port(given, 1)),
-		jupyterCmd: value('jupyter-cmd', null, text),
-		env: value('env', {kind: 'none'} as EnvSpec, (given) => envSpec(given, home)),
-		notebookDir: value('notebook-dir', cwd, (given) => localPath(given, home)),
-		noTui:
-			(noTuiGiven ? boolean(noTuiGiven) : false) ||
-			options.stdoutIsTty === false ||
-			(options.stdoutIsTty === undefined && process.stdout.isTTY !== true),
-		notifyAfterS: value('notify-after', defaults.notifyAfterS, positiveNumber),
-		notifyUrl: notifyUrlGiven ? httpUrl(notifyUrlGiven) : null,
-		slurm: slurmSettings(command, get),
-		warnings,
-		json: flagOrEnvBoolean(flags.json, env, 'json'),
-		stopJupyter: flags.stopJupyter === true,
-		printSystemdUnit: flags.printSystemdUnit === true,
-		...pairing,
-		configPath: file?.path ?? configFileLocation(flags, env, home, cwd).path,
-		home,
-		stateDir: join(stateHome, 'gpujup'),
+		...hosts[0]!,
+		fleetName: null,
+		fleet: hosts,
+		fleetHosts: fleet.map((m) => m.name),
 	};
 	return {kind: 'run', config};
 }
@@ -418,6 +461,9 @@ function checkUnknownFlags(argv: readonly string[]): void {
 /** Commands that take a chain: `gpujup connect ALIAS` (and `status`, `doctor`). */
 const chainCommands: readonly Command[] = ['connect', 'status', 'doctor'];
 
+/** Commands that take several hosts (`gpujup A B`, `[fleet.<alias>]` tables): a fleet. */
+const fleetCommands: readonly Command[] = ['connect', 'status'];
+
 /**
  * The command and, for `gpujup ALIAS` / `gpujup connect ALIAS`, the alias. A first word that is
  * no command is an alias, unless it is a near miss of one (`conect`): then it is only an alias
@@ -426,30 +472,40 @@ const chainCommands: readonly Command[] = ['connect', 'status', 'doctor'];
 function pickCommand(input: readonly string[]): {
 	command: Command | 'help';
 	alias: string | null;
+	/** `gpujup A B …` (connect, status): the aliases after the first, for a fleet. */
+	more: string[];
 	typo: string | null;
 } {
 	const [first, ...rest] = input;
-	if (first === undefined) return {command: 'connect', alias: null, typo: null};
-	if (first === 'help') return {command: 'help', alias: null, typo: null};
+	if (first === undefined) return {command: 'connect', alias: null, more: [], typo: null};
+	if (first === 'help') return {command: 'help', alias: null, more: [], typo: null};
 	const known = (commands as readonly string[]).includes(first);
 	const command = known ? (first as Command) : 'connect';
-	const takesAlias = !known || chainCommands.includes(command);
+	const takesAlias = !known || chainCommands.includes(command) || command === 'url';
 	const alias = known ? (takesAlias ? (rest[0] ?? null) : null) : first;
 	// After `--` a word that looks like a flag is still no alias; `pair` takes the pairing string.
-	const extra =
+	let extra =
 		(known && takesAlias && !alias?.startsWith('-')) || first === 'pair' ? rest.slice(1) : rest;
 	if (alias?.startsWith('-') && known)
 		throw new ConfigError(
 			`unexpected argument "${alias}" after "${first}" (gpujup --help lists the usage)`,
 		);
 	if (!known && first.startsWith('-')) throw unknownCommand(first);
+	// Several hosts: connect and status take a fleet of aliases (`gpujup p507 p508`).
+	const more = fleetCommands.includes(command) && alias !== null ? extra : [];
+	if (more.length > 0) extra = [];
+	for (const word of more)
+		if (word.startsWith('-'))
+			throw new ConfigError(
+				`unexpected argument "${word}" after "${alias}" (gpujup --help lists the usage)`,
+			);
 	if (extra.length > 0) {
 		throw new ConfigError(
 			`unexpected argument "${extra[0]}" after "${alias ?? first}" (gpujup --help lists the usage)`,
 		);
 	}
 
-	return {command, alias, typo: known ? null : first};
+	return {command, alias, more, typo: known ? null : first};
 }
 
 function unknownCommand(word: string): ConfigError {
@@ -630,12 +686,15 @@ function loadConfigFile(
 		throw new ConfigError(`${path}: invalid TOML: ${(error as Error).message}`);
 	}
 
-	const layer: FileLayer = {path, text, top: parsed, profile: null, profileName: null};
+	const layer: FileLayer = {path, text, top: parsed, profile: null, profileName: null, fleet: {}};
 	for (const key of Object.keys(parsed)) {
 		const name = normalizeKey(key);
-		if (name === 'profile' || name === 'profiles' || isSettingName(name)) continue;
+		if (name === 'profile' || name === 'profiles' || name === 'fleet' || isSettingName(name))
+			continue;
 		throw unknownKey(layer, [], key);
 	}
+
+	layer.fleet = fleetTables(layer);
 
 	const profilesKey = Object.keys(parsed).find((key) => normalizeKey(key) === 'profiles');
 	const profiles = profilesKey === undefined ? {} : parsed[profilesKey];
@@ -1068,6 +1127,176 @@ function resolveRelay(given: Given, sshOptions: SshConfigOptions): ResolvedRelay
 		},
 		identityFiles: ssh.identityFiles,
 		ssh,
+	};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fleet: several GPU hosts behind one relay
+
+/**
+ * The keys a `[fleet.<alias>]` table may set: how to reach that GPU host and what to forward.
+ * The rest (the dashboard, the GPU host's own settings, Slurm) are the run's, not a host's.
+ */
+export const fleetKeys: readonly SettingName[] = [
+	'relay',
+	'relay-port',
+	'host-user',
+	'jupyter-port',
+	'local-port',
+	'identity',
+	'known-hosts',
+	'accept-new',
+	'keepalive',
+	'keepalive-count',
+	'host-key-alias',
+	'forward',
+	'jupyter-log',
+	'nvidia-smi',
+	'notify-after',
+	'relay-key',
+	'host-key',
+];
+
+/** Local ports of the hosts of a fleet are this far apart: 19507, 19517, 19527 … */
+export const fleetPortStep = 10;
+
+/** One host of a fleet, as the command line and the config file name it. */
+type FleetMember = {
+	readonly name: string;
+	/** Its `[fleet.<name>]` table, or null when it has none. */
+	readonly table: Record<string, unknown> | null;
+	readonly index: number;
+	readonly count: number;
+	/** Its table names a relay (`relay`, `relay-port`): a two-hop chain, not an ~/.ssh/config alias. */
+	readonly viaRelay: boolean;
+};
+
+function fleetTables(layer: FileLayer): Record<string, Record<string, unknown>> {
+	const fleetKey = Object.keys(layer.top).find((key) => normalizeKey(key) === 'fleet');
+	if (fleetKey === undefined) return {};
+	const tables = layer.top[fleetKey];
+	if (!isTable(tables) || !Object.values(tables).every(isTable))
+		throw new ConfigError(
+			`${fileOrigin(layer, [], fleetKey)}: expected tables like [fleet.ALIAS], got ${show(tables)}`,
+		);
+	for (const [alias, table] of Object.entries(tables as Record<string, Record<string, unknown>>)) {
+		if (parseJumpEntry(alias)?.host !== alias)
+			throw new ConfigError(
+				`${fileLine(layer, ['fleet', alias], Object.keys(table)[0] ?? alias)}: [fleet.${alias}]: expected an ~/.ssh/config alias or a host name`,
+			);
+		for (const key of Object.keys(table)) {
+			const name = normalizeKey(key);
+			if (isSettingName(name) && fleetKeys.includes(name)) continue;
+			const where = fileLine(layer, ['fleet', alias], key);
+			if (isSettingName(name))
+				throw new ConfigError(
+					`${where}: "${key}" is not a per-host key; [fleet.${alias}] takes ${fleetKeys.join(', ')} (put "${key}" at the top level)`,
+				);
+			const guess = closest(name, fleetKeys);
+			throw new ConfigError(
+				`${where}: unknown key "${key}"${guess ? `; did you mean "${guess}"?` : ''}`,
+			);
+		}
+	}
+
+	return tables as Record<string, Record<string, unknown>>;
+}
+
+/**
+ * The hosts of this run: `gpujup A B …` (connect, status), else, with no alias or `host` given,
+ * every `[fleet.<alias>]` table. One host alone (an alias, or a single table) is no fleet unless
+ * it has a table to apply; none: the single-host run of today.
+ */
+function fleetOf(
+	picked: {command: Command | 'help'; alias: string | null; more: readonly string[]},
+	file: FileLayer | null,
+	getTop: (name: SettingName) => Given | undefined,
+	sshOptions: SshConfigOptions,
+): FleetMember[] {
+	const {command} = picked;
+	const tables = file?.fleet ?? {};
+	const isFleetCommand = fleetCommands.includes(command as Command);
+	if (!isFleetCommand && command !== 'url') return [];
+	let names: string[];
+	if (picked.alias !== null) {
+		if (command === 'url') return [];
+		names = [picked.alias, ...picked.more];
+	} else if (getTop('host')) {
+		return [];
+	} else {
+		names = Object.keys(tables);
+	}
+
+	if (names.length === 0) return [];
+	if (names.length === 1 && !Object.hasOwn(tables, names[0]!)) return [];
+	const seen = new Set<string>();
+	for (const name of names) {
+		if (seen.has(name))
+			throw new ConfigError(`"${name}" is named twice; give each host once (gpujup A B …)`);
+		seen.add(name);
+	}
+
+	return names.map((name, index) => {
+		const table = Object.hasOwn(tables, name) ? tables[name]! : null;
+		const viaRelay =
+			table !== null &&
+			Object.keys(table).some((key) => ['relay', 'relay-port'].includes(normalizeKey(key)));
+		// A typo among several hosts would be dialled as a host name of its own: say so instead.
+		if (names.length > 1 && table === null && command !== 'url') {
+			if (parseJumpEntry(name)?.host !== name)
+				throw new ConfigError(
+					`"${name}": expected an ~/.ssh/config alias or a host name (user and port go in ~/.ssh/config or [fleet.${name}])`,
+				);
+			const ssh = sshLookup(name, sshOptions, {origin: 'the alias', host: name});
+			if (ssh.hostName === null && ssh.proxyJump === null && ssh.proxyCommand === null)
+				throw new ConfigError(
+					`"${name}": no Host ${name} in ~/.ssh/config and no [fleet.${name}] in ${file?.path ?? 'the config file'}; gpujup A B … takes the aliases of GPU hosts`,
+				);
+		}
+
+		return {name, table, index, count: names.length, viaRelay};
+	});
+}
+
+/** A setting from a fleet host's own table, named by its file, line and table. */
+function fleetGiven(file: FileLayer, member: FleetMember, name: SettingName): Given | undefined {
+	if (!member.table) return undefined;
+	const key = findKey(member.table, name);
+	if (key === undefined) return undefined;
+	return {
+		value: member.table[key],
+		origin: fileOrigin(file, ['fleet', member.name], key),
+		baseDir: dirname(file.path),
+	};
+}
+
+/**
+ * A fleet host's Config: its name, and, unless its table sets them, its local ports moved by
+ * {@link fleetPortStep} per host (19507, 19517, …; 0 stays 0) so no two hosts want the same one.
+ */
+function fleetHostConfig(
+	config: Config,
+	member: FleetMember,
+	get: (name: SettingName) => Given | undefined,
+	own: (name: SettingName) => boolean,
+): Config {
+	if (member.count < 2) return config;
+	const shift = member.index * fleetPortStep;
+	const moved = (port: number, name: SettingName): number => {
+		if (port === 0 || own(name)) return port;
+		const next = port + shift;
+		if (next > 65_535)
+			throw new ConfigError(
+				`${get(name)?.origin ?? name}: ${port} + ${shift} for the fleet's host ${member.index + 1} (${member.name}) is past 65535; give [fleet.${member.name}] a ${name} of its own`,
+			);
+		return next;
+	};
+
+	return {
+		...config,
+		fleetName: member.name,
+		localPort: moved(config.localPort, 'local-port'),
+		forwards: config.forwards.map((spec) => ({...spec, local: moved(spec.local, 'forward')})),
 	};
 }
 

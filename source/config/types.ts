@@ -139,6 +139,15 @@ export type Config = {
 	pairName?: string | null;
 	/** The config file read, or the one that would be (and `pair` writes), whether it exists or not. */
 	configPath?: string;
+	/**
+	 * In a fleet, this host's name (its alias, or its `[fleet.<name>]` table): the `host` of its
+	 * events, its socket's name. Null for a single host.
+	 */
+	fleetName?: string | null;
+	/** Several GPU hosts (`gpujup A B`, `[fleet.<alias>]` tables): each host's own Config. */
+	fleet?: readonly Config[];
+	/** The fleet's host names, also where only the names are known (`gpujup url`). */
+	fleetHosts?: readonly string[];
 	home: string;
 	/** `${XDG_STATE_HOME:-~/.local/state}/gpujup` */
 	stateDir: string;

@@ -20,9 +20,10 @@ import {createStore, type Store} from '../core/store.js';
 import {startLocalForward} from '../services/local-forward.js';
 import {RemoteJupyter} from '../services/remote-jupyter.js';
 import type {KeyCache} from '../services/ssh-auth.js';
-import {SshHop} from '../services/ssh-hop.js';
+import {SshHop, type SshHopOptions} from '../services/ssh-hop.js';
 import {GpuStream} from '../services/gpu-stream.js';
 import {sshRunner} from '../services/command-runner.js';
+import type {HopPool} from './hop-pool.js';
 import {
 	authOptions,
 	chainOf,
@@ -134,6 +135,7 @@ export function createHops(
 	config: Config,
 	store: Store<AppState, AppAction>,
 	asker: AskerFactory,
+	pool?: HopPool,
 ): ChainHops {
 	const chain = chainOf(config);
 	const labels = hopLabels(config);
@@ -144,7 +146,7 @@ export function createHops(
 		const role = chainRole(index, chain.length);
 		const ask = asker(role);
 		const via = hops[index - 1];
-		hops.push(
+		const make = (onStatus: SshHopOptions['onStatus']) =>
 			new SshHop({
 				...hostKeyOptions(target.hostKeys, target.keyNames, ask),
 				auth: {...authOptions(config, ask, target.identities), keyCache},
@@ -156,10 +158,16 @@ export function createHops(
 				port: target.port,
 				username: target.user,
 				...(via ? {via, viaTarget: {host: target.host, port: target.port}} : {}),
-				onStatus(patch) {
-					store.dispatch({type: 'hop', hop: role, index, patch});
-				},
-			}),
+				onStatus,
+			});
+		const onStatus: SshHopOptions['onStatus'] = (patch) => {
+			store.dispatch({type: 'hop', hop: role, index, patch});
+		};
+		// A fleet: the hops before the GPU host are one connection for every host behind them.
+		hops.push(
+			pool && index < chain.length - 1
+				? pool.hop(chain.slice(0, index + 1), make, onStatus)
+				: make(onStatus),
 		);
 	}
 
@@ -184,8 +192,11 @@ export async function runConnect(
 	config: Config,
 	store: Store<AppState, AppAction>,
 	asker: AskerFactory,
+	pool?: HopPool,
 ): Promise<ConnectHandle> {
-	const {relay, host, hops} = createHops(config, store, asker);
+	const {relay, host, hops} = createHops(config, store, asker, pool);
+	// The hops this chain disposes: a shared one is the pool's (its start is idempotent).
+	const ownHops = pool ? hops.filter((hop) => !pool.owns(hop)) : hops;
 	const disposers: Array<() => Promise<void> | void> = [];
 	try {
 		const jupyterForward = await startLocalForward({
@@ -549,7 +560,7 @@ export async function runConnect(
 					await dispose();
 				}
 
-				await disposeHops(hops);
+				await disposeHops(ownHops);
 			},
 		};
 	} catch (error) {
@@ -557,7 +568,7 @@ export async function runConnect(
 			await dispose();
 		}
 
-		await disposeHops(hops);
+		await disposeHops(ownHops);
 		throw error;
 	}
 }

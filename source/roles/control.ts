@@ -10,16 +10,18 @@ import {controlSocketPath} from './ssh-options.js';
  * place a {@link SessionHandle} is mapped onto the socket's operations (`url`, `status`,
  * `kernels`, `--stop-jupyter`). `handle` is read at each request: null while the role starts
  * (the socket comes first, so a second gpujup for the profile is refused before it touches
- * anything), and the requests that need it then find nothing.
+ * anything), and the requests that need it then find nothing. A fleet's host serves its own
+ * `path` (roles/fleet.ts fleetSocketPath).
  */
 export async function serveSession(
 	config: Config,
 	role: 'connect' | 'host',
 	store: Store<AppState, AppAction>,
 	handle: () => SessionHandle | null,
+	path: string = controlSocketPath(config, role),
 ): Promise<ControlServer> {
 	return startControlServer({
-		path: controlSocketPath(config, role),
+		path,
 		role,
 		profile: config.profile ?? 'default',
 		store,

@@ -21,9 +21,13 @@ export function stringifyJson(value: unknown): string {
 	);
 }
 
-/** One JSON object per line, stamped with `at`. */
-export function formatEvent(event: JsonEventBody, now = new Date()): string {
-	return stringifyJson({...event, at: now.toISOString()}) + '\n';
+/** One JSON object per line, stamped with `at` (and, in a fleet, the GPU host's name). */
+export function formatEvent(
+	event: JsonEventBody,
+	now = new Date(),
+	fields: {readonly host?: string} = {},
+): string {
+	return stringifyJson({...event, ...fields, at: now.toISOString()}) + '\n';
 }
 
 export type JsonWriterOptions = {
@@ -34,6 +38,8 @@ export type JsonWriterOptions = {
 	readonly onClosed?: () => void;
 	/** Default {@link maxQueuedBytes}; never below the stream's own high-water mark. */
 	readonly maxQueuedBytes?: number;
+	/** A fleet's GPU host: every line carries `"host":"<name>"` (SPEC JSON contract). */
+	readonly host?: string;
 };
 
 /**
@@ -48,6 +54,8 @@ export function startJsonWriter(
 	options: JsonWriterOptions = {},
 ): {write(event: JsonEventBody): void; dispose(): void} {
 	const limit = Math.max(options.maxQueuedBytes ?? maxQueuedBytes, out.writableHighWaterMark);
+	const fields = options.host === undefined ? {} : {host: options.host};
+	const line = (event: JsonEventBody) => formatEvent(event, new Date(), fields);
 	let previous: AppState | null = null;
 	let dropped = 0;
 	let closed = false;
@@ -57,7 +65,7 @@ export function startJsonWriter(
 		const count = dropped;
 		dropped = 0;
 		out.write(
-			formatEvent({
+			line({
 				type: 'error',
 				kind: 'overflow',
 				message: `the reader fell behind: ${count} event${count === 1 ? '' : 's'} dropped`,
@@ -65,7 +73,7 @@ export function startJsonWriter(
 		);
 		previous = store.getSnapshot();
 		for (const event of diffEvents(null, previous))
-			if (event.type !== 'log') out.write(formatEvent(event));
+			if (event.type !== 'log') out.write(line(event));
 	};
 
 	const emit = (event: JsonEventBody) => {
@@ -76,7 +84,7 @@ export function startJsonWriter(
 			return;
 		}
 
-		out.write(formatEvent(event));
+		out.write(line(event));
 	};
 
 	const onError = () => {

@@ -965,7 +965,11 @@ describe('a chain from ~/.ssh/config: gpujup ALIAS', () => {
 		expect(configError(['p507', '--host', 'relay']).message).toBe(
 			'--host relay and "p507" name two hosts; give one (gpujup p507)',
 		);
+		// Several words are a fleet (gpujup A B): each must be a host ~/.ssh/config or config.toml knows.
 		expect(configError(['p507', 'extra']).message).toBe(
+			'"extra": no Host extra in ~/.ssh/config and no [fleet.extra] in the config file; gpujup A B … takes the aliases of GPU hosts',
+		);
+		expect(configError(['doctor', 'p507', 'extra']).message).toBe(
 			'unexpected argument "extra" after "p507" (gpujup --help lists the usage)',
 		);
 		expect(configError(['host', '--host', 'p507']).message).toBe(

@@ -20,6 +20,10 @@
  * (`lab.gpuEnv()`, set through `environment=` in authorized_keys), so a `gpujup host` or Jupyter a
  * test starts with `env: lab.gpuEnv()` shares its state and runtime dirs with what an ssh session on
  * the "GPU host" sees. Everything is per lab; tests in parallel never share a port or a file.
+ *
+ * With `secondGpu: true` a second GPU host (a fleet behind one relay) runs beside the first:
+ * `lab.gpu2`, its own sshd, host key, HOME (`gpu2.env()`) and `ssh -R <gpu2.relayPort>:…`;
+ * Host `gpu2` in the lab's ssh_config, its key in knownHosts under `[localhost]:<gpu2.relayPort>`.
  */
 import {spawn, execFile, type ChildProcess} from 'node:child_process';
 import {appendFile, mkdir, readFile, writeFile} from 'node:fs/promises';
@@ -66,6 +70,26 @@ export type LabOptions = {
 	 * machine), accepting the client key; its key goes into known_hosts as `[127.0.0.1]:<port>`.
 	 */
 	readonly bastion?: boolean;
+	/**
+	 * Start a second GPU host behind the same relay (a fleet): its own sshd, host key, HOME and
+	 * reverse tunnel (`ssh -R <gpu2.relayPort>:localhost:<its port>`), started with the first's.
+	 */
+	readonly secondGpu?: boolean;
+};
+
+/** The second GPU host of a lab started with `secondGpu: true`. */
+export type LabSecondGpu = LabSshd & {
+	readonly sshPort: number;
+	/** Its reverse-forward port on the relay's loopback. */
+	readonly relayPort: number;
+	/** Its HOME (ssh sessions on it, its Jupyter). */
+	readonly home: string;
+	/** Environment for spawning Jupyter / gpujup host on it. */
+	env(): NodeJS.ProcessEnv;
+	reverseRunning(): boolean;
+	/** Kill its `ssh -R` and wait until the relay frees its port. */
+	stopReverse(): Promise<void>;
+	startReverse(): Promise<void>;
 };
 
 /** One sshd of the lab. */
@@ -96,6 +120,8 @@ export type Lab = {
 	readonly relay: LabSshd;
 	/** The third sshd, with `bastion: true`; null otherwise. */
 	readonly bastion: LabSshd | null;
+	/** The second GPU host, with `secondGpu: true` (ssh_config Host `gpu2`); null otherwise. */
+	readonly gpu2: LabSecondGpu | null;
 	/** The GPU host's sshd; `sshPort` is its real port (what `-R …:localhost:<sshPort>` exposes). */
 	readonly gpu: LabSshd & {readonly sshPort: number};
 	/** The reverse-forward port on the relay's loopback. */
@@ -196,7 +222,7 @@ const sshdConfig = (base: readonly string[], extra: readonly string[]): string =
 };
 
 type SshdSpec = {
-	readonly name: 'relay' | 'gpu' | 'bastion';
+	readonly name: 'relay' | 'gpu' | 'gpu2' | 'bastion';
 	readonly dir: string;
 	readonly hostKey: string;
 	readonly hostKeyPub: string;
@@ -379,7 +405,18 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
 		const gpuHome = path.join(dir, 'gpu-home');
 		const runtime = path.join(dir, 'run');
 		const gpuRuntime = path.join(dir, 'gpu-run');
+		const gpu2Home = path.join(dir, 'gpu2-home');
+		const gpu2Runtime = path.join(dir, 'gpu2-run');
 		for (const d of [
+			...(options.secondGpu
+				? [
+						gpu2Home,
+						gpu2Runtime,
+						path.join(gpu2Home, '.config'),
+						path.join(gpu2Home, '.local', 'state'),
+						path.join(gpu2Home, '.local', 'share'),
+					]
+				: []),
 			home,
 			gpuHome,
 			runtime,
@@ -394,29 +431,36 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
 		}
 
 		const clientKey = path.join(dir, 'id_ed25519');
-		const [clientKeyPub, relayHostPub, gpuHostPub, bastionHostPub] = await Promise.all([
-			keygen(clientKey, 'gpujup-lab-client'),
-			keygen(path.join(dir, 'relay_host_ed25519'), 'relay'),
-			keygen(path.join(dir, 'gpu_host_ed25519'), 'gpu'),
-			options.bastion ? keygen(path.join(dir, 'bastion_host_ed25519'), 'bastion') : null,
-		]);
+		const [clientKeyPub, relayHostPub, gpuHostPub, bastionHostPub, gpu2HostPub] = await Promise.all(
+			[
+				keygen(clientKey, 'gpujup-lab-client'),
+				keygen(path.join(dir, 'relay_host_ed25519'), 'relay'),
+				keygen(path.join(dir, 'gpu_host_ed25519'), 'gpu'),
+				options.bastion ? keygen(path.join(dir, 'bastion_host_ed25519'), 'bastion') : null,
+				options.secondGpu ? keygen(path.join(dir, 'gpu2_host_ed25519'), 'gpu2') : null,
+			],
+		);
 
-		const gpuEnvValues: Record<string, string> = {
-			HOME: gpuHome,
-			XDG_CONFIG_HOME: path.join(gpuHome, '.config'),
-			XDG_STATE_HOME: path.join(gpuHome, '.local', 'state'),
-			XDG_DATA_HOME: path.join(gpuHome, '.local', 'share'),
-			XDG_RUNTIME_DIR: gpuRuntime,
+		const hostEnvFor = (hostHome: string, hostRuntime: string): Record<string, string> => ({
+			HOME: hostHome,
+			XDG_CONFIG_HOME: path.join(hostHome, '.config'),
+			XDG_STATE_HOME: path.join(hostHome, '.local', 'state'),
+			XDG_DATA_HOME: path.join(hostHome, '.local', 'share'),
+			XDG_RUNTIME_DIR: hostRuntime,
 			// Debian's jupyter and python3 before anything else (root's pyenv shims are not on it);
 			// node's own dir last so `node` works in sessions too.
 			PATH: [options.hostEnvPath, SYSTEM_PATH, path.dirname(process.execPath)]
 				.filter(Boolean)
 				.join(':'),
 			...options.hostEnv,
-		};
-		const gpuKeyOptions = Object.entries(gpuEnvValues)
-			.map(([key, value]) => `environment="${key}=${value}"`)
-			.join(',');
+		});
+		const gpuEnvValues = hostEnvFor(gpuHome, gpuRuntime);
+		const gpu2EnvValues = hostEnvFor(gpu2Home, gpu2Runtime);
+		const keyOptionsFor = (values: Record<string, string>) =>
+			Object.entries(values)
+				.map(([key, value]) => `environment="${key}=${value}"`)
+				.join(',');
+		const gpuKeyOptions = keyOptionsFor(gpuEnvValues);
 
 		const relayAuthorized = path.join(dir, 'relay_authorized_keys');
 		const gpuAuthorized = path.join(dir, 'gpu_authorized_keys');
@@ -428,6 +472,11 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
 		};
 		await writeFile(relayAuthorized, authorizedLine(clientKeyPub, 'relay'), {mode: 0o600});
 		await writeFile(gpuAuthorized, authorizedLine(clientKeyPub, 'gpu'), {mode: 0o600});
+		const gpu2Authorized = path.join(dir, 'gpu2_authorized_keys');
+		if (gpu2HostPub)
+			await writeFile(gpu2Authorized, `${keyOptionsFor(gpu2EnvValues)} ${clientKeyPub}\n`, {
+				mode: 0o600,
+			});
 
 		const [relay, gpuSshd] = await Promise.all([
 			makeSshd({
@@ -466,14 +515,27 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
 				})
 			: null;
 		if (bastion) cleanups.push(async () => bastion.stop());
+		const gpu2Sshd = gpu2HostPub
+			? await makeSshd({
+					name: 'gpu2',
+					dir,
+					hostKey: path.join(dir, 'gpu2_host_ed25519'),
+					hostKeyPub: gpu2HostPub,
+					authorizedKeys: gpu2Authorized,
+					extra: options.gpuOptions ?? [],
+					permitUserEnvironment: true,
+				})
+			: null;
+		if (gpu2Sshd) cleanups.push(async () => gpu2Sshd.stop());
 
 		const relayPort = await freePort();
+		const relayPort2 = gpu2Sshd ? await freePort() : 0;
 		const knownHosts = path.join(dir, 'known_hosts');
 		await writeFile(
 			knownHosts,
 			`[127.0.0.1]:${relay.port} ${relayHostPub}\n[localhost]:${relayPort} ${gpuHostPub}\n${
 				bastion ? `[127.0.0.1]:${bastion.port} ${bastion.hostKeyPub}\n` : ''
-			}`,
+			}${gpu2HostPub ? `[localhost]:${relayPort2} ${gpu2HostPub}\n` : ''}`,
 			{mode: 0o600},
 		);
 
@@ -505,6 +567,15 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
 				`  Port ${relayPort}`,
 				'  ProxyJump relay',
 				...common,
+				...(gpu2Sshd
+					? [
+							'Host gpu2',
+							'  HostName localhost',
+							`  Port ${relayPort2}`,
+							'  ProxyJump relay',
+							...common,
+						]
+					: []),
 				'',
 			].join('\n'),
 			{mode: 0o600},
@@ -524,85 +595,116 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
 		const sshEnv = baseEnv();
 		sshEnv.HOME = home;
 
-		let reverse: ChildProcess | undefined;
-		let reverseStderr = '';
 		const reverseAlive = options.reverseAliveSeconds ?? 5;
+		/** The seed's `ssh -R port:localhost:<sshd>` to the relay, for one GPU host. */
+		const reverseTunnel = (port: number, sshd: () => number) => {
+			let proc: ChildProcess | undefined;
+			let stderr = '';
+			const running = () =>
+				proc !== undefined && proc.exitCode === null && proc.signalCode === null;
+			const stop = async () => {
+				const current = proc;
+				proc = undefined;
+				if (current) await stopChild(current, {graceMs: 2000});
+				// The relay frees the port when it notices the session ended.
+				await waitFor(async () => portRefuses(port), {
+					timeoutMs: 15_000,
+					message: `relay port ${port} closed after the reverse tunnel stopped`,
+				});
+			};
 
-		const stopReverse = async () => {
-			const proc = reverse;
-			reverse = undefined;
-			if (proc) await stopChild(proc, {graceMs: 2000});
-			// The relay frees the port when it notices the session ended.
-			await waitFor(async () => portRefuses(relayPort), {
-				timeoutMs: 15_000,
-				message: `relay port ${relayPort} closed after the reverse tunnel stopped`,
-			});
-		};
-
-		const startReverse = async () => {
-			if (reverse && reverse.exitCode === null && reverse.signalCode === null) return;
-			reverseStderr = '';
-			const proc = spawn(
-				SSH,
-				[
-					'-N',
-					'-F',
-					'/dev/null',
-					'-o',
-					'ExitOnForwardFailure=yes',
-					'-o',
-					'StrictHostKeyChecking=yes',
-					'-o',
-					`UserKnownHostsFile=${knownHosts}`,
-					'-o',
-					'GlobalKnownHostsFile=/dev/null',
-					'-o',
-					'BatchMode=yes',
-					'-o',
-					'IdentitiesOnly=yes',
-					'-o',
-					'IdentityAgent=none',
-					'-o',
-					`ServerAliveInterval=${reverseAlive}`,
-					'-o',
-					'ServerAliveCountMax=3',
-					'-i',
-					clientKey,
-					'-R',
-					`${relayPort}:localhost:${gpuSshd.port}`,
-					'-p',
-					String(relay.port),
-					'root@127.0.0.1',
-				],
-				{stdio: ['ignore', 'ignore', 'pipe'], env: sshEnv},
-			);
-			proc.on('error', () => {});
-			proc.stderr?.setEncoding('utf8');
-			proc.stderr?.on('data', (chunk: string) => (reverseStderr += chunk));
-			reverse = proc;
-			try {
-				await waitFor(
-					async () => {
-						if (proc.exitCode !== null || proc.signalCode !== null) {
-							throw Object.assign(
-								new Error(
-									`reverse ssh exited (${proc.exitCode ?? proc.signalCode}): ${reverseStderr}`,
-								),
-							);
-						}
-						return (await readBanner(relayPort)).startsWith('SSH-2.0-');
-					},
-					{timeoutMs: 20_000, message: `GPU host banner on relay port ${relayPort}`},
+			const start = async () => {
+				if (running()) return;
+				stderr = '';
+				const child = spawn(
+					SSH,
+					[
+						'-N',
+						'-F',
+						'/dev/null',
+						'-o',
+						'ExitOnForwardFailure=yes',
+						'-o',
+						'StrictHostKeyChecking=yes',
+						'-o',
+						`UserKnownHostsFile=${knownHosts}`,
+						'-o',
+						'GlobalKnownHostsFile=/dev/null',
+						'-o',
+						'BatchMode=yes',
+						'-o',
+						'IdentitiesOnly=yes',
+						'-o',
+						'IdentityAgent=none',
+						'-o',
+						`ServerAliveInterval=${reverseAlive}`,
+						'-o',
+						'ServerAliveCountMax=3',
+						'-i',
+						clientKey,
+						'-R',
+						`${port}:localhost:${sshd()}`,
+						'-p',
+						String(relay.port),
+						'root@127.0.0.1',
+					],
+					{stdio: ['ignore', 'ignore', 'pipe'], env: sshEnv},
 				);
-			} catch (error: unknown) {
-				reverse = undefined;
-				await stopChild(proc, {graceMs: 1000});
-				throw error;
-			}
+				child.on('error', () => {});
+				child.stderr?.setEncoding('utf8');
+				child.stderr?.on('data', (chunk: string) => (stderr += chunk));
+				proc = child;
+				try {
+					await waitFor(
+						async () => {
+							if (child.exitCode !== null || child.signalCode !== null) {
+								throw Object.assign(
+									new Error(
+										`reverse ssh exited (${child.exitCode ?? child.signalCode}): ${stderr}`,
+									),
+								);
+							}
+							return (await readBanner(port)).startsWith('SSH-2.0-');
+						},
+						{timeoutMs: 20_000, message: `GPU host banner on relay port ${port}`},
+					);
+				} catch (error: unknown) {
+					proc = undefined;
+					await stopChild(child, {graceMs: 1000});
+					throw error;
+				}
+			};
+
+			return {
+				running,
+				start,
+				stop,
+				/** The relay's sessions were dropped: the `ssh -R` exits; make sure it is gone. */
+				async reap() {
+					const current = proc;
+					proc = undefined;
+					if (current) {
+						await Promise.race([
+							exited(current),
+							new Promise((resolve) => setTimeout(resolve, 10_000)),
+						]);
+						await stopChild(current, {graceMs: 1000});
+					}
+				},
+				async dispose() {
+					if (proc) await stopChild(proc, {graceMs: 1000});
+					proc = undefined;
+				},
+			};
 		};
+
+		const reverse = reverseTunnel(relayPort, () => gpuSshd.port);
+		const reverse2 = gpu2Sshd ? reverseTunnel(relayPort2, () => gpu2Sshd.port) : null;
+		const stopReverse = reverse.stop;
+		const startReverse = reverse.start;
 		cleanups.push(async () => {
-			if (reverse) await stopChild(reverse, {graceMs: 1000});
-			reverse = undefined;
+			await reverse.dispose();
+			await reverse2?.dispose();
 		});
 
 		const runSsh = async (args: readonly string[], runOptions: {timeoutMs?: number} = {}) =>
@@ -635,9 +737,23 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
 			enumerable: true,
 		}) as LabSshd & {readonly sshPort: number};
 
+		const gpu2: LabSecondGpu | null =
+			gpu2Sshd && reverse2
+				? (Object.defineProperties(gpu2Sshd, {
+						sshPort: {get: () => gpu2Sshd.port, enumerable: true},
+						relayPort: {value: relayPort2, enumerable: true},
+						home: {value: gpu2Home, enumerable: true},
+						env: {value: () => ({...baseEnv(), ...gpu2EnvValues})},
+						reverseRunning: {value: reverse2.running},
+						stopReverse: {value: reverse2.stop},
+						startReverse: {value: reverse2.start},
+					}) as LabSecondGpu)
+				: null;
+
 		const lab: Lab = {
 			relay,
 			bastion,
+			gpu2,
 			gpu,
 			relayPort,
 			user: 'root',
@@ -669,19 +785,13 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
 				proc.once('exit', () => spawned.delete(proc));
 				return proc;
 			},
-			reverseRunning: () =>
-				reverse !== undefined && reverse.exitCode === null && reverse.signalCode === null,
+			reverseRunning: reverse.running,
 			stopReverse,
 			startReverse,
 			async dropRelaySessions() {
 				await relay.dropSessions();
-				// The OpenSSH -R client exits once its relay session is gone.
-				const proc = reverse;
-				reverse = undefined;
-				if (proc) {
-					await Promise.race([exited(proc), new Promise((resolve) => setTimeout(resolve, 10_000))]);
-					await stopChild(proc, {graceMs: 1000});
-				}
+				// The OpenSSH -R clients exit once their relay sessions are gone.
+				await Promise.all([reverse.reap(), reverse2?.reap()]);
 			},
 			async addAuthorizedKey(pubLine, target) {
 				await appendFile(
@@ -695,7 +805,8 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
 			},
 		};
 
-		if ((options.reverse ?? 'openssh') === 'openssh') await startReverse();
+		if ((options.reverse ?? 'openssh') === 'openssh')
+			await Promise.all([startReverse(), reverse2?.start()]);
 		return lab;
 	} catch (error: unknown) {
 		for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});

@@ -48,6 +48,27 @@ describe('openssh lab', () => {
 		}
 	});
 
+	it('secondGpu: a second GPU host behind the same relay, with its own key, HOME and tunnel', async () => {
+		lab = await startLab({secondGpu: true});
+		const gpu2 = lab.gpu2!;
+		expect([gpu2.hostKeyPub === lab.gpu.hostKeyPub, gpu2.relayPort === lab.relayPort]).toEqual([
+			false,
+			false,
+		]);
+		expect(await readFile(lab.knownHosts, 'utf8')).toContain(
+			`[localhost]:${gpu2.relayPort} ${gpu2.hostKeyPub}`,
+		);
+		const result = await lab.ssh(['-F', lab.sshConfig, 'gpu2', 'echo "$HOME"']);
+		expect([result.code, result.stderr, result.stdout.trim()]).toEqual([0, '', gpu2.home]);
+		expect(await readFile(gpu2.logFile, 'utf8')).toMatch(/Accepted publickey for root/);
+		// Its tunnel stops and starts alone: the first host's stays.
+		await gpu2.stopReverse();
+		expect([gpu2.reverseRunning(), lab.reverseRunning()]).toEqual([false, true]);
+		expect(await portRefuses(gpu2.relayPort)).toBe(true);
+		await gpu2.startReverse();
+		expect(await readBanner(gpu2.relayPort)).toMatch(/^SSH-2\.0-OpenSSH/);
+	});
+
 	it('drops relay sessions, restarts the relay and restarts the reverse tunnel', async () => {
 		lab = await startLab();
 		expect(lab.reverseRunning()).toBe(true);

@@ -75,6 +75,25 @@ describe('the --no-tui JSON writer', () => {
 		writer.dispose();
 	});
 
+	it("a fleet host's writer puts its name on every line, the overflow count included", async () => {
+		const s = store();
+		const out = new StalledReader();
+		const writer = startJsonWriter(s, out, {host: 'p508', maxQueuedBytes: 16 * 1024});
+		for (let i = 0; i < 500; i++)
+			s.dispatch({type: 'log', lines: [`line ${i} ${'x'.repeat(200)}`]});
+		s.dispatch({type: 'hop', hop: 'relay', patch: {state: 'ready'}});
+		out.resume();
+		const lines = await waitFor(() => {
+			const all = out.lines();
+			return all.some((l) => l['kind'] === 'overflow') ? all : undefined;
+		});
+		expect(lines.filter((line) => line['host'] !== 'p508')).toEqual([]);
+		expect(lines.map((line) => line['type'])).toEqual(
+			expect.arrayContaining(['hop', 'log', 'error']),
+		);
+		writer.dispose();
+	});
+
 	it('a reader that went away (EPIPE) ends the writing quietly, once', () => {
 		const s = store();
 		let closed = 0;
