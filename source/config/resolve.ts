@@ -68,7 +68,12 @@ import {
 	type SshConfigOptions,
 	type SshHostConfig,
 } from './ssh-config.js';
-import {parseJumpEntry, resolveSshChain, type SshChainLink} from './ssh-chain.js';
+import {
+	parseJumpEntry,
+	resolveSshChain,
+	splitUserHostPort,
+	type SshChainLink,
+} from './ssh-chain.js';
 import {hostPatternFor} from '../core/known-hosts.js';
 import {
 	type ChainHop,
@@ -1065,27 +1070,10 @@ type ResolvedRelay = {
 export function parseRelaySpec(
 	spec: string,
 ): {user: string | null; host: string; port: string | null} | null {
-	const trimmed = spec.trim();
-	const at = trimmed.lastIndexOf('@');
-	const user = at >= 0 ? trimmed.slice(0, at) : null;
-	const rest = at >= 0 ? trimmed.slice(at + 1) : trimmed;
-	if (user === '' || /[\s:/]/.test(user ?? '')) return null;
-	let host: string;
-	let port: string | null = null;
-	if (rest.startsWith('[')) {
-		const match = /^\[([^\]]+)\](?::(.*))?$/.exec(rest);
-		if (!match) return null;
-		host = match[1] ?? '';
-		port = match[2] ?? null;
-	} else if (rest.split(':').length === 2) {
-		[host = '', port = null] = rest.split(':');
-	} else {
-		// Zero colons: a name; two or more: a bare IPv6 address, which cannot carry a port.
-		host = rest;
-	}
-
-	if (host === '' || /[\s/@[\]]/.test(host)) return null;
-	return {user, host, port};
+	const split = splitUserHostPort(spec.trim(), {bareIpv6: true});
+	// A user with a colon or a slash is a typo for a port or a path, not a login name.
+	if (!split || /[\s:/]/.test(split.user ?? '')) return null;
+	return split;
 }
 
 function resolveRelay(given: Given, sshOptions: SshConfigOptions): ResolvedRelay {

@@ -46,6 +46,38 @@ export type JumpEntry = {
 const maxHops = 16;
 
 /**
+ * `[user@]host[:port]` split as ssh's parse_user_host_port does: the user before the last `@`
+ * (null without one), `[v6]:port` in brackets; `bareIpv6`: a host of two or more colons is an
+ * IPv6 address without a port (`--relay ::1`), where ssh reads the first colon as the port's.
+ * Null for an empty user or host, or a host with spaces, `/`, `@` or brackets.
+ */
+export function splitUserHostPort(
+	text: string,
+	options: {readonly bareIpv6: boolean},
+): {user: string | null; host: string; port: string | null} | null {
+	const at = text.lastIndexOf('@');
+	const user = at >= 0 ? text.slice(0, at) : null;
+	if (user === '') return null;
+	const rest = at >= 0 ? text.slice(at + 1) : text;
+	let host: string;
+	let port: string | null = null;
+	if (rest.startsWith('[')) {
+		const match = /^\[([^\]]+)\](?::(.*))?$/.exec(rest);
+		if (!match) return null;
+		host = match[1] ?? '';
+		port = match[2] ?? null;
+	} else {
+		const colon = rest.indexOf(':');
+		const bare = options.bareIpv6 && colon !== rest.lastIndexOf(':');
+		host = colon === -1 || bare ? rest : rest.slice(0, colon);
+		port = colon === -1 || bare ? null : rest.slice(colon + 1);
+	}
+
+	if (host === '' || /[\s/@[\]]/.test(host)) return null;
+	return {user, host, port};
+}
+
+/**
  * Parses one ProxyJump entry as ssh's parse_ssh_uri / parse_user_host_port do; null when ssh
  * would refuse it.
  */
@@ -57,31 +89,15 @@ export function parseJumpEntry(text: string): JumpEntry | null {
 		if (rest.includes('/')) return null;
 	}
 
-	const at = rest.lastIndexOf('@');
-	const user = at >= 0 ? rest.slice(0, at) : null;
-	if (user === '') return null;
-	rest = at >= 0 ? rest.slice(at + 1) : rest;
-	let host: string;
-	let portText: string | null = null;
-	if (rest.startsWith('[')) {
-		const match = /^\[([^\]]+)\](?::(.*))?$/.exec(rest);
-		if (!match) return null;
-		host = match[1] ?? '';
-		portText = match[2] ?? null;
-	} else {
-		const colon = rest.indexOf(':');
-		host = colon === -1 ? rest : rest.slice(0, colon);
-		portText = colon === -1 ? null : rest.slice(colon + 1);
-	}
-
-	if (host === '' || /[\s/@[\]]/.test(host)) return null;
+	const split = splitUserHostPort(rest, {bareIpv6: false});
+	if (!split) return null;
 	let port: number | null = null;
-	if (portText !== null) {
-		port = Number(portText);
-		if (!/^\d+$/.test(portText) || port < 1 || port > 65_535) return null;
+	if (split.port !== null) {
+		port = Number(split.port);
+		if (!/^\d+$/.test(split.port) || port < 1 || port > 65_535) return null;
 	}
 
-	return {user, host, port};
+	return {user: split.user, host: split.host, port};
 }
 
 /**
