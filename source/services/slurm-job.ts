@@ -41,9 +41,10 @@ export type SlurmJobOptions = {
 	readonly profile: string;
 	/** `--sbatch`, split into words (partition, gres, time, account…). */
 	readonly sbatchArgs: readonly string[];
+	/** A venv path may be `~/…` (the home on the cluster). */
 	readonly env: JupyterEnv;
 	readonly jupyterCmd: string | null;
-	/** Jupyter's notebook dir on the cluster; null: the user's home there. */
+	/** Jupyter's notebook dir on the cluster (absolute, or `~/…`); null: the user's home there. */
 	readonly notebookDir: string | null;
 	/**
 	 * Where a job submitted from now on has Jupyter listen (default 'loopback': reached over ssh
@@ -207,12 +208,13 @@ export class SlurmJobService {
 	async submit(): Promise<SlurmJob> {
 		const probe = await this.probe();
 		const dir = await this.dir();
+		const env = this.#options.env;
 		const script = jobScript({
 			dir,
 			profile: this.#options.profile,
-			env: this.#options.env,
+			env: env.kind === 'venv' ? {...env, path: underHome(env.path, probe.home)} : env,
 			cmd: this.#options.jupyterCmd,
-			notebookDir: this.#options.notebookDir ?? probe.home,
+			notebookDir: underHome(this.#options.notebookDir ?? '~', probe.home),
 			allowRoot: probe.uid === 0,
 			listen: this.#options.listen ?? 'loopback',
 		});
@@ -364,6 +366,12 @@ export class SlurmJobService {
 			);
 		return result;
 	}
+}
+
+/** `~` and `~/…` (paths on the cluster as the user wrote them) under the home there. */
+export function underHome(path: string, home: string): string {
+	if (path === '~') return home;
+	return path.startsWith('~/') ? `${home.replace(/\/+$/, '')}/${path.slice(2)}` : path;
 }
 
 function asSlurmError(error: unknown): SlurmError {
