@@ -165,6 +165,7 @@ export async function cleanStatus(status: StatusObject, once: boolean): Promise<
 		gpu: status.gpu,
 		source: status.source ?? null,
 		kernels: status.kernels ?? [],
+		job: status.job ?? null,
 		// Those of the gpujup that answered; checked once (or an older one answered): this install's.
 		workarounds: status.workarounds ?? (await probeWorkarounds()),
 	};

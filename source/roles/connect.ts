@@ -185,6 +185,18 @@ export async function disposeHops(hops: readonly SshHop[]): Promise<void> {
 }
 
 /**
+ * A chain built by someone else (`connect --slurm`: the login node's hops, then the compute node's
+ * once the job runs): runConnect uses it instead of making one, and disposes only `owned`.
+ */
+export type ConnectTail = {
+	readonly chain: ChainHops;
+	readonly owned: readonly SshHop[];
+	/** Jupyter's token where no runtime file or agent tells it (the one gpujup made). */
+	readonly token?: string | null;
+	readonly pid?: number | null;
+};
+
+/**
  * `gpujup connect`: both hops, the local forward to Jupyter (and `--forward`s), Jupyter's state
  * and the GPUs watched over the second hop.
  */
@@ -193,10 +205,12 @@ export async function runConnect(
 	store: Store<AppState, AppAction>,
 	asker: AskerFactory,
 	pool?: HopPool,
+	tail?: ConnectTail,
 ): Promise<ConnectHandle> {
-	const {relay, host, hops} = createHops(config, store, asker, pool);
-	// The hops this chain disposes: a shared one is the pool's (its start is idempotent).
-	const ownHops = pool ? hops.filter((hop) => !pool.owns(hop)) : hops;
+	const {relay, host, hops} = tail?.chain ?? createHops(config, store, asker, pool);
+	// The hops this chain disposes: a shared one is the pool's (its start is idempotent), and of a
+	// chain handed in (ConnectTail) only those it says it owns.
+	const ownHops = tail?.owned ?? (pool ? hops.filter((hop) => !pool.owns(hop)) : hops);
 	const disposers: Array<() => Promise<void> | void> = [];
 	try {
 		const jupyterForward = await startLocalForward({
@@ -228,6 +242,8 @@ export async function runConnect(
 		const jupyter = new RemoteJupyter({
 			remotePort: config.jupyterPort,
 			localPort,
+			knownToken: tail?.token ?? null,
+			knownPid: tail?.pid ?? null,
 			onStatus(status) {
 				store.dispatch({type: 'jupyter', jupyter: status});
 			},

@@ -27,6 +27,13 @@ export type RemoteJupyterOptions = {
 	/** The laptop's forwarded port: the URL users open. */
 	readonly localPort: number;
 	readonly intervalMs?: number;
+	/**
+	 * A token known by other means (`connect --slurm`: the one gpujup made for the job), used where
+	 * no agent serves the port and no runtime file names one; sent, like any, only to the user's
+	 * own listener. `knownPid` likewise (the job's endpoint file).
+	 */
+	readonly knownToken?: string | null;
+	readonly knownPid?: number | null;
 	readonly onStatus: (status: JupyterStatus) => void;
 };
 
@@ -270,8 +277,8 @@ export class RemoteJupyter {
 		}
 
 		const server = pickServer(this.discovered, this.options.remotePort);
-		this.currentToken = server?.token || null;
-		this.pid = server?.pid ?? null;
+		this.currentToken = server?.token || this.options.knownToken || null;
+		this.pid = server?.pid ?? this.options.knownPid ?? null;
 	}
 
 	private async tick(epoch: number, rediscover: boolean): Promise<void> {

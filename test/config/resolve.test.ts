@@ -861,9 +861,9 @@ describe('--slurm, --sbatch, --on-quit, --node-ssh-port', () => {
 			kind: 'conda',
 			name: 'tf',
 		});
-		expect(
-			configError(['--relay', 'r', '--slurm', '--notebook-dir', 'nb']).message,
-		).toBe('--notebook-dir: expected a path on the cluster (absolute, or ~/…), got "nb"');
+		expect(configError(['--relay', 'r', '--slurm', '--notebook-dir', 'nb']).message).toBe(
+			'--notebook-dir: expected a path on the cluster (absolute, or ~/…), got "nb"',
+		);
 		expect(configError(['--relay', 'r', '--slurm', '--env', 'venv:venvs/a']).message).toBe(
 			'--env: expected a path on the cluster (absolute, or ~/…), got "venvs/a"',
 		);

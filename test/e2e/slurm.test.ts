@@ -1,0 +1,161 @@
+/**
+ * `gpujup connect --slurm` end to end, all real: a single-node Slurm cluster (test/helpers/slurm.ts),
+ * an OpenSSH sshd playing the login node (its sessions find the cluster through SLURM_CONF) and
+ * another playing the compute node `localhost` (same home: the cluster's shared filesystem), and
+ * the built binary under --no-tui with `[profiles.cluster]` in its config.toml. The job's Jupyter is
+ * Debian's, started by gpujup's job script on the node.
+ */
+import {appendFile, mkdir, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+import {runKernelCode} from '../helpers/jupyter.js';
+import {startLab, type Lab} from '../helpers/openssh-lab.js';
+import {freePort} from '../helpers/ports.js';
+import {startSlurm, type SlurmCluster} from '../helpers/slurm.js';
+import {waitFor} from '../helpers/wait-for.js';
+import {runGpujup, spawnGpujup, type GpujupProcess, type JsonLine} from './gpujup-process.js';
+
+let cluster: SlurmCluster;
+let lab: Lab;
+let localPort: number;
+
+beforeAll(async () => {
+	cluster = await startSlurm();
+	lab = await startLab({reverse: 'none', hostEnv: cluster.sessionEnv(), node: true});
+	// The login node is the lab's GPU host sshd, dialled directly.
+	await appendFile(lab.knownHosts, `[127.0.0.1]:${lab.gpu.port} ${lab.gpu.hostKeyPub}\n`);
+	localPort = await freePort();
+	const configDir = path.join(lab.home, '.config', 'gpujup');
+	await mkdir(configDir, {recursive: true, mode: 0o700});
+	await writeFile(
+		path.join(configDir, 'config.toml'),
+		[
+			'[profiles.cluster]',
+			`relay = "root@127.0.0.1:${lab.gpu.port}"`,
+			'slurm = true',
+			'sbatch = ["--time=30", "--gres=gpu:1"]',
+			`node-ssh-port = ${lab.node!.port}`,
+			`local-port = ${localPort}`,
+			'jupyter-cmd = "jupyter notebook"',
+			`identity = "${lab.clientKey}"`,
+			`known-hosts = "${lab.knownHosts}"`,
+			'keepalive = 1',
+			'on-quit = "keep"',
+			'',
+		].join('\n'),
+		{mode: 0o600},
+	);
+}, 180_000);
+
+afterAll(async () => {
+	await cluster?.stop();
+	await lab?.dispose();
+}, 60_000);
+
+const connect = (extra: readonly string[] = []) =>
+	spawnGpujup(['--profile', 'cluster', '--no-tui', ...extra], lab.env());
+
+const jobLine = (state: string) => (line: JsonLine) =>
+	line.type === 'job' && line['state'] === state;
+
+const squeueIds = async () =>
+	(await cluster.run(['squeue', '-h', '--name=gpujup-cluster', '-o', '%i'])).stdout
+		.trim()
+		.split('\n')
+		.filter(Boolean);
+
+type Status = {
+	ok: boolean;
+	hops: Array<{hop: string; name: string; state: string}>;
+	jupyter: {state: string; pid: number | null} | null;
+	job: {id: string; state: string; node: string | null; gpus: number | null} | null;
+};
+
+const liveStatus = async (): Promise<Status> => {
+	const result = await runGpujup(['status', '--json', '--profile', 'cluster'], lab.env());
+	return JSON.parse(result.stdout) as Status;
+};
+
+const urlToken = async () =>
+	waitFor(async () => {
+		const result = await runGpujup(['url', '--profile', 'cluster'], lab.env());
+		const match = /token=([\da-f]+)/.exec(result.stdout);
+		return result.code === 0 && match ? match[1] : undefined;
+	});
+
+describe('connect --slurm', () => {
+	it('submits the job, shows it pending on a drained node, reaches its Jupyter on the node once it runs, re-attaches after a restart, and cancels it on quit', async () => {
+		await cluster.drain('gpujup e2e maintenance');
+		let gpujup: GpujupProcess = connect();
+		try {
+			const pending = await gpujup.waitForLine(jobLine('PENDING'), {timeoutMs: 90_000});
+			const jobId = String(pending['id']);
+			expect(pending['reason']).toEqual(expect.any(String));
+			expect(pending['node']).toBeNull();
+			expect(pending['gpus']).toBe(1);
+			expect(await squeueIds()).toEqual([jobId]);
+
+			await cluster.resume();
+			const running = await gpujup.waitForLine(jobLine('RUNNING'), {timeoutMs: 90_000});
+			expect(running).toMatchObject({id: jobId, node: 'localhost', gpus: 1});
+			expect(running['timeLeftS']).toBeGreaterThan(25 * 60);
+			await gpujup.waitForLine(
+				(l) =>
+					l.type === 'hop' && l.hop === 'host' && l.name === 'localhost' && l.state === 'ready',
+				{timeoutMs: 90_000},
+			);
+			const forward = await gpujup.waitForLine(
+				(l) => l.type === 'forward' && l.state === 'listening',
+			);
+			expect(forward['local']).toBe(`127.0.0.1:${localPort}`);
+			const started = await gpujup.waitForLine(
+				(l) => l.type === 'jupyter' && l.state === 'running' && l['pid'] !== null,
+				{timeoutMs: 120_000},
+			);
+			const pid = started['pid'] as number;
+
+			const token = await urlToken();
+			const answer = await fetch(`http://127.0.0.1:${localPort}/api/status`, {
+				headers: {authorization: `token ${token}`},
+			});
+			expect(answer.status).toBe(200);
+			expect(await runKernelCode(`http://127.0.0.1:${localPort}/`, token!, 'print(6*7)')).toBe(
+				'42\n',
+			);
+			const status = await liveStatus();
+			expect(status.ok).toBe(true);
+			expect(status.hops.map((h) => [h.hop, h.state])).toEqual([
+				['relay', 'ready'],
+				['host', 'ready'],
+			]);
+			expect(status.job).toMatchObject({id: jobId, state: 'RUNNING', node: 'localhost', gpus: 1});
+			// The token went nowhere but the url answer.
+			expect(gpujup.output()).not.toContain(token);
+
+			// gpujup dies hard; a new one finds the same job and the same Jupyter.
+			gpujup.child.kill('SIGKILL');
+			await gpujup.exited();
+			expect(await squeueIds()).toEqual([jobId]);
+			gpujup = connect(['--on-quit', 'cancel']);
+			const again = await gpujup.waitForLine(jobLine('RUNNING'), {timeoutMs: 90_000});
+			expect(again['id']).toBe(jobId);
+			const back = await gpujup.waitForLine(
+				(l) => l.type === 'jupyter' && l.state === 'running' && l['pid'] !== null,
+				{timeoutMs: 120_000},
+			);
+			expect(back['pid']).toBe(pid);
+			expect(await urlToken()).toBe(token);
+			expect(await squeueIds()).toEqual([jobId]);
+
+			// Quit with --on-quit cancel: the job is gone from squeue.
+			expect(await gpujup.stop()).toBe(0);
+			await waitFor(async () => (await squeueIds()).length === 0, {
+				timeoutMs: 60_000,
+				message: 'the job gone from squeue after quit with --on-quit cancel',
+			});
+		} finally {
+			await gpujup.stop();
+			await cluster.resume().catch(() => {});
+		}
+	}, 420_000);
+});
