@@ -9,11 +9,12 @@ import {appendFile, mkdir, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {runKernelCode} from '../helpers/jupyter.js';
+import {startTmux} from '../helpers/tmux.js';
 import {startLab, type Lab} from '../helpers/openssh-lab.js';
 import {freePort} from '../helpers/ports.js';
 import {startSlurm, type SlurmCluster} from '../helpers/slurm.js';
 import {waitFor} from '../helpers/wait-for.js';
-import {runGpujup, spawnGpujup, type GpujupProcess, type JsonLine} from './gpujup-process.js';
+import {cli, runGpujup, spawnGpujup, type GpujupProcess, type JsonLine} from './gpujup-process.js';
 
 let cluster: SlurmCluster;
 let lab: Lab;
@@ -156,6 +157,54 @@ describe('connect --slurm', () => {
 		} finally {
 			await gpujup.stop();
 			await cluster.resume().catch(() => {});
+		}
+	}, 420_000);
+
+	it('in the dashboard: the job on its node with its time left; cancelled from outside it shows as ended with Slurm’s reason, r submits a new one, and q asks whether to cancel it', async () => {
+		const tmux = await startTmux(
+			[process.execPath, cli, '--profile', 'cluster', '--on-quit', 'ask'],
+			{env: lab.env(), width: 100, height: 30},
+		);
+		try {
+			let screen = await tmux.waitForText(
+				/job \d+ RUNNING on localhost · 1 GPU · \d+m left/,
+				120_000,
+			);
+			const first = /job (\d+) RUNNING/.exec(screen)![1]!;
+			expect(await squeueIds()).toEqual([first]);
+			await tmux.waitForText(/jupyter running/, 120_000);
+
+			// Cancelled from outside (an admin, preemption): ended, with Slurm's word for it.
+			await cluster.run(['scancel', first]);
+			screen = await tmux.waitForText(`job ${first} ended (CANCELLED`, 60_000);
+			expect(screen).toContain('r submits a new one');
+
+			await tmux.sendKeys('r');
+			screen = await tmux.waitForScreen(
+				(text) => {
+					const id = /job (\d+) RUNNING on localhost/.exec(text)?.[1];
+					return id !== undefined && id !== first;
+				},
+				{timeoutMs: 120_000, what: 'a new job running'},
+			);
+			const second = /job (\d+) RUNNING/.exec(screen)![1]!;
+			await tmux.waitForText(/jupyter running/, 120_000);
+
+			// q asks; y cancels the job.
+			await tmux.sendKeys('q');
+			await tmux.waitForText(`Cancel Slurm job ${second} too`, 15_000);
+			await tmux.sendKeys('y');
+			await waitFor(async () => (await tmux.exitCode()) !== null, {
+				timeoutMs: 30_000,
+				message: 'gpujup exits after the quit question',
+			});
+			expect(await tmux.exitCode()).toBe(0);
+			await waitFor(async () => (await squeueIds()).length === 0, {
+				timeoutMs: 60_000,
+				message: 'the job cancelled by the quit question gone from squeue',
+			});
+		} finally {
+			await tmux.dispose();
 		}
 	}, 420_000);
 });
