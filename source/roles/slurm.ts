@@ -100,6 +100,46 @@ export function slurmStore(
 	);
 }
 
+/**
+ * The login chain's hops (started by the caller) and a maker for the compute node's, each an
+ * SshHop over the one before, dispatching into the store at its place in the chain (the node is
+ * the last, `host`; the login node `relay` or `jump`). One key's passphrase is asked once.
+ */
+export function createSlurmHops(
+	config: Config,
+	store: Store<AppState, AppAction>,
+	asker: AskerFactory,
+): {
+	loginHops: SshHop[];
+	makeHop: (target: ChainHop, index: number, via: SshHop | undefined, label: string) => SshHop;
+} {
+	const login = loginChain(config);
+	const total = login.length + 1;
+	const keyCache: KeyCache = new Map();
+	const makeHop = (target: ChainHop, index: number, via: SshHop | undefined, label: string) => {
+		const role = chainRole(index, total);
+		const ask = asker(role);
+		return new SshHop({
+			...hostKeyOptions(target.hostKeys, target.keyNames, ask),
+			auth: {...authOptions(config, ask, target.identities), keyCache},
+			...keepalive(config),
+			name: role,
+			label,
+			host: target.host,
+			port: target.port,
+			username: target.user,
+			...(via ? {via, viaTarget: {host: target.host, port: target.port}} : {}),
+			onStatus(patch) {
+				store.dispatch({type: 'hop', hop: role, index, patch});
+			},
+		});
+	};
+	const loginHops: SshHop[] = [];
+	for (const [index, target] of login.entries())
+		loginHops.push(makeHop(target, index, loginHops[index - 1], hopLabel(target)));
+	return {loginHops, makeHop};
+}
+
 /** What the user reads of the job's state in the log. */
 export function jobLine(job: SlurmJob): string {
 	switch (job.state) {
@@ -139,34 +179,11 @@ export async function runSlurmConnect(
 	if (!settings) throw new Error('runSlurmConnect needs --slurm');
 	const profile = config.profile ?? 'default';
 	const login = loginChain(config);
-	const total = login.length + 1;
-	const keyCache: KeyCache = new Map();
 	const log = (line: string) => {
 		store.dispatch({type: 'log', lines: [line]});
 	};
 
-	const makeHop = (target: ChainHop, index: number, via: SshHop | undefined, label: string) => {
-		const role = chainRole(index, total);
-		const ask = asker(role);
-		return new SshHop({
-			...hostKeyOptions(target.hostKeys, target.keyNames, ask),
-			auth: {...authOptions(config, ask, target.identities), keyCache},
-			...keepalive(config),
-			name: role,
-			label,
-			host: target.host,
-			port: target.port,
-			username: target.user,
-			...(via ? {via, viaTarget: {host: target.host, port: target.port}} : {}),
-			onStatus(patch) {
-				store.dispatch({type: 'hop', hop: role, index, patch});
-			},
-		});
-	};
-
-	const loginHops: SshHop[] = [];
-	for (const [index, target] of login.entries())
-		loginHops.push(makeHop(target, index, loginHops[index - 1], hopLabel(target)));
+	const {makeHop, loginHops} = createSlurmHops(config, store, asker);
 	const loginHop = loginHops.at(-1)!;
 
 	const service = new SlurmJobService({

@@ -207,4 +207,45 @@ describe('connect --slurm', () => {
 			await tmux.dispose();
 		}
 	}, 420_000);
+
+	it('doctor --slurm: the login node, Slurm, the partition, Jupyter in the env, and ssh to the job’s node, each failure with its fix', async () => {
+		const doctor = async (extra: readonly string[] = []) =>
+			runGpujup(['doctor', '--profile', 'cluster', '--slurm', ...extra], lab.env());
+		let result = await doctor();
+		expect(result.code).toBe(0);
+		expect(result.stdout).toMatch(/✓ login node +logged in to 127\.0\.0\.1/);
+		expect(result.stdout).toMatch(/✓ Slurm commands +slurm-wlm \d+\.\d+/);
+		expect(result.stdout).toMatch(/✓ partition +the default, gpu/);
+		expect(result.stdout).toMatch(/✓ Jupyter in the env +none on the login node: Jupyter Notebook/);
+		expect(result.stdout).toMatch(/✓ ssh to the node +not checked: no job is running/);
+
+		result = await doctor(['--sbatch=--partition nope --time=5']);
+		expect(result.code).toBe(1);
+		expect(result.stdout).toMatch(
+			/✗ partition +no partition nope on this cluster \(there are: gpu\)/,
+		);
+		expect(result.stdout).toMatch(/fix: name one of them in --sbatch='--partition NAME'/);
+
+		// With the job running, Jupyter is looked for on its node and the node's sshd is knocked on.
+		const gpujup = connect(['--on-quit', 'cancel']);
+		try {
+			const running = await gpujup.waitForLine(jobLine('RUNNING'), {timeoutMs: 120_000});
+			result = await doctor();
+			expect(result.code).toBe(0);
+			expect(result.stdout).toContain(
+				`✓ Jupyter in the env  none on node localhost (job ${String(running['id'])}): Jupyter Notebook`,
+			);
+			expect(result.stdout).toMatch(
+				new RegExp(
+					`✓ ssh to the node +localhost:${lab.node!.port} from the login node: SSH-2\\.0-OpenSSH`,
+				),
+			);
+		} finally {
+			expect(await gpujup.stop()).toBe(0);
+		}
+		await waitFor(async () => (await squeueIds()).length === 0, {
+			timeoutMs: 60_000,
+			message: 'the job cancelled on quit',
+		});
+	}, 300_000);
 });
