@@ -27,7 +27,9 @@ import {
 	type JobEndpoint,
 	type SlurmJob,
 } from '../core/slurm.js';
+import {shellQuote} from '../core/shell.js';
 import {createStore, type Store} from '../core/store.js';
+import type {HopStatus} from '../core/types.js';
 import {sshRunner} from '../services/command-runner.js';
 import {deliverNotification} from '../services/notify-url.js';
 import {SlurmJobService, type SlurmError} from '../services/slurm-job.js';
@@ -75,6 +77,16 @@ const hopLabel = (hop: ChainHop) =>
 	hop.name === hop.host ? address(hop) : `${hop.name} (${address(hop)})`;
 
 const pendingNodeLabel = 'compute node (waiting for the job)';
+
+/** How a node says no to ssh: refused, forbidden (the login node's sshd), auth (pam_slurm_adopt). */
+const refusals: ReadonlySet<string> = new Set(['refused', 'forbidden', 'auth']);
+
+/** The refusal in words (the hop's own message speaks of a GPU host's reverse tunnel). */
+const refusalWords: Readonly<Record<string, string>> = {
+	refused: 'refused: no sshd there?',
+	forbidden: "the login node's sshd forbids forwarding there",
+	auth: 'the node refused the login: pam_slurm_adopt lets in only users with a job there',
+};
 
 /** The store of `connect --slurm`: the login chain's hops, then the compute node's (once known). */
 export function slurmStore(
@@ -202,7 +214,9 @@ export async function runSlurmConnect(
 	let attaching = false;
 	let lastError: string | null = null;
 	/** The connect machinery over the node, and the endpoint it was built for. */
-	let tail: {handle: ConnectHandle; endpoint: JobEndpoint} | null = null;
+	let tail: {handle: ConnectHandle; endpoint: JobEndpoint; unwatch: () => void} | null = null;
+	/** A job whose Jupyter the login node cannot reach (loopback only, ssh to its node refused). */
+	let stuck: JobEndpoint | null = null;
 	/** Bumped whenever the tail is to change: a build that finds it moved on throws its work away. */
 	let tailEpoch = 0;
 	let building: Promise<void> = Promise.resolve();
@@ -230,6 +244,7 @@ export async function runSlurmConnect(
 		const old = tail;
 		tail = null;
 		if (!old) return;
+		old.unwatch();
 		await old.handle.dispose();
 		store.dispatch({
 			type: 'hop',
@@ -240,51 +255,179 @@ export async function runSlurmConnect(
 		store.dispatch({type: 'jupyter', jupyter: null});
 	};
 
-	const buildTail = async (endpoint: JobEndpoint) => {
-		const epoch = ++tailEpoch;
-		const old = tail;
-		tail = null;
-		await old?.handle.dispose();
-		if (epoch !== tailEpoch || disposed) return;
+	const nodeEntry = (patch: Partial<Omit<HopStatus, 'hop' | 'index'>>) => {
+		store.dispatch({type: 'hop', hop: 'host', index: login.length, patch});
+	};
+
+	/** Token, log dir; null when the tail moved on meanwhile. */
+	const tailInputs = async (epoch: number) => {
 		const token = await service.readToken().catch((error: unknown) => {
 			log(`[gpujup] ${error instanceof Error ? error.message : String(error)}`);
 			return null;
 		});
 		dir ??= await service.dir();
-		if (epoch !== tailEpoch || disposed) return;
-		const target = nodeTarget(config, login.at(-1)!, endpoint.node);
-		const label = `${endpoint.node} (job ${endpoint.jobId}, via ${login.at(-1)!.name})`;
-		const nodeHop = makeHop(target, login.length, loginHop, label);
-		store.dispatch({
-			type: 'hop',
-			hop: 'host',
-			index: login.length,
-			patch: {label, name: endpoint.node},
-		});
-		const tailConfig: Config = {
-			...config,
-			hostAlias: config.hostAlias ?? login[0]!.name,
-			chain: [...login, target],
-			jupyterPort: endpoint.port,
-			localPort,
-			// The job's output is Jupyter's log, on the shared filesystem the node sees too.
-			jupyterLog: jobFiles(dir, endpoint.jobId).log,
-		};
-		const handle = await runConnect(tailConfig, store, asker, undefined, {
-			chain: {relay: loginHops[0]!, host: nodeHop, hops: [...loginHops, nodeHop]},
-			owned: [nodeHop],
-			token,
-			pid: endpoint.pid,
-		});
+		return epoch === tailEpoch && !disposed ? {token, dir} : null;
+	};
+
+	const tailConfig = (
+		endpoint: JobEndpoint,
+		logDir: string,
+		chain: readonly ChainHop[],
+	): Config => ({
+		...config,
+		hostAlias: config.hostAlias ?? login[0]!.name,
+		chain,
+		jupyterPort: endpoint.port,
+		localPort,
+		// The job's output is Jupyter's log, on the shared filesystem the node sees too.
+		jupyterLog: jobFiles(logDir, endpoint.jobId).log,
+	});
+
+	const settle = async (
+		epoch: number,
+		endpoint: JobEndpoint,
+		handle: ConnectHandle,
+		unwatch: () => void,
+		how: string,
+	) => {
 		if (epoch !== tailEpoch || disposed) {
+			unwatch();
 			await handle.dispose();
 			return;
 		}
 		localPort = handle.localPort;
-		tail = {handle, endpoint};
+		tail = {handle, endpoint, unwatch};
 		log(
-			`[gpujup] job ${endpoint.jobId}: Jupyter on ${endpoint.node}'s ${endpoint.host}:${endpoint.port} (pid ${endpoint.pid}), forwarded to 127.0.0.1:${handle.localPort}`,
+			`[gpujup] job ${endpoint.jobId}: Jupyter on ${endpoint.node}'s ${endpoint.host}:${endpoint.port} (pid ${endpoint.pid}), ${how}, forwarded to 127.0.0.1:${handle.localPort}`,
 		);
+	};
+
+	/**
+	 * Where ssh to the node is refused: the login node forwards to the node's address, where the
+	 * job's Jupyter listens (token required); what gpujup looks at on the node (listeners, processes,
+	 * GPUs) runs there through `srun --jobid … --overlap`.
+	 */
+	const buildForwardTail = async (endpoint: JobEndpoint, epoch: number) => {
+		const inputs = await tailInputs(epoch);
+		if (!inputs) return;
+		const srun = `srun --jobid=${endpoint.jobId} --overlap --ntasks=1 --nodes=1`;
+		const label = `${endpoint.node} ${endpoint.host}:${endpoint.port} (job ${endpoint.jobId}, forwarded by ${login.at(-1)!.name}; no ssh)`;
+		// Its state is the login node's: that hop carries it.
+		const mirror = () => {
+			nodeEntry({
+				label,
+				name: endpoint.node,
+				state: loginHop.client ? 'ready' : 'waiting',
+				error: null,
+				attempt: 0,
+			});
+		};
+		mirror();
+		loginHop.on('ready', mirror);
+		loginHop.on('down', mirror);
+		const unwatch = () => {
+			loginHop.off('ready', mirror);
+			loginHop.off('down', mirror);
+		};
+		const handle = await runConnect(
+			{...tailConfig(endpoint, inputs.dir, login), nvidiaSmi: `${srun} ${config.nvidiaSmi}`},
+			store,
+			asker,
+			undefined,
+			{
+				chain: {relay: loginHops[0]!, host: loginHop, hops: loginHops},
+				owned: [],
+				token: inputs.token,
+				pid: endpoint.pid,
+				remoteHost: endpoint.host,
+				wrapCommand: (command) => `${srun} sh -c ${shellQuote(command)}`,
+				relabel: false,
+			},
+		);
+		await settle(epoch, endpoint, handle, unwatch, 'no ssh to the node');
+	};
+
+	/** ssh to the job's node was refused: say so, and forward to the node's address instead. */
+	const nodeRefusedFor = async (endpoint: JobEndpoint, why: string) => {
+		const epoch = ++tailEpoch;
+		const old = tail;
+		tail = null;
+		old?.unwatch();
+		await old?.handle.dispose();
+		if (epoch !== tailEpoch || disposed) return;
+		service.setListen('node');
+		const where = `${endpoint.node}:${config.slurm?.nodeSshPort ?? 22}`;
+		log(
+			`[gpujup] no ssh to node ${where} from the login node (${why}): forwarding to the node's address instead`,
+		);
+		if (endpoint.listen === 'node') {
+			await buildForwardTail(endpoint, epoch);
+			return;
+		}
+		stuck = endpoint;
+		const text = `job ${endpoint.jobId}'s Jupyter is on ${endpoint.node}'s loopback only: r replaces the job with one on the node's address`;
+		log(`[gpujup] ${text}`);
+		nodeEntry({
+			label: `${endpoint.node} (no ssh)`,
+			state: 'failed',
+			error: {
+				kind: 'forbidden',
+				message: `no ssh to ${where} from the login node: r replaces job ${endpoint.jobId} with one whose Jupyter the login node can reach`,
+			},
+		});
+		store.dispatch({type: 'notice', notice: {text, level: 'warn', at: Date.now()}});
+	};
+
+	const buildTail = async (endpoint: JobEndpoint) => {
+		const epoch = ++tailEpoch;
+		const old = tail;
+		tail = null;
+		old?.unwatch();
+		await old?.handle.dispose();
+		if (epoch !== tailEpoch || disposed) return;
+		// A job made for clusters without ssh to their nodes: no ssh is tried.
+		if (endpoint.listen === 'node') {
+			await buildForwardTail(endpoint, epoch);
+			return;
+		}
+		const inputs = await tailInputs(epoch);
+		if (!inputs) return;
+		const target = nodeTarget(config, login.at(-1)!, endpoint.node);
+		const label = `${endpoint.node} (job ${endpoint.jobId}, via ${login.at(-1)!.name})`;
+		const nodeHop = makeHop(target, login.length, loginHop, label);
+		nodeEntry({label, name: endpoint.node});
+		// The node refusing us (pam_slurm_adopt, no sshd, forwarding to it forbidden) while the
+		// login node is up: the fallback. Watched from before the hop's first attempt.
+		const unwatch = store.subscribe(() => {
+			if (epoch !== tailEpoch) {
+				unwatch();
+				return;
+			}
+			const hop = store.getSnapshot().hops[login.length];
+			if (
+				hop?.error &&
+				(hop.state === 'failed' || hop.state === 'waiting') &&
+				refusals.has(hop.error.kind) &&
+				loginHop.client
+			) {
+				const why = refusalWords[hop.error.kind] ?? hop.error.kind;
+				unwatch();
+				changeTail(async () => nodeRefusedFor(endpoint, why));
+			}
+		});
+		const handle = await runConnect(
+			tailConfig(endpoint, inputs.dir, [...login, target]),
+			store,
+			asker,
+			undefined,
+			{
+				chain: {relay: loginHops[0]!, host: nodeHop, hops: [...loginHops, nodeHop]},
+				owned: [nodeHop],
+				token: inputs.token,
+				pid: endpoint.pid,
+			},
+		);
+		await settle(epoch, endpoint, handle, unwatch, 'over ssh to the node');
 	};
 
 	/** Serialised: one tail change at a time, in order. */
@@ -362,6 +505,20 @@ export async function runSlurmConnect(
 		}
 	};
 
+	const replaceStuck = async (endpoint: JobEndpoint) => {
+		stuck = null;
+		log(
+			`[gpujup] cancelling job ${endpoint.jobId} and submitting one with Jupyter on the node's address`,
+		);
+		try {
+			await service.cancel();
+			const job = await service.submit();
+			log(`[gpujup] submitted job ${job.id}`);
+		} catch (error: unknown) {
+			log(`[gpujup] slurm: ${error instanceof Error ? error.message : String(error)}`);
+		}
+	};
+
 	const resubmit = async () => {
 		log('[gpujup] submitting a new job');
 		try {
@@ -389,6 +546,10 @@ export async function runSlurmConnect(
 		service,
 		tail: () => tail?.handle ?? null,
 		reconnect() {
+			if (stuck && seen?.id === stuck.jobId && seen.state !== 'ENDED') {
+				void replaceStuck(stuck);
+				return;
+			}
 			if (seen?.state === 'ENDED') {
 				void resubmit();
 				return;
@@ -424,6 +585,7 @@ export async function runSlurmConnect(
 			}
 			tailEpoch += 1;
 			await building;
+			tail?.unwatch();
 			await tail?.handle.dispose();
 			tail = null;
 			service.dispose();

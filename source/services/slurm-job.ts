@@ -132,11 +132,18 @@ export class SlurmJobService {
 	#polling = false;
 	#disposed = false;
 	#json: boolean | null = null;
+	#listen: JupyterListen;
 
 	constructor(options: SlurmJobOptions) {
 		const problem = profileProblem(options.profile) ?? sbatchArgsProblem(options.sbatchArgs);
 		if (problem) throw new SlurmError('usage', problem);
 		this.#options = options;
+		this.#listen = options.listen ?? 'loopback';
+	}
+
+	/** Where the Jupyter of jobs submitted from now on listens (ssh to the nodes was refused). */
+	setListen(listen: JupyterListen): void {
+		this.#listen = listen;
 	}
 
 	/** The job as last seen; null before attach(). */
@@ -216,7 +223,7 @@ export class SlurmJobService {
 			cmd: this.#options.jupyterCmd,
 			notebookDir: underHome(this.#options.notebookDir ?? '~', probe.home),
 			allowRoot: probe.uid === 0,
-			listen: this.#options.listen ?? 'loopback',
+			listen: this.#listen,
 		});
 		const args = submitArgs({
 			dir,

@@ -248,4 +248,60 @@ describe('connect --slurm', () => {
 			message: 'the job cancelled on quit',
 		});
 	}, 300_000);
+
+	it('where ssh to the node is refused it says so, and r replaces the job with one whose Jupyter the login node forwards to on the node’s address', async () => {
+		await lab.node!.stop();
+		const tmux = await startTmux(
+			[process.execPath, cli, '--profile', 'cluster', '--on-quit', 'ask'],
+			{env: lab.env(), width: 120, height: 32},
+		);
+		try {
+			await tmux.waitForText(
+				`no ssh to node localhost:${lab.node!.port} from the login node (refused`,
+				120_000,
+			);
+			await tmux.waitForText(/Jupyter is on localhost's loopback only: r replaces the job/, 30_000);
+			const [first] = await squeueIds();
+			await tmux.sendKeys('r');
+			const screen = await tmux.waitForScreen(
+				(text) => {
+					const id = /job (\d+) RUNNING on localhost/.exec(text)?.[1];
+					return id !== undefined && id !== first;
+				},
+				{timeoutMs: 180_000, what: 'a new job running'},
+			);
+			const second = /job (\d+) RUNNING/.exec(screen)![1]!;
+			expect(await squeueIds()).toEqual([second]);
+			expect(screen).toMatch(/forwarded by 127\.0\.0\.1; no ssh/);
+
+			const status = await waitFor(
+				async () => {
+					const now = await liveStatus();
+					return now.ok ? now : undefined;
+				},
+				{timeoutMs: 120_000, message: 'status ok: the hops up and Jupyter answering'},
+			);
+			const token = await urlToken();
+			expect(await runKernelCode(`http://127.0.0.1:${localPort}/`, token!, 'print(6*7)')).toBe(
+				'42\n',
+			);
+			expect(status.job).toMatchObject({id: second, state: 'RUNNING'});
+			expect(status.jupyter?.pid).toEqual(expect.any(Number));
+
+			await tmux.sendKeys('q');
+			await tmux.waitForText(`Cancel Slurm job ${second} too`, 15_000);
+			await tmux.sendKeys('y');
+			await waitFor(async () => (await tmux.exitCode()) !== null, {
+				timeoutMs: 30_000,
+				message: 'gpujup exits after the quit question',
+			});
+			await waitFor(async () => (await squeueIds()).length === 0, {
+				timeoutMs: 60_000,
+				message: 'the job cancelled by the quit question gone from squeue',
+			});
+		} finally {
+			await tmux.dispose();
+			await lab.node!.start();
+		}
+	}, 420_000);
 });
