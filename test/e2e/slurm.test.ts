@@ -133,6 +133,30 @@ describe('connect --slurm', () => {
 			// The token went nowhere but the url answer.
 			expect(gpujup.output()).not.toContain(token);
 
+			// The laptop's link to the login node drops: the chain comes back to the same job.
+			const before = gpujup.lines.length;
+			await lab.gpu.dropSessions();
+			await gpujup.waitForLine(
+				(l) => l.type === 'hop' && l.hop === 'relay' && l.state !== 'ready',
+				{from: before},
+			);
+			await gpujup.waitForLine(
+				(l) =>
+					l.type === 'hop' &&
+					l.hop === 'host' &&
+					l.state === 'ready' &&
+					(l['reconnects'] as number) >= 1,
+				{timeoutMs: 90_000, from: before},
+			);
+			await waitFor(async () => {
+				const again = await fetch(`http://127.0.0.1:${localPort}/api/status`, {
+					headers: {authorization: `token ${token}`},
+				}).catch(() => null);
+				return again?.status === 200;
+			});
+			expect((await liveStatus()).jupyter?.pid).toBe(pid);
+			expect(await squeueIds()).toEqual([jobId]);
+
 			// gpujup dies hard; a new one finds the same job and the same Jupyter.
 			gpujup.child.kill('SIGKILL');
 			await gpujup.exited();
@@ -227,9 +251,16 @@ describe('connect --slurm', () => {
 		expect(result.stdout).toMatch(/fix: name one of them in --sbatch='--partition NAME'/);
 
 		// With the job running, Jupyter is looked for on its node and the node's sshd is knocked on.
-		const gpujup = connect(['--on-quit', 'cancel']);
+		// Nine minutes of walltime: under ten, the job-ending warning comes at once.
+		const gpujup = connect(['--on-quit', 'ask', '--sbatch=--time=9 --gres=gpu:1']);
+		let jobId = '';
 		try {
 			const running = await gpujup.waitForLine(jobLine('RUNNING'), {timeoutMs: 120_000});
+			jobId = String(running['id']);
+			const ending = await gpujup.waitForLine(
+				(l) => l.type === 'notify' && l['kind'] === 'job-ending',
+			);
+			expect(ending['title']).toMatch(new RegExp(`^Job ${jobId} ends in \\d+ min$`));
 			result = await doctor();
 			expect(result.code).toBe(0);
 			expect(result.stdout).toContain(
@@ -243,9 +274,12 @@ describe('connect --slurm', () => {
 		} finally {
 			expect(await gpujup.stop()).toBe(0);
 		}
+		// --on-quit ask with nobody to ask (--no-tui): the job is kept.
+		expect(await squeueIds()).toEqual([jobId]);
+		await cluster.run(['scancel', jobId]);
 		await waitFor(async () => (await squeueIds()).length === 0, {
 			timeoutMs: 60_000,
-			message: 'the job cancelled on quit',
+			message: 'the job gone after scancel',
 		});
 	}, 300_000);
 
@@ -272,7 +306,6 @@ describe('connect --slurm', () => {
 			);
 			const second = /job (\d+) RUNNING/.exec(screen)![1]!;
 			expect(await squeueIds()).toEqual([second]);
-			expect(screen).toMatch(/forwarded by 127\.0\.0\.1; no ssh/);
 
 			const status = await waitFor(
 				async () => {
@@ -281,6 +314,7 @@ describe('connect --slurm', () => {
 				},
 				{timeoutMs: 120_000, message: 'status ok: the hops up and Jupyter answering'},
 			);
+			await tmux.waitForText(/forwarded by 127\.0\.0\.1; no ssh/, 15_000);
 			const token = await urlToken();
 			expect(await runKernelCode(`http://127.0.0.1:${localPort}/`, token!, 'print(6*7)')).toBe(
 				'42\n',
