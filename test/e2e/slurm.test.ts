@@ -161,6 +161,19 @@ describe('connect --slurm', () => {
 			gpujup.child.kill('SIGKILL');
 			await gpujup.exited();
 			expect(await squeueIds()).toEqual([jobId]);
+			// With no gpujup running, status checks once: the login node, the job, its Jupyter.
+			const once = await runGpujup(['status', '--json', '--profile', 'cluster'], lab.env());
+			expect(JSON.parse(once.stdout)).toMatchObject({
+				ok: true,
+				hops: [
+					{hop: 'relay', state: 'ready'},
+					{hop: 'host', name: 'localhost', state: 'ready'},
+				],
+				job: {id: jobId, state: 'RUNNING', node: 'localhost'},
+				jupyter: {state: 'running', pid, url: null},
+			});
+			expect(once.code).toBe(0);
+			expect(await squeueIds()).toEqual([jobId]);
 			gpujup = connect(['--on-quit', 'cancel']);
 			const again = await gpujup.waitForLine(jobLine('RUNNING'), {timeoutMs: 90_000});
 			expect(again['id']).toBe(jobId);
