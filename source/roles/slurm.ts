@@ -519,13 +519,20 @@ export async function runSlurmConnect(
 		}
 	};
 
+	const notify = (text: string, level: 'info' | 'error') => {
+		store.dispatch({type: 'notice', notice: {text, level, at: Date.now()}});
+	};
+
 	const resubmit = async () => {
 		log('[gpujup] submitting a new job');
 		try {
 			const job = await service.submit();
 			log(`[gpujup] submitted job ${job.id}`);
+			notify(`submitted Slurm job ${job.id}`, 'info');
 		} catch (error: unknown) {
-			log(`[gpujup] slurm: ${error instanceof Error ? error.message : String(error)}`);
+			const message = error instanceof Error ? error.message : String(error);
+			log(`[gpujup] slurm: ${message}`);
+			notify(`Slurm: ${message}`, 'error');
 		}
 	};
 

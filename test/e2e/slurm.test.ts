@@ -22,10 +22,30 @@ let localPort: number;
 
 beforeAll(async () => {
 	cluster = await startSlurm();
-	lab = await startLab({reverse: 'none', hostEnv: cluster.sessionEnv(), node: true});
+	lab = await startLab({reverse: 'none', hostEnv: cluster.sessionEnv(), node: true, bastion: true});
 	// The login node is the lab's GPU host sshd, dialled directly.
 	await appendFile(lab.knownHosts, `[127.0.0.1]:${lab.gpu.port} ${lab.gpu.hostKeyPub}\n`);
 	localPort = await freePort();
+	// A university's way in: a bastion, then the login node (`gpujup cluster --slurm`).
+	await mkdir(path.join(lab.home, '.ssh'), {recursive: true, mode: 0o700});
+	await writeFile(
+		path.join(lab.home, '.ssh', 'config'),
+		[
+			'Host bastion',
+			'  HostName 127.0.0.1',
+			`  Port ${lab.bastion!.port}`,
+			'Host cluster',
+			'  HostName 127.0.0.1',
+			`  Port ${lab.gpu.port}`,
+			'  ProxyJump bastion',
+			'Host *',
+			'  User root',
+			`  IdentityFile ${lab.clientKey}`,
+			`  UserKnownHostsFile ${lab.knownHosts}`,
+			'',
+		].join('\n'),
+		{mode: 0o600},
+	);
 	const configDir = path.join(lab.home, '.config', 'gpujup');
 	await mkdir(configDir, {recursive: true, mode: 0o700});
 	await writeFile(
@@ -59,8 +79,8 @@ const connect = (extra: readonly string[] = []) =>
 const jobLine = (state: string) => (line: JsonLine) =>
 	line.type === 'job' && line['state'] === state;
 
-const squeueIds = async () =>
-	(await cluster.run(['squeue', '-h', '--name=gpujup-cluster', '-o', '%i'])).stdout
+const squeueIds = async (name = 'gpujup-cluster') =>
+	(await cluster.run(['squeue', '-h', `--name=${name}`, '-o', '%i'])).stdout
 		.trim()
 		.split('\n')
 		.filter(Boolean);
@@ -351,4 +371,46 @@ describe('connect --slurm', () => {
 			await lab.node!.start();
 		}
 	}, 420_000);
+
+	it('through an ~/.ssh/config alias with ProxyJump: bastion → login node → the job’s node', async () => {
+		const gpujup = spawnGpujup(
+			[
+				'cluster',
+				'--slurm',
+				'--no-tui',
+				'--sbatch=--time=10',
+				'--node-ssh-port',
+				String(lab.node!.port),
+				'--local-port',
+				'0',
+				'--keepalive',
+				'1',
+				'--on-quit',
+				'cancel',
+			],
+			lab.env(),
+		);
+		try {
+			await gpujup.waitForLine(jobLine('RUNNING'), {timeoutMs: 120_000});
+			await gpujup.waitForLine(
+				(l) => l.type === 'jupyter' && l.state === 'running' && l['pid'] !== null,
+				{timeoutMs: 120_000},
+			);
+			const ready = (hop: string, index: number) =>
+				gpujup.lines.some(
+					(l) => l.type === 'hop' && l.hop === hop && l['index'] === index && l.state === 'ready',
+				);
+			expect([ready('relay', 0), ready('jump', 1), ready('host', 2)]).toEqual([true, true, true]);
+			const names = gpujup.lines
+				.filter((l) => l.type === 'hop' && l.state === 'ready')
+				.map((l) => l.name);
+			expect(new Set(names)).toEqual(new Set(['bastion', 'cluster', 'localhost']));
+		} finally {
+			expect(await gpujup.stop()).toBe(0);
+		}
+		await waitFor(async () => (await squeueIds('gpujup-default')).length === 0, {
+			timeoutMs: 60_000,
+			message: 'the job cancelled on quit',
+		});
+	}, 300_000);
 });
