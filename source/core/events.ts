@@ -258,6 +258,15 @@ export function jobEventObject(job: JobObject): JobObject {
 	};
 }
 
+/**
+ * What makes the job worth a new line: squeue is asked every few seconds and its time left goes
+ * down each time; that alone is news once a minute (status --json has it to the second).
+ */
+function jobKey(job: JobObject): string {
+	const minutes = job.timeLeftS === null ? null : Math.floor(job.timeLeftS / 60);
+	return JSON.stringify({...jobEventObject(job), timeLeftS: minutes});
+}
+
 /** What makes a hop worth a new line: RTT alone changes with every keepalive and is not news. */
 function hopKey(h: HopStatus): string {
 	return JSON.stringify([h.state, h.attempt, h.reconnects, h.error]);
@@ -299,9 +308,8 @@ export function diffEvents(prev: SessionFacts | null, next: SessionFacts): JsonE
 	}
 	if (next.host && next.host !== prev?.host) events.push({type: 'host', ...next.host});
 	if (next.job && next.job !== prev?.job) {
-		const job = jobEventObject(next.job);
-		if (!prev?.job || JSON.stringify(jobEventObject(prev.job)) !== JSON.stringify(job))
-			events.push({type: 'job', ...job});
+		if (!prev?.job || jobKey(prev.job) !== jobKey(next.job))
+			events.push({type: 'job', ...jobEventObject(next.job)});
 	}
 	if (next.kernels !== prev?.kernels) {
 		const before = new Map(prev?.kernels.map((k) => [k.id, JSON.stringify(kernelObject(k))]));
