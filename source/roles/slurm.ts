@@ -542,6 +542,8 @@ export async function runSlurmConnect(
 	loginHop.on('ready', onLoginReady);
 	startHops(loginHops);
 
+	const jobJupyter = (id: string) =>
+		`Jupyter is Slurm job ${id} itself: restarting it means a new job (quit, cancelling the job, and connect again)`;
 	const noJupyter = () =>
 		seen?.state === 'ENDED'
 			? `job ${seen.id} ended: r submits a new one`
@@ -565,10 +567,10 @@ export async function runSlurmConnect(
 			for (const hop of loginHops) hop.reconnectNow();
 			tail?.handle.reconnect();
 		},
-		restartBlocked: () => (tail ? tail.handle.restartBlocked() : noJupyter()),
+		// Jupyter is the job's own process (the batch script execs it): no agent restarts it.
+		restartBlocked: () => (tail ? jobJupyter(tail.endpoint.jobId) : noJupyter()),
 		async restartJupyter() {
-			if (!tail) throw new Error(noJupyter());
-			await tail.handle.restartJupyter();
+			throw new Error(tail ? jobJupyter(tail.endpoint.jobId) : noJupyter());
 		},
 		urlWithToken: () => tail?.handle.urlWithToken() ?? null,
 		token: () => tail?.handle.token() ?? null,

@@ -247,6 +247,10 @@ describe('connect --slurm', () => {
 			const second = /job (\d+) RUNNING/.exec(screen)![1]!;
 			await tmux.waitForText(/jupyter running/, 120_000);
 
+			// j: Jupyter is the job's own process; said at once, no question.
+			await tmux.sendKeys('j');
+			await tmux.waitForText(`Jupyter is Slurm job ${second} itself`, 15_000);
+
 			// q asks; y cancels the job.
 			await tmux.sendKeys('q');
 			await tmux.waitForText(`Cancel Slurm job ${second} too`, 15_000);
