@@ -364,6 +364,14 @@ export async function runSlurmConnect(
 			await buildForwardTail(endpoint, epoch);
 			return;
 		}
+		if (config.noTui) {
+			// Nobody to press r: the job cannot serve this laptop, so it is replaced at once.
+			log(
+				`[gpujup] job ${endpoint.jobId}'s Jupyter is on ${endpoint.node}'s loopback only: replacing the job with one on the node's address`,
+			);
+			void replaceStuck(endpoint);
+			return;
+		}
 		stuck = endpoint;
 		const text = `job ${endpoint.jobId}'s Jupyter is on ${endpoint.node}'s loopback only: r replaces the job with one on the node's address`;
 		log(`[gpujup] ${text}`);

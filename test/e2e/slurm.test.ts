@@ -376,6 +376,40 @@ describe('connect --slurm', () => {
 		}
 	}, 420_000);
 
+	it('--no-tui where ssh to the node is refused: the job is replaced at once with one the login node forwards to', async () => {
+		await lab.node!.stop();
+		const gpujup = connect(['--on-quit', 'cancel']);
+		try {
+			const first = await gpujup.waitForLine(jobLine('RUNNING'), {timeoutMs: 120_000});
+			await gpujup.waitForLine(
+				(l) =>
+					l.type === 'log' &&
+					/loopback only: replacing the job with one on the node's address/.test(String(l['line'])),
+				{timeoutMs: 90_000},
+			);
+			const second = await gpujup.waitForLine(
+				(l) => jobLine('RUNNING')(l) && l['id'] !== first['id'],
+				{timeoutMs: 120_000},
+			);
+			await gpujup.waitForLine(
+				(l) => l.type === 'jupyter' && l.state === 'running' && l['pid'] !== null,
+				{timeoutMs: 120_000},
+			);
+			const token = await urlToken();
+			expect(await runKernelCode(`http://127.0.0.1:${localPort}/`, token!, 'print(6*7)')).toBe(
+				'42\n',
+			);
+			expect(await squeueIds()).toEqual([String(second['id'])]);
+		} finally {
+			expect(await gpujup.stop()).toBe(0);
+			await lab.node!.start();
+		}
+		await waitFor(async () => (await squeueIds()).length === 0, {
+			timeoutMs: 60_000,
+			message: 'the job cancelled on quit',
+		});
+	}, 300_000);
+
 	it('through an ~/.ssh/config alias with ProxyJump: bastion → login node → the job’s node', async () => {
 		const gpujup = spawnGpujup(
 			[
