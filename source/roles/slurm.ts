@@ -142,7 +142,16 @@ export function createSlurmHops(
 			username: target.user,
 			...(via ? {via, viaTarget: {host: target.host, port: target.port}} : {}),
 			onStatus(patch) {
-				store.dispatch({type: 'hop', hop: role, index, patch});
+				// The node refusing the login (pam_slurm_adopt) has a way round it, the forward from
+				// the login node: not final, so --no-tui does not end on it.
+				const refusedNode =
+					index === total - 1 && patch.state === 'failed' && patch.error?.kind === 'auth';
+				store.dispatch({
+					type: 'hop',
+					hop: role,
+					index,
+					patch: refusedNode ? {...patch, state: 'waiting'} : patch,
+				});
 			},
 		});
 	};

@@ -410,6 +410,34 @@ describe('connect --slurm', () => {
 		});
 	}, 300_000);
 
+	it('--no-tui where the node refuses the login (as pam_slurm_adopt would): the same fallback, no exit', async () => {
+		await lab.node!.reconfigure(['DenyUsers root']);
+		const gpujup = connect(['--on-quit', 'cancel']);
+		try {
+			const first = await gpujup.waitForLine(jobLine('RUNNING'), {timeoutMs: 120_000});
+			await gpujup.waitForLine(
+				(l) => l.type === 'log' && /the node refused the login/.test(String(l['line'])),
+				{timeoutMs: 90_000},
+			);
+			await gpujup.waitForLine((l) => jobLine('RUNNING')(l) && l['id'] !== first['id'], {
+				timeoutMs: 120_000,
+			});
+			await gpujup.waitForLine(
+				(l) => l.type === 'jupyter' && l.state === 'running' && l['pid'] !== null,
+				{timeoutMs: 120_000},
+			);
+			expect((await liveStatus()).ok).toBe(true);
+			expect(gpujup.child.exitCode).toBeNull();
+		} finally {
+			expect(await gpujup.stop()).toBe(0);
+			await lab.node!.reconfigure([]);
+		}
+		await waitFor(async () => (await squeueIds()).length === 0, {
+			timeoutMs: 60_000,
+			message: 'the job cancelled on quit',
+		});
+	}, 300_000);
+
 	it('through an ~/.ssh/config alias with ProxyJump: bastion → login node → the job’s node', async () => {
 		const gpujup = spawnGpujup(
 			[

@@ -121,6 +121,11 @@ export type LabSshd = {
 	start(): Promise<void>;
 	/** Kill every per-connection child but keep the listener: all sessions drop at once. */
 	dropSessions(): Promise<void>;
+	/**
+	 * Restart with other extra sshd_config lines (they win over the lab's defaults), e.g.
+	 * `['DenyUsers root']` for a node that refuses the login as pam_slurm_adopt would; `[]` undoes.
+	 */
+	reconfigure(extra: readonly string[]): Promise<void>;
 };
 
 export type Lab = {
@@ -247,6 +252,7 @@ const makeSshd = async (spec: SshdSpec): Promise<LabSshd> => {
 	const pidFile = path.join(spec.dir, `${spec.name}-sshd.pid`);
 	let port = 0;
 	let child: ChildProcess | undefined;
+	let extraLines = spec.extra;
 
 	const writeConfig = async () => {
 		const base = [
@@ -277,7 +283,7 @@ const makeSshd = async (spec: SshdSpec): Promise<LabSshd> => {
 			'LogLevel VERBOSE',
 			'Subsystem sftp internal-sftp',
 		];
-		await writeFile(configFile, sshdConfig(base, spec.extra), {mode: 0o600});
+		await writeFile(configFile, sshdConfig(base, extraLines), {mode: 0o600});
 	};
 
 	const sshdArgv = async (): Promise<[string, ...string[]]> => {
@@ -387,6 +393,10 @@ const makeSshd = async (spec: SshdSpec): Promise<LabSshd> => {
 			const sessions = await descendants(pid);
 			killAll(sessions);
 			await waitGone(sessions);
+		},
+		async reconfigure(extra) {
+			extraLines = extra;
+			await sshd.restart();
 		},
 	};
 
