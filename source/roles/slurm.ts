@@ -30,7 +30,10 @@ import {
 import {shellQuote} from '../core/shell.js';
 import {createStore, type Store} from '../core/store.js';
 import type {HopStatus} from '../core/types.js';
+import {readFileSync} from 'node:fs';
+import path from 'node:path';
 import {sshRunner} from '../services/command-runner.js';
+import {ensurePrivateDir, writePrivateFile} from '../services/private-file.js';
 import {deliverNotification} from '../services/notify-url.js';
 import {SlurmJobService, type SlurmError} from '../services/slurm-job.js';
 import type {KeyCache} from '../services/ssh-auth.js';
@@ -42,6 +45,7 @@ import {
 	chainRole,
 	hostKeyOptions,
 	keepalive,
+	profileDir,
 	type AskerFactory,
 } from './ssh-options.js';
 
@@ -161,6 +165,31 @@ export function createSlurmHops(
 	return {loginHops, makeHop};
 }
 
+/**
+ * Where this profile's cluster refused ssh to its nodes, the laptop remembers it (a 0600 file in
+ * the profile's state dir), so the next job gpujup submits has Jupyter on the node's address at once.
+ */
+function noNodeSshFile(config: Config): string {
+	return path.join(profileDir(config), 'slurm-no-node-ssh');
+}
+
+export function rememberedNoNodeSsh(config: Config): boolean {
+	try {
+		return readFileSync(noNodeSshFile(config), 'utf8').trim() !== '';
+	} catch {
+		return false;
+	}
+}
+
+function rememberNoNodeSsh(config: Config, why: string): void {
+	try {
+		ensurePrivateDir(profileDir(config));
+		writePrivateFile(noNodeSshFile(config), `${new Date().toISOString()} ${why}\n`);
+	} catch {
+		// Only a shortcut for next time.
+	}
+}
+
 /** What the user reads of the job's state in the log. */
 export function jobLine(job: SlurmJob): string {
 	switch (job.state) {
@@ -215,6 +244,7 @@ export async function runSlurmConnect(
 		jupyterCmd: config.jupyterCmd,
 		notebookDir: settings.notebookDir,
 		...(options.pollMs ? {pollMs: options.pollMs} : {}),
+		...(rememberedNoNodeSsh(config) ? {listen: 'node' as const} : {}),
 	});
 
 	let disposed = false;
@@ -365,6 +395,7 @@ export async function runSlurmConnect(
 		await old?.handle.dispose();
 		if (epoch !== tailEpoch || disposed) return;
 		service.setListen('node');
+		rememberNoNodeSsh(config, why);
 		const where = `${endpoint.node}:${config.slurm?.nodeSshPort ?? 22}`;
 		log(
 			`[gpujup] no ssh to node ${where} from the login node (${why}): forwarding to the node's address instead`,
@@ -552,6 +583,11 @@ export async function runSlurmConnect(
 			notify(`Slurm: ${message}`, 'error');
 		}
 	};
+
+	if (rememberedNoNodeSsh(config))
+		log(
+			`[gpujup] ssh to this cluster's nodes was refused before: a new job gets Jupyter on its node's address (delete ${noNodeSshFile(config)} to try ssh again)`,
+		);
 
 	const onLoginReady = () => {
 		void attach();

@@ -5,7 +5,7 @@
  * the built binary under --no-tui with `[profiles.cluster]` in its config.toml. The job's Jupyter is
  * Debian's, started by gpujup's job script on the node.
  */
-import {appendFile, mkdir, writeFile} from 'node:fs/promises';
+import {appendFile, mkdir, rm, stat, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {runKernelCode} from '../helpers/jupyter.js';
@@ -72,6 +72,10 @@ afterAll(async () => {
 	await cluster?.stop();
 	await lab?.dispose();
 }, 60_000);
+
+/** Where the laptop remembers that this cluster refused ssh to its nodes. */
+const noNodeSsh = () =>
+	path.join(lab.home, '.local', 'state', 'gpujup', 'cluster', 'slurm-no-node-ssh');
 
 const connect = (extra: readonly string[] = []) =>
 	spawnGpujup(['--profile', 'cluster', '--no-tui', ...extra], lab.env());
@@ -373,12 +377,14 @@ describe('connect --slurm', () => {
 		} finally {
 			await tmux.dispose();
 			await lab.node!.start();
+			await rm(noNodeSsh(), {force: true});
 		}
 	}, 420_000);
 
 	it('--no-tui where ssh to the node is refused: the job is replaced at once with one the login node forwards to', async () => {
 		await lab.node!.stop();
-		const gpujup = connect(['--on-quit', 'cancel']);
+		await rm(noNodeSsh(), {force: true});
+		let gpujup = connect(['--on-quit', 'cancel']);
 		try {
 			const first = await gpujup.waitForLine(jobLine('RUNNING'), {timeoutMs: 120_000});
 			await gpujup.waitForLine(
@@ -400,9 +406,30 @@ describe('connect --slurm', () => {
 				'42\n',
 			);
 			expect(await squeueIds()).toEqual([String(second['id'])]);
+
+			// The laptop remembers (0600): the next job has Jupyter on the node's address from the start.
+			expect((await stat(noNodeSsh())).mode & 0o777).toBe(0o600);
+			expect(await gpujup.stop()).toBe(0);
+			await waitFor(async () => (await squeueIds()).length === 0, {
+				timeoutMs: 60_000,
+				message: 'the job cancelled on quit',
+			});
+			gpujup = connect(['--on-quit', 'cancel']);
+			await gpujup.waitForLine(
+				(l) => l.type === 'log' && /nodes was refused before/.test(String(l['line'])),
+			);
+			await gpujup.waitForLine(
+				(l) => l.type === 'jupyter' && l.state === 'running' && l['pid'] !== null,
+				{timeoutMs: 120_000},
+			);
+			expect(gpujup.lines.filter((l) => l.type === 'job' && l['state'] === 'RUNNING').length).toBe(
+				1,
+			);
+			expect(gpujup.output()).not.toMatch(/replacing the job/);
 		} finally {
 			expect(await gpujup.stop()).toBe(0);
 			await lab.node!.start();
+			await rm(noNodeSsh(), {force: true});
 		}
 		await waitFor(async () => (await squeueIds()).length === 0, {
 			timeoutMs: 60_000,
@@ -412,6 +439,7 @@ describe('connect --slurm', () => {
 
 	it('--no-tui where the node refuses the login (as pam_slurm_adopt would): the same fallback, no exit', async () => {
 		await lab.node!.reconfigure(['DenyUsers root']);
+		await rm(noNodeSsh(), {force: true});
 		const gpujup = connect(['--on-quit', 'cancel']);
 		try {
 			const first = await gpujup.waitForLine(jobLine('RUNNING'), {timeoutMs: 120_000});
@@ -431,6 +459,7 @@ describe('connect --slurm', () => {
 		} finally {
 			expect(await gpujup.stop()).toBe(0);
 			await lab.node!.reconfigure([]);
+			await rm(noNodeSsh(), {force: true});
 		}
 		await waitFor(async () => (await squeueIds()).length === 0, {
 			timeoutMs: 60_000,
