@@ -1,5 +1,6 @@
 import type {Config} from '../config/types.js';
 import {connectStore, runConnect} from '../roles/connect.js';
+import {runSlurmConnect, slurmStore} from '../roles/slurm.js';
 import {chainVia, configSources, relayAsTyped} from '../roles/ssh-options.js';
 import {runSession} from './session.js';
 
@@ -9,6 +10,16 @@ export async function runConnectCommand(config: Config): Promise<number> {
 	if (config.fleet && config.fleet.length > 1) {
 		const {runFleetCommand} = await import('./fleet.js');
 		return runFleetCommand(config);
+	}
+
+	if (config.slurm) {
+		const store = slurmStore(config, {configFile: configSources(config)});
+		return runSession({
+			config,
+			store,
+			socket: 'connect',
+			start: async (asker) => runSlurmConnect(config, store, asker),
+		});
 	}
 
 	const store = connectStore(config, {

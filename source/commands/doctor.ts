@@ -14,6 +14,7 @@ import {probeTcp, readBanner} from '../services/tcp-probe.js';
 import {probeWorkarounds} from '../services/workarounds/index.js';
 import {connectStore, createHops, disposeHops} from '../roles/connect.js';
 import {chainOf, configSources, relayAddress} from '../roles/ssh-options.js';
+import {slurmDoctorSteps} from './doctor-slurm.js';
 
 /** One line of `gpujup doctor`. */
 export type DoctorStep = {
@@ -117,6 +118,8 @@ export async function runDoctorChecks(config: Config): Promise<DoctorStep[]> {
 			`is ${firstWho} up, and is its SSH port ${relay.port}? Set it with ${setAddress('Port', 'PORT')}`,
 		);
 	pass('TCP', `${relay.host}:${relay.port} answers with an SSH banner`);
+	// A cluster: the chain ends at its login node, and the GPU host is a job's node.
+	if (config.slurm) return [...steps, ...(await slurmDoctorSteps(config))];
 
 	const store = connectStore(config);
 	const {relay: relayHop, host: hostHop, hops} = createHops(config, store, () => ({}));

@@ -20,6 +20,7 @@ import {probeWorkarounds} from '../services/workarounds/index.js';
 import {connectStore, createHops, disposeHops, startHops} from '../roles/connect.js';
 import {fleetSocketPath} from '../roles/fleet.js';
 import {controlSocketPath} from '../roles/ssh-options.js';
+import {checkSlurmOnce} from './status-slurm.js';
 
 /**
  * Sockets of a gpujup running on this machine, the GPU host's agent first; with an alias, its
@@ -88,6 +89,10 @@ export function describe(status: StatusObject, remotePort: number | null = null)
 			);
 	}
 
+	if (status.job)
+		lines.push(
+			`job     ${status.job.id} ${status.job.state}${status.job.node ? ` on ${status.job.node}` : ''}${status.job.reason ? `  (${status.job.reason})` : ''}${status.job.timeLeftS === null ? '' : `  ${Math.round(status.job.timeLeftS / 60)} min left`}`,
+		);
 	lines.push(status.ok ? 'all up' : 'not all up');
 	// Hop errors, GPU names: remote text, printed plain.
 	return sanitizeLines(lines.join('\n')) + '\n';
@@ -165,6 +170,7 @@ export async function cleanStatus(status: StatusObject, once: boolean): Promise<
 		gpu: status.gpu,
 		source: status.source ?? null,
 		kernels: status.kernels ?? [],
+		job: status.job ?? null,
 		// Those of the gpujup that answered; checked once (or an older one answered): this install's.
 		workarounds: status.workarounds ?? (await probeWorkarounds()),
 	};
@@ -198,7 +204,7 @@ export async function runStatus(config: Config): Promise<number> {
 			return 1;
 		}
 
-		status = await checkChainOnce(config);
+		status = config.slurm ? await checkSlurmOnce(config) : await checkChainOnce(config);
 	}
 
 	const clean = await cleanStatus(status, once);

@@ -16,6 +16,11 @@ export function quitQuestion(kernels: number | null): string {
 	return `Stop Jupyter too?${running} [y/N]`;
 }
 
+/** `connect --slurm --on-quit ask`: `Cancel Slurm job 4711 too (frees its GPUs)? [y/N]` */
+export function jobQuitQuestion(jobId: string): string {
+	return `Cancel Slurm job ${jobId} too (frees its GPUs; N keeps it for the next connect)? [y/N]`;
+}
+
 type Props = {
 	readonly question: string;
 	/** What Esc does, after the question. */

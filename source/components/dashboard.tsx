@@ -13,7 +13,7 @@ import {
 } from '../core/keymap.js';
 import {initialView, logScrollOf, selectedKernelIndex, type ViewState} from '../core/view-state.js';
 import {ThemeContext, makeTheme} from '../theme.js';
-import {Confirm, quitQuestion, restartQuestion} from './confirm.js';
+import {Confirm, jobQuitQuestion, quitQuestion, restartQuestion} from './confirm.js';
 import {Footer} from './footer.js';
 import {GpuPane} from './gpu-pane.js';
 import {Header} from './header.js';
@@ -81,7 +81,15 @@ export function Dashboard({
 		);
 	} else if (view.overlay === 'confirm-quit') {
 		bottom = (
-			<Confirm question={quitQuestion(kernels)} hint={modeHint(confirmQuitKeys)} width={columns} />
+			<Confirm
+				question={
+					state.role === 'connect' && state.job
+						? jobQuitQuestion(state.job.id)
+						: quitQuestion(kernels)
+				}
+				hint={modeHint(confirmQuitKeys)}
+				width={columns}
+			/>
 		);
 	} else if (view.overlay === 'help') {
 		bottom = <Footer role={state.role} width={columns} items={modeFooterItems(helpKeys)} />;

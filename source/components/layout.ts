@@ -107,7 +107,7 @@ export function computeLayout(
 			return got;
 		};
 
-		const path = take(downHop(state.hops) ? 2 : 1);
+		const path = take((downHop(state.hops) ? 2 : 1) + (state.job ? 1 : 0));
 		const jupyter = take(1);
 		// The log keeps a rule and two lines before the GPUs get more than one line each.
 		const gpuCount = Math.max(1, state.gpu?.gpus.length ?? 0);

@@ -3,6 +3,7 @@ import type {AppState} from '../core/app-state.js';
 import {formatAgo, formatDuration, formatRtt, portOf, secondsUntil} from '../core/format.js';
 import type {ForwardStatus, HopStatus} from '../core/types.js';
 import {gradeGlyph, hopGrade, jupyterGrade, type Grade} from '../theme.js';
+import {jobSegments} from './job-line.js';
 import {Line, type Segment} from './line.js';
 import {Panel} from './panel.js';
 
@@ -199,7 +200,7 @@ export function forwardSegments(forwards: readonly ForwardStatus[]): Segment[] {
 
 /** Content lines of the wide path box (the layout sizes the box from this). */
 export function pathLines(state: AppState): number {
-	return state.forwards.length > 0 ? 3 : 2;
+	return (state.forwards.length > 0 ? 3 : 2) + (state.job ? 1 : 0);
 }
 
 type Props = {
@@ -222,6 +223,9 @@ export function PathPane({state, now, width, height, compact, focused}: Props) {
 				{height > 1 && downHop(state.hops) ? (
 					<Line segments={[{text: ' '}, ...statusSegments(state, now)]} />
 				) : null}
+				{state.job && height > (downHop(state.hops) ? 2 : 1) ? (
+					<Line segments={[{text: '  '}, ...jobSegments(state.job, now)]} />
+				) : null}
 			</Box>
 		);
 	}
@@ -231,6 +235,7 @@ export function PathPane({state, now, width, height, compact, focused}: Props) {
 			<Line segments={pathSegments(state, false)} />
 			<Line segments={statusSegments(state, now)} />
 			{state.forwards.length > 0 ? <Line segments={forwardSegments(state.forwards)} /> : null}
+			{state.job ? <Line segments={jobSegments(state.job, now)} /> : null}
 		</Panel>
 	);
 }

@@ -945,7 +945,25 @@ function slurmSettings(
 		throw new ConfigError(
 			`${slurmGiven.origin}: is for connect (the laptop); gpujup host runs on a GPU host, and a Slurm job is started by connect --slurm`,
 		);
-	return {sbatchArgs, onQuit, nodeSshPort};
+	const envGiven = get('env');
+	const notebookDirGiven = get('notebook-dir');
+	return {
+		sbatchArgs,
+		onQuit,
+		nodeSshPort,
+		env: envGiven ? envSpec(envGiven, '', clusterPath) : null,
+		notebookDir: notebookDirGiven ? clusterPath(notebookDirGiven) : null,
+	};
+}
+
+/**
+ * A path on the cluster (`--slurm`'s `--env venv:…` and `--notebook-dir`): absolute, or `~/…` for
+ * the home there (expanded on the login node); the laptop's cwd means nothing there.
+ */
+function clusterPath(given: Given): string {
+	const value = text(given).trim();
+	if (value.startsWith('/') || value === '~' || value.startsWith('~/')) return value;
+	return fail(given, 'a path on the cluster (absolute, or ~/…)');
 }
 
 function sbatchWords(given: Given): string[] {
@@ -973,7 +991,11 @@ function onQuitValue(given: Given): OnQuit {
 	return fail(given, 'keep, cancel or ask');
 }
 
-function envSpec(given: Given, home: string): EnvSpec {
+function envSpec(
+	given: Given,
+	home: string,
+	pathOf: (given: Given) => string = (path) => localPath(path, home),
+): EnvSpec {
 	const expected = 'conda:NAME, venv:PATH or none';
 	if (typeof given.value !== 'string') fail(given, expected);
 	const value = given.value.trim();
@@ -983,7 +1005,7 @@ function envSpec(given: Given, home: string): EnvSpec {
 	const rest = value.slice(separator + 1);
 	if (separator > 0 && rest !== '') {
 		if (kind === 'conda') return {kind: 'conda', name: rest};
-		if (kind === 'venv') return {kind: 'venv', path: localPath({...given, value: rest}, home)};
+		if (kind === 'venv') return {kind: 'venv', path: pathOf({...given, value: rest})};
 	}
 
 	return fail(given, expected);

@@ -84,6 +84,10 @@ export type SlurmSettings = {
 	readonly onQuit: OnQuit;
 	/** `--node-ssh-port`: the compute nodes' sshd. */
 	readonly nodeSshPort: number;
+	/** `--env` on the cluster (a venv path as written: absolute or `~/…`); null: none given. */
+	readonly env: EnvSpec | null;
+	/** `--notebook-dir` on the cluster, as written (absolute or `~/…`); null: the home there. */
+	readonly notebookDir: string | null;
 };
 
 export type Config = {

@@ -1,5 +1,6 @@
 import {sanitizeLine} from './sanitize.js';
 import type {KernelStatus, Notification} from './kernels.js';
+import type {JobObject} from './slurm.js';
 import type {
 	ClassifiedError,
 	ForwardStatus,
@@ -20,6 +21,15 @@ export const logCapacity = 500;
 export const notificationCapacity = 10;
 
 export type Role = 'connect' | 'host' | 'demo';
+
+/** What quitting `connect --slurm` does to the job (config's `--on-quit`). */
+export type JobOnQuit = 'keep' | 'cancel' | 'ask';
+
+/**
+ * The Slurm job of `connect --slurm` as the store keeps it: the contract's job object, when it was
+ * seen (the dashboard counts the time left down from there), and what quitting does to it.
+ */
+export type StoredJob = JobObject & {readonly seenAt: number; readonly onQuit: JobOnQuit};
 
 /** A notification as the store keeps it: numbered like the log, stamped when it arrived. */
 export type StoredNotification = Notification & {readonly seq: number; readonly at: number};
@@ -51,6 +61,8 @@ export type AppState = {
 	readonly notifySeq: number;
 	/** Where the data comes from: `agent`, `exec fallback`, `local`. */
 	readonly source: string | null;
+	/** `connect --slurm`: the job (null before it is found or submitted, and without --slurm). */
+	readonly job: StoredJob | null;
 	/** Why the log pane stays empty and where lines could come from, or null. */
 	readonly logHint: string | null;
 	readonly notice: Notice | null;
@@ -63,7 +75,8 @@ export type AppAction =
 			readonly type: 'hop';
 			readonly hop: HopName;
 			readonly index?: number;
-			readonly patch: Partial<Omit<HopStatus, 'hop' | 'index' | 'name'>>;
+			/** `name` changes only where the hop's host is learnt late (a Slurm job's node). */
+			readonly patch: Partial<Omit<HopStatus, 'hop' | 'index'>>;
 	  }
 	| {readonly type: 'forward'; readonly forward: ForwardStatus}
 	| {readonly type: 'jupyter'; readonly jupyter: JupyterStatus | null}
@@ -80,6 +93,7 @@ export type AppAction =
 	| {readonly type: 'kernel-gone'; readonly id: string}
 	| {readonly type: 'notify'; readonly notification: Notification; readonly at: number}
 	| {readonly type: 'source'; readonly source: string | null}
+	| {readonly type: 'job'; readonly job: StoredJob | null}
 	| {readonly type: 'log-hint'; readonly hint: string | null}
 	| {readonly type: 'title'; readonly title: string}
 	| {readonly type: 'notice'; readonly notice: Notice | null}
@@ -136,6 +150,7 @@ export function initialState(init: {
 		notifications: [],
 		notifySeq: 0,
 		source: null,
+		job: null,
 		logHint: null,
 		notice: null,
 		prompt: null,
@@ -157,12 +172,13 @@ const cleanError = <E extends {readonly message: string}>(error: E | null | unde
 function sanitizeAction(action: AppAction): AppAction {
 	switch (action.type) {
 		case 'hop': {
-			const {error, label} = action.patch;
-			if (error === undefined && label === undefined) return action;
+			const {error, label, name} = action.patch;
+			if (error === undefined && label === undefined && name === undefined) return action;
 			return {
 				...action,
 				patch: {
 					...action.patch,
+					...(name === undefined ? {} : {name: sanitizeLine(name)}),
 					...(error === undefined ? {} : {error: cleanError<ClassifiedError>(error) ?? null}),
 					...(label === undefined ? {} : {label: sanitizeLine(label)}),
 				},
@@ -209,6 +225,16 @@ function sanitizeAction(action: AppAction): AppAction {
 
 		case 'source': {
 			return action.source === null ? action : {...action, source: sanitizeLine(action.source)};
+		}
+
+		case 'job': {
+			const {job} = action;
+			if (!job) return action;
+			const clean = (value: string | null) => (value === null ? null : sanitizeLine(value));
+			return {
+				...action,
+				job: {...job, id: sanitizeLine(job.id), reason: clean(job.reason), node: clean(job.node)},
+			};
 		}
 
 		case 'notice': {
@@ -357,6 +383,12 @@ export function reduce(state: AppState, raw: AppAction): AppState {
 			return state.source === action.source ? state : {...state, source: action.source};
 		}
 
+		case 'job': {
+			if (state.job === action.job) return state;
+			if (state.job && action.job && shallowEqual(state.job, action.job)) return state;
+			return {...state, job: action.job};
+		}
+
 		case 'log-hint': {
 			return state.logHint === action.hint ? state : {...state, logHint: action.hint};
 		}
@@ -388,6 +420,7 @@ const backgroundFields: ReadonlySet<keyof AppState> = new Set<keyof AppState>([
 	'logSeq',
 	'kernels',
 	'source',
+	'job',
 	'logHint',
 ]);
 

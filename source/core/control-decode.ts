@@ -182,6 +182,16 @@ const kernelObject: Guard<KernelObject> = object(kernelFields);
 const kernelBody = object({type: literal('kernel'), ...kernelFields});
 const kernelGone = object({type: literal('kernel'), id: kernelId, state: literal('gone')});
 
+const jobFields = {
+	id: (value: unknown, at: string) =>
+		typeof value === 'string' && /^\d+(?:_\d+)?$/.test(value) ? value : fail(at, 'a job id', value),
+	state: oneOf(['PENDING', 'RUNNING', 'COMPLETING', 'ENDED'] as const),
+	reason: nullable(text),
+	node: nullable(text),
+	gpus: nullable(count),
+	timeLeftS: nullable(count),
+};
+
 const bodies = {
 	hop: agentHopEvent,
 	forward: forwardEvent,
@@ -208,6 +218,7 @@ const bodies = {
 		message: text,
 		notebook: nullable(text),
 	}),
+	job: object({type: literal('job'), ...jobFields}),
 } as const;
 
 const decode = <T>(guard: Guard<T>, value: unknown, at: string): Decoded<T> => {
@@ -256,6 +267,8 @@ export function decodeStatus(value: unknown): Decoded<StatusReply> {
 			role: nullable(text),
 			profile: nullable(text),
 			source: nullable(text),
+			// A gpujup from before Slurm has no job to tell.
+			job: nullable(object(jobFields)),
 			// A gpujup from before the workaround probes has none to tell.
 			workarounds: optional(list(object({name: text, active: boolean, detail: text}))),
 		}),

@@ -1,4 +1,5 @@
 import type {KernelStatus, Notification} from './kernels.js';
+import type {JobObject} from './slurm.js';
 import {
 	errorKinds,
 	type ClassifiedError,
@@ -32,6 +33,8 @@ export type SessionFacts = {
 	readonly notifications: ReadonlyArray<Notification & {readonly seq: number; readonly at: number}>;
 	readonly notifySeq: number;
 	readonly source: string | null;
+	/** `connect --slurm`'s job (absent or null without one). */
+	readonly job?: JobObject | null;
 };
 
 /** The SPEC's JSON contract, one object per line (`--no-tui`, the control sockets' subscribe). */
@@ -127,6 +130,8 @@ export type KernelGoneEvent = {
 	readonly state: 'gone';
 };
 export type NotifyEvent = {readonly type: 'notify'} & Notification;
+/** `connect --slurm`: the job's state, reason, node, GPUs and time left, whenever one changes. */
+export type JobEvent = {readonly type: 'job'} & JobObject;
 
 export type JsonEventBody =
 	| HopEvent
@@ -137,7 +142,8 @@ export type JsonEventBody =
 	| LogEvent
 	| ErrorEvent
 	| KernelEvent
-	| NotifyEvent;
+	| NotifyEvent
+	| JobEvent;
 export type JsonEvent = JsonEventBody & {readonly at: string};
 
 export function hopEvent(h: HopStatus): HopEvent {
@@ -240,6 +246,27 @@ export function kernelStatusOf(object: KernelObject): KernelStatus {
 	};
 }
 
+/** The contract's job object of what the store keeps (its own bookkeeping left out). */
+export function jobEventObject(job: JobObject): JobObject {
+	return {
+		id: job.id,
+		state: job.state,
+		reason: job.reason,
+		node: job.node,
+		gpus: job.gpus,
+		timeLeftS: job.timeLeftS,
+	};
+}
+
+/**
+ * What makes the job worth a new line: squeue is asked every few seconds and its time left goes
+ * down each time; that alone is news once a minute (status --json has it to the second).
+ */
+function jobKey(job: JobObject): string {
+	const minutes = job.timeLeftS === null ? null : Math.floor(job.timeLeftS / 60);
+	return JSON.stringify({...jobEventObject(job), timeLeftS: minutes});
+}
+
 /** What makes a hop worth a new line: RTT alone changes with every keepalive and is not news. */
 function hopKey(h: HopStatus): string {
 	return JSON.stringify([h.state, h.attempt, h.reconnects, h.error]);
@@ -280,6 +307,10 @@ export function diffEvents(prev: SessionFacts | null, next: SessionFacts): JsonE
 			events.push(event);
 	}
 	if (next.host && next.host !== prev?.host) events.push({type: 'host', ...next.host});
+	if (next.job && next.job !== prev?.job) {
+		if (!prev?.job || jobKey(prev.job) !== jobKey(next.job))
+			events.push({type: 'job', ...jobEventObject(next.job)});
+	}
 	if (next.kernels !== prev?.kernels) {
 		const before = new Map(prev?.kernels.map((k) => [k.id, JSON.stringify(kernelObject(k))]));
 		for (const kernel of next.kernels) {
@@ -328,6 +359,8 @@ export type StatusObject = {
 	/** Where the facts come from: `gpujup host` (its agent), `exec fallback (…)`, null. */
 	readonly source: string | null;
 	readonly kernels: KernelObject[];
+	/** `connect --slurm`'s job; null without one (absent from an older gpujup). */
+	readonly job?: JobObject | null;
 	/** Set by who answers `status` (the store does not hold them); absent from an older gpujup. */
 	readonly workarounds?: WorkaroundObject[];
 };
@@ -346,6 +379,7 @@ export function statusObject(state: SessionFacts): StatusObject {
 		gpu: state.gpu ? gpuEvent(state.gpu) : null,
 		source: state.source,
 		kernels: state.kernels.map(kernelObject),
+		job: state.job ? jobEventObject(state.job) : null,
 	};
 }
 

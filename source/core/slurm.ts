@@ -68,6 +68,8 @@ export type JobEndpoint = {
 	readonly node: string;
 	/** The address Jupyter listens on, on the node: 127.0.0.1, or the node's own (listen 'node'). */
 	readonly host: string;
+	/** How the job was made to listen: reached over ssh to the node, or forwarded to its address. */
+	readonly listen: JupyterListen;
 	/** Jupyter's port there. */
 	readonly port: number;
 	/** Jupyter's pid on the node. */
@@ -516,7 +518,7 @@ export function jobScript(options: JobScriptOptions): string {
 		`__gpujup_py=$(command -v python3 || command -v python) || ${fail('no python on this node')}`,
 		`__gpujup_port=$("$__gpujup_py" -c ${shellQuote(pickPort)} "$__gpujup_ip") || ${fail('cannot pick a free port')}`,
 		`__gpujup_info="$__gpujup_dir/job-$SLURM_JOB_ID.json"`,
-		`printf '{"jobId":"%s","node":"%s","host":"%s","port":%s,"pid":%s}\\n' "$SLURM_JOB_ID" "$__gpujup_node" "$__gpujup_ip" "$__gpujup_port" "$$" > "$__gpujup_info.tmp" && mv -f "$__gpujup_info.tmp" "$__gpujup_info" || ${fail('cannot write the endpoint file')}`,
+		`printf '{"jobId":"%s","node":"%s","host":"%s","listen":"${listen}","port":%s,"pid":%s}\\n' "$SLURM_JOB_ID" "$__gpujup_node" "$__gpujup_ip" "$__gpujup_port" "$$" > "$__gpujup_info.tmp" && mv -f "$__gpujup_info.tmp" "$__gpujup_info" || ${fail('cannot write the endpoint file')}`,
 		`echo "[gpujup] job $SLURM_JOB_ID: Jupyter on $__gpujup_node $__gpujup_ip:$__gpujup_port (env ${describeEnv(options.env).replaceAll(/["$`\\]/g, '')})"`,
 		jupyterLaunch(options.cmd, args),
 		'',
@@ -583,7 +585,8 @@ export function parseJobEndpoint(json: string, jobId: string): JobEndpoint | nul
 	if (typeof node !== 'string' || !/^[A-Za-z\d][\w.-]{0,252}$/.test(node)) return null;
 	const host = record['host'] ?? '127.0.0.1';
 	if (typeof host !== 'string' || !/^\d{1,3}(?:\.\d{1,3}){3}$/.test(host)) return null;
-	return {jobId, node, host, port, pid};
+	const listen: JupyterListen = record['listen'] === 'node' ? 'node' : 'loopback';
+	return {jobId, node, host, listen, port, pid};
 }
 
 // --- notifications ---------------------------------------------------------------------------

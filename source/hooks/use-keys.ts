@@ -109,10 +109,16 @@ export function useKeys({store, view, commands, width, height, now}: KeysOptions
 		[commands],
 	);
 
-	/** `q` and Ctrl+C: the GPU host asks about Jupyter first; elsewhere quit at once. */
+	/**
+	 * `q` and Ctrl+C: the GPU host asks about Jupyter first, `connect --slurm --on-quit ask` about
+	 * the job (y cancels it: the same answer as stopping Jupyter); elsewhere quit at once.
+	 */
 	const askQuit = useCallback(() => {
 		const current = store.getSnapshot();
-		if (current.role === 'host' && jupyterAlive(current))
+		if (
+			(current.role === 'host' && jupyterAlive(current)) ||
+			(current.job?.onQuit === 'ask' && current.job.state !== 'ENDED')
+		)
 			view.dispatch({type: 'overlay', overlay: 'confirm-quit'});
 		else quit(false);
 	}, [store, view, quit]);

@@ -185,6 +185,24 @@ export async function disposeHops(hops: readonly SshHop[]): Promise<void> {
 }
 
 /**
+ * A chain built by someone else (`connect --slurm`: the login node's hops, then the compute node's
+ * once the job runs): runConnect uses it instead of making one, and disposes only `owned`.
+ */
+export type ConnectTail = {
+	readonly chain: ChainHops;
+	readonly owned: readonly SshHop[];
+	/** Jupyter's token where no runtime file or agent tells it (the one gpujup made). */
+	readonly token?: string | null;
+	readonly pid?: number | null;
+	/** Where Jupyter (and `--forward`s) listen as the last hop sees them; default 127.0.0.1. */
+	readonly remoteHost?: string;
+	/** Runs the look-around commands (listeners, processes) where Jupyter is: `srun --overlap`. */
+	readonly wrapCommand?: (command: string) => string;
+	/** Whether the last hop's label takes the GPU host's name (default true). */
+	readonly relabel?: boolean;
+};
+
+/**
  * `gpujup connect`: both hops, the local forward to Jupyter (and `--forward`s), Jupyter's state
  * and the GPUs watched over the second hop.
  */
@@ -193,15 +211,19 @@ export async function runConnect(
 	store: Store<AppState, AppAction>,
 	asker: AskerFactory,
 	pool?: HopPool,
+	tail?: ConnectTail,
 ): Promise<ConnectHandle> {
-	const {relay, host, hops} = createHops(config, store, asker, pool);
-	// The hops this chain disposes: a shared one is the pool's (its start is idempotent).
-	const ownHops = pool ? hops.filter((hop) => !pool.owns(hop)) : hops;
+	const {relay, host, hops} = tail?.chain ?? createHops(config, store, asker, pool);
+	// The hops this chain disposes: a shared one is the pool's (its start is idempotent), and of a
+	// chain handed in (ConnectTail) only those it says it owns.
+	const ownHops = tail?.owned ?? (pool ? hops.filter((hop) => !pool.owns(hop)) : hops);
+	const remoteHost = tail?.remoteHost ?? '127.0.0.1';
+	const wrap = tail?.wrapCommand ?? ((command: string) => command);
 	const disposers: Array<() => Promise<void> | void> = [];
 	try {
 		const jupyterForward = await startLocalForward({
 			port: config.localPort,
-			remoteHost: '127.0.0.1',
+			remoteHost,
 			remotePort: config.jupyterPort,
 			label: 'jupyter',
 			hop: host,
@@ -213,7 +235,7 @@ export async function runConnect(
 		for (const spec of config.forwards) {
 			const forward = await startLocalForward({
 				port: spec.local,
-				remoteHost: '127.0.0.1',
+				remoteHost,
 				remotePort: spec.remote,
 				label: spec.remote === 6006 ? 'tensorboard' : String(spec.remote),
 				hop: host,
@@ -228,6 +250,10 @@ export async function runConnect(
 		const jupyter = new RemoteJupyter({
 			remotePort: config.jupyterPort,
 			localPort,
+			knownToken: tail?.token ?? null,
+			knownPid: tail?.pid ?? null,
+			remoteHost,
+			...(tail?.wrapCommand ? {wrapCommand: tail.wrapCommand} : {}),
 			onStatus(status) {
 				store.dispatch({type: 'jupyter', jupyter: status});
 			},
@@ -305,7 +331,7 @@ export async function runConnect(
 				gpuProcesses: () => store.getSnapshot().gpu?.processes ?? [],
 				notifyAfterMs: config.notifyAfterS * 1000,
 				async readProcs() {
-					const {stdout} = await execText(client, procDumpCommand, {
+					const {stdout} = await execText(client, wrap(procDumpCommand), {
 						timeoutMs: 10_000,
 						maxBytes: 8 * 1024 * 1024,
 					});
@@ -481,15 +507,16 @@ export async function runConnect(
 			);
 		};
 
-		host.on('ready', (client: Client) => {
+		const onHostReady = (client: Client) => {
 			currentClient = client;
 			jupyter.attach(client);
 			// The GPU host's own name, for the title and the path line (p507, not user@gpu-host).
-			execText(client, 'hostname', {timeoutMs: 10_000}).then(
+			execText(client, wrap('hostname'), {timeoutMs: 10_000}).then(
 				({stdout}) => {
 					const name = stdout.trim().split('\n')[0]?.trim();
 					if (!name || !/^[\w.-]{1,64}$/.test(name)) return;
 					store.dispatch({type: 'title', title: name});
+					if (tail?.relabel === false) return;
 					store.dispatch({
 						type: 'hop',
 						hop: 'host',
@@ -503,8 +530,9 @@ export async function runConnect(
 			);
 			agentAttempt = 0;
 			findAgent(client);
-		});
-		host.on('down', () => {
+		};
+
+		const onHostDown = () => {
 			currentClient = null;
 			inFallback = false;
 			agentSearch += 1;
@@ -516,8 +544,18 @@ export async function runConnect(
 			logTail?.detach();
 			stopKernelMonitor();
 			void gpu.stop();
+		};
+
+		host.on('ready', onHostReady);
+		host.on('down', onHostDown);
+		// A hop this run does not own outlives it: leave it without our listeners.
+		disposers.push(() => {
+			host.off('ready', onHostReady);
+			host.off('down', onHostDown);
 		});
 		startHops(hops);
+		// A chain handed in may be up already (`--slurm` forwarding from the login node).
+		if (host.client) onHostReady(host.client);
 		return {
 			localPort,
 			relay,

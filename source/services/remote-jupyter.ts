@@ -27,6 +27,20 @@ export type RemoteJupyterOptions = {
 	/** The laptop's forwarded port: the URL users open. */
 	readonly localPort: number;
 	readonly intervalMs?: number;
+	/**
+	 * A token known by other means (`connect --slurm`: the one gpujup made for the job), used where
+	 * no agent serves the port and no runtime file names one; sent, like any, only to the user's
+	 * own listener. `knownPid` likewise (the job's endpoint file).
+	 */
+	readonly knownToken?: string | null;
+	readonly knownPid?: number | null;
+	/** Where Jupyter listens as the hop's far side sees it (default 127.0.0.1, its loopback). */
+	readonly remoteHost?: string;
+	/**
+	 * Runs each look-around command (listeners, user names) where Jupyter is, when the hop ends
+	 * elsewhere: `connect --slurm` without ssh to the node wraps them in `srun --overlap`.
+	 */
+	readonly wrapCommand?: (command: string) => string;
 	readonly onStatus: (status: JupyterStatus) => void;
 };
 
@@ -46,9 +60,12 @@ export type RemoteOwnership =
 type ListenerCheck = ReturnType<typeof parseListenerCheck>;
 
 /** The SSH user's uid and the listening sockets on the GPU host (one exec); null when unknown. */
-async function remoteListeners(client: Client): Promise<ListenerCheck> {
+async function remoteListeners(
+	client: Client,
+	wrap: (command: string) => string = (command) => command,
+): Promise<ListenerCheck> {
 	try {
-		const {stdout} = await execText(client, listenerCheckCommand, {timeoutMs: 10_000});
+		const {stdout} = await execText(client, wrap(listenerCheckCommand), {timeoutMs: 10_000});
 		return parseListenerCheck(stdout);
 	} catch {
 		return null;
@@ -103,9 +120,13 @@ export async function remotePortOwner(client: Client, port: number): Promise<Rem
 }
 
 /** Opens a direct-tcpip channel to the GPU host's loopback port. */
-export async function openRemoteStream(client: Client, port: number): Promise<Duplex> {
+export async function openRemoteStream(
+	client: Client,
+	port: number,
+	host = '127.0.0.1',
+): Promise<Duplex> {
 	return new Promise((resolve, reject) => {
-		client.forwardOut('127.0.0.1', 0, '127.0.0.1', port, (error, channel) => {
+		client.forwardOut('127.0.0.1', 0, host, port, (error, channel) => {
 			if (error) reject(error);
 			else {
 				channel.on('error', () => {
@@ -270,15 +291,15 @@ export class RemoteJupyter {
 		}
 
 		const server = pickServer(this.discovered, this.options.remotePort);
-		this.currentToken = server?.token || null;
-		this.pid = server?.pid ?? null;
+		this.currentToken = server?.token || this.options.knownToken || null;
+		this.pid = server?.pid ?? this.options.knownPid ?? null;
 	}
 
 	private async tick(epoch: number, rediscover: boolean): Promise<void> {
 		const client = this.client;
 		if (!client || epoch !== this.epoch) return;
 		const port = this.options.remotePort;
-		const check = await remoteListeners(client);
+		const check = await remoteListeners(client, this.options.wrapCommand);
 		if (epoch !== this.epoch) return;
 		const userPorts = check
 			? new Set(check.listeners.filter((l) => l.uid === check.uid).map((l) => l.port))
@@ -315,7 +336,7 @@ export class RemoteJupyter {
 				message:
 					owner.kind === 'foreign'
 						? owner.message
-						: `nothing answers on the GPU host's 127.0.0.1:${port} — is Jupyter running there?${pick}`,
+						: `nothing answers on the GPU host's ${this.options.remoteHost ?? '127.0.0.1'}:${port} — is Jupyter running there?${pick}`,
 			});
 			this.schedule(epoch, false);
 			return;
@@ -324,7 +345,10 @@ export class RemoteJupyter {
 		if (owner.kind === 'ours') await this.findToken();
 		if (epoch !== this.epoch) return;
 		const token = owner.kind === 'ours' ? this.currentToken : null;
-		const probe = await probeJupyter(async () => openRemoteStream(client, port), token);
+		const probe = await probeJupyter(
+			async () => openRemoteStream(client, port, this.options.remoteHost),
+			token,
+		);
 		if (epoch !== this.epoch) return;
 		let again = false;
 		if (probe.reachable) {
@@ -359,7 +383,7 @@ export class RemoteJupyter {
 				state: 'unreachable',
 				kernels: null,
 				servers,
-				message: `nothing answers on the GPU host's 127.0.0.1:${port} (${probe.message}) — is Jupyter running there?${pick}`,
+				message: `nothing answers on the GPU host's ${this.options.remoteHost ?? '127.0.0.1'}:${port} (${probe.message}) — is Jupyter running there?${pick}`,
 			});
 		}
 

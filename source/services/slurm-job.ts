@@ -41,9 +41,10 @@ export type SlurmJobOptions = {
 	readonly profile: string;
 	/** `--sbatch`, split into words (partition, gres, time, account…). */
 	readonly sbatchArgs: readonly string[];
+	/** A venv path may be `~/…` (the home on the cluster). */
 	readonly env: JupyterEnv;
 	readonly jupyterCmd: string | null;
-	/** Jupyter's notebook dir on the cluster; null: the user's home there. */
+	/** Jupyter's notebook dir on the cluster (absolute, or `~/…`); null: the user's home there. */
 	readonly notebookDir: string | null;
 	/**
 	 * Where a job submitted from now on has Jupyter listen (default 'loopback': reached over ssh
@@ -131,11 +132,18 @@ export class SlurmJobService {
 	#polling = false;
 	#disposed = false;
 	#json: boolean | null = null;
+	#listen: JupyterListen;
 
 	constructor(options: SlurmJobOptions) {
 		const problem = profileProblem(options.profile) ?? sbatchArgsProblem(options.sbatchArgs);
 		if (problem) throw new SlurmError('usage', problem);
 		this.#options = options;
+		this.#listen = options.listen ?? 'loopback';
+	}
+
+	/** Where the Jupyter of jobs submitted from now on listens (ssh to the nodes was refused). */
+	setListen(listen: JupyterListen): void {
+		this.#listen = listen;
 	}
 
 	/** The job as last seen; null before attach(). */
@@ -207,14 +215,15 @@ export class SlurmJobService {
 	async submit(): Promise<SlurmJob> {
 		const probe = await this.probe();
 		const dir = await this.dir();
+		const env = this.#options.env;
 		const script = jobScript({
 			dir,
 			profile: this.#options.profile,
-			env: this.#options.env,
+			env: env.kind === 'venv' ? {...env, path: underHome(env.path, probe.home)} : env,
 			cmd: this.#options.jupyterCmd,
-			notebookDir: this.#options.notebookDir ?? probe.home,
+			notebookDir: underHome(this.#options.notebookDir ?? '~', probe.home),
 			allowRoot: probe.uid === 0,
-			listen: this.#options.listen ?? 'loopback',
+			listen: this.#listen,
 		});
 		const args = submitArgs({
 			dir,
@@ -364,6 +373,12 @@ export class SlurmJobService {
 			);
 		return result;
 	}
+}
+
+/** `~` and `~/…` (paths on the cluster as the user wrote them) under the home there. */
+export function underHome(path: string, home: string): string {
+	if (path === '~') return home;
+	return path.startsWith('~/') ? `${home.replace(/\/+$/, '')}/${path.slice(2)}` : path;
 }
 
 function asSlurmError(error: unknown): SlurmError {

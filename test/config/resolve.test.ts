@@ -790,6 +790,8 @@ describe('--slurm, --sbatch, --on-quit, --node-ssh-port', () => {
 			sbatchArgs: [],
 			onQuit: 'ask',
 			nodeSshPort: 22,
+			env: null,
+			notebookDir: null,
 		});
 		expect(
 			run([
@@ -806,11 +808,19 @@ describe('--slurm, --sbatch, --on-quit, --node-ssh-port', () => {
 			sbatchArgs: ['--partition', 'gpu', '--gres=gpu:1', '--comment', 'two words'],
 			onQuit: 'cancel',
 			nodeSshPort: 2222,
+			env: null,
+			notebookDir: null,
 		});
 		expect(
 			run(['--relay', 'r'], {GPUJUP_SLURM: '1', GPUJUP_SBATCH: '-p gpu', GPUJUP_ON_QUIT: 'keep'})
 				.slurm,
-		).toEqual({sbatchArgs: ['-p', 'gpu'], onQuit: 'keep', nodeSshPort: 22});
+		).toEqual({
+			sbatchArgs: ['-p', 'gpu'],
+			onQuit: 'keep',
+			nodeSshPort: 22,
+			env: null,
+			notebookDir: null,
+		});
 		write(
 			configPath(),
 			[
@@ -828,7 +838,35 @@ describe('--slurm, --sbatch, --on-quit, --node-ssh-port', () => {
 			sbatchArgs: ['--partition', 'gpu', '--comment=a b'],
 			onQuit: 'keep',
 			nodeSshPort: 22,
+			env: null,
+			notebookDir: null,
 		});
+	});
+
+	test('--env and --notebook-dir are paths on the cluster: kept as written, ~ for the cluster home', () => {
+		const config = run([
+			'--relay',
+			'r',
+			'--slurm',
+			'--env',
+			'venv:~/venvs/torch',
+			'--notebook-dir',
+			'/scratch/me/nb',
+		]);
+		expect(config.slurm).toMatchObject({
+			env: {kind: 'venv', path: '~/venvs/torch'},
+			notebookDir: '/scratch/me/nb',
+		});
+		expect(run(['--relay', 'r', '--slurm', '--env', 'conda:tf']).slurm?.env).toEqual({
+			kind: 'conda',
+			name: 'tf',
+		});
+		expect(configError(['--relay', 'r', '--slurm', '--notebook-dir', 'nb']).message).toBe(
+			'--notebook-dir: expected a path on the cluster (absolute, or ~/…), got "nb"',
+		);
+		expect(configError(['--relay', 'r', '--slurm', '--env', 'venv:venvs/a']).message).toBe(
+			'--env: expected a path on the cluster (absolute, or ~/…), got "venvs/a"',
+		);
 	});
 
 	test('bad values name the source and say what is expected', () => {

@@ -302,6 +302,7 @@ describe('sbatch', () => {
 			listen: 'node',
 		});
 		expect(node).toContain('getent ahostsv4 "$__gpujup_node"');
+		expect(node).toContain('"listen":"node"');
 		expect(node).toContain('"--ip=$__gpujup_ip"');
 		expect(node).toContain('--allow-root');
 	});
@@ -320,17 +321,21 @@ describe('sbatch', () => {
 
 describe('what the job and the login node write', () => {
 	test('the endpoint file: for this job only, with a port, a pid and a host name', () => {
-		const ok = '{"jobId":"7","node":"gpu-01.cluster","host":"10.1.2.3","port":40001,"pid":1234}';
+		const ok =
+			'{"jobId":"7","node":"gpu-01.cluster","host":"10.1.2.3","listen":"node","port":40001,"pid":1234}';
 		expect(parseJobEndpoint(ok, '7')).toEqual({
 			jobId: '7',
 			node: 'gpu-01.cluster',
 			host: '10.1.2.3',
+			listen: 'node',
 			port: 40_001,
 			pid: 1234,
 		});
-		expect(parseJobEndpoint('{"jobId":"7","node":"n","port":9,"pid":2}', '7')?.host).toBe(
-			'127.0.0.1',
-		);
+		// An older job script wrote neither: the loopback.
+		expect(parseJobEndpoint('{"jobId":"7","node":"n","port":9,"pid":2}', '7')).toMatchObject({
+			host: '127.0.0.1',
+			listen: 'loopback',
+		});
 		expect(
 			parseJobEndpoint('{"jobId":"7","node":"n","host":"$(x)","port":9,"pid":2}', '7'),
 		).toBeNull();

@@ -75,6 +75,13 @@ export type LabOptions = {
 	 * reverse tunnel (`ssh -R <gpu2.relayPort>:localhost:<its port>`), started with the first's.
 	 */
 	readonly secondGpu?: boolean;
+	/**
+	 * Start another sshd, a Slurm compute node beside the GPU host's sshd (which then plays the
+	 * login node): the same authorized_keys, so its sessions share the GPU home and `hostEnv` (a
+	 * cluster's shared filesystem); its key goes into known_hosts as `[localhost]:<port>`, the name
+	 * the test cluster's one node has.
+	 */
+	readonly node?: boolean;
 };
 
 /** The second GPU host of a lab started with `secondGpu: true`. */
@@ -114,6 +121,11 @@ export type LabSshd = {
 	start(): Promise<void>;
 	/** Kill every per-connection child but keep the listener: all sessions drop at once. */
 	dropSessions(): Promise<void>;
+	/**
+	 * Restart with other extra sshd_config lines (they win over the lab's defaults), e.g.
+	 * `['DenyUsers root']` for a node that refuses the login as pam_slurm_adopt would; `[]` undoes.
+	 */
+	reconfigure(extra: readonly string[]): Promise<void>;
 };
 
 export type Lab = {
@@ -122,6 +134,8 @@ export type Lab = {
 	readonly bastion: LabSshd | null;
 	/** The second GPU host, with `secondGpu: true` (ssh_config Host `gpu2`); null otherwise. */
 	readonly gpu2: LabSecondGpu | null;
+	/** The compute node's sshd, with `node: true`; null otherwise. */
+	readonly node: LabSshd | null;
 	/** The GPU host's sshd; `sshPort` is its real port (what `-R …:localhost:<sshPort>` exposes). */
 	readonly gpu: LabSshd & {readonly sshPort: number};
 	/** The reverse-forward port on the relay's loopback. */
@@ -222,7 +236,7 @@ const sshdConfig = (base: readonly string[], extra: readonly string[]): string =
 };
 
 type SshdSpec = {
-	readonly name: 'relay' | 'gpu' | 'gpu2' | 'bastion';
+	readonly name: 'relay' | 'gpu' | 'gpu2' | 'bastion' | 'node';
 	readonly dir: string;
 	readonly hostKey: string;
 	readonly hostKeyPub: string;
@@ -238,6 +252,7 @@ const makeSshd = async (spec: SshdSpec): Promise<LabSshd> => {
 	const pidFile = path.join(spec.dir, `${spec.name}-sshd.pid`);
 	let port = 0;
 	let child: ChildProcess | undefined;
+	let extraLines = spec.extra;
 
 	const writeConfig = async () => {
 		const base = [
@@ -268,7 +283,7 @@ const makeSshd = async (spec: SshdSpec): Promise<LabSshd> => {
 			'LogLevel VERBOSE',
 			'Subsystem sftp internal-sftp',
 		];
-		await writeFile(configFile, sshdConfig(base, spec.extra), {mode: 0o600});
+		await writeFile(configFile, sshdConfig(base, extraLines), {mode: 0o600});
 	};
 
 	const sshdArgv = async (): Promise<[string, ...string[]]> => {
@@ -379,6 +394,10 @@ const makeSshd = async (spec: SshdSpec): Promise<LabSshd> => {
 			killAll(sessions);
 			await waitGone(sessions);
 		},
+		async reconfigure(extra) {
+			extraLines = extra;
+			await sshd.restart();
+		},
 	};
 
 	// First start: a fresh port each try, in case another process took the one we were given.
@@ -431,15 +450,15 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
 		}
 
 		const clientKey = path.join(dir, 'id_ed25519');
-		const [clientKeyPub, relayHostPub, gpuHostPub, bastionHostPub, gpu2HostPub] = await Promise.all(
-			[
+		const [clientKeyPub, relayHostPub, gpuHostPub, bastionHostPub, gpu2HostPub, nodeHostPub] =
+			await Promise.all([
 				keygen(clientKey, 'gpujup-lab-client'),
 				keygen(path.join(dir, 'relay_host_ed25519'), 'relay'),
 				keygen(path.join(dir, 'gpu_host_ed25519'), 'gpu'),
 				options.bastion ? keygen(path.join(dir, 'bastion_host_ed25519'), 'bastion') : null,
 				options.secondGpu ? keygen(path.join(dir, 'gpu2_host_ed25519'), 'gpu2') : null,
-			],
-		);
+				options.node ? keygen(path.join(dir, 'node_host_ed25519'), 'node') : null,
+			]);
 
 		const hostEnvFor = (hostHome: string, hostRuntime: string): Record<string, string> => ({
 			HOME: hostHome,
@@ -527,6 +546,18 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
 				})
 			: null;
 		if (gpu2Sshd) cleanups.push(async () => gpu2Sshd.stop());
+		const node = nodeHostPub
+			? await makeSshd({
+					name: 'node',
+					dir,
+					hostKey: path.join(dir, 'node_host_ed25519'),
+					hostKeyPub: nodeHostPub,
+					authorizedKeys: gpuAuthorized,
+					extra: [],
+					permitUserEnvironment: true,
+				})
+			: null;
+		if (node) cleanups.push(async () => node.stop());
 
 		const relayPort = await freePort();
 		const relayPort2 = gpu2Sshd ? await freePort() : 0;
@@ -535,7 +566,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
 			knownHosts,
 			`[127.0.0.1]:${relay.port} ${relayHostPub}\n[localhost]:${relayPort} ${gpuHostPub}\n${
 				bastion ? `[127.0.0.1]:${bastion.port} ${bastion.hostKeyPub}\n` : ''
-			}${gpu2HostPub ? `[localhost]:${relayPort2} ${gpu2HostPub}\n` : ''}`,
+			}${gpu2HostPub ? `[localhost]:${relayPort2} ${gpu2HostPub}\n` : ''}${node ? `[localhost]:${node.port} ${node.hostKeyPub}\n` : ''}`,
 			{mode: 0o600},
 		);
 
@@ -754,6 +785,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
 			relay,
 			bastion,
 			gpu2,
+			node,
 			gpu,
 			relayPort,
 			user: 'root',
