@@ -43,6 +43,11 @@ export type RestKernel = {
 	readonly state: KernelState;
 	readonly lastActivity: string | null;
 	readonly connections: number;
+	/**
+	 * When the kernel entered `state`, where the kernel monitor's own channel saw it (epoch ms);
+	 * else `last_activity` stands for it.
+	 */
+	readonly stateSince?: number | null;
 };
 
 /** One process of the GPU host's process table. */
@@ -249,9 +254,15 @@ export function joinKernels(input: JoinInput): JoinResult {
 		}
 
 		const last = previous.get(rest.id);
+		const {stateSince, ...shown} = rest;
 		return {
-			...rest,
-			since: last && last.state === rest.state ? last.since : changedAt(rest, last, input.now),
+			...shown,
+			since:
+				last && last.state === rest.state
+					? last.since
+					: stateSince != null && stateSince <= input.now
+						? stateSince
+						: changedAt(rest, last, input.now),
 			pids,
 			gpuMemoryMiB,
 			cpuPercent,

@@ -1,0 +1,133 @@
+import {describe, expect, test} from 'vitest';
+import {
+	type ChannelMessage,
+	channelMessage,
+	channelOpened,
+	channelState,
+	closedChannel,
+	parseChannelMessage,
+	probeWaitMs,
+} from '../../source/core/kernel-channel.js';
+import type {RestKernel} from '../../source/core/kernels.js';
+
+const rest = (state: RestKernel['state']): RestKernel => ({
+	id: 'k1',
+	name: 'python3',
+	notebook: 'a.ipynb',
+	state,
+	lastActivity: null,
+	connections: 2,
+});
+
+const status = (
+	executionState: string,
+	parentType: string | null,
+	parentId: string | null,
+): ChannelMessage => ({
+	channel: 'iopub',
+	msgType: 'status',
+	parentId,
+	parentType,
+	executionState,
+});
+
+const frame = (msgType: string, parent: Record<string, string>, content: object) =>
+	JSON.stringify({
+		header: {msg_id: 'm', msg_type: msgType},
+		parent_header: parent,
+		metadata: {},
+		content,
+		channel: 'iopub',
+	});
+
+describe('parseChannelMessage', () => {
+	test('reads a status with its parent request', () => {
+		expect(
+			parseChannelMessage(
+				frame('status', {msg_id: 'e1', msg_type: 'execute_request'}, {execution_state: 'busy'}),
+			),
+		).toEqual({
+			channel: 'iopub',
+			msgType: 'status',
+			parentId: 'e1',
+			parentType: 'execute_request',
+			executionState: 'busy',
+		});
+	});
+
+	test('skips outputs, even ones that print the word status, and bad JSON', () => {
+		expect(parseChannelMessage(frame('stream', {}, {text: 'status'}))).toBeNull();
+		expect(parseChannelMessage(frame('stream', {}, {text: '"status"'}))).toBeNull();
+		expect(parseChannelMessage('{"status"')).toBeNull();
+	});
+});
+
+describe('channel view', () => {
+	const t0 = 1_000_000;
+	const open = channelMessage(
+		channelOpened('probe', t0),
+		{...status('idle', 'kernel_info_request', 'probe')},
+		t0 + 5,
+	);
+
+	test('a closed channel leaves the state to REST', () => {
+		expect(channelState(rest('idle'), closedChannel, t0)).toEqual({state: 'idle', since: null});
+		expect(channelState(rest('busy'), closedChannel, t0)).toEqual({state: 'busy', since: null});
+	});
+
+	test('a prompt answer to the probe: idle, since unknown', () => {
+		expect(open.probeId).toBeNull();
+		expect(channelState(rest('idle'), open, t0 + 10)).toEqual({state: 'idle', since: null});
+	});
+
+	test('a control request mid-cell does not end the cell; the execute idle does', () => {
+		let view = channelMessage(open, status('busy', 'execute_request', 'e1'), t0 + 100);
+		view = channelMessage(view, status('busy', 'kernel_info_request', 'c1'), t0 + 200);
+		view = channelMessage(view, status('idle', 'kernel_info_request', 'c1'), t0 + 210);
+		expect(channelState(rest('idle'), view, t0 + 300)).toEqual({state: 'busy', since: t0 + 100});
+		view = channelMessage(view, status('idle', 'execute_request', 'e1'), t0 + 5000);
+		expect(channelState(rest('idle'), view, t0 + 5100)).toEqual({state: 'idle', since: t0 + 5000});
+	});
+
+	test('queued cells stay one busy run', () => {
+		let view = channelMessage(open, status('busy', 'execute_request', 'e1'), t0 + 100);
+		view = channelMessage(view, status('busy', 'execute_request', 'e2'), t0 + 150);
+		view = channelMessage(view, status('idle', 'execute_request', 'e1'), t0 + 200);
+		expect(channelState(rest('busy'), view, t0 + 250)).toEqual({state: 'busy', since: t0 + 100});
+	});
+
+	test('an unanswered probe past its wait is a cell the monitor did not see start', () => {
+		const waiting = channelOpened('probe', t0);
+		expect(channelState(rest('idle'), waiting, t0 + probeWaitMs - 1).state).toBe('idle');
+		expect(channelState(rest('idle'), waiting, t0 + probeWaitMs)).toEqual({
+			state: 'busy',
+			since: null,
+		});
+		// The shell answers the probe once that cell is done (its reply may come before IOPub's idle).
+		const answered = channelMessage(
+			waiting,
+			{
+				channel: 'shell',
+				msgType: 'kernel_info_reply',
+				parentId: 'probe',
+				parentType: 'kernel_info_request',
+				executionState: null,
+			},
+			t0 + 9000,
+		);
+		expect(channelState(rest('idle'), answered, t0 + 9100)).toEqual({
+			state: 'idle',
+			since: t0 + 9000,
+		});
+	});
+
+	test('a restart drops what ran; starting and dead come from REST', () => {
+		const busy = channelMessage(open, status('busy', 'execute_request', 'e1'), t0 + 100);
+		const restarted = channelMessage(busy, status('restarting', null, null), t0 + 200);
+		expect(restarted.executing).toEqual([]);
+		expect(restarted.open).toBe(true);
+		expect(channelState(rest('starting'), busy, t0 + 300).state).toBe('starting');
+		expect(channelState(rest('dead'), busy, t0 + 300).state).toBe('dead');
+		expect(channelState(rest('idle'), restarted, t0 + 300).state).toBe('idle');
+	});
+});
