@@ -441,7 +441,10 @@ export function parseProcDump(text: string, at: number): ProcSnapshot {
 	return {at, ticksPerSecond, processes};
 }
 
-/** How long the reverse tunnel must have been down for its return to be worth a notification. */
+/**
+ * How long the reverse tunnel must have been down for its return to be worth a notification, by
+ * default (`tunnel-back-after`).
+ */
 export const tunnelBackAfterMs = 60_000;
 
 /** What {@link serviceNotifications} remembers between two looks. */
@@ -469,19 +472,20 @@ export type ServiceSnapshot = {
 
 /**
  * The notifications of the GPU host's own services: Jupyter crashed and the supervisor has it
- * running again (its crash count went up), the reverse tunnel is back after more than
- * {@link tunnelBackAfterMs} down.
+ * running again (its crash count went up), the reverse tunnel is back after at least
+ * `backAfterMs` ({@link tunnelBackAfterMs} unless given) down.
  */
 export function serviceNotifications(
 	memory: ServiceMemory,
 	next: ServiceSnapshot,
 	now: number,
+	backAfterMs = tunnelBackAfterMs,
 ): {readonly memory: ServiceMemory; readonly notes: Notification[]} {
 	const notes: Notification[] = [];
 	let {reverseWasUp, reverseDownSince, jupyterRestarts} = memory;
 	if (next.reverse === 'ready') {
 		reverseWasUp = true;
-		if (reverseDownSince !== null && now - reverseDownSince >= tunnelBackAfterMs)
+		if (reverseDownSince !== null && now - reverseDownSince >= backAfterMs)
 			notes.push({
 				kind: 'tunnel-back',
 				title: 'Tunnel back',

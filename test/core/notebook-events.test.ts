@@ -200,6 +200,21 @@ describe("gpujup host's own services", () => {
 		expect(look('ready', 10_000 + tunnelBackAfterMs + 1)).toEqual(['tunnel-back']);
 	});
 
+	test('tunnel-back-after sets the threshold', () => {
+		let memory = initialServiceMemory;
+		const look = (reverse: string, now: number) => {
+			const next = serviceNotifications(memory, {reverse, jupyter: null}, now, 4000);
+			memory = next.memory;
+			return next.notes.map((n) => n.message);
+		};
+
+		expect(look('ready', 0)).toEqual([]);
+		expect(look('lost', 1000)).toEqual([]);
+		expect(look('ready', 4999)).toEqual([]);
+		expect(look('lost', 6000)).toEqual([]);
+		expect(look('ready', 10_000)).toEqual(['the reverse tunnel is back after 4 s down']);
+	});
+
 	test('Jupyter running again after a crash (its restart count went up) notifies once', () => {
 		let memory = initialServiceMemory;
 		const look = (state: string, restarts: number) => {
