@@ -25,6 +25,11 @@ export type ChannelView = {
 	readonly busySince: number | null;
 	/** When the kernel was last seen done with its shell; null where that is not known. */
 	readonly idleSince: number | null;
+	/**
+	 * The probe came back late with no cell ending before it: the kernel was idle all along (a
+	 * slow machine), and the busy shown while it waited was no cell.
+	 */
+	readonly idleAllAlong: boolean;
 };
 
 export const closedChannel: ChannelView = {
@@ -34,6 +39,7 @@ export const closedChannel: ChannelView = {
 	executing: [],
 	busySince: null,
 	idleSince: null,
+	idleAllAlong: false,
 };
 
 /** The websocket opened and the probe `probeId` went out on its shell. */
@@ -98,13 +104,12 @@ export function channelMessage(
 		message.parentId === view.probeId &&
 		(message.msgType === 'kernel_info_reply' || message.executionState === 'idle');
 	if (answersProbe) {
-		const waited = now - (view.probeSentAt ?? now) >= probeWaitMs;
+		const late = now - (view.probeSentAt ?? now) >= probeWaitMs;
 		return {
 			...view,
 			probeId: null,
 			probeSentAt: null,
-			// A late answer: a cell the monitor did not see start ended just now.
-			idleSince: view.executing.length > 0 ? view.idleSince : waited ? now : view.idleSince,
+			idleAllAlong: late && view.idleSince === null && view.executing.length === 0,
 		};
 	}
 
@@ -113,15 +118,19 @@ export function channelMessage(
 	if (message.parentType === 'execute_request' && message.parentId !== null) {
 		const id = message.parentId;
 		if (state === 'busy' && !view.executing.includes(id))
-			return {...view, executing: [...view.executing, id], busySince: view.busySince ?? now};
-		if (state === 'idle' && view.executing.includes(id)) {
-			const executing = view.executing.filter((e) => e !== id);
-			return executing.length > 0
-				? {...view, executing}
-				: {...view, executing, busySince: null, idleSince: now};
-		}
-
-		return view;
+			return {
+				...view,
+				executing: [...view.executing, id],
+				busySince: view.busySince ?? now,
+				idleAllAlong: false,
+			};
+		if (state !== 'idle') return view;
+		// One the monitor saw start, or the cell that ran when it connected (it did not see that
+		// start): either way a cell ended now.
+		const executing = view.executing.filter((e) => e !== id);
+		return executing.length > 0
+			? {...view, executing}
+			: {...view, executing, busySince: null, idleSince: now, idleAllAlong: false};
 	}
 
 	// A new kernel process (`starting`), or the server saying its kernel restarts or died: what
@@ -141,19 +150,21 @@ export function channelMessage(
  * The state to show for `rest` given the channel's view: REST's own while the channel is not
  * open and for `starting` / `dead`; else busy while an execute runs (or the probe is unanswered
  * past {@link probeWaitMs}), idle otherwise. `since` is when the state began where the view knows
- * it, null where it does not (the caller then goes by `last_activity`).
+ * it, null where it does not (the caller then goes by `last_activity`); `sinceBefore`: the state
+ * shown before this one was no state of its own (the probe's wait on a slow, idle kernel), so the
+ * kernel is in this one since the one before that: no cell ended.
  */
 export function channelState(
 	rest: RestKernel,
 	view: ChannelView,
 	now: number,
-): {readonly state: KernelState; readonly since: number | null} {
+): {readonly state: KernelState; readonly since: number | null; readonly sinceBefore: boolean} {
 	if (!view.open || rest.state === 'starting' || rest.state === 'dead')
-		return {state: rest.state, since: null};
-	if (view.executing.length > 0) return {state: 'busy', since: view.busySince};
+		return {state: rest.state, since: null, sinceBefore: false};
+	if (view.executing.length > 0) return {state: 'busy', since: view.busySince, sinceBefore: false};
 	if (view.probeId !== null)
 		return now - (view.probeSentAt ?? now) >= probeWaitMs
-			? {state: 'busy', since: null}
-			: {state: rest.state, since: null};
-	return {state: 'idle', since: view.idleSince};
+			? {state: 'busy', since: null, sinceBefore: false}
+			: {state: rest.state, since: null, sinceBefore: false};
+	return {state: 'idle', since: view.idleSince, sinceBefore: view.idleAllAlong};
 }

@@ -125,11 +125,13 @@ export class KernelMonitor {
 		const joined = joinKernels({
 			rest: rest.map((kernel) => {
 				const view = this.#channels.view(kernel.id);
-				const {state, since} = channelState(kernel, view, now);
+				const {state, since, sinceBefore} = channelState(kernel, view, now);
+				const last = this.#kernels.find((k) => k.id === kernel.id);
 				return {
 					...kernel,
 					state,
-					stateSince: since,
+					// Busy only while the probe waited: idle since then, and no cell-done.
+					stateSince: sinceBefore && last ? last.since : since,
 					// Jupyter counts the monitor's own websocket: not one of the user's.
 					connections: counted.has(kernel.id)
 						? Math.max(0, kernel.connections - 1)

@@ -62,6 +62,14 @@ describe('parseChannelMessage', () => {
 	});
 });
 
+const probeReply: ChannelMessage = {
+	channel: 'shell',
+	msgType: 'kernel_info_reply',
+	parentId: 'probe',
+	parentType: 'kernel_info_request',
+	executionState: null,
+};
+
 describe('channel view', () => {
 	const t0 = 1_000_000;
 	const open = channelMessage(
@@ -71,29 +79,44 @@ describe('channel view', () => {
 	);
 
 	test('a closed channel leaves the state to REST', () => {
-		expect(channelState(rest('idle'), closedChannel, t0)).toEqual({state: 'idle', since: null});
-		expect(channelState(rest('busy'), closedChannel, t0)).toEqual({state: 'busy', since: null});
+		expect(channelState(rest('idle'), closedChannel, t0)).toMatchObject({
+			state: 'idle',
+			since: null,
+		});
+		expect(channelState(rest('busy'), closedChannel, t0)).toMatchObject({
+			state: 'busy',
+			since: null,
+		});
 	});
 
 	test('a prompt answer to the probe: idle, since unknown', () => {
 		expect(open.probeId).toBeNull();
-		expect(channelState(rest('idle'), open, t0 + 10)).toEqual({state: 'idle', since: null});
+		expect(channelState(rest('idle'), open, t0 + 10)).toMatchObject({state: 'idle', since: null});
 	});
 
 	test('a control request mid-cell does not end the cell; the execute idle does', () => {
 		let view = channelMessage(open, status('busy', 'execute_request', 'e1'), t0 + 100);
 		view = channelMessage(view, status('busy', 'kernel_info_request', 'c1'), t0 + 200);
 		view = channelMessage(view, status('idle', 'kernel_info_request', 'c1'), t0 + 210);
-		expect(channelState(rest('idle'), view, t0 + 300)).toEqual({state: 'busy', since: t0 + 100});
+		expect(channelState(rest('idle'), view, t0 + 300)).toMatchObject({
+			state: 'busy',
+			since: t0 + 100,
+		});
 		view = channelMessage(view, status('idle', 'execute_request', 'e1'), t0 + 5000);
-		expect(channelState(rest('idle'), view, t0 + 5100)).toEqual({state: 'idle', since: t0 + 5000});
+		expect(channelState(rest('idle'), view, t0 + 5100)).toMatchObject({
+			state: 'idle',
+			since: t0 + 5000,
+		});
 	});
 
 	test('queued cells stay one busy run', () => {
 		let view = channelMessage(open, status('busy', 'execute_request', 'e1'), t0 + 100);
 		view = channelMessage(view, status('busy', 'execute_request', 'e2'), t0 + 150);
 		view = channelMessage(view, status('idle', 'execute_request', 'e1'), t0 + 200);
-		expect(channelState(rest('busy'), view, t0 + 250)).toEqual({state: 'busy', since: t0 + 100});
+		expect(channelState(rest('busy'), view, t0 + 250)).toMatchObject({
+			state: 'busy',
+			since: t0 + 100,
+		});
 	});
 
 	test('an unanswered probe past its wait is a cell the monitor did not see start', () => {
@@ -102,22 +125,30 @@ describe('channel view', () => {
 		expect(channelState(rest('idle'), waiting, t0 + probeWaitMs)).toEqual({
 			state: 'busy',
 			since: null,
+			sinceBefore: false,
 		});
-		// The shell answers the probe once that cell is done (its reply may come before IOPub's idle).
-		const answered = channelMessage(
-			waiting,
-			{
-				channel: 'shell',
-				msgType: 'kernel_info_reply',
-				parentId: 'probe',
-				parentType: 'kernel_info_request',
-				executionState: null,
-			},
-			t0 + 9000,
-		);
+		// That cell's own idle (an execute the view never saw start), then the probe's answer.
+		const ended = channelMessage(waiting, status('idle', 'execute_request', 'e0'), t0 + 9000);
+		const answered = channelMessage(ended, probeReply, t0 + 9001);
 		expect(channelState(rest('idle'), answered, t0 + 9100)).toEqual({
 			state: 'idle',
 			since: t0 + 9000,
+			sinceBefore: false,
+		});
+	});
+
+	test('a late answer with no cell ending before it: idle all along, no cell ended', () => {
+		const slow = channelMessage(channelOpened('probe', t0), probeReply, t0 + 3000);
+		expect(channelState(rest('idle'), slow, t0 + 3100)).toEqual({
+			state: 'idle',
+			since: null,
+			sinceBefore: true,
+		});
+		const next = channelMessage(slow, status('busy', 'execute_request', 'e1'), t0 + 4000);
+		expect(channelState(rest('busy'), next, t0 + 4100)).toEqual({
+			state: 'busy',
+			since: t0 + 4000,
+			sinceBefore: false,
 		});
 	});
 

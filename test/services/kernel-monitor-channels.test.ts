@@ -7,7 +7,7 @@
  */
 import {randomUUID} from 'node:crypto';
 import WebSocket from 'ws';
-import {afterAll, beforeAll, describe, expect, test} from 'vitest';
+import {afterAll, afterEach, beforeAll, describe, expect, test} from 'vitest';
 import type {KernelStatus, Notification} from '../../source/core/kernels.js';
 import {KernelMonitor} from '../../source/services/kernel-monitor.js';
 import {
@@ -114,8 +114,11 @@ beforeAll(async () => {
 	api = jupyterApi(jupyter.url, token);
 });
 
+afterEach(() => {
+	for (const monitor of monitors.splice(0)) monitor.dispose();
+});
+
 afterAll(async () => {
-	for (const monitor of monitors) monitor.dispose();
 	for (const ws of tabs) ws.terminate();
 	await jupyter?.dispose();
 	await dir?.dispose();
@@ -164,6 +167,21 @@ describe('kernel monitor: busy/idle from IOPub (real Jupyter and ipykernel)', ()
 		// The cell's websocket has gone; the tab stays.
 		expect(latest()?.connections).toBe(1);
 		tab.terminate();
+	});
+
+	test("a monitor's own websocket does not reset how long a kernel has been idle", async () => {
+		const id = await openNotebook(api, dir.path, 'idle.ipynb');
+		await executeInKernel(jupyter.url, token, id, 'x = 1');
+		const lastCell = Date.parse(
+			((await api('GET', `api/kernels/${id}`)) as {last_activity: string}).last_activity,
+		);
+		const startedAt = Date.now();
+		const {latest} = watch(id);
+		const idle = await waitFor(() => (latest()?.state === 'idle' ? latest() : undefined), {
+			message: 'idle',
+		});
+		expect(idle.since).toBe(lastCell);
+		expect(idle.since).toBeLessThan(startedAt);
 	});
 
 	test('a monitor that starts mid-cell, after Jupyter already says idle, finds the kernel busy', async () => {
