@@ -2,12 +2,14 @@
  * The tunnel-back notification for real: `gpujup host` (the built binary) makes its reverse
  * tunnel through a real OpenSSH relay sshd, with `GPUJUP_TUNNEL_BACK_AFTER=4`; a short drop of
  * the relay's sessions is no news, a relay down for longer than 4 s is, once the tunnel is back,
- * as a `notify` event of the host's `--no-tui` stream (and its `[gpujup]` log line).
+ * as a `notify` event of the host's `--no-tui` stream (and its `[gpujup]` log line), and in the
+ * log of a laptop connected through that tunnel once it is back too.
  */
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {startLab, type Lab} from '../helpers/openssh-lab.js';
 import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
 import {
+	labChainFlags,
 	labHostArgs,
 	runGpujup,
 	spawnGpujup,
@@ -28,6 +30,7 @@ describe('gpujup host: the reverse tunnel back after tunnel-back-after', () => {
 	let notebooks: TempDir;
 	let jupyterPort: number;
 	let host: GpujupProcess | undefined;
+	let laptop: GpujupProcess | undefined;
 
 	beforeAll(async () => {
 		lab = await startLab({reverse: 'none'});
@@ -36,6 +39,7 @@ describe('gpujup host: the reverse tunnel back after tunnel-back-after', () => {
 	});
 
 	afterAll(async () => {
+		await laptop?.stop();
 		await host?.stop();
 		await runGpujup(
 			['host', '--stop-jupyter', '--jupyter-port', String(jupyterPort)],
@@ -51,6 +55,14 @@ describe('gpujup host: the reverse tunnel back after tunnel-back-after', () => {
 			GPUJUP_TUNNEL_BACK_AFTER: String(thresholdS),
 		});
 		await host.waitForLine(isReverseReady, {timeoutMs: 120_000});
+		laptop = spawnGpujup(
+			['connect', '--no-tui', '--local-port', '0', ...labChainFlags(lab, jupyterPort)],
+			lab.env(),
+		);
+		await laptop.waitForLine((l) => l.type === 'jupyter' && l['state'] === 'running', {
+			timeoutMs: 120_000,
+		});
+		const laptopFrom = laptop.lines.length;
 
 		// The relay's sessions drop, its listener stays: the tunnel is back at once.
 		let from = host.lines.length;
@@ -90,5 +102,12 @@ describe('gpujup host: the reverse tunnel back after tunnel-back-after', () => {
 			{from: host.lines.indexOf(late)},
 		);
 		expect(host.lines.filter(isTunnelBack)).toHaveLength(1);
+
+		// The laptop's chain went through the same relay: back with it, it reads the agent's log on
+		// from where it was, the notification's line included.
+		await laptop.waitForLine(
+			(line) => line.type === 'log' && line['line'] === `[gpujup] Tunnel back: ${note['message']}`,
+			{from: laptopFrom, timeoutMs: 90_000},
+		);
 	}, 300_000);
 });
