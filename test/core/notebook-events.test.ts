@@ -143,6 +143,27 @@ describe('kernel and notify events', () => {
 		);
 		expect(noId.ok).toBe(false);
 	});
+
+	test('subscribe: where a returning client stands, its notifications included', () => {
+		expect(
+			parseRequest(
+				'{"v":1,"id":6,"op":"subscribe","logAfter":{"instance":"i1","seq":4,"notifySeq":2}}',
+			),
+		).toEqual({
+			ok: true,
+			request: {v: 1, id: 6, op: 'subscribe', logAfter: {instance: 'i1', seq: 4, notifySeq: 2}},
+		});
+		// An older client's position, and a notifySeq of another shape, leave it out.
+		for (const notifySeq of ['', ',"notifySeq":"2"', ',"notifySeq":1.5'])
+			expect(
+				parseRequest(
+					`{"v":1,"id":7,"op":"subscribe","logAfter":{"instance":"i1","seq":4${notifySeq}}}`,
+				),
+			).toEqual({
+				ok: true,
+				request: {v: 1, id: 7, op: 'subscribe', logAfter: {instance: 'i1', seq: 4}},
+			});
+	});
 });
 
 describe('GPU pids in another PID namespace', () => {

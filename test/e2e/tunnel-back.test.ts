@@ -2,8 +2,8 @@
  * The tunnel-back notification for real: `gpujup host` (the built binary) makes its reverse
  * tunnel through a real OpenSSH relay sshd, with `GPUJUP_TUNNEL_BACK_AFTER=4`; a short drop of
  * the relay's sessions is no news, a relay down for longer than 4 s is, once the tunnel is back,
- * as a `notify` event of the host's `--no-tui` stream (and its `[gpujup]` log line), and in the
- * log of a laptop connected through that tunnel once it is back too.
+ * as a `notify` event of the host's `--no-tui` stream (and its `[gpujup]` log line), and at a
+ * laptop connected through that tunnel once it is back too (its log and a `notify` event).
  */
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {startLab, type Lab} from '../helpers/openssh-lab.js';
@@ -104,10 +104,14 @@ describe('gpujup host: the reverse tunnel back after tunnel-back-after', () => {
 		expect(host.lines.filter(isTunnelBack)).toHaveLength(1);
 
 		// The laptop's chain went through the same relay: back with it, it reads the agent's log on
-		// from where it was, the notification's line included.
+		// from where it was, the notification's line included, and gets the notification it missed
+		// (for its header, bell and desktop notification), once.
 		await laptop.waitForLine(
 			(line) => line.type === 'log' && line['line'] === `[gpujup] Tunnel back: ${note['message']}`,
 			{from: laptopFrom, timeoutMs: 90_000},
 		);
+		const missed = await laptop.waitForLine(isTunnelBack, {from: laptopFrom});
+		expect(missed['message']).toBe(note['message']);
+		expect(laptop.lines.filter(isTunnelBack)).toHaveLength(1);
 	}, 300_000);
 });
