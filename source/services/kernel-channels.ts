@@ -26,8 +26,14 @@ export type ChannelServer = {
 export type KernelChannelsOptions = {
 	/** Wait this long after a websocket failed or closed before trying it again (default 10 s). */
 	readonly retryMs?: number;
-	/** Give up opening a websocket after this long (default 5 s). */
+	/**
+	 * Give up opening a websocket after this long (default 65 s: Jupyter answers the first one on
+	 * a kernel only once the kernel answered its `kernel_info_request`, up to its
+	 * `kernel_info_timeout` of 60 s on a kernel still starting).
+	 */
 	readonly openTimeoutMs?: number;
+	/** How long a round waits for new websockets to be ready before going on with REST (2 s). */
+	readonly readyWaitMs?: number;
 };
 
 type Channel = {
@@ -79,7 +85,8 @@ export class KernelChannels {
 	/**
 	 * Watch exactly the kernels `ids` of `server` (null: none): open websockets for new ones (and
 	 * for those whose websocket closed a while ago), close those of kernels gone. Resolves once
-	 * every new websocket is ready to be read, or failed.
+	 * every new websocket is ready to be read, or failed, or after `readyWaitMs` (those still
+	 * opening are read once open; REST stands for them meanwhile).
 	 */
 	async sync(server: ChannelServer | null, ids: readonly string[]): Promise<void> {
 		if (this.#disposed) return;
@@ -112,7 +119,15 @@ export class KernelChannels {
 			waits.push(opened.ready);
 		}
 
-		await Promise.all(waits);
+		if (waits.length === 0) return;
+		let timer: NodeJS.Timeout | undefined;
+		await Promise.race([
+			Promise.all(waits),
+			new Promise<void>((resolve) => {
+				timer = setTimeout(resolve, this.#options.readyWaitMs ?? 2000);
+			}),
+		]);
+		clearTimeout(timer);
 	}
 
 	/** What kernel `id`'s websocket has seen; a closed view where there is none. */
@@ -131,7 +146,7 @@ export class KernelChannels {
 		const session = randomUUID();
 		const ws = new WebSocket(channelsUrl(server, id, session), {
 			headers: {authorization: `token ${server.token}`},
-			handshakeTimeout: this.#options.openTimeoutMs ?? 5000,
+			handshakeTimeout: this.#options.openTimeoutMs ?? 65_000,
 			perMessageDeflate: false,
 		});
 		let settle: () => void = () => {};

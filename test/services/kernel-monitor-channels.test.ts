@@ -6,6 +6,8 @@
  * cell is still running on the shell: REST then says idle mid-cell. Real Jupyter, real ipykernel.
  */
 import {randomUUID} from 'node:crypto';
+import {existsSync} from 'node:fs';
+import path from 'node:path';
 import WebSocket from 'ws';
 import {afterAll, afterEach, beforeAll, describe, expect, test} from 'vitest';
 import type {KernelStatus, Notification} from '../../source/core/kernels.js';
@@ -186,8 +188,17 @@ describe('kernel monitor: busy/idle from IOPub (real Jupyter and ipykernel)', ()
 
 	test('a monitor that starts mid-cell, after Jupyter already says idle, finds the kernel busy', async () => {
 		const id = await openNotebook(api, dir.path, 'late.ipynb');
-		const cell = executeInKernel(jupyter.url, token, id, sleepCell(8), 120_000);
-		await waitFor(async () => (await restState(id)) === 'busy', {message: 'REST busy'});
+		// The cell says when it runs (REST may show its busy only for a moment: Jupyter's nudge of
+		// the cell's own websocket can still be retrying on the control channel).
+		const running = path.join(dir.path, 'late-running');
+		const cell = executeInKernel(
+			jupyter.url,
+			token,
+			id,
+			`open(${JSON.stringify(running)}, 'w').close()\n${sleepCell(8)}`,
+			120_000,
+		);
+		await waitFor(() => existsSync(running), {message: 'the cell running'});
 		await openSecondTab(id);
 		expect(await restState(id)).toBe('idle');
 
