@@ -13,6 +13,11 @@ export type ChannelView = {
 	/** The websocket is open (Jupyter counts it in `connections`). */
 	readonly open: boolean;
 	/**
+	 * The kernel process of now has answered on it (a busy or idle status): its word beats REST's
+	 * `starting`, which Jupyter can keep long after (its own IOPub watcher slow or late).
+	 */
+	readonly live: boolean;
+	/**
 	 * The monitor's own `kernel_info_request` on the shell, not yet answered: the shell answers it
 	 * only after the cell it runs, so a kernel that does not answer at once is running one the
 	 * monitor did not see start.
@@ -34,6 +39,7 @@ export type ChannelView = {
 
 export const closedChannel: ChannelView = {
 	open: false,
+	live: false,
 	probeId: null,
 	probeSentAt: null,
 	executing: [],
@@ -107,6 +113,7 @@ export function channelMessage(
 		const late = now - (view.probeSentAt ?? now) >= probeWaitMs;
 		return {
 			...view,
+			live: true,
 			probeId: null,
 			probeSentAt: null,
 			idleAllAlong: late && view.idleSince === null && view.executing.length === 0,
@@ -115,6 +122,8 @@ export function channelMessage(
 
 	if (message.msgType !== 'status') return view;
 	const state = message.executionState;
+	if (!view.live && (state === 'busy' || state === 'idle'))
+		return channelMessage({...view, live: true}, message, now);
 	if (message.parentType === 'execute_request' && message.parentId !== null) {
 		const id = message.parentId;
 		if (state === 'busy' && !view.executing.includes(id))
@@ -147,24 +156,28 @@ export function channelMessage(
 }
 
 /**
- * The state to show for `rest` given the channel's view: REST's own while the channel is not
- * open and for `starting` / `dead`; else busy while an execute runs (or the probe is unanswered
- * past {@link probeWaitMs}), idle otherwise. `since` is when the state began where the view knows
- * it, null where it does not (the caller then goes by `last_activity`); `sinceBefore`: the state
- * shown before this one was no state of its own (the probe's wait on a slow, idle kernel), so the
- * kernel is in this one since the one before that: no cell ended.
+ * What the channel says of a kernel's state: one it knows (`since` null where it does not know
+ * when that began: the caller goes by `last_activity`); idle with `since: 'before'` when the busy
+ * shown before was only the probe's wait on a slow, idle kernel (idle since the time shown, no
+ * cell ended); or `'before'` while the probe is out and not yet late: nothing known, show what was
+ * shown (REST's on a first look: Jupyter's nudge of this very websocket can make REST say busy).
  */
-export function channelState(
-	rest: RestKernel,
-	view: ChannelView,
-	now: number,
-): {readonly state: KernelState; readonly since: number | null; readonly sinceBefore: boolean} {
-	if (!view.open || rest.state === 'starting' || rest.state === 'dead')
-		return {state: rest.state, since: null, sinceBefore: false};
-	if (view.executing.length > 0) return {state: 'busy', since: view.busySince, sinceBefore: false};
+export type ChannelVerdict =
+	| {readonly state: KernelState; readonly since: number | null | 'before'}
+	| {readonly state: 'before'};
+
+/**
+ * The state to show for `rest` given the channel's view: REST's own while the channel is not
+ * open, for `dead`, and for `starting` until the kernel answered on the channel; else busy while
+ * an execute runs (or the probe is unanswered past {@link probeWaitMs}), idle otherwise.
+ */
+export function channelState(rest: RestKernel, view: ChannelView, now: number): ChannelVerdict {
+	if (!view.open || rest.state === 'dead' || (rest.state === 'starting' && !view.live))
+		return {state: rest.state, since: null};
+	if (view.executing.length > 0) return {state: 'busy', since: view.busySince};
 	if (view.probeId !== null)
 		return now - (view.probeSentAt ?? now) >= probeWaitMs
-			? {state: 'busy', since: null, sinceBefore: false}
-			: {state: rest.state, since: null, sinceBefore: false};
-	return {state: 'idle', since: view.idleSince, sinceBefore: view.idleAllAlong};
+			? {state: 'busy', since: null}
+			: {state: 'before'};
+	return {state: 'idle', since: view.idleAllAlong ? 'before' : view.idleSince};
 }

@@ -6,7 +6,7 @@
  * tried again later.
  */
 import {randomUUID} from 'node:crypto';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import {
 	type ChannelView,
 	channelMessage,
@@ -42,6 +42,13 @@ type Channel = {
 	/** Settles once the probe is answered, its wait is over, or the websocket failed. */
 	readonly ready: Promise<void>;
 	closedAt: number | null;
+};
+
+/** `ws`, loaded on the first websocket: not on every start-up's path (about 10 ms). */
+let wsModule: Promise<typeof WebSocket> | undefined;
+const loadWebSocket = async () => {
+	wsModule ??= import('ws').then((m) => m.default);
+	return wsModule;
 };
 
 const serverKey = (s: ChannelServer) => `${s.port} ${s.baseUrl ?? '/'} ${s.token}`;
@@ -104,22 +111,23 @@ export class KernelChannels {
 			}
 		}
 
-		const waits: Array<Promise<void>> = [];
 		const now = Date.now();
-		for (const id of wanted) {
+		const retryMs = this.#options.retryMs ?? 10_000;
+		const due = [...wanted].filter((id) => {
 			const channel = this.#channels.get(id);
-			if (
-				channel &&
-				(channel.closedAt === null || now - channel.closedAt < (this.#options.retryMs ?? 10_000))
-			)
-				continue;
-			channel?.ws.terminate();
-			const opened = this.#open(server!, id);
+			return !channel || (channel.closedAt !== null && now - channel.closedAt >= retryMs);
+		});
+		if (due.length === 0) return;
+		const Socket = await loadWebSocket();
+		if (this.#disposed || this.#server !== key) return;
+		const waits: Array<Promise<void>> = [];
+		for (const id of due) {
+			this.#channels.get(id)?.ws.terminate();
+			const opened = this.#open(Socket, server!, id);
 			this.#channels.set(id, opened);
 			waits.push(opened.ready);
 		}
 
-		if (waits.length === 0) return;
 		let timer: NodeJS.Timeout | undefined;
 		await Promise.race([
 			Promise.all(waits),
@@ -142,9 +150,9 @@ export class KernelChannels {
 		return ids;
 	}
 
-	#open(server: ChannelServer, id: string): Channel {
+	#open(Socket: typeof WebSocket, server: ChannelServer, id: string): Channel {
 		const session = randomUUID();
-		const ws = new WebSocket(channelsUrl(server, id, session), {
+		const ws = new Socket(channelsUrl(server, id, session), {
 			headers: {authorization: `token ${server.token}`},
 			handshakeTimeout: this.#options.openTimeoutMs ?? 65_000,
 			perMessageDeflate: false,

@@ -125,13 +125,15 @@ export class KernelMonitor {
 		const joined = joinKernels({
 			rest: rest.map((kernel) => {
 				const view = this.#channels.view(kernel.id);
-				const {state, since, sinceBefore} = channelState(kernel, view, now);
+				const verdict = channelState(kernel, view, now);
 				const last = this.#kernels.find((k) => k.id === kernel.id);
+				const state = verdict.state === 'before' ? (last?.state ?? kernel.state) : verdict.state;
+				const since = verdict.state === 'before' ? 'before' : verdict.since;
 				return {
 					...kernel,
 					state,
-					// Busy only while the probe waited: idle since then, and no cell-done.
-					stateSince: sinceBefore && last ? last.since : since,
+					// 'before': as shown so far (an idle after a probe's wait: no cell-done).
+					stateSince: since === 'before' ? (last?.since ?? null) : since,
 					// Jupyter counts the monitor's own websocket: not one of the user's.
 					connections: counted.has(kernel.id)
 						? Math.max(0, kernel.connections - 1)

@@ -79,11 +79,11 @@ describe('channel view', () => {
 	);
 
 	test('a closed channel leaves the state to REST', () => {
-		expect(channelState(rest('idle'), closedChannel, t0)).toMatchObject({
+		expect(channelState(rest('idle'), closedChannel, t0)).toEqual({
 			state: 'idle',
 			since: null,
 		});
-		expect(channelState(rest('busy'), closedChannel, t0)).toMatchObject({
+		expect(channelState(rest('busy'), closedChannel, t0)).toEqual({
 			state: 'busy',
 			since: null,
 		});
@@ -91,19 +91,19 @@ describe('channel view', () => {
 
 	test('a prompt answer to the probe: idle, since unknown', () => {
 		expect(open.probeId).toBeNull();
-		expect(channelState(rest('idle'), open, t0 + 10)).toMatchObject({state: 'idle', since: null});
+		expect(channelState(rest('idle'), open, t0 + 10)).toEqual({state: 'idle', since: null});
 	});
 
 	test('a control request mid-cell does not end the cell; the execute idle does', () => {
 		let view = channelMessage(open, status('busy', 'execute_request', 'e1'), t0 + 100);
 		view = channelMessage(view, status('busy', 'kernel_info_request', 'c1'), t0 + 200);
 		view = channelMessage(view, status('idle', 'kernel_info_request', 'c1'), t0 + 210);
-		expect(channelState(rest('idle'), view, t0 + 300)).toMatchObject({
+		expect(channelState(rest('idle'), view, t0 + 300)).toEqual({
 			state: 'busy',
 			since: t0 + 100,
 		});
 		view = channelMessage(view, status('idle', 'execute_request', 'e1'), t0 + 5000);
-		expect(channelState(rest('idle'), view, t0 + 5100)).toMatchObject({
+		expect(channelState(rest('idle'), view, t0 + 5100)).toEqual({
 			state: 'idle',
 			since: t0 + 5000,
 		});
@@ -113,7 +113,7 @@ describe('channel view', () => {
 		let view = channelMessage(open, status('busy', 'execute_request', 'e1'), t0 + 100);
 		view = channelMessage(view, status('busy', 'execute_request', 'e2'), t0 + 150);
 		view = channelMessage(view, status('idle', 'execute_request', 'e1'), t0 + 200);
-		expect(channelState(rest('busy'), view, t0 + 250)).toMatchObject({
+		expect(channelState(rest('busy'), view, t0 + 250)).toEqual({
 			state: 'busy',
 			since: t0 + 100,
 		});
@@ -121,11 +121,11 @@ describe('channel view', () => {
 
 	test('an unanswered probe past its wait is a cell the monitor did not see start', () => {
 		const waiting = channelOpened('probe', t0);
-		expect(channelState(rest('idle'), waiting, t0 + probeWaitMs - 1).state).toBe('idle');
+		// Not yet late: nothing known (REST may say busy for this websocket's own nudge).
+		expect(channelState(rest('busy'), waiting, t0 + probeWaitMs - 1)).toEqual({state: 'before'});
 		expect(channelState(rest('idle'), waiting, t0 + probeWaitMs)).toEqual({
 			state: 'busy',
 			since: null,
-			sinceBefore: false,
 		});
 		// That cell's own idle (an execute the view never saw start), then the probe's answer.
 		const ended = channelMessage(waiting, status('idle', 'execute_request', 'e0'), t0 + 9000);
@@ -133,23 +133,32 @@ describe('channel view', () => {
 		expect(channelState(rest('idle'), answered, t0 + 9100)).toEqual({
 			state: 'idle',
 			since: t0 + 9000,
-			sinceBefore: false,
 		});
 	});
 
 	test('a late answer with no cell ending before it: idle all along, no cell ended', () => {
 		const slow = channelMessage(channelOpened('probe', t0), probeReply, t0 + 3000);
-		expect(channelState(rest('idle'), slow, t0 + 3100)).toEqual({
-			state: 'idle',
-			since: null,
-			sinceBefore: true,
-		});
+		expect(channelState(rest('idle'), slow, t0 + 3100)).toEqual({state: 'idle', since: 'before'});
 		const next = channelMessage(slow, status('busy', 'execute_request', 'e1'), t0 + 4000);
 		expect(channelState(rest('busy'), next, t0 + 4100)).toEqual({
 			state: 'busy',
 			since: t0 + 4000,
-			sinceBefore: false,
 		});
+	});
+
+	test("REST's starting stands until the kernel answered on the channel, not after", () => {
+		const waiting = channelOpened('probe', t0);
+		expect(waiting.live).toBe(false);
+		expect(channelState(rest('starting'), waiting, t0 + 10)).toEqual({
+			state: 'starting',
+			since: null,
+		});
+		// Jupyter's own watcher can keep saying starting after the kernel answered.
+		expect(open.live).toBe(true);
+		expect(channelState(rest('starting'), open, t0 + 10)).toEqual({state: 'idle', since: null});
+		const nudged = channelMessage(waiting, status('busy', 'kernel_info_request', 'n1'), t0 + 20);
+		expect(nudged.live).toBe(true);
+		expect(nudged.probeId).toBe('probe');
 	});
 
 	test('a restart drops what ran; starting and dead come from REST', () => {
@@ -157,7 +166,8 @@ describe('channel view', () => {
 		const restarted = channelMessage(busy, status('restarting', null, null), t0 + 200);
 		expect(restarted.executing).toEqual([]);
 		expect(restarted.open).toBe(true);
-		expect(channelState(rest('starting'), busy, t0 + 300).state).toBe('starting');
+		expect(restarted.live).toBe(false);
+		expect(channelState(rest('starting'), restarted, t0 + 300).state).toBe('starting');
 		expect(channelState(rest('dead'), busy, t0 + 300).state).toBe('dead');
 		expect(channelState(rest('idle'), restarted, t0 + 300).state).toBe('idle');
 	});
