@@ -92,6 +92,9 @@ export const settings = {
 	'no-tui': 'boolean',
 	'notify-after': 'positive-number',
 	'notify-url': 'url',
+	// host: no flag (config file or GPUJUP_TUNNEL_BACK_AFTER): how long the reverse tunnel is down
+	// before its return notifies.
+	'tunnel-back-after': 'positive-number',
 	slurm: 'boolean',
 	sbatch: 'sbatch-args',
 	'on-quit': 'on-quit',

@@ -30,6 +30,7 @@
  *   no-tui = false
  *   notify-after = 60                   # seconds a cell runs before its end notifies
  *   notify-url = "https://ntfy.sh/…"    # host: POST notifications there (keep it out of argv)
+ *   tunnel-back-after = 60              # host: seconds down before the tunnel's return notifies
  *   relay-key = "SHA256:…"              # pins (`gpujup pair` writes them): the only key trusted
  *   host-key = "SHA256:…"               # for the relay / the GPU host; recorded hashed, never asked
  *   profile = "p507"                    # the profile used when neither --profile nor GPUJUP_PROFILE
@@ -120,6 +121,7 @@ export const defaults = {
 	keepaliveS: 5,
 	keepaliveCount: 3,
 	notifyAfterS: 60,
+	tunnelBackAfterS: 60,
 	sshPort: 22,
 	nvidiaSmi: 'nvidia-smi',
 	relaySshPort: 22,
@@ -291,6 +293,7 @@ export function parseCli(
 				(options.stdoutIsTty === undefined && process.stdout.isTTY !== true),
 			notifyAfterS: value('notify-after', defaults.notifyAfterS, positiveNumber),
 			notifyUrl: notifyUrlGiven ? httpUrl(notifyUrlGiven) : null,
+			tunnelBackAfterS: value('tunnel-back-after', defaults.tunnelBackAfterS, positiveNumber),
 			slurm: slurmSettings(command, get),
 			warnings,
 			json: flagOrEnvBoolean(flags.json, env, 'json'),

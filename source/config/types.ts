@@ -129,6 +129,11 @@ export type Config = {
 	notifyAfterS: number;
 	/** host: where notifications are POSTed (may carry a secret: never shown or logged). */
 	notifyUrl: string | null;
+	/**
+	 * host: the reverse tunnel back after at least this long down notifies (`tunnel-back-after`,
+	 * config file or `GPUJUP_TUNNEL_BACK_AFTER` only; 60).
+	 */
+	tunnelBackAfterS: number;
 	/** Null without `--slurm`. */
 	slurm: SlurmSettings | null;
 	/** Things the user should know before the run starts (printed to stderr once). */

@@ -217,6 +217,7 @@ const bodies = {
 		title: text,
 		message: text,
 		notebook: nullable(text),
+		seq: optional(count),
 	}),
 	job: object({type: literal('job'), ...jobFields}),
 } as const;
@@ -318,7 +319,11 @@ export function decodeKernels(value: unknown): Decoded<KernelsReply> {
  */
 export type ControlReplies = {
 	readonly status: StatusReply;
-	readonly subscribe: {readonly instance: string | null; readonly logSeq: number | null};
+	readonly subscribe: {
+		readonly instance: string | null;
+		readonly logSeq: number | null;
+		readonly notifySeq: number | null;
+	};
 	readonly 'restart-jupyter': null;
 	readonly 'stop-jupyter': {readonly pid: number | null};
 	readonly reconnect: null;
@@ -338,11 +343,14 @@ const replyDecoders: {readonly [Op in ControlOp]: (value: unknown) => Decoded<Co
 		subscribe(value) {
 			const instance = field(value, 'instance');
 			const logSeq = field(value, 'logSeq');
+			const notifySeq = field(value, 'notifySeq');
 			return {
 				ok: true,
 				value: {
 					instance: typeof instance === 'string' ? instance : null,
 					logSeq: typeof logSeq === 'number' && Number.isInteger(logSeq) ? logSeq : null,
+					notifySeq:
+						typeof notifySeq === 'number' && Number.isInteger(notifySeq) ? notifySeq : null,
 				},
 			};
 		},

@@ -26,8 +26,15 @@ export const controlOps = [
 /** What a client may ask. */
 export type ControlOp = (typeof controlOps)[number];
 
-/** Where a re-subscribing client's log stands: the agent replays only the lines after `seq`. */
-export type LogResume = {readonly instance: string; readonly seq: number};
+/**
+ * Where a re-subscribing client's log stands: the agent replays only the lines after `seq`, and
+ * the notifications after `notifySeq` (those it missed while away: a tunnel back, a cell done).
+ */
+export type LogResume = {
+	readonly instance: string;
+	readonly seq: number;
+	readonly notifySeq?: number;
+};
 /** `kernel-action`'s arguments: which kernel, and what to do to it. */
 export type KernelActionArgs = {readonly kernel: string; readonly action: KernelAction};
 
@@ -50,8 +57,15 @@ export type ControlRequest = {
 	} & ControlArgs[Op];
 }[ControlOp];
 
-/** `subscribe`'s result: who serves (a new value after a restart) and its log's line count. */
-export type ControlSubscribed = {readonly instance: string; readonly logSeq: number};
+/**
+ * `subscribe`'s result: who serves (a new value after a restart), its log's line count and its
+ * notifications' count.
+ */
+export type ControlSubscribed = {
+	readonly instance: string;
+	readonly logSeq: number;
+	readonly notifySeq: number;
+};
 
 /** `kernel-action`'s result: what was done, in words for the notice. */
 export type ControlKernelActionResult = {readonly message: string};
@@ -144,12 +158,17 @@ export function parseRequest(
 	if (op === 'subscribe') {
 		const logAfter = parsed['logAfter'];
 		const seq = isRecord(logAfter) ? logAfter['seq'] : undefined;
+		const notifySeq = isRecord(logAfter) ? logAfter['notifySeq'] : undefined;
 		const resume =
 			isRecord(logAfter) &&
 			typeof logAfter['instance'] === 'string' &&
 			typeof seq === 'number' &&
 			Number.isInteger(seq)
-				? {instance: logAfter['instance'], seq}
+				? {
+						instance: logAfter['instance'],
+						seq,
+						...(typeof notifySeq === 'number' && Number.isInteger(notifySeq) ? {notifySeq} : {}),
+					}
 				: null;
 		return {ok: true, request: {v: protocolVersion, id, op, ...(resume ? {logAfter: resume} : {})}};
 	}

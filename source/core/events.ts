@@ -129,7 +129,10 @@ export type KernelGoneEvent = {
 	readonly id: string;
 	readonly state: 'gone';
 };
-export type NotifyEvent = {readonly type: 'notify'} & Notification;
+export type NotifyEvent = {readonly type: 'notify'} & Notification & {
+		/** Over the control socket only: the notification's number, to resume after it. */
+		readonly seq?: number;
+	};
 /** `connect --slurm`: the job's state, reason, node, GPUs and time left, whenever one changes. */
 export type JobEvent = {readonly type: 'job'} & JobObject;
 

@@ -43,6 +43,11 @@ export type RestKernel = {
 	readonly state: KernelState;
 	readonly lastActivity: string | null;
 	readonly connections: number;
+	/**
+	 * When the kernel entered `state`, where the kernel monitor's own channel saw it (epoch ms);
+	 * else `last_activity` stands for it.
+	 */
+	readonly stateSince?: number | null;
 };
 
 /** One process of the GPU host's process table. */
@@ -249,9 +254,15 @@ export function joinKernels(input: JoinInput): JoinResult {
 		}
 
 		const last = previous.get(rest.id);
+		const {stateSince, ...shown} = rest;
 		return {
-			...rest,
-			since: last && last.state === rest.state ? last.since : changedAt(rest, last, input.now),
+			...shown,
+			since:
+				last && last.state === rest.state
+					? last.since
+					: stateSince != null && stateSince <= input.now
+						? stateSince
+						: changedAt(rest, last, input.now),
 			pids,
 			gpuMemoryMiB,
 			cpuPercent,
@@ -430,7 +441,10 @@ export function parseProcDump(text: string, at: number): ProcSnapshot {
 	return {at, ticksPerSecond, processes};
 }
 
-/** How long the reverse tunnel must have been down for its return to be worth a notification. */
+/**
+ * How long the reverse tunnel must have been down for its return to be worth a notification, by
+ * default (`tunnel-back-after`).
+ */
 export const tunnelBackAfterMs = 60_000;
 
 /** What {@link serviceNotifications} remembers between two looks. */
@@ -458,19 +472,20 @@ export type ServiceSnapshot = {
 
 /**
  * The notifications of the GPU host's own services: Jupyter crashed and the supervisor has it
- * running again (its crash count went up), the reverse tunnel is back after more than
- * {@link tunnelBackAfterMs} down.
+ * running again (its crash count went up), the reverse tunnel is back after at least
+ * `backAfterMs` ({@link tunnelBackAfterMs} unless given) down.
  */
 export function serviceNotifications(
 	memory: ServiceMemory,
 	next: ServiceSnapshot,
 	now: number,
+	backAfterMs = tunnelBackAfterMs,
 ): {readonly memory: ServiceMemory; readonly notes: Notification[]} {
 	const notes: Notification[] = [];
 	let {reverseWasUp, reverseDownSince, jupyterRestarts} = memory;
 	if (next.reverse === 'ready') {
 		reverseWasUp = true;
-		if (reverseDownSince !== null && now - reverseDownSince >= tunnelBackAfterMs)
+		if (reverseDownSince !== null && now - reverseDownSince >= backAfterMs)
 			notes.push({
 				kind: 'tunnel-back',
 				title: 'Tunnel back',

@@ -295,7 +295,7 @@ export async function runConnect(
 		/** Bumped by every search and by a hop loss: events of an older search are dropped. */
 		let agentSearch = 0;
 		/** How far the agent's log has reached us, so a re-subscribe replays only what is new. */
-		let agentLog: {instance: string | null; seq: number} | null = null;
+		let agentLog: {instance: string | null; seq: number; notifySeq: number | null} | null = null;
 		disposers.push(() => {
 			clearTimeout(agentTimer);
 			agent?.connection.close();
@@ -411,7 +411,7 @@ export async function runConnect(
 
 				case 'notify': {
 					// Its log line comes as the agent's own `log` event.
-					const {type: _type, at: _at, ...notification} = event;
+					const {type: _type, at: _at, seq: _seq, ...notification} = event;
 					store.dispatch({type: 'notify', notification, at: Date.now()});
 					break;
 				}
@@ -437,8 +437,18 @@ export async function runConnect(
 
 		const findAgent = (client: Client) => {
 			const search = ++agentSearch;
-			const resume = agentLog?.instance ? {instance: agentLog.instance, seq: agentLog.seq} : null;
-			const position = {instance: null as string | null, seq: resume?.seq ?? 0};
+			const resume = agentLog?.instance
+				? {
+						instance: agentLog.instance,
+						seq: agentLog.seq,
+						...(agentLog.notifySeq === null ? {} : {notifySeq: agentLog.notifySeq}),
+					}
+				: null;
+			const position = {
+				instance: null as string | null,
+				seq: resume?.seq ?? 0,
+				notifySeq: null as number | null,
+			};
 			let sawLog = false;
 			const onEvent = (event: JsonEvent) => {
 				if (search !== agentSearch) return;
@@ -446,6 +456,9 @@ export async function runConnect(
 					position.seq = event.seq;
 					sawLog = true;
 				}
+
+				if (event.type === 'notify' && typeof event.seq === 'number')
+					position.notifySeq = Math.max(position.notifySeq ?? 0, event.seq);
 
 				onAgentEvent(event);
 			};
@@ -467,6 +480,9 @@ export async function runConnect(
 
 					// A new run of gpujup host numbers its log afresh.
 					if (!sawLog && found.instance !== resume?.instance) position.seq = 0;
+					// Where its notifications stand now: the next visit asks for those after.
+					if (found.notifySeq !== null)
+						position.notifySeq = Math.max(position.notifySeq ?? 0, found.notifySeq);
 					position.instance = found.instance;
 					agentLog = position;
 					agent = found;

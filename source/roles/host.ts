@@ -244,6 +244,7 @@ export async function runHost(config: Config, io: HostIo): Promise<HostHandle> {
 				jupyter: state.jupyter,
 			},
 			Date.now(),
+			config.tunnelBackAfterS * 1000,
 		);
 		memory = next.memory;
 		for (const note of next.notes) deliver(note);

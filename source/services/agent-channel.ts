@@ -37,6 +37,8 @@ export type Agent = {
 	readonly token: ControlToken | null;
 	/** Its run (new after a `gpujup host` restart); null from an agent too old to say. */
 	readonly instance: string | null;
+	/** Its notifications' count when subscribed; null from an agent too old to say. */
+	readonly notifySeq: number | null;
 };
 
 /**
@@ -75,12 +77,12 @@ export async function connectAgent(
 	if (onDropped) connection.on('dropped', onDropped);
 	try {
 		const token = await requestAgentToken(connection);
-		const {instance} = await connection.request(
+		const {instance, notifySeq} = await connection.request(
 			'subscribe',
 			5000,
 			resume ? {logAfter: resume} : {},
 		);
-		return {connection, token, instance};
+		return {connection, token, instance, notifySeq};
 	} catch (error) {
 		connection.close();
 		throw error;

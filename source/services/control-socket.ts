@@ -271,21 +271,41 @@ function serveConnection(
 					return;
 				}
 
-				reply(request, {instance, logSeq: options.store.getSnapshot().logSeq});
+				const first = options.store.getSnapshot();
+				reply(request, {instance, logSeq: first.logSeq, notifySeq: first.notifySeq});
 				// A client coming back (host-hop reconnect) already has the lines up to its seq.
-				let skipUpTo = request.logAfter?.instance === instance ? request.logAfter.seq : 0;
+				const back = request.logAfter?.instance === instance ? request.logAfter : undefined;
+				let skipUpTo = back?.seq ?? 0;
 				let previous: AppState | null = null;
 				const push = () => {
 					const next = options.store.getSnapshot();
 					const at = new Date().toISOString();
 					const events = diffEvents(previous, next);
-					// The log events are the newest lines, in order, ending at `logSeq`.
+					// The log events are the newest lines, in order, ending at `logSeq`; the notify
+					// events the newest notifications, ending at `notifySeq`.
 					let seq = next.logSeq - events.filter((e) => e.type === 'log').length;
+					let notifySeq = next.notifySeq - events.filter((e) => e.type === 'notify').length;
 					for (const event of events) {
 						if (event.type === 'log' && ++seq <= skipUpTo) continue;
-						const line = event.type === 'log' ? {...event, seq, at} : {...event, at};
+						const line =
+							event.type === 'log'
+								? {...event, seq, at}
+								: event.type === 'notify'
+									? {...event, seq: ++notifySeq, at}
+									: {...event, at};
 						send(encodeLine({v: protocolVersion, event: line}));
 					}
+
+					// Back after missing some: the notifications it has not had, as news.
+					if (!previous && back?.notifySeq !== undefined)
+						for (const {seq: noteSeq, at: _at, ...note} of next.notifications)
+							if (noteSeq > back.notifySeq)
+								send(
+									encodeLine({
+										v: protocolVersion,
+										event: {type: 'notify', ...note, seq: noteSeq, at},
+									}),
+								);
 
 					skipUpTo = 0;
 					previous = next;

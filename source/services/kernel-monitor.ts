@@ -1,7 +1,10 @@
 /**
  * The notebooks' kernels on the GPU host: every 2 s Jupyter's `/api/kernels` and `/api/sessions`,
  * joined with the process table and the GPU processes (core/kernels.ts), and the notifications
- * their changes call for. Kernel control (interrupt, restart, shut down) through the same REST API.
+ * their changes call for. Busy and idle come from each kernel's IOPub status messages, through a
+ * websocket of the monitor's own per kernel (kernel-channels.ts), not from REST's
+ * `execution_state`, which a request on the control channel turns idle mid-cell; REST's where
+ * the websocket cannot be opened. Kernel control (interrupt, restart, shut down) through the same REST API.
  * Runs where Jupyter runs (`gpujup host`); the token never leaves this module but in the header of
  * requests to the server the caller vouches for.
  */
@@ -14,15 +17,13 @@ import {
 	type Notification,
 	type ProcSnapshot,
 } from '../core/kernels.js';
+import {channelState} from '../core/kernel-channel.js';
 import type {GpuProcess} from '../core/types.js';
+import {type ChannelServer, KernelChannels} from './kernel-channels.js';
 import {readProcTable} from './proc-table.js';
 
 /** The Jupyter server to watch: only one the caller verified as the user's own. */
-export type MonitoredServer = {
-	readonly port: number;
-	readonly token: string;
-	readonly baseUrl?: string;
-};
+export type MonitoredServer = ChannelServer;
 
 export type {KernelAction} from '../core/kernels.js';
 
@@ -63,6 +64,7 @@ export class KernelMonitor {
 	#kernels: KernelStatus[] = [];
 	#procs: ProcSnapshot | null = null;
 	#restartsAsked = new Set<string>();
+	readonly #channels = new KernelChannels();
 	#disposed = false;
 
 	constructor(options: KernelMonitorOptions) {
@@ -92,12 +94,15 @@ export class KernelMonitor {
 	async #round(): Promise<void> {
 		const server = this.#options.server();
 		if (!server) {
+			this.#channels.sync(null, []).catch(() => {});
 			this.#publish([], [], false);
 			return;
 		}
 
 		let rest;
 		let procs: ProcSnapshot;
+		// Jupyter counts these in the `connections` it is about to answer.
+		const counted = this.#channels.openIds();
 		try {
 			const [kernels, sessions, table] = await Promise.all([
 				getJson(server, 'api/kernels'),
@@ -111,14 +116,35 @@ export class KernelMonitor {
 			return;
 		}
 
+		await this.#channels.sync(
+			server,
+			rest.map((k) => k.id),
+		);
 		if (this.#disposed) return;
+		const now = Date.now();
 		const joined = joinKernels({
-			rest,
+			rest: rest.map((kernel) => {
+				const view = this.#channels.view(kernel.id);
+				const verdict = channelState(kernel, view, now);
+				const last = this.#kernels.find((k) => k.id === kernel.id);
+				const state = verdict.state === 'before' ? (last?.state ?? kernel.state) : verdict.state;
+				const since = verdict.state === 'before' ? 'before' : verdict.since;
+				return {
+					...kernel,
+					state,
+					// 'before': as shown so far (an idle after a probe's wait: no cell-done).
+					stateSince: since === 'before' ? (last?.since ?? null) : since,
+					// Jupyter counts the monitor's own websocket: not one of the user's.
+					connections: counted.has(kernel.id)
+						? Math.max(0, kernel.connections - 1)
+						: kernel.connections,
+				};
+			}),
 			procs,
 			previousProcs: this.#procs,
 			gpuProcesses: this.#options.gpuProcesses(),
 			previous: this.#kernels,
-			now: procs.at,
+			now,
 		});
 		this.#procs = procs;
 		this.#publish(joined.kernels, joined.foreignGpuPids, true);
@@ -186,6 +212,7 @@ export class KernelMonitor {
 
 	dispose(): void {
 		this.#disposed = true;
+		this.#channels.dispose();
 		clearInterval(this.#timer);
 		this.#timer = undefined;
 	}

@@ -99,6 +99,7 @@ describe('defaults', () => {
 			noTui: false,
 			notifyAfterS: 60,
 			notifyUrl: null,
+			tunnelBackAfterS: 60,
 			slurm: null,
 			warnings: [],
 			json: false,
@@ -111,6 +112,16 @@ describe('defaults', () => {
 			home,
 			stateDir: join(home, 'xdg-state', 'gpujup'),
 		} satisfies Config);
+	});
+
+	test('tunnel-back-after: config file or variable, no flag', () => {
+		expect(run(['host', '--relay', 'r']).tunnelBackAfterS).toBe(60);
+		expect(run(['host', '--relay', 'r'], {GPUJUP_TUNNEL_BACK_AFTER: '4'}).tunnelBackAfterS).toBe(4);
+		write(configPath(), 'tunnel-back-after = 300\n');
+		expect(run(['host', '--relay', 'r']).tunnelBackAfterS).toBe(300);
+		expect(configError(['host', '--relay', 'r', '--tunnel-back-after', '4']).message).toMatch(
+			/--tunnel-back-after/,
+		);
 	});
 
 	test('--notify-after and notify-url: flag, variable or file; a flag URL warns, a bad one is not echoed', () => {

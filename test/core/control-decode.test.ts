@@ -186,13 +186,17 @@ describe('decodeReply: every op read through its own guard', () => {
 	});
 
 	it('fields an older gpujup may leave out read as null; the ops without a result as null', () => {
+		expect(decodeReply('subscribe', {instance: 'ab12', logSeq: 3, notifySeq: 2})).toEqual({
+			ok: true,
+			value: {instance: 'ab12', logSeq: 3, notifySeq: 2},
+		});
 		expect(decodeReply('subscribe', {instance: 'ab12', logSeq: 3})).toEqual({
 			ok: true,
-			value: {instance: 'ab12', logSeq: 3},
+			value: {instance: 'ab12', logSeq: 3, notifySeq: null},
 		});
 		expect(decodeReply('subscribe', null)).toEqual({
 			ok: true,
-			value: {instance: null, logSeq: null},
+			value: {instance: null, logSeq: null, notifySeq: null},
 		});
 		expect(decodeReply('stop-jupyter', {pid: 42})).toEqual({ok: true, value: {pid: 42}});
 		expect(decodeReply('stop-jupyter', {})).toEqual({ok: true, value: {pid: null}});

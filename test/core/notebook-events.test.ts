@@ -143,6 +143,27 @@ describe('kernel and notify events', () => {
 		);
 		expect(noId.ok).toBe(false);
 	});
+
+	test('subscribe: where a returning client stands, its notifications included', () => {
+		expect(
+			parseRequest(
+				'{"v":1,"id":6,"op":"subscribe","logAfter":{"instance":"i1","seq":4,"notifySeq":2}}',
+			),
+		).toEqual({
+			ok: true,
+			request: {v: 1, id: 6, op: 'subscribe', logAfter: {instance: 'i1', seq: 4, notifySeq: 2}},
+		});
+		// An older client's position, and a notifySeq of another shape, leave it out.
+		for (const notifySeq of ['', ',"notifySeq":"2"', ',"notifySeq":1.5'])
+			expect(
+				parseRequest(
+					`{"v":1,"id":7,"op":"subscribe","logAfter":{"instance":"i1","seq":4${notifySeq}}}`,
+				),
+			).toEqual({
+				ok: true,
+				request: {v: 1, id: 7, op: 'subscribe', logAfter: {instance: 'i1', seq: 4}},
+			});
+	});
 });
 
 describe('GPU pids in another PID namespace', () => {
@@ -198,6 +219,21 @@ describe("gpujup host's own services", () => {
 		expect(look('lost', 10_000)).toEqual([]);
 		expect(look('waiting', 30_000)).toEqual([]);
 		expect(look('ready', 10_000 + tunnelBackAfterMs + 1)).toEqual(['tunnel-back']);
+	});
+
+	test('tunnel-back-after sets the threshold', () => {
+		let memory = initialServiceMemory;
+		const look = (reverse: string, now: number) => {
+			const next = serviceNotifications(memory, {reverse, jupyter: null}, now, 4000);
+			memory = next.memory;
+			return next.notes.map((n) => n.message);
+		};
+
+		expect(look('ready', 0)).toEqual([]);
+		expect(look('lost', 1000)).toEqual([]);
+		expect(look('ready', 4999)).toEqual([]);
+		expect(look('lost', 6000)).toEqual([]);
+		expect(look('ready', 10_000)).toEqual(['the reverse tunnel is back after 4 s down']);
 	});
 
 	test('Jupyter running again after a crash (its restart count went up) notifies once', () => {

@@ -70,6 +70,7 @@ async function setup() {
 		notebookDir: root.path,
 		noTui: true,
 		notifyAfterS: 60,
+		tunnelBackAfterS: 60,
 		notifyUrl: null,
 		slurm: null,
 		warnings: [],

@@ -208,6 +208,58 @@ describe('control socket', () => {
 		expect(other.lines.map((l) => l.line)).toEqual(['one', 'two', 'three', 'four']);
 	});
 
+	test('notify events carry their number; a re-subscribe of the same run gets the ones it missed, once', async () => {
+		const {socketPath, store} = await setup();
+		const note = (title: string) => ({
+			type: 'notify' as const,
+			notification: {kind: 'tunnel-back' as const, title, message: title, notebook: null},
+			at: Date.now(),
+		});
+		store.dispatch(note('before'));
+		const subscribe = async (logAfter?: {instance: string; seq: number; notifySeq?: number}) => {
+			const connection = new ControlConnection(net.connect({path: socketPath}));
+			cleanups.push(() => connection.close());
+			const notes: Array<{title: string; seq: number | undefined}> = [];
+			connection.on('event', (event) => {
+				if (event.type === 'notify') notes.push({title: event.title, seq: event.seq});
+			});
+			const result = (await connection.request('subscribe', 5000, logAfter ? {logAfter} : {})) as {
+				instance: string;
+				notifySeq: number;
+			};
+			return {result, notes, connection};
+		};
+
+		// A new reader gets no past notification, but learns where they stand.
+		const first = await subscribe();
+		expect(first.result.notifySeq).toBe(1);
+		store.dispatch(note('while connected'));
+		await waitFor(() => first.notes.length >= 1, {message: 'the live notification'});
+		expect(first.notes).toEqual([{title: 'while connected', seq: 2}]);
+		first.connection.close();
+
+		store.dispatch(note('while away'));
+		store.dispatch(note('also while away'));
+		const back = await subscribe({instance: first.result.instance, seq: 0, notifySeq: 2});
+		await waitFor(() => back.notes.length >= 2, {message: 'the missed notifications'});
+		store.dispatch(note('after'));
+		await waitFor(() => back.notes.length >= 3, {message: 'the next one'});
+		expect(back.notes).toEqual([
+			{title: 'while away', seq: 3},
+			{title: 'also while away', seq: 4},
+			{title: 'after', seq: 5},
+		]);
+		// Another run's numbers mean nothing here; an older client (no notifySeq) gets none.
+		const other = await subscribe({instance: 'another-run', seq: 0, notifySeq: 0});
+		const older = await subscribe({instance: first.result.instance, seq: 0});
+		store.dispatch(note('last'));
+		await waitFor(() => other.notes.length >= 1 && older.notes.length >= 1, {
+			message: 'the live one at both',
+		});
+		expect(other.notes).toEqual([{title: 'last', seq: 6}]);
+		expect(older.notes).toEqual([{title: 'last', seq: 6}]);
+	});
+
 	test('a second server on a live path is refused, naming the pid; a stale socket file is replaced', async () => {
 		const {socketPath, store, server} = await setup();
 		const handlers = {
