@@ -20,6 +20,7 @@ import {
 import {channelState} from '../core/kernel-channel.js';
 import type {GpuProcess} from '../core/types.js';
 import {type ChannelServer, KernelChannels} from './kernel-channels.js';
+import {httpRequest} from './http-request.js';
 import {readProcTable} from './proc-table.js';
 
 /** The Jupyter server to watch: only one the caller verified as the user's own. */
@@ -49,12 +50,12 @@ function endpoint(server: MonitoredServer, path: string): string {
 }
 
 async function getJson(server: MonitoredServer, path: string): Promise<unknown> {
-	const response = await fetch(endpoint(server, path), {
+	const response = await httpRequest(endpoint(server, path), {
 		headers: {authorization: `token ${server.token}`},
-		signal: AbortSignal.timeout(requestTimeoutMs),
+		timeoutMs: requestTimeoutMs,
 	});
-	if (!response.ok) throw new Error(`GET /${path}: HTTP ${response.status}`);
-	return response.json();
+	if (response.status !== 200) throw new Error(`GET /${path}: HTTP ${response.status}`);
+	return JSON.parse(response.body) as unknown;
 }
 
 export class KernelMonitor {
@@ -181,14 +182,14 @@ export class KernelMonitor {
 		if (!kernel) throw new Error(`no kernel ${id} on this Jupyter`);
 		const path = action === 'shutdown' ? `api/kernels/${id}` : `api/kernels/${id}/${action}`;
 		if (action === 'restart') this.#restartsAsked.add(id);
-		const response = await fetch(endpoint(server, path), {
+		const response = await httpRequest(endpoint(server, path), {
 			method: action === 'shutdown' ? 'DELETE' : 'POST',
 			headers: {authorization: `token ${server.token}`, 'content-type': 'application/json'},
-			body: action === 'shutdown' ? undefined : '{}',
+			...(action === 'shutdown' ? {} : {body: '{}'}),
 			// A restart waits for the new kernel to answer.
-			signal: AbortSignal.timeout(action === 'restart' ? 60_000 : 15_000),
+			timeoutMs: action === 'restart' ? 60_000 : 15_000,
 		});
-		if (!response.ok) {
+		if (response.status < 200 || response.status > 299) {
 			this.#restartsAsked.delete(id);
 			throw new Error(`Jupyter answered HTTP ${response.status} to ${action}`);
 		}

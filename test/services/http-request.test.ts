@@ -2,6 +2,7 @@ import http from 'node:http';
 import type {AddressInfo} from 'node:net';
 import {afterEach, describe, expect, test} from 'vitest';
 import {httpRequest, HttpTimeoutError} from '../../source/services/http-request.js';
+import {KernelMonitor} from '../../source/services/kernel-monitor.js';
 import {NotifyUrl} from '../../source/services/notify-url.js';
 import {waitFor} from '../helpers/wait-for.js';
 
@@ -115,6 +116,47 @@ describe('httpRequest', () => {
 		});
 		await waitFor(() => seen.length === 1, {message: 'the POST'});
 		expect(seen[0]).toMatchObject({method: 'POST', path: '/gpujup', body: 'train.ipynb'});
+		expect(undiciLoaded()).toBe(false);
+	});
+
+	test('the kernel monitor reads and acts on Jupyter’s REST API without loading fetch’s undici', async () => {
+		expect(undiciLoaded()).toBe(false);
+		const kernel = {
+			id: 'k1',
+			name: 'python3',
+			execution_state: 'idle',
+			last_activity: new Date().toISOString(),
+			connections: 0,
+		};
+		const {base, seen} = await server((entry, response) => {
+			response.setHeader('content-type', 'application/json');
+			if (entry.path === '/api/kernels') response.end(JSON.stringify([kernel]));
+			else if (entry.path === '/api/sessions')
+				response.end(JSON.stringify([{path: 'train.ipynb', kernel}]));
+			else if (entry.path === '/api/kernels/k1/interrupt') {
+				response.statusCode = 204;
+				response.end();
+			} else {
+				response.statusCode = 404;
+				response.end('{}');
+			}
+		});
+		const port = Number(new URL(base).port);
+		let listed = 0;
+		const monitor = new KernelMonitor({
+			server: () => ({port, token: 't0k3n'}),
+			gpuProcesses: () => [],
+			onKernels(kernels) {
+				listed = kernels.length;
+			},
+			onNotify() {},
+			readProcs: async () => ({at: Date.now(), ticksPerSecond: 100, processes: []}),
+		});
+		cleanups.push(() => monitor.dispose());
+		monitor.start();
+		await waitFor(() => listed === 1, {message: 'the kernel listed'});
+		expect(await monitor.act('k1', 'interrupt')).toBe('interrupted train.ipynb');
+		expect(seen.find((e) => e.method === 'POST')?.headers['authorization']).toBe('token t0k3n');
 		expect(undiciLoaded()).toBe(false);
 	});
 });
