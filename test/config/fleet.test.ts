@@ -2,26 +2,19 @@
  * Fleet configuration: `gpujup A B …` and `[fleet.<alias>]` tables in config.toml, resolved into
  * one Config per GPU host (issue 13, SPEC "Chains, pairing, fleet").
  */
-import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
-import {tmpdir} from 'node:os';
-import {dirname, join} from 'node:path';
-import {afterEach, beforeEach, describe, expect, test} from 'vitest';
-import {ConfigError, parseCli} from '../../source/config/resolve.js';
+
+import {join} from 'node:path';
+import {configHomeHooks, write} from '../helpers/config-home.js';
+import {beforeEach, describe, expect, test} from 'vitest';
 import type {Config} from '../../source/config/types.js';
 
-let home = '';
-let env: NodeJS.ProcessEnv = {};
+const sandbox = configHomeHooks('gpujup-fleet-config-');
+const {configPath, run} = sandbox;
+const configError = (argv: string[]): string => sandbox.configError(argv).message;
 
 beforeEach(() => {
-	home = mkdtempSync(join(tmpdir(), 'gpujup-fleet-config-'));
-	env = {
-		HOME: home,
-		USER: 'alice',
-		XDG_CONFIG_HOME: join(home, 'xdg-config'),
-		XDG_STATE_HOME: join(home, 'xdg-state'),
-	};
 	write(
-		join(home, '.ssh', 'config'),
+		join(sandbox.home, '.ssh', 'config'),
 		[
 			'Host relay',
 			'  HostName relay.example.org',
@@ -41,36 +34,6 @@ beforeEach(() => {
 		].join('\n'),
 	);
 });
-
-afterEach(() => {
-	rmSync(home, {recursive: true, force: true});
-});
-
-function write(path: string, text: string): string {
-	mkdirSync(dirname(path), {recursive: true});
-	writeFileSync(path, text);
-	return path;
-}
-
-const configPath = () => join(home, 'xdg-config', 'gpujup', 'config.toml');
-const options = () => ({stdoutIsTty: true, home, cwd: home, sshSystemConfig: null});
-
-function run(argv: string[], extraEnv: NodeJS.ProcessEnv = {}): Config {
-	const result = parseCli(argv, {...env, ...extraEnv}, options());
-	if (result.kind !== 'run') throw new Error(`expected a run result, got ${result.kind}`);
-	return result.config;
-}
-
-function configError(argv: string[]): string {
-	try {
-		parseCli(argv, env, options());
-	} catch (error) {
-		expect(error).toBeInstanceOf(ConfigError);
-		return (error as Error).message;
-	}
-
-	throw new Error(`expected a ConfigError for ${argv.join(' ')}`);
-}
 
 /** What each host of the fleet is: name, chain, ports. */
 const hosts = (config: Config) =>

@@ -1,68 +1,28 @@
-import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs';
-import {tmpdir} from 'node:os';
-import {dirname, join} from 'node:path';
-import {afterEach, beforeEach, describe, expect, test} from 'vitest';
-import {type CliResult, ConfigError, parseCli} from '../../source/config/resolve.js';
+import {existsSync, readFileSync, rmSync} from 'node:fs';
+import {join} from 'node:path';
+import {configHomeHooks, write} from '../helpers/config-home.js';
+import {describe, expect, test} from 'vitest';
+import type {ConfigError} from '../../source/config/resolve.js';
+import {parseCli} from '../../source/config/resolve.js';
 import type {Config} from '../../source/config/types.js';
 import {gpuHostKeyNames, hostKeyOptions, relayKeyNames} from '../../source/roles/ssh-options.js';
 
-let home = '';
-let env: NodeJS.ProcessEnv = {};
-
-beforeEach(() => {
-	home = mkdtempSync(join(tmpdir(), 'gpujup-config-'));
-	env = {
-		HOME: home,
-		USER: 'alice',
-		XDG_CONFIG_HOME: join(home, 'xdg-config'),
-		XDG_STATE_HOME: join(home, 'xdg-state'),
-	};
-});
-
-afterEach(() => {
-	rmSync(home, {recursive: true, force: true});
-});
-
-function write(path: string, text: string): string {
-	mkdirSync(dirname(path), {recursive: true});
-	writeFileSync(path, text);
-	return path;
-}
-
-function configPath(): string {
-	return join(home, 'xdg-config', 'gpujup', 'config.toml');
-}
-
-function run(argv: string[], extraEnv: NodeJS.ProcessEnv = {}): Config {
-	const result: CliResult = parseCli(
-		argv,
-		{...env, ...extraEnv},
-		{stdoutIsTty: true, home, cwd: home, sshSystemConfig: null},
-	);
-	if (result.kind !== 'run') throw new Error(`expected a run result, got ${result.kind}`);
-	return result.config;
-}
+const sandbox = configHomeHooks('gpujup-config-');
+const {configPath, run} = sandbox;
 
 function configError(argv: string[], extraEnv: NodeJS.ProcessEnv = {}): ConfigError {
-	try {
-		parseCli(
-			argv,
-			{...env, ...extraEnv},
-			{stdoutIsTty: true, home, cwd: home, sshSystemConfig: null},
-		);
-	} catch (error) {
-		expect(error).toBeInstanceOf(ConfigError);
-		expect((error as ConfigError).exitCode).toBe(2);
-		return error as ConfigError;
-	}
-
-	throw new Error(`expected a ConfigError for ${argv.join(' ')}`);
+	const error = sandbox.configError(argv, extraEnv);
+	expect(error.exitCode).toBe(2);
+	return error;
 }
 
 /** ssh's defaults: no ssh config says anything about host keys. */
 function defaultHostKeys(): Config['relayHostKeys'] {
 	return {
-		userFiles: [join(home, '.ssh', 'known_hosts'), join(home, '.ssh', 'known_hosts2')],
+		userFiles: [
+			join(sandbox.home, '.ssh', 'known_hosts'),
+			join(sandbox.home, '.ssh', 'known_hosts2'),
+		],
 		globalFiles: ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'],
 		alias: null,
 		strict: 'ask',
@@ -95,7 +55,7 @@ describe('defaults', () => {
 			sshPort: 22,
 			jupyterCmd: null,
 			env: {kind: 'none'},
-			notebookDir: home,
+			notebookDir: sandbox.home,
 			noTui: false,
 			notifyAfterS: 60,
 			notifyUrl: null,
@@ -108,9 +68,9 @@ describe('defaults', () => {
 			pair: false,
 			pairString: null,
 			pairName: null,
-			configPath: join(home, 'xdg-config', 'gpujup', 'config.toml'),
-			home,
-			stateDir: join(home, 'xdg-state', 'gpujup'),
+			configPath: join(sandbox.home, 'xdg-config', 'gpujup', 'config.toml'),
+			home: sandbox.home,
+			stateDir: join(sandbox.home, 'xdg-state', 'gpujup'),
 		} satisfies Config);
 	});
 
@@ -155,13 +115,17 @@ describe('defaults', () => {
 	test('noTui when asked or when stdout is not a TTY', () => {
 		expect(run(['--relay', 'r', '--no-tui']).noTui).toBe(true);
 		expect(run(['--relay', 'r'], {GPUJUP_NO_TUI: '1'}).noTui).toBe(true);
-		const piped = parseCli(['demo'], env, {stdoutIsTty: false, home, cwd: home});
+		const piped = parseCli(['demo'], sandbox.env, {
+			stdoutIsTty: false,
+			home: sandbox.home,
+			cwd: sandbox.home,
+		});
 		expect(piped.kind === 'run' && piped.config.noTui).toBe(true);
 	});
 
 	test('stateDir falls back to ~/.local/state', () => {
 		expect(run(['status'], {XDG_STATE_HOME: undefined}).stateDir).toBe(
-			join(home, '.local', 'state', 'gpujup'),
+			join(sandbox.home, '.local', 'state', 'gpujup'),
 		);
 	});
 
@@ -217,7 +181,7 @@ describe('defaults', () => {
 			hostUser: 'carol',
 			jupyterPort: 8888,
 			localPort: 0,
-			identities: [join(home, '.ssh', 'id_a'), join(home, 'keys', 'id_b')],
+			identities: [join(sandbox.home, '.ssh', 'id_a'), join(sandbox.home, 'keys', 'id_b')],
 			relayHostKeys: {...defaultHostKeys(), userFiles: ['/etc/kh'], strict: 'accept-new'},
 			gpuHostKeys: {
 				...defaultHostKeys(),
@@ -237,14 +201,14 @@ describe('defaults', () => {
 			sshPort: 2022,
 			jupyterCmd: 'jupyter notebook',
 			env: {kind: 'conda', name: 'tf'},
-			notebookDir: join(home, 'nb'),
+			notebookDir: join(sandbox.home, 'nb'),
 			stopJupyter: true,
 			printSystemdUnit: true,
 			json: true,
 		});
 		expect(run(['host', '--relay', 'r', '--env', 'venv:~/venvs/tf']).env).toEqual({
 			kind: 'venv',
-			path: join(home, 'venvs', 'tf'),
+			path: join(sandbox.home, 'venvs', 'tf'),
 		});
 	});
 
@@ -275,7 +239,7 @@ describe('defaults', () => {
 	});
 });
 
-describe('precedence: flag > env > config profile > config top level > ssh config > default', () => {
+describe('precedence: flag > sandbox.env > config profile > config top level > ssh config > default', () => {
 	test('relay-port through every layer', () => {
 		write(
 			configPath(),
@@ -318,7 +282,7 @@ describe('precedence: flag > env > config profile > config top level > ssh confi
 		expect(run(['--profile', 'b'], {GPUJUP_PROFILE: 'a'}).keepaliveS).toBe(0.5);
 	});
 
-	test('booleans and lists: flag over env over file', () => {
+	test('booleans and lists: flag over sandbox.env over file', () => {
 		write(configPath(), 'relay = "r"\naccept_new = true\nforward = ["1000:2000", 3000]\n');
 		const strict = (config: Config) => config.relayHostKeys.strict;
 		expect(strict(run([]))).toBe('accept-new');
@@ -339,9 +303,11 @@ describe('precedence: flag > env > config profile > config top level > ssh confi
 	});
 
 	test('--config and GPUJUP_CONFIG pick the file; relative paths in it are relative to it', () => {
-		const custom = write(join(home, 'etc', 'gj.toml'), 'relay = "r"\nknown-hosts = "kh"\n');
+		const custom = write(join(sandbox.home, 'etc', 'gj.toml'), 'relay = "r"\nknown-hosts = "kh"\n');
 		write(configPath(), 'relay = "default"\n');
-		expect(run(['--config', custom]).relayHostKeys.userFiles).toEqual([join(home, 'etc', 'kh')]);
+		expect(run(['--config', custom]).relayHostKeys.userFiles).toEqual([
+			join(sandbox.home, 'etc', 'kh'),
+		]);
 		expect(run([], {GPUJUP_CONFIG: custom}).relay?.host).toBe('r');
 		expect(run([], {GPUJUP_CONFIG: custom}).configFile).toBe(custom);
 		expect(run([]).relay?.host).toBe('default');
@@ -349,7 +315,7 @@ describe('precedence: flag > env > config profile > config top level > ssh confi
 
 	test('ssh config alias gives HostName, User, Port, IdentityFile; explicit parts win', () => {
 		write(
-			join(home, '.ssh', 'config'),
+			join(sandbox.home, '.ssh', 'config'),
 			[
 				'Host relay',
 				'  HostName relay.example.org',
@@ -371,8 +337,8 @@ describe('precedence: flag > env > config profile > config top level > ssh confi
 		expect(config.hostUser).toBe('bob');
 		expect(config.identities).toEqual([
 			'/keys/first',
-			join(home, '.ssh', 'id_relay'),
-			join(home, '.ssh', 'id_bob'),
+			join(sandbox.home, '.ssh', 'id_relay'),
+			join(sandbox.home, '.ssh', 'id_bob'),
 		]);
 		expect(run(['--relay', 'carol@relay:2200']).relay).toEqual({
 			host: 'relay.example.org',
@@ -395,7 +361,7 @@ describe('precedence: flag > env > config profile > config top level > ssh confi
 
 	test('host keys as ssh -G resolves them: known_hosts files, alias, asking, hashing', () => {
 		write(
-			join(home, '.ssh', 'config'),
+			join(sandbox.home, '.ssh', 'config'),
 			[
 				'Host relay',
 				'  HostName Relay.Example.org',
@@ -410,16 +376,16 @@ describe('precedence: flag > env > config profile > config top level > ssh confi
 				'  UserKnownHostsFile ~/kh/all_%p',
 			].join('\n'),
 		);
-		const system = write(join(home, 'etc', 'ssh_config'), 'Host *\n  HashKnownHosts yes\n');
-		const config = parseCli(['--relay', 'relay', '--relay-port', '20000'], env, {
+		const system = write(join(sandbox.home, 'etc', 'ssh_config'), 'Host *\n  HashKnownHosts yes\n');
+		const config = parseCli(['--relay', 'relay', '--relay-port', '20000'], sandbox.env, {
 			stdoutIsTty: true,
-			home,
-			cwd: home,
+			home: sandbox.home,
+			cwd: sandbox.home,
 			sshSystemConfig: system,
 		});
 		if (config.kind !== 'run') throw new Error(config.kind);
 		expect(config.config.relayHostKeys).toEqual({
-			userFiles: [join(home, 'kh', 'relay_hosts'), join(home, 'kh', 'more')],
+			userFiles: [join(sandbox.home, 'kh', 'relay_hosts'), join(sandbox.home, 'kh', 'more')],
 			globalFiles: ['/etc/relay_global'],
 			alias: 'relayalias',
 			strict: 'yes',
@@ -427,7 +393,7 @@ describe('precedence: flag > env > config profile > config top level > ssh confi
 		});
 		// The second hop is `localhost` on the relay port, for ssh: its own block and %p.
 		expect(config.config.gpuHostKeys).toEqual({
-			userFiles: [join(home, 'kh', 'all_20000')],
+			userFiles: [join(sandbox.home, 'kh', 'all_20000')],
 			globalFiles: ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'],
 			alias: 'gpu-box',
 			// ssh's `off` records new keys, and gpujup still never takes a changed one.
@@ -447,7 +413,7 @@ describe('precedence: flag > env > config profile > config top level > ssh confi
 			'P507',
 		]);
 		expect(given.relayHostKeys).toMatchObject({
-			userFiles: [join(home, 'kh')],
+			userFiles: [join(sandbox.home, 'kh')],
 			globalFiles: ['/etc/relay_global'],
 			strict: 'accept-new',
 		});
@@ -461,8 +427,8 @@ describe('precedence: flag > env > config profile > config top level > ssh confi
 		expect(ask('accept-new')).toMatchObject({acceptNew: true});
 		expect(ask('ask')).toMatchObject({acceptNew: false, confirmHostKey});
 		expect(ask('ask')).toMatchObject({
-			knownHostsFile: join(home, 'kh', 'relay_hosts'),
-			otherKnownHostsFiles: [join(home, 'kh', 'more'), '/etc/relay_global'],
+			knownHostsFile: join(sandbox.home, 'kh', 'relay_hosts'),
+			otherKnownHostsFiles: [join(sandbox.home, 'kh', 'more'), '/etc/relay_global'],
 		});
 		// An explicit no does not lift ssh's yes; without yes it asks.
 		expect(run(['--relay', 'relay', '--no-accept-new']).relayHostKeys.strict).toBe('yes');
@@ -470,7 +436,10 @@ describe('precedence: flag > env > config profile > config top level > ssh confi
 	});
 
 	test('the relay key is looked up under the HostName, never also under the alias typed', () => {
-		write(join(home, '.ssh', 'config'), 'Host relay\n  HostName relay.example.org\n  Port 2222\n');
+		write(
+			join(sandbox.home, '.ssh', 'config'),
+			'Host relay\n  HostName relay.example.org\n  Port 2222\n',
+		);
 		const config = run(['--relay', 'relay']);
 		expect(relayKeyNames(config)).toEqual(['[relay.example.org]:2222']);
 		expect(relayKeyNames(run(['--relay', 'Relay.Example.ORG']))).toEqual(['relay.example.org']);
@@ -479,15 +448,18 @@ describe('precedence: flag > env > config profile > config top level > ssh confi
 	test('Include is followed (globs, relative to ~/.ssh), conditionally inside Host', () => {
 		// As in ssh, an Include after a Host line belongs to that block, indentation or not.
 		write(
-			join(home, '.ssh', 'config'),
+			join(sandbox.home, '.ssh', 'config'),
 			'Include conf.d/*.conf\nHost unrelated\nInclude never/*.conf\n',
 		);
-		write(join(home, '.ssh', 'never', 'a.conf'), 'Host relay\n  User wrong\n');
+		write(join(sandbox.home, '.ssh', 'never', 'a.conf'), 'Host relay\n  User wrong\n');
 		write(
-			join(home, '.ssh', 'conf.d', '10-relay.conf'),
+			join(sandbox.home, '.ssh', 'conf.d', '10-relay.conf'),
 			'Host relay\n  HostName 127.0.0.1\n  Port 2022\n',
 		);
-		write(join(home, '.ssh', 'conf.d', '20-user.conf'), 'Host relay\n  User included\n  Port 1\n');
+		write(
+			join(sandbox.home, '.ssh', 'conf.d', '20-user.conf'),
+			'Host relay\n  User included\n  Port 1\n',
+		);
 		expect(run(['--relay', 'relay']).relay).toEqual({
 			host: '127.0.0.1',
 			port: 2022,
@@ -497,9 +469,9 @@ describe('precedence: flag > env > config profile > config top level > ssh confi
 	});
 
 	test('Match exec is never run; Match host and user are evaluated', () => {
-		const marker = join(home, 'ran');
+		const marker = join(sandbox.home, 'ran');
 		write(
-			join(home, '.ssh', 'config'),
+			join(sandbox.home, '.ssh', 'config'),
 			[
 				`Match exec "touch ${marker}"`,
 				'  User evil',
@@ -645,14 +617,14 @@ describe('errors name the flag, variable or file:line and the expected value', (
 				'',
 			].join('\n'),
 		);
-		write(join(home, 'top.toml'), 'relay = "r"\nkeepalive = "fast"\n');
+		write(join(sandbox.home, 'top.toml'), 'relay = "r"\nkeepalive = "fast"\n');
 		expect(configError(['--profile', 'gpu']).message).toBe(
 			`${path}:6: key "keepalive": expected seconds from 0.1 to 3600, got "fast"`,
 		);
 		// Top level has no keepalive: only the profile's bad one is ever read.
 		expect(run([]).keepaliveS).toBe(5);
-		expect(configError(['--config', join(home, 'top.toml')]).message).toBe(
-			`${join(home, 'top.toml')}:2: key "keepalive": expected seconds from 0.1 to 3600, got "fast"`,
+		expect(configError(['--config', join(sandbox.home, 'top.toml')]).message).toBe(
+			`${join(sandbox.home, 'top.toml')}:2: key "keepalive": expected seconds from 0.1 to 3600, got "fast"`,
 		);
 		write(path, 'relay = "r"\naccept-new = "yes"\nssh_port = 1.5\n');
 		expect(configError([]).message).toBe(
@@ -683,8 +655,8 @@ describe('errors name the flag, variable or file:line and the expected value', (
 		expect(configError(['--profile', 'c']).message).toBe(
 			`--profile: no [profiles.c] in ${path} (it has: a, b)`,
 		);
-		expect(configError(['--config', join(home, 'missing.toml')]).message).toBe(
-			`--config: cannot read ${join(home, 'missing.toml')}: no such file`,
+		expect(configError(['--config', join(sandbox.home, 'missing.toml')]).message).toBe(
+			`--config: cannot read ${join(sandbox.home, 'missing.toml')}: no such file`,
 		);
 		rmSync(path);
 		expect(configError(['--profile', 'x']).message).toBe(
@@ -711,9 +683,9 @@ describe('errors name the flag, variable or file:line and the expected value', (
 	});
 
 	test('a broken ssh config is named', () => {
-		write(join(home, '.ssh', 'config'), 'Host relay\n  Port x\n');
+		write(join(sandbox.home, '.ssh', 'config'), 'Host relay\n  Port x\n');
 		expect(configError(['--relay', 'relay']).message).toBe(
-			`${join(home, '.ssh', 'config')}: Port for "relay": expected a port 1-65535, got "x"`,
+			`${join(sandbox.home, '.ssh', 'config')}: Port for "relay": expected a port 1-65535, got "x"`,
 		);
 	});
 });
@@ -721,7 +693,7 @@ describe('errors name the flag, variable or file:line and the expected value', (
 describe('help and version', () => {
 	test('help lists every command and flag', () => {
 		for (const argv of [['--help'], ['-h'], ['help'], ['host', '--help']]) {
-			const result = parseCli(argv, env, {home});
+			const result = parseCli(argv, sandbox.env, {home: sandbox.home});
 			expect(result.kind).toBe('help');
 			if (result.kind !== 'help') continue;
 			for (const command of ['connect', 'host', 'status', 'url', 'doctor', 'demo']) {
@@ -770,7 +742,10 @@ describe('help and version', () => {
 		) as {
 			version: string;
 		};
-		expect(parseCli(['--version'], env, {home})).toEqual({kind: 'version', text: version});
+		expect(parseCli(['--version'], sandbox.env, {home: sandbox.home})).toEqual({
+			kind: 'version',
+			text: version,
+		});
 	});
 });
 
@@ -909,7 +884,7 @@ describe('--slurm, --sbatch, --on-quit, --node-ssh-port', () => {
 describe('a chain from ~/.ssh/config: gpujup ALIAS', () => {
 	const sshConfig = () =>
 		write(
-			join(home, '.ssh', 'config'),
+			join(sandbox.home, '.ssh', 'config'),
 			[
 				'Host bastion',
 				'  HostName bastion.example.org',
@@ -951,7 +926,7 @@ describe('a chain from ~/.ssh/config: gpujup ALIAS', () => {
 			['relay', 'relay.example.org', 22, 'alice'],
 			['p507', 'localhost', 19506, 'gpu'],
 		]);
-		expect(config.chain[1]!.identities).toEqual([join(home, '.ssh', 'id_relay')]);
+		expect(config.chain[1]!.identities).toEqual([join(sandbox.home, '.ssh', 'id_relay')]);
 		expect(config.chain.map((hop) => hop.keyNames)).toEqual([
 			['bastion.example.org'],
 			['relay.example.org'],
@@ -978,7 +953,7 @@ describe('a chain from ~/.ssh/config: gpujup ALIAS', () => {
 
 	test('each hop is dialled as ssh would: host names lowercased, addresses canonical, % tokens', () => {
 		write(
-			join(home, '.ssh', 'config'),
+			join(sandbox.home, '.ssh', 'config'),
 			[
 				'Host lab-*',
 				'  HostName %h.Example.ORG',
@@ -995,7 +970,9 @@ describe('a chain from ~/.ssh/config: gpujup ALIAS', () => {
 			['jump-u1', '127.0.0.1', ['127.0.0.1']],
 			['lab-A', 'lab-a.example.org', ['lab-a.example.org']],
 		]);
-		expect(config.chain[2]!.identities).toEqual([join(home, '.ssh', 'id_lab-a.example.org_u1')]);
+		expect(config.chain[2]!.identities).toEqual([
+			join(sandbox.home, '.ssh', 'id_lab-a.example.org_u1'),
+		]);
 		expect(run(['--relay', 'me@Relay.Example.ORG']).relay).toMatchObject({
 			host: 'relay.example.org',
 			alias: null,
@@ -1006,7 +983,7 @@ describe('a chain from ~/.ssh/config: gpujup ALIAS', () => {
 	test('ProxyCommand, --relay with an alias, and stray words are refused with exit 2', () => {
 		sshConfig();
 		expect(configError(['pcmd']).message).toBe(
-			`${join(home, '.ssh', 'config')}: "pcmd" uses ProxyCommand (nc %h %p), which runs a program: gpujup does not run it. Write the chain with ProxyJump instead (ProxyJump relay, or a,b for several hops), or give --relay (needed to resolve "pcmd")`,
+			`${join(sandbox.home, '.ssh', 'config')}: "pcmd" uses ProxyCommand (nc %h %p), which runs a program: gpujup does not run it. Write the chain with ProxyJump instead (ProxyJump relay, or a,b for several hops), or give --relay (needed to resolve "pcmd")`,
 		);
 		expect(configError(['p507', '--relay', 'relay']).message).toBe(
 			'--relay and "p507" both name the way to the GPU host; give one: gpujup p507 reads the chain from ~/.ssh/config (ProxyJump), --relay names the relay',

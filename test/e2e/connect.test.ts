@@ -5,7 +5,7 @@ import {startJupyter, runKernelCode, type RunningJupyter} from '../helpers/jupyt
 import {startLab, type Lab} from '../helpers/openssh-lab.js';
 import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
 import {waitFor} from '../helpers/wait-for.js';
-import {labChainFlags, runGpujup, spawnGpujup} from './gpujup-process.js';
+import {labChainFlags, runGpujup, spawnGpujup, waitForUrl} from './gpujup-process.js';
 
 /** `gpujup connect` against real OpenSSH sshd (relay + GPU host, seed's `ssh -R`) and real Jupyter. */
 describe('gpujup connect against OpenSSH and Jupyter', () => {
@@ -51,10 +51,7 @@ describe('gpujup connect against OpenSSH and Jupyter', () => {
 			await gpujup.waitForLine((l) => l.type === 'jupyter' && l.state === 'running');
 
 			// `gpujup url` asks the running connect through its socket.
-			const url = await waitFor(async () => {
-				const result = await runGpujup(['url'], lab.env());
-				return result.code === 0 ? result.stdout.trim() : undefined;
-			});
+			const url = await waitForUrl(lab.env());
 			expect(url).toBe(`http://127.0.0.1:${localPort}/?token=${token}`);
 
 			const status = await fetch(`http://127.0.0.1:${localPort}/api/status`, {

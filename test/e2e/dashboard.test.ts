@@ -11,11 +11,12 @@ import {startTmux, type Tmux} from '../helpers/tmux.js';
 import {waitFor} from '../helpers/wait-for.js';
 import {
 	cli,
+	type GpujupProcess,
 	labChainFlags,
 	labHostArgs,
 	runGpujup,
 	spawnGpujup,
-	type GpujupProcess,
+	waitForUrl,
 } from './gpujup-process.js';
 
 const execFileP = promisify(execFile);
@@ -107,10 +108,7 @@ describe('dashboard in tmux, with gpujup host on the GPU host', () => {
 	});
 
 	it('shows live hops, GPU, Jupyter and its log; c copies, j y restarts, r reconnects, q exits', async () => {
-		const hostUrl = await waitFor(async () => {
-			const result = await runGpujup(['url'], lab.gpuEnv());
-			return result.code === 0 ? result.stdout.trim() : undefined;
-		});
+		const hostUrl = await waitForUrl(lab.gpuEnv());
 		const token = new URL(hostUrl).searchParams.get('token')!;
 		expect(token).toBeTruthy();
 		const running = host.lines.findLast((l) => l.type === 'jupyter' && l.state === 'running');

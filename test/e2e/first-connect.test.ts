@@ -1,18 +1,17 @@
 import {mkdirSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-import {startLab, type Lab} from '../helpers/openssh-lab.js';
-import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
+import {describe, expect, it} from 'vitest';
+import {freePort} from '../helpers/ports.js';
 import {startTmux} from '../helpers/tmux.js';
 import {waitFor} from '../helpers/wait-for.js';
 import {
 	cli,
+	hostLabHooks,
 	labChainFlags,
 	labHostArgs,
-	runGpujup,
 	spawnGpujup,
-	type GpujupProcess,
+	waitForUrl,
 } from './gpujup-process.js';
 
 /**
@@ -20,42 +19,21 @@ import {
  * host's `gpujup host` has made its tunnel, then with it; the built binary in tmux.
  */
 describe('the dashboard before and after the first connect (tmux)', () => {
-	let lab: Lab;
-	let dir: TempDir;
-	let jupyterPort: number;
-	let host: GpujupProcess | undefined;
-
-	beforeAll(async () => {
-		lab = await startLab({reverse: 'none'});
-		dir = await tempDir('gpujup-first-e2e-');
-		jupyterPort = await freePort();
-	}, 240_000);
-
-	afterAll(async () => {
-		await host?.stop();
-		if (lab) {
-			await runGpujup(
-				['host', '--stop-jupyter', '--jupyter-port', String(jupyterPort)],
-				lab.gpuEnv(),
-			);
-		}
-		await dir?.dispose();
-		await lab?.dispose();
-	});
+	const fixture = hostLabHooks('gpujup-first-e2e-');
 
 	it('names the relay as typed and says the GPU host is not reached yet; then its name; c at 80×24 says copied and copies', async () => {
-		const relay = `root@127.0.0.1:${lab.relay.port}`;
+		const relay = `root@127.0.0.1:${fixture.lab.relay.port}`;
 		const localPort = await freePort();
 		const tmux = await startTmux(
 			[
 				process.execPath,
 				cli,
 				'connect',
-				...labChainFlags(lab, jupyterPort),
+				...labChainFlags(fixture.lab, fixture.jupyterPort),
 				'--local-port',
 				String(localPort),
 			],
-			{env: lab.env(), width: 160, height: 48},
+			{env: fixture.lab.env(), width: 160, height: 48},
 		);
 		try {
 			// No tunnel yet: the relay is up, the GPU host cannot be reached through it.
@@ -75,9 +53,11 @@ describe('the dashboard before and after the first connect (tmux)', () => {
 			expect(screen).not.toContain('@gpu-host');
 
 			// gpujup host makes the tunnel: the header takes the GPU host's own name.
-			const notebooks = path.join(dir.path, 'notebooks');
+			const notebooks = path.join(fixture.dir.path, 'notebooks');
 			mkdirSync(notebooks);
-			host = spawnGpujup(labHostArgs(lab, jupyterPort, notebooks), lab.gpuEnv());
+			fixture.children.push(
+				spawnGpujup(labHostArgs(fixture.lab, fixture.jupyterPort, notebooks), fixture.lab.gpuEnv()),
+			);
 			screen = await tmux.waitForText('hops up', 120_000);
 			screen = await tmux.waitForText(/jupyter running/, 120_000);
 			header = screen.split('\n')[0]!;
@@ -85,10 +65,7 @@ describe('the dashboard before and after the first connect (tmux)', () => {
 			expect(header).not.toContain('GPU host');
 
 			// c at 80×24: the feedback is on screen, and the URL with its token went out as OSC 52.
-			const url = await waitFor(async () => {
-				const result = await runGpujup(['url'], lab.env());
-				return result.code === 0 ? result.stdout.trim() : undefined;
-			});
+			const url = await waitForUrl(fixture.lab.env());
 			expect(url).toContain('token=');
 			await tmux.sendKeys('c');
 			screen = await tmux.waitForText('copied ✓', 10_000);

@@ -4,7 +4,7 @@ import {fileURLToPath} from 'node:url';
 import {afterAll, beforeAll} from 'vitest';
 import {startJupyter, type RunningJupyter} from '../helpers/jupyter.js';
 import {startLab, type Lab, type LabOptions} from '../helpers/openssh-lab.js';
-import {freePort, tempDir} from '../helpers/ports.js';
+import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
 import {waitFor} from '../helpers/wait-for.js';
 
 /** The built binary; `npm test` builds it before vitest runs. */
@@ -200,4 +200,54 @@ export function labWithJupyterHooks(): () => LabWithJupyter {
 		await hand?.dispose();
 	});
 	return () => hand!;
+}
+
+/**
+ * A lab (no seed `ssh -R`: `gpujup host` makes the tunnel) with a temp dir and a free port for the
+ * Jupyter that `gpujup host` supervises. Filled by the describe block's `beforeAll`.
+ */
+export type HostLab = {
+	readonly lab: Lab;
+	readonly dir: TempDir;
+	readonly jupyterPort: number;
+	/** Processes stopped, in order, after the block (before the supervised Jupyter is stopped). */
+	readonly children: GpujupProcess[];
+};
+
+/**
+ * Registers a describe block's hooks for a {@link HostLab}: before, the lab, the dir (`dirPrefix`)
+ * and the port; after, the children stopped, `gpujup host --stop-jupyter`, the dir and the lab gone.
+ */
+export function hostLabHooks(dirPrefix: string): HostLab {
+	const fixture = {children: [] as GpujupProcess[]} as {
+		lab: Lab;
+		dir: TempDir;
+		jupyterPort: number;
+		children: GpujupProcess[];
+	};
+	beforeAll(async () => {
+		fixture.lab = await startLab({reverse: 'none'});
+		fixture.dir = await tempDir(dirPrefix);
+		fixture.jupyterPort = await freePort();
+	}, 240_000);
+	afterAll(async () => {
+		for (const child of fixture.children) await child.stop();
+		if (fixture.lab) {
+			await runGpujup(
+				['host', '--stop-jupyter', '--jupyter-port', String(fixture.jupyterPort)],
+				fixture.lab.gpuEnv(),
+			);
+		}
+		await fixture.dir?.dispose();
+		await fixture.lab?.dispose();
+	});
+	return fixture;
+}
+
+/** `gpujup url` in `env`, asked until it answers; the URL it prints. */
+export async function waitForUrl(env: NodeJS.ProcessEnv): Promise<string> {
+	return waitFor(async () => {
+		const result = await runGpujup(['url'], env);
+		return result.code === 0 ? result.stdout.trim() : undefined;
+	});
 }

@@ -2,18 +2,18 @@ import {execFile} from 'node:child_process';
 import {mkdir, readdir, readFile, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {promisify} from 'node:util';
-import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+import {describe, expect, it} from 'vitest';
 import {runKernelCode} from '../helpers/jupyter.js';
-import {startLab, type Lab} from '../helpers/openssh-lab.js';
-import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
+import {freePort, tempDir} from '../helpers/ports.js';
 import {isAlive} from '../helpers/proc.js';
 import {waitFor} from '../helpers/wait-for.js';
 import {
+	hostLabHooks,
 	labChainFlags,
 	labHostArgs,
 	runGpujup,
 	spawnGpujup,
-	type GpujupProcess,
+	waitForUrl,
 } from './gpujup-process.js';
 
 const execFileP = promisify(execFile);
@@ -35,40 +35,17 @@ async function allCommandLines(): Promise<string> {
 
 /** `gpujup host` against a real OpenSSH relay and Debian's Jupyter, reached by real OpenSSH clients. */
 describe('gpujup host', () => {
-	let lab: Lab;
-	let notebooks: TempDir;
-	let jupyterPort: number;
-	const hosts: GpujupProcess[] = [];
+	const fixture = hostLabHooks('gpujup-host-nb-');
 
-	beforeAll(async () => {
-		lab = await startLab({reverse: 'none'});
-		notebooks = await tempDir('gpujup-host-nb-');
-		jupyterPort = await freePort();
-	});
-
-	afterAll(async () => {
-		for (const host of hosts) await host.stop();
-		await runGpujup(
-			['host', '--stop-jupyter', '--jupyter-port', String(jupyterPort)],
-			lab.gpuEnv(),
-		);
-		await notebooks?.dispose();
-		await lab?.dispose();
-	});
-
-	const hostArgs = () => labHostArgs(lab, jupyterPort, notebooks.path);
+	const hostArgs = () => labHostArgs(fixture.lab, fixture.jupyterPort, fixture.dir.path);
 
 	const startHost = () => {
-		const host = spawnGpujup(hostArgs(), lab.gpuEnv());
-		hosts.push(host);
+		const host = spawnGpujup(hostArgs(), fixture.lab.gpuEnv());
+		fixture.children.push(host);
 		return host;
 	};
 
-	const hostUrl = async () =>
-		waitFor(async () => {
-			const result = await runGpujup(['url'], lab.gpuEnv());
-			return result.code === 0 ? result.stdout.trim() : undefined;
-		});
+	const hostUrl = async () => waitForUrl(fixture.lab.gpuEnv());
 
 	it('makes the tunnel and Jupyter that OpenSSH and gpujup connect reach; Jupyter outlives it', async () => {
 		const host = startHost();
@@ -77,22 +54,22 @@ describe('gpujup host', () => {
 			timeoutMs: 120_000,
 		});
 		const pid = running['pid'] as number;
-		expect(running['url']).toBe(`http://127.0.0.1:${jupyterPort}/`);
+		expect(running['url']).toBe(`http://127.0.0.1:${fixture.jupyterPort}/`);
 
 		const url = await hostUrl();
 		const token = new URL(url).searchParams.get('token')!;
 		expect(token.length).toBeGreaterThanOrEqual(32);
-		expect(url).toBe(`http://127.0.0.1:${jupyterPort}/?token=${token}`);
+		expect(url).toBe(`http://127.0.0.1:${fixture.jupyterPort}/?token=${token}`);
 
 		// A real OpenSSH client: -J through the relay's reverse port, then -L to Jupyter.
 		const localPort = await freePort();
-		const ssh = lab.spawnSsh([
+		const ssh = fixture.lab.spawnSsh([
 			'-N',
 			'-o',
 			'ExitOnForwardFailure=yes',
 			'-L',
-			`${localPort}:127.0.0.1:${jupyterPort}`,
-			...lab.sshArgs(),
+			`${localPort}:127.0.0.1:${fixture.jupyterPort}`,
+			...fixture.lab.sshArgs(),
 		]);
 		try {
 			await waitFor(
@@ -113,15 +90,18 @@ describe('gpujup host', () => {
 
 		// gpujup connect reaches the same Jupyter through the same tunnel, token from its runtime file.
 		const connect = spawnGpujup(
-			['connect', '--no-tui', '--local-port', '0', ...labChainFlags(lab, jupyterPort)],
-			lab.env(),
+			[
+				'connect',
+				'--no-tui',
+				'--local-port',
+				'0',
+				...labChainFlags(fixture.lab, fixture.jupyterPort),
+			],
+			fixture.lab.env(),
 		);
 		try {
 			await connect.waitForLine((l) => l.type === 'jupyter' && l.state === 'running');
-			const connectUrl = await waitFor(async () => {
-				const result = await runGpujup(['url'], lab.env());
-				return result.code === 0 ? result.stdout.trim() : undefined;
-			});
+			const connectUrl = await waitForUrl(fixture.lab.env());
 			expect(new URL(connectUrl).searchParams.get('token')).toBe(token);
 			expect(await runKernelCode(connectUrl.split('?')[0]!, token, 'print(7*6)')).toBe('42\n');
 		} finally {
@@ -138,12 +118,12 @@ describe('gpujup host', () => {
 			(l) => l.type === 'jupyter' && l.state === 'running' && l['pid'] !== pid,
 			{timeoutMs: 120_000},
 		);
-		expect(back['url']).toBe(`http://127.0.0.1:${jupyterPort}/`);
+		expect(back['url']).toBe(`http://127.0.0.1:${fixture.jupyterPort}/`);
 		expect(await hostUrl()).toBe(url);
 
 		// A kernel, then gpujup host stops (SIGTERM, as systemd does): Jupyter and the kernel live on.
 		const kernel = (await (
-			await fetch(`http://127.0.0.1:${jupyterPort}/api/kernels`, {
+			await fetch(`http://127.0.0.1:${fixture.jupyterPort}/api/kernels`, {
 				method: 'POST',
 				headers: {authorization: `token ${token}`},
 				body: '{}',
@@ -153,7 +133,7 @@ describe('gpujup host', () => {
 		const jupyterPid = back['pid'] as number;
 		expect(await isAlive(jupyterPid)).toBe(true);
 		const kernels = (await (
-			await fetch(`http://127.0.0.1:${jupyterPort}/api/kernels`, {
+			await fetch(`http://127.0.0.1:${fixture.jupyterPort}/api/kernels`, {
 				headers: {authorization: `token ${token}`},
 			})
 		).json()) as Array<{id: string}>;
@@ -170,7 +150,7 @@ describe('gpujup host', () => {
 
 		// The relay drops the tunnel's session: the port comes back.
 		const before = second.lines.length;
-		await lab.dropRelaySessions();
+		await fixture.lab.dropRelaySessions();
 		await second.waitForLine(
 			(l) =>
 				l.type === 'hop' &&
@@ -181,7 +161,11 @@ describe('gpujup host', () => {
 		);
 		const echo = await waitFor(
 			async () => {
-				const result = await lab.ssh([...lab.sshArgs(), 'echo', 'through-the-tunnel']);
+				const result = await fixture.lab.ssh([
+					...fixture.lab.sshArgs(),
+					'echo',
+					'through-the-tunnel',
+				]);
 				return result.code === 0 ? result.stdout : undefined;
 			},
 			{timeoutMs: 60_000},
@@ -189,14 +173,14 @@ describe('gpujup host', () => {
 		expect(echo.trim()).toBe('through-the-tunnel');
 
 		// A second gpujup host for the same profile refuses and names the first.
-		const third = await runGpujup(hostArgs(), lab.gpuEnv());
+		const third = await runGpujup(hostArgs(), fixture.lab.gpuEnv());
 		expect(third.code).not.toBe(0);
 		expect(third.stderr).toMatch(/already running.*pid \d+/i);
 
 		expect(await second.stop()).toBe(0);
 		const stopped = await runGpujup(
-			['host', '--stop-jupyter', '--jupyter-port', String(jupyterPort)],
-			lab.gpuEnv(),
+			['host', '--stop-jupyter', '--jupyter-port', String(fixture.jupyterPort)],
+			fixture.lab.gpuEnv(),
 		);
 		expect(stopped.code).toBe(0);
 		await waitFor(async () => !(await isAlive(jupyterPid)), {timeoutMs: 30_000});
@@ -206,14 +190,14 @@ describe('gpujup host', () => {
 		const dir = await tempDir('gpujup-unit-');
 		try {
 			// An interactive PATH as a user has it: pyenv shims, a wrapper dir, duplicates.
-			const shims = path.join(dir.path, '.pyenv', 'shims');
-			const wrapper = path.join(dir.path, 'wrapper', 'bin');
+			const shims = path.join(fixture.dir.path, '.pyenv', 'shims');
+			const wrapper = path.join(fixture.dir.path, 'wrapper', 'bin');
 			for (const bin of [shims, wrapper]) {
 				await mkdir(bin, {recursive: true});
 				await writeFile(path.join(bin, 'jupyter'), '#!/bin/sh\nexit 1\n', {mode: 0o755});
 			}
 
-			const env = lab.gpuEnv();
+			const env = fixture.lab.gpuEnv();
 			env['PATH'] = [shims, wrapper, '/usr/bin', path.dirname(process.execPath), '/usr/bin/']
 				.concat((env['PATH'] ?? '').split(':'))
 				.join(':');
@@ -239,16 +223,16 @@ describe('gpujup host', () => {
 			for (const entry of dirs) {
 				expect(entry, entry).toMatch(/^\/[^\s]*[^/]$/);
 				expect(entry, entry).not.toMatch(/shims|^\/tmp\//);
-				expect(entry.startsWith(dir.path), entry).toBe(false);
+				expect(entry.startsWith(fixture.dir.path), entry).toBe(false);
 			}
 
 			expect(dirs).toContain(path.dirname(process.execPath));
 			expect(dirs).toContain('/usr/bin');
 
 			// systemd's own check, in user mode, without a running systemd (as root in CI).
-			const unitFile = path.join(dir.path, 'gpujup-host.service');
+			const unitFile = path.join(fixture.dir.path, 'gpujup-host.service');
 			await writeFile(unitFile, unit);
-			const runtime = path.join(dir.path, 'run');
+			const runtime = path.join(fixture.dir.path, 'run');
 			await mkdir(runtime, {mode: 0o700});
 			const verify = await execFileP('systemd-analyze', ['verify', '--user', unitFile], {
 				env: {...process.env, XDG_RUNTIME_DIR: runtime, SYSTEMD_LOG_LEVEL: 'notice'},
@@ -263,24 +247,24 @@ describe('gpujup host', () => {
 	it('exits 78 under --no-tui when the relay refuses the key or its host key is not known', async () => {
 		const dir = await tempDir('gpujup-host-creds-');
 		try {
-			const key = path.join(dir.path, 'other');
+			const key = path.join(fixture.dir.path, 'other');
 			await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
 			const refusedArgs = hostArgs();
 			refusedArgs[refusedArgs.indexOf('--identity') + 1] = key;
-			const refused = await runGpujup(refusedArgs, lab.gpuEnv());
+			const refused = await runGpujup(refusedArgs, fixture.lab.gpuEnv());
 			expect(refused.stderr).toMatch(/reverse: authentication .*failed/);
 			expect(refused.code).toBe(78);
 
-			const knownHosts = path.join(dir.path, 'known_hosts');
+			const knownHosts = path.join(fixture.dir.path, 'known_hosts');
 			await writeFile(knownHosts, '');
 			const unknownArgs = hostArgs();
 			unknownArgs[unknownArgs.indexOf('--known-hosts') + 1] = knownHosts;
-			const unknown = await runGpujup(unknownArgs, lab.gpuEnv());
+			const unknown = await runGpujup(unknownArgs, fixture.lab.gpuEnv());
 			expect(unknown.stderr).toMatch(/reverse: .*host key/i);
 			expect(unknown.code).toBe(78);
 
 			// Documented where a user of the unit looks.
-			const help = await runGpujup(['host', '--help'], lab.gpuEnv());
+			const help = await runGpujup(['host', '--help'], fixture.lab.gpuEnv());
 			expect(help.stdout).toMatch(/78 .*(auth|key)/);
 		} finally {
 			await dir.dispose();

@@ -1,48 +1,37 @@
 import {mkdirSync} from 'node:fs';
 import path from 'node:path';
-import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-import {startLab, type Lab} from '../helpers/openssh-lab.js';
-import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
-import {labChainFlags, labHostArgs, runGpujup, spawnGpujup} from './gpujup-process.js';
+import {describe, expect, it} from 'vitest';
+
+import {hostLabHooks, labChainFlags, labHostArgs, spawnGpujup} from './gpujup-process.js';
 
 /**
  * Issue 10 item 8: after `kill -9` of the Jupyter that `gpujup host` supervises, a log line says it
  * died, in the host's own log events and in the laptop's (what its log pane shows).
  */
 describe('a supervised Jupyter killed with SIGKILL', () => {
-	let lab: Lab;
-	let dir: TempDir;
-	let jupyterPort: number;
-
-	beforeAll(async () => {
-		lab = await startLab({reverse: 'none'});
-		dir = await tempDir('gpujup-died-e2e-');
-		jupyterPort = await freePort();
-	}, 240_000);
-
-	afterAll(async () => {
-		if (lab) {
-			await runGpujup(
-				['host', '--stop-jupyter', '--jupyter-port', String(jupyterPort)],
-				lab.gpuEnv(),
-			);
-		}
-		await dir?.dispose();
-		await lab?.dispose();
-	});
+	const fixture = hostLabHooks('gpujup-died-e2e-');
 
 	it('says so in the log that reaches the laptop, then restarts it', async () => {
-		const notebooks = path.join(dir.path, 'notebooks');
+		const notebooks = path.join(fixture.dir.path, 'notebooks');
 		mkdirSync(notebooks);
-		const host = spawnGpujup(labHostArgs(lab, jupyterPort, notebooks), lab.gpuEnv());
+		const host = spawnGpujup(
+			labHostArgs(fixture.lab, fixture.jupyterPort, notebooks),
+			fixture.lab.gpuEnv(),
+		);
 		try {
 			const running = await host.waitForLine((l) => l.type === 'jupyter' && l.state === 'running', {
 				timeoutMs: 120_000,
 			});
 			const pid = running['pid'] as number;
 			const connect = spawnGpujup(
-				['connect', '--no-tui', '--local-port', '0', ...labChainFlags(lab, jupyterPort)],
-				lab.env(),
+				[
+					'connect',
+					'--no-tui',
+					'--local-port',
+					'0',
+					...labChainFlags(fixture.lab, fixture.jupyterPort),
+				],
+				fixture.lab.env(),
 			);
 			try {
 				await connect.waitForLine((l) => l.type === 'jupyter' && l.state === 'running', {

@@ -28,12 +28,13 @@ import {startTmux, type Tmux} from '../helpers/tmux.js';
 import {waitFor} from '../helpers/wait-for.js';
 import {
 	cli,
+	type GpujupProcess,
+	type JsonLine,
 	labChainFlags,
 	labHostArgs,
 	runGpujup,
 	spawnGpujup,
-	type GpujupProcess,
-	type JsonLine,
+	waitForUrl,
 } from './gpujup-process.js';
 
 const execFileP = promisify(execFile);
@@ -147,10 +148,7 @@ describe('notebooks: kernels, control and notifications', () => {
 		await host.waitForLine((l) => l.type === 'hop' && l.hop === 'reverse' && l.state === 'ready', {
 			timeoutMs: 90_000,
 		});
-		const url = await waitFor(async () => {
-			const result = await runGpujup(['url'], lab.gpuEnv());
-			return result.code === 0 ? result.stdout.trim() : undefined;
-		});
+		const url = await waitForUrl(lab.gpuEnv());
 		token = new URL(url).searchParams.get('token')!;
 	}, 240_000);
 

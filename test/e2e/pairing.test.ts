@@ -15,7 +15,7 @@ import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
 import {hostKeyQuestion} from '../../source/components/prompt-view.js';
 import {startTmux} from '../helpers/tmux.js';
 import {waitFor} from '../helpers/wait-for.js';
-import {cli, labHostArgs, runGpujup, spawnGpujup, type GpujupProcess} from './gpujup-process.js';
+import {cli, hostLabHooks, labHostArgs, runGpujup, spawnGpujup} from './gpujup-process.js';
 
 const execFileP = promisify(execFile);
 
@@ -36,36 +36,17 @@ async function findKnownHost(name: string, file: string): Promise<string[]> {
 }
 
 describe('pairing', () => {
-	let lab: Lab;
-	let notebooks: TempDir;
-	let jupyterPort: number;
-	const children: GpujupProcess[] = [];
+	const fixture = hostLabHooks('gpujup-pair-nb-');
 
-	beforeAll(async () => {
-		lab = await startLab({reverse: 'none'});
-		notebooks = await tempDir('gpujup-pair-nb-');
-		jupyterPort = await freePort();
-	});
-
-	afterAll(async () => {
-		for (const child of children) await child.stop();
-		await runGpujup(
-			['host', '--stop-jupyter', '--jupyter-port', String(jupyterPort)],
-			lab.gpuEnv(),
-		);
-		await notebooks?.dispose();
-		await lab?.dispose();
-	});
-
-	const hostArgs = () => labHostArgs(lab, jupyterPort, notebooks.path);
-	const laptopKnownHosts = () => path.join(lab.home, '.ssh', 'known_hosts');
+	const hostArgs = () => labHostArgs(fixture.lab, fixture.jupyterPort, fixture.dir.path);
+	const laptopKnownHosts = () => path.join(fixture.lab.home, '.ssh', 'known_hosts');
 	const connectArgs = (profile: string, extra: string[] = []) => [
 		'connect',
 		'--no-tui',
 		'--profile',
 		profile,
 		'--identity',
-		lab.clientKey,
+		fixture.lab.clientKey,
 		'--local-port',
 		'0',
 		'--keepalive',
@@ -74,56 +55,59 @@ describe('pairing', () => {
 	];
 
 	it('host --pair, pair, then a first connect with no question that records hashed lines; another GPU key is refused', async () => {
-		const relayPin = await keygenFingerprint(lab.dir, lab.relay.hostKeyPub);
-		const gpuPin = await keygenFingerprint(lab.dir, lab.gpu.hostKeyPub);
+		const relayPin = await keygenFingerprint(fixture.lab.dir, fixture.lab.relay.hostKeyPub);
+		const gpuPin = await keygenFingerprint(fixture.lab.dir, fixture.lab.gpu.hostKeyPub);
 
 		// Nothing on the relay's port yet: --pair holds it for the time it takes.
-		const paired = await runGpujup([...hostArgs(), '--pair'], lab.gpuEnv());
+		const paired = await runGpujup([...hostArgs(), '--pair'], fixture.lab.gpuEnv());
 		expect(paired.code, paired.stderr).toBe(0);
 		const pairing = paired.stdout.trim();
 		expect(paired.stdout.split('\n').filter(Boolean)).toHaveLength(1);
 		expect(pairing).toBe(
-			`gpujup://root@127.0.0.1:${lab.relay.port}?relay-port=${lab.relayPort}&host-user=root&jupyter-port=${jupyterPort}&relay-key=${relayPin}&host-key=${gpuPin}`,
+			`gpujup://root@127.0.0.1:${fixture.lab.relay.port}?relay-port=${fixture.lab.relayPort}&host-user=root&jupyter-port=${fixture.jupyterPort}&relay-key=${relayPin}&host-key=${gpuPin}`,
 		);
 		expect(paired.stderr).toContain(`gpujup pair '${pairing}'`);
 
 		// A running gpujup host says the same at start, and --pair beside it (its tunnel holds the
 		// port) still answers.
-		const host = spawnGpujup(hostArgs(), lab.gpuEnv());
-		children.push(host);
+		const host = spawnGpujup(hostArgs(), fixture.lab.gpuEnv());
+		fixture.children.push(host);
 		const logged = await host.waitForLine(
 			(l) => l.type === 'log' && String(l['line']).includes('pair a laptop'),
 			{timeoutMs: 90_000},
 		);
 		expect(logged['line']).toBe(`[gpujup] pair a laptop: gpujup pair '${pairing}'`);
-		const again = await runGpujup([...hostArgs(), '--pair'], lab.gpuEnv());
+		const again = await runGpujup([...hostArgs(), '--pair'], fixture.lab.gpuEnv());
 		expect(again.code, again.stderr).toBe(0);
 		expect(again.stdout.trim()).toBe(pairing);
 
 		// The laptop: a bad string is refused with what is wrong; a good one becomes a profile.
-		const cut = await runGpujup(['pair', pairing.slice(0, pairing.indexOf('&'))], lab.env());
+		const cut = await runGpujup(
+			['pair', pairing.slice(0, pairing.indexOf('&'))],
+			fixture.lab.env(),
+		);
 		expect(cut.code).toBe(2);
 		expect(cut.stderr).toMatch(/missing host-user, jupyter-port, relay-key, host-key.*quote it/i);
-		const wrote = await runGpujup(['pair', pairing], lab.env());
+		const wrote = await runGpujup(['pair', pairing], fixture.lab.env());
 		expect(wrote.code, wrote.stderr).toBe(0);
 		expect(wrote.stdout).toContain('gpujup --profile 127.0.0.1');
-		const configFile = path.join(lab.home, '.config', 'gpujup', 'config.toml');
+		const configFile = path.join(fixture.lab.home, '.config', 'gpujup', 'config.toml');
 		const config = await readFile(configFile, 'utf8');
 		expect(config).toContain('[profiles."127.0.0.1"]');
 		expect(config).toContain(`relay-key = "${relayPin}"`);
 		expect(config).toContain(`host-key = "${gpuPin}"`);
 		// Never replaced silently.
-		const clobber = await runGpujup(['pair', pairing], lab.env());
+		const clobber = await runGpujup(['pair', pairing], fixture.lab.env());
 		expect(clobber.code).toBe(2);
 		expect(clobber.stderr).toMatch(/already exists.*--name NAME/);
 		expect(await readFile(configFile, 'utf8')).toBe(config);
-		const named = await runGpujup(['pair', pairing, '--name', 'p507'], lab.env());
+		const named = await runGpujup(['pair', pairing, '--name', 'p507'], fixture.lab.env());
 		expect(named.code, named.stderr).toBe(0);
 
 		// First connect: known_hosts does not exist, nothing can be asked under --no-tui.
 		await rm(laptopKnownHosts(), {force: true});
-		const connect = spawnGpujup(connectArgs('p507'), lab.env());
-		children.push(connect);
+		const connect = spawnGpujup(connectArgs('p507'), fixture.lab.env());
+		fixture.children.push(connect);
 		await connect.waitForLine((l) => l.type === 'hop' && l.hop === 'host' && l.state === 'ready', {
 			timeoutMs: 90_000,
 		});
@@ -132,26 +116,32 @@ describe('pairing', () => {
 		});
 		expect(await connect.stop()).toBe(0);
 		const known = await readFile(laptopKnownHosts(), 'utf8');
-		const relayLines = await findKnownHost(`[127.0.0.1]:${lab.relay.port}`, laptopKnownHosts());
-		const gpuLines = await findKnownHost(`[localhost]:${lab.relayPort}`, laptopKnownHosts());
+		const relayLines = await findKnownHost(
+			`[127.0.0.1]:${fixture.lab.relay.port}`,
+			laptopKnownHosts(),
+		);
+		const gpuLines = await findKnownHost(
+			`[localhost]:${fixture.lab.relayPort}`,
+			laptopKnownHosts(),
+		);
 		expect(relayLines).toEqual([expect.stringMatching(/^\|1\|\S+ ssh-ed25519 /)]);
 		expect(gpuLines).toEqual([expect.stringMatching(/^\|1\|\S+ ssh-ed25519 /)]);
-		expect(relayLines[0]).toContain(lab.relay.hostKeyPub.split(' ')[1]!);
-		expect(gpuLines[0]).toContain(lab.gpu.hostKeyPub.split(' ')[1]!);
+		expect(relayLines[0]).toContain(fixture.lab.relay.hostKeyPub.split(' ')[1]!);
+		expect(gpuLines[0]).toContain(fixture.lab.gpu.hostKeyPub.split(' ')[1]!);
 		expect(known).not.toContain('127.0.0.1');
 		expect(known).not.toContain('localhost');
 
 		// The GPU host's sshd comes back with another key: refused against the pin, even with an
 		// empty known_hosts that would otherwise only ask; nothing recorded for it.
-		const hostKey = path.join(lab.dir, 'gpu_host_ed25519');
+		const hostKey = path.join(fixture.lab.dir, 'gpu_host_ed25519');
 		await rm(hostKey);
 		await rm(`${hostKey}.pub`);
 		await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
-		await lab.gpu.restart();
-		const empty = path.join(lab.dir, 'laptop-empty-known-hosts');
+		await fixture.lab.gpu.restart();
+		const empty = path.join(fixture.lab.dir, 'laptop-empty-known-hosts');
 		await writeFile(empty, '', {mode: 0o600});
-		const refused = spawnGpujup(connectArgs('p507', ['--known-hosts', empty]), lab.env());
-		children.push(refused);
+		const refused = spawnGpujup(connectArgs('p507', ['--known-hosts', empty]), fixture.lab.env());
+		fixture.children.push(refused);
 		const error = await refused.waitForLine(
 			(l) => l.type === 'hop' && l.hop === 'host' && l.state === 'failed',
 			{timeoutMs: 90_000},
@@ -162,13 +152,13 @@ describe('pairing', () => {
 		expect(message).toContain(gpuPin);
 		expect(message).toMatch(/gpujup host --pair.*gpujup pair/);
 		expect(await refused.exited()).toBe(1);
-		expect(await findKnownHost(`[localhost]:${lab.relayPort}`, empty)).toEqual([]);
+		expect(await findKnownHost(`[localhost]:${fixture.lab.relayPort}`, empty)).toEqual([]);
 		// The relay matched its pin: recorded, hashed.
-		expect(await findKnownHost(`[127.0.0.1]:${lab.relay.port}`, empty)).toHaveLength(1);
+		expect(await findKnownHost(`[127.0.0.1]:${fixture.lab.relay.port}`, empty)).toHaveLength(1);
 		// doctor names the same failure, and the fix is to pair again, not to edit known_hosts.
 		const doctor = await runGpujup(
-			['doctor', '--profile', 'p507', '--identity', lab.clientKey, '--known-hosts', empty],
-			lab.env(),
+			['doctor', '--profile', 'p507', '--identity', fixture.lab.clientKey, '--known-hosts', empty],
+			fixture.lab.env(),
 		);
 		expect(doctor.code).toBe(1);
 		expect(doctor.stdout).toMatch(/does not match its pin/i);
@@ -176,7 +166,7 @@ describe('pairing', () => {
 
 		// And a fresh pairing picks up the new key.
 		const repaired = parsePairing(
-			(await runGpujup([...hostArgs(), '--pair'], lab.gpuEnv())).stdout,
+			(await runGpujup([...hostArgs(), '--pair'], fixture.lab.gpuEnv())).stdout,
 		);
 		expect(repaired.hostKey).not.toBe(gpuPin);
 		expect(repaired.relayKey).toBe(relayPin);
@@ -185,7 +175,7 @@ describe('pairing', () => {
 	it('host --pair with the relay unreachable says so and exits 1', async () => {
 		const args = hostArgs();
 		args[args.indexOf('--relay') + 1] = `root@127.0.0.1:${await freePort()}`;
-		const result = await runGpujup([...args, '--pair'], lab.gpuEnv());
+		const result = await runGpujup([...args, '--pair'], fixture.lab.gpuEnv());
 		expect(result.code).toBe(1);
 		expect(result.stdout).toBe('');
 		expect(result.stderr).toMatch(/host --pair: no pairing string: .*connection refused/);

@@ -1,12 +1,16 @@
 import {execFileSync} from 'node:child_process';
 import {mkdirSync, readdirSync, realpathSync, writeFileSync} from 'node:fs';
 import path from 'node:path';
-import {afterAll, beforeAll, describe, expect, it} from 'vitest';
+import {describe, expect, it} from 'vitest';
 import {runKernelCode} from '../helpers/jupyter.js';
-import {startLab, type Lab} from '../helpers/openssh-lab.js';
-import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
-import {waitFor} from '../helpers/wait-for.js';
-import {labChainFlags, labHostArgs, runGpujup, spawnGpujup} from './gpujup-process.js';
+
+import {
+	hostLabHooks,
+	labChainFlags,
+	labHostArgs,
+	spawnGpujup,
+	waitForUrl,
+} from './gpujup-process.js';
 
 /**
  * Issue 10 item 1 end to end: `gpujup host --env venv:PATH` over Debian's Jupyter, a venv made the
@@ -14,31 +18,12 @@ import {labChainFlags, labHostArgs, runGpujup, spawnGpujup} from './gpujup-proce
  * gpujup's forward runs in that venv.
  */
 describe('gpujup host --env venv:PATH, reached through gpujup connect', () => {
-	let lab: Lab;
-	let dir: TempDir;
-	let jupyterPort: number;
-
-	beforeAll(async () => {
-		lab = await startLab({reverse: 'none'});
-		dir = await tempDir('gpujup-venv-e2e-');
-		jupyterPort = await freePort();
-	}, 240_000);
-
-	afterAll(async () => {
-		if (lab) {
-			await runGpujup(
-				['host', '--stop-jupyter', '--jupyter-port', String(jupyterPort)],
-				lab.gpuEnv(),
-			);
-		}
-		await dir?.dispose();
-		await lab?.dispose();
-	});
+	const fixture = hostLabHooks('gpujup-venv-e2e-');
 
 	it("a kernel started through the laptop's port imports a module that only the venv has", async () => {
 		// Debian's python3 over Debian's Jupyter: the venv has no jupyter of its own, so the server
 		// is /usr/bin/jupyter, whose own python3 kernelspec names /usr/bin/python3.
-		const venv = path.join(dir.path, 'venvs', 'train env');
+		const venv = path.join(fixture.dir.path, 'venvs', 'train env');
 		execFileSync('/usr/bin/python3', [
 			'-m',
 			'venv',
@@ -56,11 +41,11 @@ describe('gpujup host --env venv:PATH, reached through gpujup connect', () => {
 			execFileSync('/usr/bin/python3', ['-c', 'import venvonly_pkg'], {stdio: 'pipe'}),
 		).toThrow();
 
-		const notebooks = path.join(dir.path, 'notebooks');
+		const notebooks = path.join(fixture.dir.path, 'notebooks');
 		mkdirSync(notebooks);
 		const host = spawnGpujup(
-			[...labHostArgs(lab, jupyterPort, notebooks), '--env', `venv:${venv}`],
-			lab.gpuEnv(),
+			[...labHostArgs(fixture.lab, fixture.jupyterPort, notebooks), '--env', `venv:${venv}`],
+			fixture.lab.gpuEnv(),
 		);
 		try {
 			await host.waitForLine((l) => l.type === 'hop' && l.hop === 'reverse' && l.state === 'ready');
@@ -69,8 +54,14 @@ describe('gpujup host --env venv:PATH, reached through gpujup connect', () => {
 			});
 
 			const connect = spawnGpujup(
-				['connect', '--no-tui', '--local-port', '0', ...labChainFlags(lab, jupyterPort)],
-				lab.env(),
+				[
+					'connect',
+					'--no-tui',
+					'--local-port',
+					'0',
+					...labChainFlags(fixture.lab, fixture.jupyterPort),
+				],
+				fixture.lab.env(),
 			);
 			try {
 				await connect.waitForLine((l) => l.type === 'jupyter' && l.state === 'running', {
@@ -79,14 +70,11 @@ describe('gpujup host --env venv:PATH, reached through gpujup connect', () => {
 				const forward = await connect.waitForLine(
 					(l) => l.type === 'forward' && l.state === 'listening',
 				);
-				const url = await waitFor(async () => {
-					const result = await runGpujup(['url'], lab.env());
-					return result.code === 0 ? result.stdout.trim() : undefined;
-				});
+				const url = await waitForUrl(fixture.lab.env());
 				// The laptop's forwarded port, not the GPU host's own.
 				const base = new URL(url);
 				expect(`${base.hostname}:${base.port}`).toBe(forward['local']);
-				expect(Number(base.port)).not.toBe(jupyterPort);
+				expect(Number(base.port)).not.toBe(fixture.jupyterPort);
 				const token = base.searchParams.get('token')!;
 
 				const printed = await runKernelCode(

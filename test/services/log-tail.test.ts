@@ -2,14 +2,15 @@
  * RemoteLogTail against the lab's real OpenSSH GPU host: the exec fallback's `tail -F` of
  * `--jupyter-log`, resumed from its byte offset after the session drops.
  */
-import {appendFile, readFile, stat, writeFile} from 'node:fs/promises';
+import {appendFile, stat, writeFile} from 'node:fs/promises';
 import path from 'node:path';
-import ssh2, {type Client} from 'ssh2';
+import type {Client} from 'ssh2';
 import {afterAll, beforeAll, expect, test} from 'vitest';
 import {RemoteLogTail} from '../../source/services/log-tail.js';
 import {pgrep} from '../helpers/fake-nvidia-smi.js';
 import {startLab, type Lab} from '../helpers/openssh-lab.js';
 import {tempDir, type TempDir} from '../helpers/ports.js';
+import {gpuHostSession} from '../helpers/ssh2-client.js';
 import {waitFor} from '../helpers/wait-for.js';
 
 let lab: Lab;
@@ -27,21 +28,7 @@ afterAll(async () => {
 
 /** A session on the GPU host's sshd (the hop machinery is tested elsewhere). */
 async function connect(): Promise<Client> {
-	const client = new ssh2.Client();
-	client.on('error', () => {});
-	const privateKey = await readFile(lab.clientKey);
-	await new Promise<void>((resolve, reject) => {
-		client.once('ready', resolve);
-		client.once('error', reject);
-		client.connect({
-			host: '127.0.0.1',
-			port: lab.gpu.port,
-			username: lab.user,
-			privateKey,
-			hostVerifier: () => true,
-		});
-	});
-	return client;
+	return gpuHostSession(lab, {checkHostKey: false});
 }
 
 test('follows the log, resumes at its offset after a drop, and leaves no tail behind', async () => {

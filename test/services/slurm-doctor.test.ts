@@ -4,15 +4,16 @@
  * same sshd plays the node: it is all one machine).
  */
 import {existsSync} from 'node:fs';
-import {mkdir, readFile, symlink} from 'node:fs/promises';
+import {mkdir, symlink} from 'node:fs/promises';
 import path from 'node:path';
-import ssh2, {type Client} from 'ssh2';
+import type {Client} from 'ssh2';
 import {afterAll, beforeAll, expect, test} from 'vitest';
 import {localRunner, sshRunner} from '../../source/services/command-runner.js';
 import {runSlurmDoctorChecks, type SlurmDoctorOptions} from '../../source/services/slurm-doctor.js';
 import {SlurmJobService} from '../../source/services/slurm-job.js';
 import {startLab, type Lab} from '../helpers/openssh-lab.js';
 import {freePort} from '../helpers/ports.js';
+import {gpuHostSession} from '../helpers/ssh2-client.js';
 import {startSlurm, type SlurmCluster} from '../helpers/slurm.js';
 import {waitFor} from '../helpers/wait-for.js';
 
@@ -23,21 +24,7 @@ let client: Client;
 beforeAll(async () => {
 	cluster = await startSlurm();
 	lab = await startLab({reverse: 'none', hostEnv: cluster.sessionEnv()});
-	client = new ssh2.Client();
-	client.on('error', () => {});
-	const privateKey = await readFile(lab.clientKey);
-	const expected = lab.gpu.hostKeyPub.split(' ')[1];
-	await new Promise<void>((resolve, reject) => {
-		client.once('ready', resolve);
-		client.once('error', reject);
-		client.connect({
-			host: '127.0.0.1',
-			port: lab.gpu.port,
-			username: lab.user,
-			privateKey,
-			hostVerifier: (key: Buffer) => key.toString('base64') === expected,
-		});
-	});
+	client = await gpuHostSession(lab);
 }, 120_000);
 
 afterAll(async () => {

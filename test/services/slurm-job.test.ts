@@ -5,7 +5,7 @@
  * what this cluster's real squeue prints, in both forms.
  */
 import {readFile, stat, writeFile} from 'node:fs/promises';
-import ssh2, {type Client} from 'ssh2';
+import type {Client} from 'ssh2';
 import {afterAll, beforeAll, expect, test} from 'vitest';
 import {
 	jobFiles,
@@ -19,6 +19,7 @@ import {sshRunner} from '../../source/services/command-runner.js';
 import {SlurmError, SlurmJobService, type SlurmJobEvent} from '../../source/services/slurm-job.js';
 import {startLab, type Lab} from '../helpers/openssh-lab.js';
 import {isAlive} from '../helpers/proc.js';
+import {gpuHostSession} from '../helpers/ssh2-client.js';
 import {startSlurm, type SlurmCluster} from '../helpers/slurm.js';
 import {waitFor} from '../helpers/wait-for.js';
 
@@ -39,21 +40,7 @@ afterAll(async () => {
 
 /** A session on the login node (the lab's GPU host sshd), its host key checked. */
 async function loginNode(): Promise<Client> {
-	const client = new ssh2.Client();
-	client.on('error', () => {});
-	const privateKey = await readFile(lab.clientKey);
-	const expected = lab.gpu.hostKeyPub.split(' ')[1];
-	await new Promise<void>((resolve, reject) => {
-		client.once('ready', resolve);
-		client.once('error', reject);
-		client.connect({
-			host: '127.0.0.1',
-			port: lab.gpu.port,
-			username: lab.user,
-			privateKey,
-			hostVerifier: (key: Buffer) => key.toString('base64') === expected,
-		});
-	});
+	const client = await gpuHostSession(lab);
 	clients.push(client);
 	return client;
 }
