@@ -107,7 +107,8 @@ describe('--no-tui JSON lines and their reader', () => {
 				else child.once('exit', resolve);
 			});
 		}
-	});
+		// Its waits add up to 4 minutes (a 120 MB flood read on a loaded machine): more than the default.
+	}, 300_000);
 
 	it('`gpujup --no-tui | head -1`: exit 0 and nothing on stderr once the reader is gone', async () => {
 		const args = connectArgs(chain.lab, {jupyterPort: chain.jupyterPort});
