@@ -49,8 +49,11 @@ export type SlurmJob = {
 /** The JSON contract's job object (`{"type":"job",…}` events and `job` in `status --json`). */
 export type JobObject = Pick<SlurmJob, 'id' | 'state' | 'reason' | 'node' | 'gpus' | 'timeLeftS'>;
 
-/** {@link SlurmJob} as the JSON contract writes it. */
-export function jobObject(job: SlurmJob): JobObject {
+/**
+ * A job as the JSON contract writes it: {@link SlurmJob}, or the store's job, with their own
+ * bookkeeping left out.
+ */
+export function jobObject(job: JobObject): JobObject {
 	return {
 		id: job.id,
 		state: job.state,
@@ -367,8 +370,14 @@ export function parseSqueueJson(
 		const stateWord = states.includes('COMPLETING') ? 'COMPLETING' : slurmState;
 		const state = jobState(stateWord);
 		const active = state === 'RUNNING' || state === 'COMPLETING';
+		// Slurm's word (`ReqNodeNotAvail`, `Priority`) first, as `%r` writes it; the description
+		// after it when it says more (for a while after a submit it is a sentence of its own).
+		const word = noReason(text(item['state_reason']));
+		const description = noReason(text(item['state_description']));
 		const reasonText =
-			noReason(text(item['state_description'])) ?? noReason(text(item['state_reason']));
+			word && description && !description.startsWith(word)
+				? `${word} (${description})`
+				: (description ?? word);
 		const end = slurmNumber(item['end_time']);
 		const limit = slurmNumber(item['time_limit']);
 		jobs.push({

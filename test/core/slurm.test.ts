@@ -198,6 +198,41 @@ describe('squeue --json', () => {
 		],
 	};
 
+	test('the reason leads with Slurm’s word; its description, when it says more, follows', () => {
+		const pending = (reason: string, description: string) =>
+			parseSqueueJson(
+				JSON.stringify({
+					jobs: [
+						{
+							job_id: 45,
+							name: 'gpujup-p',
+							user_name: 'ada',
+							job_state: 'PENDING',
+							state_reason: reason,
+							state_description: description,
+						},
+					],
+				}),
+				'gpujup-p',
+				'ada',
+				now,
+			)?.[0]?.reason;
+		// What slurmctld writes on a drained node for a while after the submit (seen in CI).
+		expect(
+			pending(
+				'ReqNodeNotAvail',
+				'Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority partitions',
+			),
+		).toBe(
+			'ReqNodeNotAvail (Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority partitions)',
+		);
+		expect(pending('ReqNodeNotAvail', 'ReqNodeNotAvail, UnavailableNodes:localhost')).toBe(
+			'ReqNodeNotAvail, UnavailableNodes:localhost',
+		);
+		expect(pending('Priority', '')).toBe('Priority');
+		expect(pending('None', 'held by the admin')).toBe('held by the admin');
+	});
+
 	test('the newer number and state forms; other users and names filtered out here', () => {
 		expect(parseSqueueJson(JSON.stringify(newer), 'gpujup-p', 'ada', now)).toEqual([
 			job({
