@@ -64,11 +64,19 @@ describe('--no-tui JSON lines and their reader', () => {
 			const chunks = 80;
 			for (let i = 0; i < chunks; i++) await appendFile(logFile, chunk);
 			const flood = chunk.length * chunks;
-			await waitFor(async () => ((await bytesRead(pid)) - readBefore >= flood ? true : undefined), {
-				timeoutMs: 120_000,
-				intervalMs: 200,
-				message: 'gpujup to read the whole flood through the tail',
-			});
+			await waitFor(
+				async () => {
+					const read = (await bytesRead(pid)) - readBefore;
+					// Not yet: the error says how far it got, should the deadline pass.
+					if (read < flood) throw new Error(`${read} of ${flood} bytes read`);
+					return true;
+				},
+				{
+					timeoutMs: 120_000,
+					intervalMs: 200,
+					message: 'gpujup to read the whole flood through the tail',
+				},
+			);
 			const stalled = await processFootprint(pid);
 			// Unbounded, the queued JSON alone (each line longer than the log line it carries) would
 			// outgrow the flood; bounded, the growth is the heap's churn, whatever the flood's size.
