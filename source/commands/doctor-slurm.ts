@@ -1,33 +1,10 @@
 import type {Duplex} from 'node:stream';
 import type {Config} from '../config/types.js';
 import type {ClassifiedError} from '../core/types.js';
-import {sshRunner} from '../services/command-runner.js';
 import {runSlurmDoctorChecks, type SlurmDoctorStep} from '../services/slurm-doctor.js';
-import type {SshHop} from '../services/ssh-hop.js';
 import {readBanner} from '../services/tcp-probe.js';
-import {disposeHops} from '../roles/connect.js';
-import {createSlurmHops, loginChain, slurmStore} from '../roles/slurm.js';
-
-const hopTimeoutMs = 20_000;
-
-/** The hop's session, or the error that stopped it (or a timeout). */
-async function hopOutcome(
-	hop: SshHop,
-	lastError: () => ClassifiedError | null,
-): Promise<SshHop['client'] | ClassifiedError> {
-	const deadline = Date.now() + hopTimeoutMs;
-	while (Date.now() < deadline) {
-		if (hop.client) return hop.client;
-		const error = lastError();
-		if (error && (hop.state === 'failed' || hop.state === 'waiting' || hop.state === 'lost'))
-			return error;
-		await new Promise((resolve) => {
-			setTimeout(resolve, 50);
-		});
-	}
-
-	return {kind: 'timeout', message: `no SSH session within ${hopTimeoutMs / 1000} s`};
-}
+import {disposeHops, firstOutcome} from '../roles/connect.js';
+import {createSlurmHops, loginChain, slurmJobOptions, slurmStore} from '../roles/slurm.js';
 
 function loginFix(error: ClassifiedError, user: string): string {
 	switch (error.kind) {
@@ -59,7 +36,7 @@ export async function slurmDoctorSteps(config: Config): Promise<SlurmDoctorStep[
 			const target = login[index]!;
 			const name = index === loginHops.length - 1 ? 'login node' : `hop ${target.name}`;
 			hop.start();
-			const outcome = await hopOutcome(hop, () => store.getSnapshot().hops[index]?.error ?? null);
+			const outcome = await firstOutcome(hop, () => store.getSnapshot().hops[index]?.error ?? null);
 			if (!outcome || 'kind' in outcome) {
 				const error = outcome ?? {kind: 'closed' as const, message: 'the session closed'};
 				steps.push({name, ok: false, detail: error.message, fix: loginFix(error, target.user)});
@@ -76,12 +53,7 @@ export async function slurmDoctorSteps(config: Config): Promise<SlurmDoctorStep[
 		const loginHop = loginHops.at(-1)!;
 		steps.push(
 			...(await runSlurmDoctorChecks({
-				runner: sshRunner(() => loginHop.client),
-				profile: config.profile ?? 'default',
-				sbatchArgs: settings.sbatchArgs,
-				env: settings.env ?? {kind: 'none'},
-				jupyterCmd: config.jupyterCmd,
-				notebookDir: settings.notebookDir,
+				...slurmJobOptions(config, loginHop),
 				nodeSshPort: settings.nodeSshPort,
 				async nodeBanner(node, port) {
 					const client = loginHop.client;

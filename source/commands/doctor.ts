@@ -9,10 +9,9 @@ import type {ClassifiedError} from '../core/types.js';
 import {probeJupyter} from '../services/jupyter-probe.js';
 import {execText} from '../services/remote-exec.js';
 import {openRemoteStream, remotePortOwner} from '../services/remote-jupyter.js';
-import type {SshHop} from '../services/ssh-hop.js';
 import {probeTcp, readBanner} from '../services/tcp-probe.js';
 import {probeWorkarounds} from '../services/workarounds/index.js';
-import {connectStore, createHops, disposeHops} from '../roles/connect.js';
+import {connectStore, createHops, disposeHops, firstOutcome} from '../roles/connect.js';
 import {chainOf, configSources, relayAddress} from '../roles/ssh-options.js';
 import {slurmDoctorSteps} from './doctor-slurm.js';
 
@@ -24,28 +23,6 @@ export type DoctorStep = {
 	/** The exact fix, on the first failure. */
 	readonly fix: string | null;
 };
-
-const hopTimeoutMs = 20_000;
-
-/** Waits for the hop's first outcome: its client, or the error that stopped it. */
-async function firstOutcome(
-	hop: SshHop,
-	lastError: () => ClassifiedError | null,
-): Promise<Client | ClassifiedError> {
-	const deadline = Date.now() + hopTimeoutMs;
-	while (Date.now() < deadline) {
-		if (hop.client) return hop.client;
-		const error = lastError();
-		if (error && (hop.state === 'failed' || hop.state === 'waiting' || hop.state === 'lost'))
-			return error;
-
-		await new Promise((resolve) => {
-			setTimeout(resolve, 50);
-		});
-	}
-
-	return {kind: 'timeout', message: `no SSH session within ${hopTimeoutMs / 1000} s`};
-}
 
 function hopFix(error: ClassifiedError, which: 'relay' | 'GPU host', config: Config): string {
 	switch (error.kind) {

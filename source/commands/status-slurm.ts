@@ -3,12 +3,17 @@ import {statusObject, type StatusObject} from '../core/events.js';
 import {shellQuote} from '../core/shell.js';
 import {jobObject} from '../core/slurm.js';
 import type {JupyterStatus} from '../core/types.js';
-import {sshRunner} from '../services/command-runner.js';
 import {RemoteJupyter} from '../services/remote-jupyter.js';
 import {SlurmJobService} from '../services/slurm-job.js';
 import type {SshHop} from '../services/ssh-hop.js';
 import {disposeHops, startHops} from '../roles/connect.js';
-import {createSlurmHops, loginChain, nodeTarget, slurmStore} from '../roles/slurm.js';
+import {
+	createSlurmHops,
+	loginChain,
+	nodeTarget,
+	slurmJobOptions,
+	slurmStore,
+} from '../roles/slurm.js';
 
 async function waitUntil(check: () => boolean, timeoutMs: number): Promise<void> {
 	const end = Date.now() + timeoutMs;
@@ -37,14 +42,7 @@ export async function checkSlurmOnce(config: Config): Promise<StatusObject> {
 	const hops: SshHop[] = [...loginHops];
 	const deadlineMs = Math.max(20_000, config.keepaliveS * config.keepaliveCount * 1000);
 	let jupyter: RemoteJupyter | null = null;
-	const service = new SlurmJobService({
-		runner: sshRunner(() => loginHop.client),
-		profile: config.profile ?? 'default',
-		sbatchArgs: settings.sbatchArgs,
-		env: settings.env ?? {kind: 'none'},
-		jupyterCmd: config.jupyterCmd,
-		notebookDir: settings.notebookDir,
-	});
+	const service = new SlurmJobService(slurmJobOptions(config, loginHop));
 	try {
 		startHops(loginHops);
 		await waitUntil(

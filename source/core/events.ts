@@ -1,5 +1,5 @@
 import type {KernelStatus, Notification} from './kernels.js';
-import type {JobObject} from './slurm.js';
+import {jobObject, type JobObject} from './slurm.js';
 import {
 	errorKinds,
 	type ClassifiedError,
@@ -249,25 +249,9 @@ export function kernelStatusOf(object: KernelObject): KernelStatus {
 	};
 }
 
-/** The contract's job object of what the store keeps (its own bookkeeping left out). */
-export function jobEventObject(job: JobObject): JobObject {
-	return {
-		id: job.id,
-		state: job.state,
-		reason: job.reason,
-		node: job.node,
-		gpus: job.gpus,
-		timeLeftS: job.timeLeftS,
-	};
-}
-
-/**
- * What makes the job worth a new line: squeue is asked every few seconds and its time left goes
- * down each time; that alone is news once a minute (status --json has it to the second).
- */
 function jobKey(job: JobObject): string {
 	const minutes = job.timeLeftS === null ? null : Math.floor(job.timeLeftS / 60);
-	return JSON.stringify({...jobEventObject(job), timeLeftS: minutes});
+	return JSON.stringify({...jobObject(job), timeLeftS: minutes});
 }
 
 /** What makes a hop worth a new line: RTT alone changes with every keepalive and is not news. */
@@ -312,7 +296,7 @@ export function diffEvents(prev: SessionFacts | null, next: SessionFacts): JsonE
 	if (next.host && next.host !== prev?.host) events.push({type: 'host', ...next.host});
 	if (next.job && next.job !== prev?.job) {
 		if (!prev?.job || jobKey(prev.job) !== jobKey(next.job))
-			events.push({type: 'job', ...jobEventObject(next.job)});
+			events.push({type: 'job', ...jobObject(next.job)});
 	}
 	if (next.kernels !== prev?.kernels) {
 		const before = new Map(prev?.kernels.map((k) => [k.id, JSON.stringify(kernelObject(k))]));
@@ -382,7 +366,7 @@ export function statusObject(state: SessionFacts): StatusObject {
 		gpu: state.gpu ? gpuEvent(state.gpu) : null,
 		source: state.source,
 		kernels: state.kernels.map(kernelObject),
-		job: state.job ? jobEventObject(state.job) : null,
+		job: state.job ? jobObject(state.job) : null,
 	};
 }
 

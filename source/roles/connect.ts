@@ -1,5 +1,6 @@
 import type {Client} from 'ssh2';
 import type {Config} from '../config/types.js';
+import type {ClassifiedError} from '../core/types.js';
 import {
 	initialHop,
 	initialState,
@@ -172,6 +173,31 @@ export function createHops(
 	}
 
 	return {relay: hops[0]!, host: hops.at(-1)!, hops};
+}
+
+const hopTimeoutMs = 20_000;
+
+/**
+ * Waits for the hop's first outcome (`doctor`'s steps): its client, or the error that stopped it,
+ * or a timeout after 20 s.
+ */
+export async function firstOutcome(
+	hop: SshHop,
+	lastError: () => ClassifiedError | null,
+): Promise<Client | ClassifiedError> {
+	const deadline = Date.now() + hopTimeoutMs;
+	while (Date.now() < deadline) {
+		if (hop.client) return hop.client;
+		const error = lastError();
+		if (error && (hop.state === 'failed' || hop.state === 'waiting' || hop.state === 'lost'))
+			return error;
+
+		await new Promise((resolve) => {
+			setTimeout(resolve, 50);
+		});
+	}
+
+	return {kind: 'timeout', message: `no SSH session within ${hopTimeoutMs / 1000} s`};
 }
 
 /** Start every hop; each after the first waits for the one before it. */

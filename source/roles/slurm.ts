@@ -35,7 +35,7 @@ import path from 'node:path';
 import {sshRunner} from '../services/command-runner.js';
 import {ensurePrivateDir, writePrivateFile} from '../services/private-file.js';
 import {deliverNotification} from '../services/notify-url.js';
-import {SlurmJobService, type SlurmError} from '../services/slurm-job.js';
+import {SlurmJobService, type SlurmError, type SlurmJobOptions} from '../services/slurm-job.js';
 import type {KeyCache} from '../services/ssh-auth.js';
 import {SshHop} from '../services/ssh-hop.js';
 import {disposeHops, runConnect, startHops, type ConnectHandle} from './connect.js';
@@ -213,6 +213,23 @@ export type SlurmHandle = SessionHandle & {
 	tail(): ConnectHandle | null;
 };
 
+/**
+ * What the job service (and `doctor --slurm`'s checks) need from the config, commands going to
+ * the login node `loginHop`: the same for connect, status and doctor.
+ */
+export function slurmJobOptions(config: Config, loginHop: SshHop): SlurmJobOptions {
+	const settings = config.slurm;
+	if (!settings) throw new Error('--slurm is not set');
+	return {
+		runner: sshRunner(() => loginHop.client),
+		profile: config.profile ?? 'default',
+		sbatchArgs: settings.sbatchArgs,
+		env: settings.env ?? {kind: 'none'},
+		jupyterCmd: config.jupyterCmd,
+		notebookDir: settings.notebookDir,
+	};
+}
+
 /** Options the tests (and only they) change. */
 export type SlurmConnectOptions = {
 	/** How often squeue is asked (default 5 s). */
@@ -237,12 +254,7 @@ export async function runSlurmConnect(
 	const loginHop = loginHops.at(-1)!;
 
 	const service = new SlurmJobService({
-		runner: sshRunner(() => loginHop.client),
-		profile,
-		sbatchArgs: settings.sbatchArgs,
-		env: settings.env ?? {kind: 'none'},
-		jupyterCmd: config.jupyterCmd,
-		notebookDir: settings.notebookDir,
+		...slurmJobOptions(config, loginHop),
 		...(options.pollMs ? {pollMs: options.pollMs} : {}),
 		...(rememberedNoNodeSsh(config) ? {listen: 'node' as const} : {}),
 	});
