@@ -56,20 +56,26 @@ export default tseslint.config(
 			],
 		},
 	},
-	// Imports go downward only (README, Architecture): commands → roles, demo → services → core.
+	// Imports go downward only (README, Architecture): main → commands → shell → wiring, demo →
+	// services → core; the view beside the shell.
 	layer(
 		['source/services/**/*.ts'],
-		['../roles/*', '../commands/*', '../demo/*', '../components/*', '../hooks/*'],
+		['../wiring/*', '../commands/*', '../shell/*', '../demo/*', '../components/*', '../hooks/*'],
 		'services/ import only core/ and other services',
 	),
 	layer(
 		['source/components/**/*.{ts,tsx}', 'source/hooks/**/*.ts'],
-		['../services/*', '../roles/*', '../commands/*', '../demo/*', '../config/*'],
+		['../services/*', '../wiring/*', '../commands/*', '../shell/*', '../demo/*', '../config/*'],
 		'the view does no I/O: it reads the store and calls Commands',
 	),
 	layer(
-		['source/roles/**/*.ts', 'source/demo/**/*.ts'],
-		['../commands/*', '../app.js', '../components/*', '../hooks/*'],
-		'the wiring builds services into a session; commands and the view sit above it',
+		['source/wiring/**/*.ts', 'source/demo/**/*.ts'],
+		['../commands/*', '../shell/*', '../app.js', '../components/*', '../hooks/*'],
+		'the wiring builds services into a session; the shell, commands and the view sit above it',
+	),
+	layer(
+		['source/shell/**/*.{ts,tsx}'],
+		['../commands/*', '../main.js'],
+		'the shell runs the session a command built; commands and main sit above it',
 	),
 );

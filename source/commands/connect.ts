@@ -1,14 +1,14 @@
 import type {Config} from '../config/types.js';
-import {connectStore, runConnect} from '../roles/connect.js';
-import {runSlurmConnect, slurmStore} from '../roles/slurm.js';
-import {chainVia, configSources, relayAsTyped} from '../roles/ssh-options.js';
-import {runSession} from './session.js';
+import {connectStore, runConnect} from '../wiring/connect.js';
+import {runSlurmConnect, slurmStore} from '../wiring/slurm.js';
+import {chainVia, configSources, relayAsTyped} from '../wiring/ssh-options.js';
+import {runSession} from '../shell/session.js';
 
 /** `gpujup` / `gpujup connect`. */
 export async function runConnectCommand(config: Config): Promise<number> {
 	// Several GPU hosts (`gpujup A B`, `[fleet.<alias>]`): one relay connection, the fleet view.
 	if (config.fleet && config.fleet.length > 1) {
-		const {runFleetCommand} = await import('./fleet.js');
+		const {runFleetCommand} = await import('../shell/fleet-session.js');
 		return runFleetCommand(config);
 	}
 

@@ -1,6 +1,6 @@
 import type {Config} from '../config/types.js';
 import {prepareDemo} from '../demo/start-demo.js';
-import {runSession} from './session.js';
+import {runSession} from '../shell/session.js';
 
 /**
  * `gpujup demo`: the whole chain in one process (embedded relay and GPU host, simulated GPUs, a

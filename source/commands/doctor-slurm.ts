@@ -3,8 +3,8 @@ import type {Config} from '../config/types.js';
 import type {ClassifiedError} from '../core/types.js';
 import {runSlurmDoctorChecks, type SlurmDoctorStep} from '../services/slurm-doctor.js';
 import {readBanner} from '../services/tcp-probe.js';
-import {disposeHops, firstOutcome} from '../roles/connect.js';
-import {createSlurmHops, loginChain, slurmJobOptions, slurmStore} from '../roles/slurm.js';
+import {disposeHops, firstOutcome} from '../wiring/connect.js';
+import {createSlurmHops, loginChain, slurmJobOptions, slurmStore} from '../wiring/slurm.js';
 
 function loginFix(error: ClassifiedError, user: string): string {
 	switch (error.kind) {

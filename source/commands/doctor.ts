@@ -11,8 +11,8 @@ import {execText} from '../services/remote-exec.js';
 import {openRemoteStream, remotePortOwner} from '../services/remote-jupyter.js';
 import {probeTcp, readBanner} from '../services/tcp-probe.js';
 import {probeWorkarounds} from '../services/workarounds/index.js';
-import {connectStore, createHops, disposeHops, firstOutcome} from '../roles/connect.js';
-import {chainOf, configSources, relayAddress} from '../roles/ssh-options.js';
+import {connectStore, createHops, disposeHops, firstOutcome} from '../wiring/connect.js';
+import {chainOf, configSources, relayAddress} from '../wiring/ssh-options.js';
 import {slurmDoctorSteps} from './doctor-slurm.js';
 
 /** One line of `gpujup doctor`. */

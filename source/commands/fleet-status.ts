@@ -4,8 +4,8 @@ import {jupyterUrlWithToken, type KernelObject, type StatusObject} from '../core
 import {sanitizeLine} from '../core/sanitize.js';
 import {requestControl} from '../services/control-socket.js';
 import {stringifyJson} from '../services/json-writer.js';
-import {fleetSocketDir, fleetSocketPath} from '../roles/fleet.js';
-import {controlSocketPath} from '../roles/ssh-options.js';
+import {fleetSocketDir, fleetSocketPath} from '../wiring/fleet.js';
+import {controlSocketPath} from '../wiring/ssh-options.js';
 import {checkChainOnce, cleanStatus, describe} from './status.js';
 
 /** A fleet host in `status --json`: its name, then what `status --json` gives for one host. */

@@ -4,9 +4,9 @@ import path from 'node:path';
 import type {Config} from '../config/types.js';
 import {hostCredentialsExitCode} from '../core/exit-codes.js';
 import {servicePath, systemdUnit, unfitPathDir} from '../core/systemd-unit.js';
-import {hostStore, pairHost, runHost, stopJupyterForProfile} from '../roles/host.js';
+import {hostStore, pairHost, runHost, stopJupyterForProfile} from '../wiring/host.js';
 import {sanitizeLine} from '../core/sanitize.js';
-import {runSession} from './session.js';
+import {runSession} from '../shell/session.js';
 
 /** Dirs a wrapper made for one session lives in: never frozen into a unit. */
 function temporaryDirs(): string[] {

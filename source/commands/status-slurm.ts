@@ -6,14 +6,14 @@ import type {JupyterStatus} from '../core/types.js';
 import {RemoteJupyter} from '../services/remote-jupyter.js';
 import {SlurmJobService} from '../services/slurm-job.js';
 import type {SshHop} from '../services/ssh-hop.js';
-import {disposeHops, startHops} from '../roles/connect.js';
+import {disposeHops, startHops} from '../wiring/connect.js';
 import {
 	createSlurmHops,
 	loginChain,
 	nodeTarget,
 	slurmJobOptions,
 	slurmStore,
-} from '../roles/slurm.js';
+} from '../wiring/slurm.js';
 
 async function waitUntil(check: () => boolean, timeoutMs: number): Promise<void> {
 	const end = Date.now() + timeoutMs;

@@ -17,9 +17,9 @@ import {ControlReplyError, requestControl} from '../services/control-socket.js';
 import {GpuStream} from '../services/gpu-stream.js';
 import {sshRunner} from '../services/command-runner.js';
 import {probeWorkarounds} from '../services/workarounds/index.js';
-import {connectStore, createHops, disposeHops, startHops} from '../roles/connect.js';
-import {fleetSocketPath} from '../roles/fleet.js';
-import {controlSocketPath} from '../roles/ssh-options.js';
+import {connectStore, createHops, disposeHops, startHops} from '../wiring/connect.js';
+import {fleetSocketPath} from '../wiring/fleet.js';
+import {controlSocketPath} from '../wiring/ssh-options.js';
 import {checkSlurmOnce} from './status-slurm.js';
 
 /**

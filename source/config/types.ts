@@ -100,7 +100,7 @@ export type Config = {
 	relayPort: number;
 	/**
 	 * With an `~/.ssh/config` alias, the hops `ssh -G` resolves for it, the relay first and the GPU
-	 * host last. Empty with `--relay`, whose two-hop chain `chainOf` (roles/ssh-options) derives.
+	 * host last. Empty with `--relay`, whose two-hop chain `chainOf` (wiring/ssh-options) derives.
 	 */
 	chain: readonly ChainHop[];
 	/** The `~/.ssh/config` alias the chain was read from (`gpujup p507`), or null for `--relay`. */

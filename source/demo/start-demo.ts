@@ -16,8 +16,8 @@ import {
 } from '../core/app-state.js';
 import {createStore, type Store} from '../core/store.js';
 import {loopbackPortFree} from '../services/tcp-probe.js';
-import {gpuHostLabel, relayLabel, runConnect, type ConnectHandle} from '../roles/connect.js';
-import type {AskerFactory} from '../roles/ssh-options.js';
+import {gpuHostLabel, relayLabel, runConnect, type ConnectHandle} from '../wiring/connect.js';
+import type {AskerFactory} from '../wiring/ssh-options.js';
 import type {SessionHandle} from '../core/session-handle.js';
 import {createDemoKernels} from './demo-kernels.js';
 import {startEmbeddedServers, type EmbeddedServers} from './embedded-servers.js';

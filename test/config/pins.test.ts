@@ -5,7 +5,7 @@ import {join} from 'node:path';
 import {afterEach, beforeEach, describe, expect, test} from 'vitest';
 import {ConfigError, parseCli} from '../../source/config/resolve.js';
 import type {Config} from '../../source/config/types.js';
-import {hostKeyOptions, relayKeyNames} from '../../source/roles/ssh-options.js';
+import {hostKeyOptions, relayKeyNames} from '../../source/wiring/ssh-options.js';
 
 let home = '';
 let env: NodeJS.ProcessEnv = {};

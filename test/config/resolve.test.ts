@@ -5,7 +5,7 @@ import {describe, expect, test} from 'vitest';
 import type {ConfigError} from '../../source/config/resolve.js';
 import {parseCli} from '../../source/config/resolve.js';
 import type {Config} from '../../source/config/types.js';
-import {gpuHostKeyNames, hostKeyOptions, relayKeyNames} from '../../source/roles/ssh-options.js';
+import {gpuHostKeyNames, hostKeyOptions, relayKeyNames} from '../../source/wiring/ssh-options.js';
 
 const sandbox = configHomeHooks('gpujup-config-');
 const {configPath, run} = sandbox;

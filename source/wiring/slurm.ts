@@ -4,7 +4,7 @@
  * one (services/slurm-job.ts), follows it in the store (pending with Slurm's reason, running on its
  * node, time left), and once the job wrote where its Jupyter is, appends the compute node as the
  * chain's last hop — `forwardOut(node, --node-ssh-port)` from the login node, an SSH hop of its own
- * — and runs the same connect machinery over it as for a box (roles/connect.ts), with the token
+ * — and runs the same connect machinery over it as for a box (wiring/connect.ts), with the token
  * gpujup made for the job. The job outlives gpujup: a restart finds it again by name.
  */
 import type {ChainHop, Config} from '../config/types.js';

@@ -2,8 +2,8 @@ import {describe, expect, it} from 'vitest';
 import {jupyterLines} from '../../source/components/jupyter-pane.js';
 import type {Config} from '../../source/config/types.js';
 import type {JupyterStatus} from '../../source/core/types.js';
-import {relayLabel} from '../../source/roles/connect.js';
-import {configSources} from '../../source/roles/ssh-options.js';
+import {relayLabel} from '../../source/wiring/connect.js';
+import {configSources} from '../../source/wiring/ssh-options.js';
 import {RemoteJupyter} from '../../source/services/remote-jupyter.js';
 import {segmentsText} from '../components/fixtures.js';
 

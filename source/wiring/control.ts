@@ -11,7 +11,7 @@ import {controlSocketPath} from './ssh-options.js';
  * `kernels`, `--stop-jupyter`). `handle` is read at each request: null while the role starts
  * (the socket comes first, so a second gpujup for the profile is refused before it touches
  * anything), and the requests that need it then find nothing. A fleet's host serves its own
- * `path` (roles/fleet.ts fleetSocketPath).
+ * `path` (wiring/fleet.ts fleetSocketPath).
  */
 export async function serveSession(
 	config: Config,

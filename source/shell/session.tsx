@@ -12,15 +12,15 @@ import {tildify} from '../services/ssh-auth.js';
 import {shareInkOutputCaches} from '../services/workarounds/ink-output-cache.js';
 import {offLogLines, sessionWorkarounds} from '../services/workarounds/index.js';
 import {enterAlternateScreen, restoreTerminal} from '../services/terminal.js';
-import {serveSession} from '../roles/control.js';
-import {profileDir, type AskerFactory} from '../roles/ssh-options.js';
+import {serveSession} from '../wiring/control.js';
+import {profileDir, type AskerFactory} from '../wiring/ssh-options.js';
 import {createPromptAsker} from './asker.js';
 
 export type SessionOptions = {
 	readonly config: Config;
 	readonly store: Store<AppState, AppAction>;
 	/**
-	 * Serve the profile's control socket (`connect.sock` or `host.sock`, roles/control.ts) for
+	 * Serve the profile's control socket (`connect.sock` or `host.sock`, wiring/control.ts) for
 	 * `url`, `status`, `kernels` and `--stop-jupyter`, before the role starts; null for none (demo).
 	 */
 	readonly socket: 'connect' | 'host' | null;
@@ -55,7 +55,7 @@ export type SessionCommandsOptions = {
 
 /**
  * The dashboard's commands for one session's store and handle: what each key does, with its
- * notice in the header. A fleet builds one set per GPU host (commands/fleet.tsx).
+ * notice in the header. A fleet builds one set per GPU host (shell/fleet-session.tsx).
  */
 export function sessionCommands(options: SessionCommandsOptions): Commands {
 	const {config, store, handle, prompts, quit} = options;

@@ -5,7 +5,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest';
 import {parseCli} from '../../source/config/resolve.js';
 import type {Config} from '../../source/config/types.js';
 import type {SlurmJob} from '../../source/core/slurm.js';
-import {jobLine, loginChain, nodeTarget, slurmStore} from '../../source/roles/slurm.js';
+import {jobLine, loginChain, nodeTarget, slurmStore} from '../../source/wiring/slurm.js';
 
 let home = '';
 

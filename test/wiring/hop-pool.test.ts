@@ -1,11 +1,11 @@
 /**
- * The hops a fleet's chains share (roles/hop-pool.ts): the same chain prefix is one SshHop for
+ * The hops a fleet's chains share (wiring/hop-pool.ts): the same chain prefix is one SshHop for
  * every host, each host's store hears its status (a late one the latest at once), and the pool
  * alone disposes it. Real SshHops, never started: what is shared is decided before any connect.
  */
 import {describe, expect, it} from 'vitest';
 import type {ChainHop} from '../../source/config/types.js';
-import {HopPool} from '../../source/roles/hop-pool.js';
+import {HopPool} from '../../source/wiring/hop-pool.js';
 import {SshHop, type SshHopOptions} from '../../source/services/ssh-hop.js';
 
 const policy = {userFiles: [], globalFiles: [], alias: null, strict: 'yes', hash: false} as const;

@@ -6,10 +6,10 @@ import {formatEvent, startJsonWriter} from '../services/json-writer.js';
 import {enterAlternateScreen, restoreTerminal} from '../services/terminal.js';
 import {shareInkOutputCaches} from '../services/workarounds/ink-output-cache.js';
 import {offLogLines, sessionWorkarounds} from '../services/workarounds/index.js';
-import {fleetHosts, fleetSocketPath, runFleet, type FleetHandle} from '../roles/fleet.js';
-import type {ConnectHandle} from '../roles/connect.js';
-import {serveSession} from '../roles/control.js';
-import type {AskerFactory} from '../roles/ssh-options.js';
+import {fleetHosts, fleetSocketPath, runFleet, type FleetHandle} from '../wiring/fleet.js';
+import type {ConnectHandle} from '../wiring/connect.js';
+import {serveSession} from '../wiring/control.js';
+import type {AskerFactory} from '../wiring/ssh-options.js';
 import {createPromptAsker} from './asker.js';
 import {sessionCommands} from './session.js';
 
@@ -23,7 +23,7 @@ function errorMessage(error: unknown): string {
  * `gpujup A B …` / `[fleet.<alias>]`: the session shell of a fleet. Each GPU host is what a
  * `gpujup ALIAS` session would be — its store, its dashboard's commands, its control socket
  * (`fleet/<name>.sock`, for `status` and `url`), its JSON lines (each with `"host"`) — over one
- * shared relay connection (roles/fleet.ts). On a TTY the fleet view comes first (a row per host;
+ * shared relay connection (wiring/fleet.ts). On a TTY the fleet view comes first (a row per host;
  * Enter opens that host's dashboard). Under `--no-tui` a host whose hop fails for good (auth,
  * host key) says so on stderr; the run ends, exit 1, once every host has failed.
  */

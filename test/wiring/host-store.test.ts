@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {afterAll, describe, expect, test} from 'vitest';
 import {parseCli} from '../../source/config/resolve.js';
-import {hostStore} from '../../source/roles/host.js';
+import {hostStore} from '../../source/wiring/host.js';
 
 const home = mkdtempSync(path.join(os.tmpdir(), 'gpujup-host-store-'));
 afterAll(() => {

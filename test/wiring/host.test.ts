@@ -12,9 +12,9 @@ import {
 	runHost,
 	stopJupyterForProfile,
 	type HostHandle,
-} from '../../source/roles/host.js';
-import {serveSession} from '../../source/roles/control.js';
-import {controlSocketPath} from '../../source/roles/ssh-options.js';
+} from '../../source/wiring/host.js';
+import {serveSession} from '../../source/wiring/control.js';
+import {controlSocketPath} from '../../source/wiring/ssh-options.js';
 import {runKernelCode} from '../helpers/jupyter.js';
 import {startLab, type Lab} from '../helpers/openssh-lab.js';
 import {freePort, tempDir} from '../helpers/ports.js';
@@ -101,7 +101,7 @@ async function setup() {
 			const pid = store.getSnapshot().jupyter?.pid;
 			if (pid) pids.add(pid);
 		});
-		// As the session shell does it (roles/control.ts): the socket first, then the role.
+		// As the session shell does it (wiring/control.ts): the socket first, then the role.
 		let attached: HostHandle | null = null;
 		const server = await serveSession(config, 'host', store, () => attached);
 		cleanups.push(async () => server.dispose());

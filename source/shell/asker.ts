@@ -1,7 +1,7 @@
 import type {AppAction, AppState} from '../core/app-state.js';
 import type {Store} from '../core/store.js';
 import type {HopName, Prompt} from '../core/types.js';
-import type {AskerFactory} from '../roles/ssh-options.js';
+import type {AskerFactory} from '../wiring/ssh-options.js';
 
 type Pending = {
 	readonly prompt: Prompt;

@@ -50,7 +50,7 @@ export type HostIo = {
 	readonly jupyterEnv?: NodeJS.ProcessEnv;
 	/**
 	 * Given the handle as soon as it exists, before Jupyter is started or adopted: the control
-	 * socket (roles/control.ts) can stop or restart it while it starts.
+	 * socket (wiring/control.ts) can stop or restart it while it starts.
 	 */
 	readonly attach?: (handle: HostHandle) => void;
 };
@@ -94,7 +94,7 @@ export function hostStore(config: Config): Store<AppState, AppAction> {
 
 /**
  * `gpujup host`: adopt or start Jupyter and keep the reverse tunnel up; everything reports into
- * `io.store`. The session serves the control socket first (roles/control.ts), refusing when
+ * `io.store`. The session serves the control socket first (wiring/control.ts), refusing when
  * another host runs for the profile.
  */
 export async function runHost(config: Config, io: HostIo): Promise<HostHandle> {
