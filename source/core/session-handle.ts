@@ -15,4 +15,9 @@ export type SessionHandle = {
 	/** The GPU host's own Jupyter stopped (`gpujup host --stop-jupyter`): the pid it had. */
 	stopJupyter?(): Promise<{readonly pid: number | null}>;
 	dispose(options: {stopJupyter: boolean}): Promise<void>;
+	/**
+	 * What the user must still do once the session is gone (a job gpujup could not cancel), for
+	 * the shell to print on stderr after the terminal is restored; asked after `dispose`.
+	 */
+	farewell?(): readonly string[];
 };

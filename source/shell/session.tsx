@@ -287,6 +287,9 @@ export async function runSession(options: SessionOptions): Promise<number> {
 	ink?.unmount();
 	restoreTerminal();
 	writer?.dispose();
+	// Said where it outlives the dashboard: what the user must still do (a job left running).
+	for (const line of handle?.farewell?.() ?? [])
+		process.stderr.write(`gpujup: ${sanitizeLine(line)}\n`);
 	process.off('SIGINT', onSignal);
 	process.off('SIGTERM', onSignal);
 	process.off('SIGHUP', onSignal);

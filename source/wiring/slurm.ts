@@ -261,6 +261,8 @@ export async function runSlurmConnect(
 
 	let disposed = false;
 	let seen: SlurmJob | null = null;
+	/** Set while a cancel asked for at quit has not been confirmed (its failure, in words). */
+	let uncancelled: string | null = null;
 	let attached = false;
 	let attaching = false;
 	let lastError: string | null = null;
@@ -650,11 +652,20 @@ export async function runSlurmConnect(
 			// `ask` asked in the dashboard (stopJupyter is its yes); without one it keeps the job.
 			const cancel = settings.onQuit === 'cancel' || (settings.onQuit === 'ask' && stopJupyter);
 			if (cancel && seen && seen.state !== 'ENDED') {
+				// Until scancel answers, the job may still hold its GPUs: the shell's deadline can end
+				// the wait, and the line printed after the dashboard then says so.
+				const {id} = seen;
+				const stillRunning = (why: string) =>
+					`Slurm job ${id} may still be running (${why}): on the login node, run scancel ${id}`;
+				uncancelled = stillRunning('gpujup quit before scancel answered');
 				try {
 					await service.cancel();
-					log(`[gpujup] job ${seen.id} cancelled`);
+					uncancelled = null;
+					log(`[gpujup] job ${id} cancelled`);
 				} catch (error: unknown) {
-					log(`[gpujup] slurm: ${error instanceof Error ? error.message : String(error)}`);
+					const why = error instanceof Error ? error.message : String(error);
+					uncancelled = stillRunning(why);
+					log(`[gpujup] slurm: ${why}`);
 				}
 			}
 			tailEpoch += 1;
@@ -665,5 +676,6 @@ export async function runSlurmConnect(
 			service.dispose();
 			await disposeHops(loginHops);
 		},
+		farewell: () => (uncancelled ? [uncancelled] : []),
 	};
 }

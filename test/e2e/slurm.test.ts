@@ -467,6 +467,33 @@ describe('connect --slurm', () => {
 		});
 	}, 300_000);
 
+	it('--on-quit cancel with the login node gone: the job is left running and stderr says so, with the scancel to run', async () => {
+		const gpujup = connect(['--on-quit', 'cancel']);
+		let jobId = '';
+		try {
+			const running = await gpujup.waitForLine(jobLine('RUNNING'), {timeoutMs: 120_000});
+			jobId = String(running['id']);
+			// The login node goes away (its sshd and every session), then the user quits.
+			await lab.gpu.stop();
+			await gpujup.waitForLine((l) => l.type === 'hop' && l.hop === 'relay' && l.state !== 'ready');
+			expect(await gpujup.stop()).toBe(0);
+			expect(gpujup.stderr()).toMatch(
+				new RegExp(
+					`gpujup: Slurm job ${jobId} may still be running \\(.+\\): on the login node, run scancel ${jobId}\n`,
+				),
+			);
+			expect(await squeueIds()).toEqual([jobId]);
+		} finally {
+			await gpujup.stop();
+			if (lab.gpu.pid === undefined) await lab.gpu.start();
+			if (jobId) await cluster.run(['scancel', jobId]);
+		}
+		await waitFor(async () => (await squeueIds()).length === 0, {
+			timeoutMs: 60_000,
+			message: 'the job left running cancelled by hand',
+		});
+	}, 300_000);
+
 	it('through an ~/.ssh/config alias with ProxyJump: bastion → login node → the job’s node', async () => {
 		const gpujup = spawnGpujup(
 			[
