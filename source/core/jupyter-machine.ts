@@ -1,7 +1,7 @@
 import {defaultBackoff, nextDelay, stableResetMs, type BackoffPolicy} from './backoff.js';
 import {missingIpykernelExitCode} from './exit-codes.js';
 import {missingIpykernelMessage, type JupyterEnv} from './jupyter-command.js';
-import type {JupyterStatus} from './types.js';
+import {blankJupyterStatus, type JupyterStatus} from './types.js';
 
 /**
  * The supervision of one Jupyter (`gpujup host`) as data, like the hop machine: the supervisor
@@ -129,17 +129,7 @@ export function initialJupyterMachine(options: {
 	readonly startTimeoutMs?: number;
 }): JupyterMachineState {
 	return {
-		status: {
-			state: 'starting',
-			url: options.url,
-			pid: null,
-			kernels: null,
-			restarts: 0,
-			startedAt: null,
-			lastActivity: null,
-			origin: null,
-			message: null,
-		},
+		status: blankJupyterStatus('starting', options.url),
 		epoch: 0,
 		pid: null,
 		launching: 'starting',

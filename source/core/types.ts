@@ -89,6 +89,25 @@ export type JupyterStatus = {
 	readonly servers?: readonly JupyterServerSummary[];
 };
 
+/** A Jupyter status with nothing known yet but its state, URL and why. */
+export function blankJupyterStatus(
+	state: JupyterState,
+	url: string,
+	message: string | null = null,
+): JupyterStatus {
+	return {
+		state,
+		url,
+		pid: null,
+		kernels: null,
+		restarts: 0,
+		startedAt: null,
+		lastActivity: null,
+		origin: null,
+		message,
+	};
+}
+
 /** One Jupyter server on the GPU host, without its token. */
 export type JupyterServerSummary = {
 	readonly port: number;

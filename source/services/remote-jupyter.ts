@@ -17,7 +17,7 @@ import {
 	passwdName,
 	portOwnership,
 } from '../core/proc-net.js';
-import type {JupyterState, JupyterStatus} from '../core/types.js';
+import {blankJupyterStatus, type JupyterState, type JupyterStatus} from '../core/types.js';
 import {probeJupyter} from './jupyter-probe.js';
 import {execText} from './remote-exec.js';
 
@@ -163,17 +163,11 @@ export class RemoteJupyter {
 
 	constructor(private readonly options: RemoteJupyterOptions) {
 		this.intervalMs = options.intervalMs ?? 3000;
-		this.status = {
-			state: 'unreachable',
-			url: jupyterUrl(options.localPort),
-			pid: null,
-			kernels: null,
-			restarts: 0,
-			startedAt: null,
-			lastActivity: null,
-			origin: null,
-			message: 'waiting for the GPU host hop',
-		};
+		this.status = blankJupyterStatus(
+			'unreachable',
+			jupyterUrl(options.localPort),
+			'waiting for the GPU host hop',
+		);
 	}
 
 	/**

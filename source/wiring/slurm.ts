@@ -292,13 +292,25 @@ export async function runSlurmConnect(
 		log(`[gpujup] slurm: ${error.message}`);
 	};
 
-	const teardownTail = async () => {
-		tailEpoch += 1;
+	/**
+	 * Ends the tail there is (its forward, its node hop) under a new epoch; resolves that epoch,
+	 * or null once a later change or the quit has overtaken it.
+	 */
+	const dropTail = async (): Promise<number | null> => {
+		const epoch = ++tailEpoch;
 		const old = tail;
 		tail = null;
-		if (!old) return;
-		old.unwatch();
-		await old.handle.dispose();
+		old?.unwatch();
+		await old?.handle.dispose();
+		return epoch === tailEpoch && !disposed ? epoch : null;
+	};
+
+	const teardownTail = async () => {
+		if (!tail) {
+			tailEpoch += 1;
+			return;
+		}
+		await dropTail();
 		store.dispatch({
 			type: 'hop',
 			hop: 'host',
@@ -402,12 +414,8 @@ export async function runSlurmConnect(
 
 	/** ssh to the job's node was refused: say so, and forward to the node's address instead. */
 	const nodeRefusedFor = async (endpoint: JobEndpoint, why: string) => {
-		const epoch = ++tailEpoch;
-		const old = tail;
-		tail = null;
-		old?.unwatch();
-		await old?.handle.dispose();
-		if (epoch !== tailEpoch || disposed) return;
+		const epoch = await dropTail();
+		if (epoch === null) return;
 		service.setListen('node');
 		rememberNoNodeSsh(config, why);
 		const where = `${endpoint.node}:${config.slurm?.nodeSshPort ?? 22}`;
@@ -441,12 +449,8 @@ export async function runSlurmConnect(
 	};
 
 	const buildTail = async (endpoint: JobEndpoint) => {
-		const epoch = ++tailEpoch;
-		const old = tail;
-		tail = null;
-		old?.unwatch();
-		await old?.handle.dispose();
-		if (epoch !== tailEpoch || disposed) return;
+		const epoch = await dropTail();
+		if (epoch === null) return;
 		// A job made for clusters without ssh to their nodes: no ssh is tried.
 		if (endpoint.listen === 'node') {
 			await buildForwardTail(endpoint, epoch);
