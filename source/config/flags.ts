@@ -1,6 +1,6 @@
 /**
  * The command line: meow flag definitions, the settings every source (flag, `GPUJUP_*`, config
- * file) can give, and the help text. Numbers are read as strings so resolve.ts can name the flag
+ * file) can give, and the help text. Numbers are read as strings so values.ts can name the flag
  * and the bad value itself instead of getting a silent NaN.
  */
 import {commands, type Command} from './types.js';
@@ -45,7 +45,7 @@ export const cliFlags = {
 	version: {type: 'boolean'},
 } as const;
 
-/** How a setting's raw value is checked and converted (see resolve.ts). */
+/** How a setting's raw value is checked and converted (see values.ts). */
 export type SettingKind =
 	| 'relay'
 	| 'port'

@@ -65,7 +65,10 @@ export const defaultGlobalKnownHostsFiles = [
 	'/etc/ssh/ssh_known_hosts2',
 ];
 
-/** Raised for an ssh config that cannot be read or parsed; resolve.ts turns it into a ConfigError. */
+/**
+ * Raised for an ssh config that cannot be read or parsed; host-keys.ts and chains.ts turn it into
+ * a ConfigError.
+ */
 export class SshConfigError extends Error {
 	constructor(
 		readonly file: string,
