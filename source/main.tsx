@@ -1,5 +1,6 @@
 /** Everything `gpujup` does, loaded by cli.tsx once the environment is set. */
 import process from 'node:process';
+import {needRelay} from './config/narrow.js';
 import {parseCli, ConfigError} from './config/resolve.js';
 import type {Config} from './config/types.js';
 import {sanitizeLines} from './core/sanitize.js';
@@ -21,7 +22,7 @@ async function run(config: Config): Promise<number> {
 	switch (config.command) {
 		case 'connect': {
 			const {runConnectCommand} = await import('./commands/connect.js');
-			return runConnectCommand(config);
+			return runConnectCommand(needRelay(config));
 		}
 
 		case 'host': {
@@ -46,7 +47,7 @@ async function run(config: Config): Promise<number> {
 
 		case 'doctor': {
 			const {runDoctor} = await import('./commands/doctor.js');
-			return runDoctor(config);
+			return runDoctor(needRelay(config));
 		}
 
 		case 'demo': {

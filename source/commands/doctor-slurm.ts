@@ -1,5 +1,5 @@
 import type {Duplex} from 'node:stream';
-import type {Config} from '../config/types.js';
+import type {SlurmConfig} from '../config/types.js';
 import type {ClassifiedError} from '../core/types.js';
 import {runSlurmDoctorChecks, type SlurmDoctorStep} from '../services/slurm-doctor.js';
 import {readBanner} from '../services/tcp-probe.js';
@@ -25,8 +25,8 @@ function loginFix(error: ClassifiedError, user: string): string {
  * steps (services/slurm-doctor.ts) over the login node: commands, partition, Jupyter in the env,
  * ssh to the job's node (its banner read through the login node).
  */
-export async function slurmDoctorSteps(config: Config): Promise<SlurmDoctorStep[]> {
-	const settings = config.slurm!;
+export async function slurmDoctorSteps(config: SlurmConfig): Promise<SlurmDoctorStep[]> {
+	const settings = config.slurm;
 	const steps: SlurmDoctorStep[] = [];
 	const store = slurmStore(config);
 	const {loginHops} = createSlurmHops(config, store, () => ({}));

@@ -1,7 +1,8 @@
 import {lookup} from 'node:dns/promises';
 import type {Client} from 'ssh2';
 import type {Duplex} from 'node:stream';
-import type {Config} from '../config/types.js';
+import {withSlurm} from '../config/narrow.js';
+import type {Config, RelayConfig} from '../config/types.js';
 import {parseRuntimeFiles, pickServer, runtimeDiscoveryScript} from '../core/jupyter-runtime.js';
 import {recognizeNvidiaSmiError} from '../core/nvidia-smi.js';
 import {sanitizeLine} from '../core/sanitize.js';
@@ -24,7 +25,7 @@ export type DoctorStep = {
 	readonly fix: string | null;
 };
 
-function hopFix(error: ClassifiedError, which: 'relay' | 'GPU host', config: Config): string {
+function hopFix(error: ClassifiedError, which: 'relay' | 'GPU host', config: RelayConfig): string {
 	switch (error.kind) {
 		case 'host-key': {
 			// The message above already says what the key is and what to run; do not repeat it.
@@ -37,7 +38,7 @@ function hopFix(error: ClassifiedError, which: 'relay' | 'GPU host', config: Con
 
 		case 'auth': {
 			return which === 'relay'
-				? `check the user (${config.relay!.user}) and key: load it into ssh-agent or pass -i ~/.ssh/KEY; its public key must be in the relay's ~/.ssh/authorized_keys`
+				? `check the user (${config.relay.user}) and key: load it into ssh-agent or pass -i ~/.ssh/KEY; its public key must be in the relay's ~/.ssh/authorized_keys`
 				: `the GPU host must accept ${config.hostUser}'s key: add the public key to ~/.ssh/authorized_keys there, or pass --host-user / -i`;
 		}
 
@@ -48,7 +49,7 @@ function hopFix(error: ClassifiedError, which: 'relay' | 'GPU host', config: Con
 }
 
 /** Runs every check in order, stopping at the first failure (later steps need the earlier). */
-export async function runDoctorChecks(config: Config): Promise<DoctorStep[]> {
+export async function runDoctorChecks(config: RelayConfig): Promise<DoctorStep[]> {
 	const steps: DoctorStep[] = [];
 	const pass = (name: string, detail: string) => {
 		steps.push({name, ok: true, detail, fix: null});
@@ -59,7 +60,7 @@ export async function runDoctorChecks(config: Config): Promise<DoctorStep[]> {
 		return steps;
 	};
 
-	const relay = config.relay!;
+	const {relay} = config;
 	const chain = chainOf(config);
 	// A one-hop alias: the first hop is the GPU host itself, with no relay before it.
 	const direct = chain.length === 1;
@@ -96,7 +97,8 @@ export async function runDoctorChecks(config: Config): Promise<DoctorStep[]> {
 		);
 	pass('TCP', `${relay.host}:${relay.port} answers with an SSH banner`);
 	// A cluster: the chain ends at its login node, and the GPU host is a job's node.
-	if (config.slurm) return [...steps, ...(await slurmDoctorSteps(config))];
+	const slurm = withSlurm(config);
+	if (slurm) return [...steps, ...(await slurmDoctorSteps(slurm))];
 
 	const store = connectStore(config);
 	const {relay: relayHop, host: hostHop, hops} = createHops(config, store, () => ({}));
@@ -259,7 +261,7 @@ async function gpuHostChecks(
 }
 
 /** `gpujup doctor`: a line per check, the fix at the first failure, exit 1 on failure. */
-export async function runDoctor(config: Config): Promise<number> {
+export async function runDoctor(config: RelayConfig): Promise<number> {
 	const steps = await runDoctorChecks(config);
 	const width = Math.max(...steps.map((s) => s.name.length));
 	for (const step of steps) {

@@ -1,4 +1,5 @@
 import {readdirSync} from 'node:fs';
+import {needRelay} from '../config/narrow.js';
 import type {Config} from '../config/types.js';
 import {jupyterUrlWithToken, type KernelObject, type StatusObject} from '../core/events.js';
 import {sanitizeLine} from '../core/sanitize.js';
@@ -41,7 +42,7 @@ async function hostStatus(
 	}
 
 	const host = config.fleet?.find((member) => member.fleetName === name);
-	return host ? {status: await checkChainOnce(host), once: true} : null;
+	return host ? {status: await checkChainOnce(needRelay(host)), once: true} : null;
 }
 
 /**

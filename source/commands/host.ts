@@ -1,6 +1,7 @@
 import {accessSync, constants, statSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import {needRelay} from '../config/narrow.js';
 import type {Config} from '../config/types.js';
 import {hostCredentialsExitCode} from '../core/exit-codes.js';
 import {servicePath, systemdUnit, unfitPathDir} from '../core/systemd-unit.js';
@@ -71,7 +72,7 @@ export async function runHostCommand(config: Config): Promise<number> {
 
 	if (config.pair) {
 		try {
-			const pairing = await pairHost(config);
+			const pairing = await pairHost(needRelay(config));
 			process.stdout.write(`${pairing}\n`);
 			process.stderr.write(`gpujup: on the laptop, run: gpujup pair '${pairing}'\n`);
 			return 0;
@@ -89,16 +90,18 @@ export async function runHostCommand(config: Config): Promise<number> {
 		return 0;
 	}
 
-	const store = hostStore(config);
+	// Everything from here on dials the relay (parseCli refuses `host` without one).
+	const host = needRelay(config);
+	const store = hostStore(host);
 	return runSession({
-		config,
+		config: host,
 		store,
 		socket: 'host',
 		// systemd must not restart into the same refusal (RestartPreventExitStatus).
 		failedExitCode: hostCredentialsExitCode,
 		async start(asker, attach) {
 			const ask = asker('reverse');
-			return runHost(config, {
+			return runHost(host, {
 				store,
 				attach,
 				...(ask.askSecret ? {askSecret: ask.askSecret} : {}),

@@ -1,4 +1,4 @@
-import type {Config} from '../config/types.js';
+import type {SlurmConfig} from '../config/types.js';
 import {statusObject, type StatusObject} from '../core/events.js';
 import {shellQuote} from '../core/shell.js';
 import {jobObject} from '../core/slurm.js';
@@ -33,8 +33,8 @@ const settled = (hop: SshHop) =>
  * has it (never submitting one), and while it runs its Jupyter through the node (or, for a job made
  * for clusters without ssh to their nodes, through the login node), as `connect` would reach it.
  */
-export async function checkSlurmOnce(config: Config): Promise<StatusObject> {
-	const settings = config.slurm!;
+export async function checkSlurmOnce(config: SlurmConfig): Promise<StatusObject> {
+	const settings = config.slurm;
 	const store = slurmStore(config);
 	const {loginHops, makeHop} = createSlurmHops(config, store, () => ({}));
 	const login = loginChain(config);

@@ -1,5 +1,6 @@
 import type {Client} from 'ssh2';
-import type {Config} from '../config/types.js';
+import {withRelay, withSlurm} from '../config/narrow.js';
+import type {Config, RelayConfig} from '../config/types.js';
 import type {ControlReplies} from '../core/control-decode.js';
 import {
 	jupyterUrlWithToken,
@@ -111,7 +112,7 @@ async function waitUntil(check: () => boolean, timeoutMs: number): Promise<void>
  * Checks the chain once from flags and config, without binding the local port: both hops, then
  * Jupyter through the second, then one GPU sample.
  */
-export async function checkChainOnce(config: Config): Promise<StatusObject> {
+export async function checkChainOnce(config: RelayConfig): Promise<StatusObject> {
 	const store = connectStore(config);
 	const {host, hops} = createHops(config, store, () => ({}));
 	const jupyter = new RemoteJupyter({
@@ -191,7 +192,8 @@ export async function runStatus(config: Config): Promise<number> {
 	if (!status) {
 		const running = config.hostAlias ? [] : fleet.runningFleet(config);
 		if (running.length > 0) return fleet.runFleetStatus(config, running);
-		if (!config.relay) {
+		const relayed = withRelay(config);
+		if (!relayed) {
 			const reason =
 				'no gpujup is running here and no relay is configured — start `gpujup --relay user@relay`, or pass --relay to check the chain once';
 			// Scripts read stdout: they get the one object, saying why it is not ok.
@@ -204,7 +206,8 @@ export async function runStatus(config: Config): Promise<number> {
 			return 1;
 		}
 
-		status = config.slurm ? await checkSlurmOnce(config) : await checkChainOnce(config);
+		const slurm = withSlurm(relayed);
+		status = slurm ? await checkSlurmOnce(slurm) : await checkChainOnce(relayed);
 	}
 
 	const clean = await cleanStatus(status, once);

@@ -161,3 +161,13 @@ export type Config = {
 	/** `${XDG_STATE_HOME:-~/.local/state}/gpujup` */
 	stateDir: string;
 };
+
+/**
+ * The config of a run that dials the relay: connect, doctor, `status` checking the chain once,
+ * each GPU host of a fleet, and `host` (all but `--stop-jupyter`). Made once, where the command
+ * starts, by `needRelay` or `withRelay` (config/narrow.ts).
+ */
+export type RelayConfig = Config & {readonly relay: RelayTarget};
+
+/** `--slurm` (connect, status, doctor): the job's settings known too, made by `withSlurm`. */
+export type SlurmConfig = RelayConfig & {readonly slurm: SlurmSettings};

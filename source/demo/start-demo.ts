@@ -6,7 +6,7 @@
 import {mkdtempSync, rmSync, chmodSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type {Config, HostKeyPolicy} from '../config/types.js';
+import type {Config, HostKeyPolicy, RelayConfig} from '../config/types.js';
 import {
 	initialHop,
 	initialState,
@@ -155,7 +155,7 @@ export async function prepareDemo(options: DemoOptions): Promise<PreparedDemo> {
 			? options.config.localPort
 			: 0;
 		const stateDir = path.join(dir, 'state');
-		const config: Config = {
+		const config: RelayConfig = {
 			...options.config,
 			command: 'demo',
 			relay: {host: '127.0.0.1', port: servers.relayPort, user: username, alias: null},

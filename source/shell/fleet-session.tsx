@@ -1,4 +1,4 @@
-import type {Config} from '../config/types.js';
+import type {Config, RelayConfig} from '../config/types.js';
 import {sanitizeLine} from '../core/sanitize.js';
 import type {Commands} from '../core/view-commands.js';
 import {notifyTerminal} from '../services/desktop-notify.js';
@@ -27,9 +27,12 @@ function errorMessage(error: unknown): string {
  * Enter opens that host's dashboard). Under `--no-tui` a host whose hop fails for good (auth,
  * host key) says so on stderr; the run ends, exit 1, once every host has failed.
  */
-export async function runFleetCommand(config: Config): Promise<number> {
+export async function runFleetCommand(
+	config: Config,
+	members: readonly RelayConfig[],
+): Promise<number> {
 	const tui = !config.noTui;
-	const hosts = fleetHosts(config);
+	const hosts = fleetHosts(members);
 	let fleet: FleetHandle | undefined;
 	const handleOf = (name: string): ConnectHandle | undefined =>
 		fleet?.hosts.find((host) => host.name === name)?.handle;

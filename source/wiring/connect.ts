@@ -1,5 +1,5 @@
 import type {Client} from 'ssh2';
-import type {Config} from '../config/types.js';
+import type {Config, RelayConfig} from '../config/types.js';
 import type {ClassifiedError} from '../core/types.js';
 import {
 	initialHop,
@@ -72,8 +72,8 @@ const noRestart =
 const noLogHint = 'no Jupyter log: pass --jupyter-log FILE, or run `gpujup host` on the GPU host';
 
 /** The relay as the user named it: the alias they typed, with its address beside it. */
-export function relayLabel(config: Config): string {
-	const relay = config.relay!;
+export function relayLabel(config: RelayConfig): string {
+	const {relay} = config;
 	const address = relay.port === 22 ? relay.host : `${relay.host}:${relay.port}`;
 	return relay.alias && relay.alias !== relay.host ? `${relay.alias} (${address})` : address;
 }
@@ -87,7 +87,7 @@ export function gpuHostLabel(config: Config): string {
  * What the user reads for each hop: with `--relay`, the relay and `GPU host (via :19506)`;
  * from `~/.ssh/config`, each alias with its address (`p507 (via :19506)` behind a loopback port).
  */
-export function hopLabels(config: Config): string[] {
+export function hopLabels(config: RelayConfig): string[] {
 	if (!config.hostAlias) return [relayLabel(config), gpuHostLabel(config)];
 	return chainOf(config).map((hop, index) => {
 		if (index > 0 && (hop.host === 'localhost' || hop.host === '127.0.0.1'))
@@ -99,7 +99,7 @@ export function hopLabels(config: Config): string[] {
 
 /** The store of a laptop-side run (connect, status, doctor): one hop per link of the chain. */
 export function connectStore(
-	config: Config,
+	config: RelayConfig,
 	extra: {subtitle?: string; configFile?: string | null} = {},
 ): Store<AppState, AppAction> {
 	const chain = chainOf(config);
@@ -133,7 +133,7 @@ export type ChainHops = {
  * back in order. `connect` adds the forwards; `status` and `doctor` use the hops alone.
  */
 export function createHops(
-	config: Config,
+	config: RelayConfig,
 	store: Store<AppState, AppAction>,
 	asker: AskerFactory,
 	pool?: HopPool,
@@ -233,7 +233,7 @@ export type ConnectTail = {
  * and the GPUs watched over the second hop.
  */
 export async function runConnect(
-	config: Config,
+	config: RelayConfig,
 	store: Store<AppState, AppAction>,
 	asker: AskerFactory,
 	pool?: HopPool,

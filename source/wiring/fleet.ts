@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type {Config} from '../config/types.js';
+import type {Config, RelayConfig} from '../config/types.js';
 import type {AppAction, AppState} from '../core/app-state.js';
 import type {Store} from '../core/store.js';
 import {connectStore, runConnect, type ConnectHandle} from './connect.js';
@@ -15,7 +15,7 @@ import {
 /** One GPU host of a fleet: its name, its own Config and store (the panes of its dashboard). */
 export type FleetHost = {
 	readonly name: string;
-	readonly config: Config;
+	readonly config: RelayConfig;
 	readonly store: Store<AppState, AppAction>;
 };
 
@@ -27,13 +27,13 @@ export type FleetHandle = {
 	dispose(): Promise<void>;
 };
 
-/** The fleet's hosts, each with the store a single `gpujup ALIAS` would have. */
-export function fleetHosts(config: Config): FleetHost[] {
-	return (config.fleet ?? []).map((host) => ({
+/** The fleet's hosts (`config.fleet`, each with its relay), each with a single `gpujup ALIAS`'s store. */
+export function fleetHosts(members: readonly RelayConfig[]): FleetHost[] {
+	return members.map((host) => ({
 		name: host.fleetName ?? host.hostAlias ?? 'host',
 		config: host,
 		store: connectStore(host, {
-			subtitle: host.hostAlias ? chainVia(host) : `via ${relayAsTyped(host.relay!)}`,
+			subtitle: host.hostAlias ? chainVia(host) : `via ${relayAsTyped(host.relay)}`,
 			configFile: configSources(host),
 		}),
 	}));

@@ -1,7 +1,7 @@
 import {GpuStream} from '../services/gpu-stream.js';
 import {localRunner} from '../services/command-runner.js';
 import {startHostStats} from '../services/host-stats.js';
-import type {Config} from '../config/types.js';
+import type {Config, RelayConfig} from '../config/types.js';
 import {
 	initialHop,
 	initialState,
@@ -68,24 +68,24 @@ export type HostHandle = SessionHandle & {
 };
 
 /** `<relay> (listening :<relay-port>)`, the reverse hop's label. */
-export function reverseLabel(config: Config): string {
-	const relay = config.relay;
-	return `${relay ? (relay.alias ?? relay.host) : 'relay'} (listening :${config.relayPort})`;
+export function reverseLabel(config: RelayConfig): string {
+	const {relay} = config;
+	return `${relay.alias ?? relay.host} (listening :${config.relayPort})`;
 }
 
 /**
  * The GPU host's store: its own name in the header, `→` the relay as the user typed it
  * (`→ me@relay.example.org:2222`, or the alias), and the reverse hop.
  */
-export function hostStore(config: Config): Store<AppState, AppAction> {
-	const relay = config.relay;
-	const name = relay ? (relay.alias ?? relay.host) : 'relay';
+export function hostStore(config: RelayConfig): Store<AppState, AppAction> {
+	const {relay} = config;
+	const name = relay.alias ?? relay.host;
 	return createStore(
 		reduce,
 		initialState({
 			role: 'host',
 			title: os.hostname(),
-			subtitle: relay ? `→ ${relayAsTyped(relay)}` : '',
+			subtitle: `→ ${relayAsTyped(relay)}`,
 			configFile: configSources(config),
 			hops: [initialHop('reverse', reverseLabel(config), {name})],
 		}),
@@ -97,10 +97,7 @@ export function hostStore(config: Config): Store<AppState, AppAction> {
  * `io.store`. The session serves the control socket first (wiring/control.ts), refusing when
  * another host runs for the profile.
  */
-export async function runHost(config: Config, io: HostIo): Promise<HostHandle> {
-	const relay = config.relay;
-	if (!relay)
-		throw new Error('gpujup host needs --relay [user@]host[:port] (or relay = in config.toml)');
+export async function runHost(config: RelayConfig, io: HostIo): Promise<HostHandle> {
 	const dir = profileDir(config);
 	ensurePrivateDir(dir);
 
@@ -260,8 +257,8 @@ export async function runHost(config: Config, io: HostIo): Promise<HostHandle> {
 }
 
 /** The reverse tunnel's options from the config (for `host` and `host --pair`). */
-function tunnelOptions(config: Config, io: Pick<HostIo, 'askSecret' | 'confirmHostKey'>) {
-	const relay = config.relay!;
+function tunnelOptions(config: RelayConfig, io: Pick<HostIo, 'askSecret' | 'confirmHostKey'>) {
+	const {relay} = config;
 	return {
 		label: reverseLabel(config),
 		relay: {host: relay.host, port: relay.port, username: relay.user},
@@ -287,8 +284,8 @@ function localUser(): string {
 }
 
 /** The string `gpujup pair` takes, from the config and the keys the tunnel read. */
-export function pairingString(config: Config, keys: PairingKeys): string {
-	const relay = config.relay!;
+export function pairingString(config: RelayConfig, keys: PairingKeys): string {
+	const {relay} = config;
 	return formatPairing({
 		relay: {user: relay.user, host: relay.host, port: relay.port},
 		relayPort: config.relayPort,
@@ -304,11 +301,7 @@ export function pairingString(config: Config, keys: PairingKeys): string {
  * tunnel to this machine already holds it), both keys read, the pairing string resolved. Rejects
  * with the first error (relay unreachable, key refused, the port leads elsewhere): no retry.
  */
-export async function pairHost(config: Config): Promise<string> {
-	if (!config.relay)
-		throw new Error(
-			'gpujup host --pair needs --relay [user@]host[:port] (or relay = in config.toml)',
-		);
+export async function pairHost(config: RelayConfig): Promise<string> {
 	let settle: {resolve: (keys: PairingKeys) => void; reject: (error: Error) => void} | undefined;
 	const result = new Promise<PairingKeys>((resolve, reject) => {
 		settle = {resolve, reject};

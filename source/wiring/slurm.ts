@@ -7,7 +7,7 @@
  * — and runs the same connect machinery over it as for a box (wiring/connect.ts), with the token
  * gpujup made for the job. The job outlives gpujup: a restart finds it again by name.
  */
-import type {ChainHop, Config} from '../config/types.js';
+import type {ChainHop, Config, SlurmConfig} from '../config/types.js';
 import {
 	initialHop,
 	initialState,
@@ -50,7 +50,7 @@ import {
 } from './ssh-options.js';
 
 /** The chain to the login node: the alias's (ProxyJump and all), or `--relay` alone. */
-export function loginChain(config: Config): readonly ChainHop[] {
+export function loginChain(config: SlurmConfig): readonly ChainHop[] {
 	if (config.hostAlias && config.chain.length > 0) return config.chain;
 	return chainOf(config).slice(0, 1);
 }
@@ -60,8 +60,8 @@ export function loginChain(config: Config): readonly ChainHop[] {
  * same user with the same keys; its host key looked up as `[node]:port` (or `node`) under the
  * login node's policy (a cluster's ssh_known_hosts usually lists its nodes).
  */
-export function nodeTarget(config: Config, login: ChainHop, node: string): ChainHop {
-	const port = config.slurm?.nodeSshPort ?? 22;
+export function nodeTarget(config: SlurmConfig, login: ChainHop, node: string): ChainHop {
+	const port = config.slurm.nodeSshPort;
 	const host = node.toLowerCase();
 	return {
 		name: node,
@@ -94,7 +94,7 @@ const refusalWords: Readonly<Record<string, string>> = {
 
 /** The store of `connect --slurm`: the login chain's hops, then the compute node's (once known). */
 export function slurmStore(
-	config: Config,
+	config: SlurmConfig,
 	extra: {configFile?: string | null} = {},
 ): Store<AppState, AppAction> {
 	const login = loginChain(config);
@@ -122,7 +122,7 @@ export function slurmStore(
  * the last, `host`; the login node `relay` or `jump`). One key's passphrase is asked once.
  */
 export function createSlurmHops(
-	config: Config,
+	config: SlurmConfig,
 	store: Store<AppState, AppAction>,
 	asker: AskerFactory,
 ): {
@@ -217,9 +217,8 @@ export type SlurmHandle = SessionHandle & {
  * What the job service (and `doctor --slurm`'s checks) need from the config, commands going to
  * the login node `loginHop`: the same for connect, status and doctor.
  */
-export function slurmJobOptions(config: Config, loginHop: SshHop): SlurmJobOptions {
+export function slurmJobOptions(config: SlurmConfig, loginHop: SshHop): SlurmJobOptions {
 	const settings = config.slurm;
-	if (!settings) throw new Error('--slurm is not set');
 	return {
 		runner: sshRunner(() => loginHop.client),
 		profile: config.profile ?? 'default',
@@ -237,13 +236,12 @@ export type SlurmConnectOptions = {
 };
 
 export async function runSlurmConnect(
-	config: Config,
+	config: SlurmConfig,
 	store: Store<AppState, AppAction>,
 	asker: AskerFactory,
 	options: SlurmConnectOptions = {},
 ): Promise<SlurmHandle> {
 	const settings = config.slurm;
-	if (!settings) throw new Error('runSlurmConnect needs --slurm');
 	const profile = config.profile ?? 'default';
 	const login = loginChain(config);
 	const log = (line: string) => {
@@ -338,7 +336,7 @@ export async function runSlurmConnect(
 		endpoint: JobEndpoint,
 		logDir: string,
 		chain: readonly ChainHop[],
-	): Config => ({
+	): SlurmConfig => ({
 		...config,
 		hostAlias: config.hostAlias ?? login[0]!.name,
 		chain,
@@ -418,7 +416,7 @@ export async function runSlurmConnect(
 		if (epoch === null) return;
 		service.setListen('node');
 		rememberNoNodeSsh(config, why);
-		const where = `${endpoint.node}:${config.slurm?.nodeSshPort ?? 22}`;
+		const where = `${endpoint.node}:${settings.nodeSshPort}`;
 		log(
 			`[gpujup] no ssh to node ${where} from the login node (${why}): forwarding to the node's address instead`,
 		);

@@ -1,6 +1,6 @@
 import {existsSync} from 'node:fs';
 import path from 'node:path';
-import type {ChainHop, Config, HostKeyPolicy} from '../config/types.js';
+import type {ChainHop, Config, HostKeyPolicy, RelayConfig, RelayTarget} from '../config/types.js';
 import type {HopName} from '../core/types.js';
 import {hostPatternFor} from '../core/known-hosts.js';
 
@@ -39,8 +39,8 @@ export function authOptions(
  * Names the relay's key is looked up under, as `ssh -p PORT relay` does: the HostName (never the
  * alias typed), or HostKeyAlias alone.
  */
-export function relayKeyNames(config: Config): string[] {
-	const relay = config.relay!;
+export function relayKeyNames(config: RelayConfig): string[] {
+	const {relay} = config;
 	if (config.relayHostKeys.alias) return [config.relayHostKeys.alias];
 	return [hostPatternFor(relay.host, relay.port)];
 }
@@ -61,9 +61,9 @@ export function gpuHostKeyNames(config: Config): string[] {
  * The laptop's chain, first hop first: what `~/.ssh/config` resolved for the alias, or, with
  * `--relay`, relay → `localhost:<relay-port>` (what `ssh -J relay -p PORT localhost` does).
  */
-export function chainOf(config: Config): readonly ChainHop[] {
+export function chainOf(config: RelayConfig): readonly ChainHop[] {
 	if (config.hostAlias && config.chain.length > 0) return config.chain;
-	const relay = config.relay!;
+	const {relay} = config;
 	return [
 		{
 			name: relay.alias ?? relay.host,
@@ -87,7 +87,7 @@ export function chainOf(config: Config): readonly ChainHop[] {
 }
 
 /** An alias's chain as the header says it: `via relay`, `via bastion → relay`, or `direct`. */
-export function chainVia(config: Config): string {
+export function chainVia(config: RelayConfig): string {
 	const before = chainOf(config).slice(0, -1);
 	return before.length === 0 ? 'direct' : `via ${before.map((hop) => hop.name).join(' → ')}`;
 }
@@ -142,24 +142,24 @@ export type AskerFactory = (hop: HopName) => Asker;
  * Where the settings came from, in words, for the help overlay and `doctor`: the config file (or
  * none) and, when `~/.ssh/config` supplied the relay, that too.
  */
-export function configSources(config: Config): string {
+export function configSources(config: RelayConfig): string {
 	const file = config.configFile ?? 'no config file (flags, environment and defaults)';
 	if (config.hostAlias)
 		return `${file}; ${config.hostAlias} from ~/.ssh/config (${chainOf(config)
 			.map((hop) => hop.name)
 			.join(' → ')})`;
-	const alias = config.relay?.alias;
-	return alias
-		? `${file}; relay ${alias} from ~/.ssh/config (${relayAddress(config.relay!)})`
+	const {relay} = config;
+	return relay.alias
+		? `${file}; relay ${relay.alias} from ~/.ssh/config (${relayAddress(relay)})`
 		: file;
 }
 
 /** `user@host:port`, what `--relay` takes, whatever form the user typed. */
-export function relayAddress(relay: NonNullable<Config['relay']>): string {
+export function relayAddress(relay: RelayTarget): string {
 	return `${relay.user}@${relay.host}:${relay.port}`;
 }
 
 /** The relay as the user typed it: the `~/.ssh/config` alias, else `user@host[:port]`. */
-export function relayAsTyped(relay: NonNullable<Config['relay']>): string {
+export function relayAsTyped(relay: RelayTarget): string {
 	return relay.alias ?? `${relay.user}@${relay.host}${relay.port === 22 ? '' : `:${relay.port}`}`;
 }

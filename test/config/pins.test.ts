@@ -3,6 +3,7 @@ import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {afterEach, beforeEach, describe, expect, test} from 'vitest';
+import {needRelay} from '../../source/config/narrow.js';
 import {ConfigError, parseCli} from '../../source/config/resolve.js';
 import type {Config} from '../../source/config/types.js';
 import {hostKeyOptions, relayKeyNames} from '../../source/wiring/ssh-options.js';
@@ -56,7 +57,9 @@ describe('pins', () => {
 			origin: `${configFile()}:3: key "relay-key"`,
 		});
 		expect(config.gpuHostKeys.pin?.fingerprint).toBe(hostPin);
-		expect(hostKeyOptions(config.relayHostKeys, relayKeyNames(config), {})).toMatchObject({
+		expect(
+			hostKeyOptions(config.relayHostKeys, relayKeyNames(needRelay(config)), {}),
+		).toMatchObject({
 			pin: {fingerprint: relayPin},
 		});
 		// Without pins, no pin option at all.

@@ -2,6 +2,7 @@ import {existsSync, readFileSync, rmSync} from 'node:fs';
 import {join} from 'node:path';
 import {configHomeHooks, write} from '../helpers/config-home.js';
 import {describe, expect, test} from 'vitest';
+import {needRelay} from '../../source/config/narrow.js';
 import type {ConfigError} from '../../source/config/resolve.js';
 import {parseCli} from '../../source/config/resolve.js';
 import type {Config} from '../../source/config/types.js';
@@ -400,7 +401,7 @@ describe('precedence: flag > sandbox.env > config profile > config top level > s
 			strict: 'accept-new',
 			hash: true,
 		});
-		expect(relayKeyNames(config.config)).toEqual(['relayalias']);
+		expect(relayKeyNames(needRelay(config.config))).toEqual(['relayalias']);
 		expect(gpuHostKeyNames(config.config)).toEqual(['gpu-box']);
 		// gpujup's own settings win: --known-hosts (global files still read), --accept-new, alias.
 		const given = run([
@@ -441,8 +442,10 @@ describe('precedence: flag > sandbox.env > config profile > config top level > s
 			'Host relay\n  HostName relay.example.org\n  Port 2222\n',
 		);
 		const config = run(['--relay', 'relay']);
-		expect(relayKeyNames(config)).toEqual(['[relay.example.org]:2222']);
-		expect(relayKeyNames(run(['--relay', 'Relay.Example.ORG']))).toEqual(['relay.example.org']);
+		expect(relayKeyNames(needRelay(config))).toEqual(['[relay.example.org]:2222']);
+		expect(relayKeyNames(needRelay(run(['--relay', 'Relay.Example.ORG'])))).toEqual([
+			'relay.example.org',
+		]);
 	});
 
 	test('Include is followed (globs, relative to ~/.ssh), conditionally inside Host', () => {

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest';
 import {jupyterLines} from '../../source/components/jupyter-pane.js';
-import type {Config} from '../../source/config/types.js';
+import type {RelayConfig} from '../../source/config/types.js';
 import type {JupyterStatus} from '../../source/core/types.js';
 import {relayLabel} from '../../source/wiring/connect.js';
 import {configSources} from '../../source/wiring/ssh-options.js';
@@ -11,12 +11,12 @@ const relay = {host: '127.0.0.1', port: 22622, user: 'root'};
 
 describe('the words of a laptop-side run', () => {
 	it('names the relay as typed: the ~/.ssh/config alias, with its address beside it', () => {
-		const viaAlias = {relay: {...relay, alias: 'relay'}, configFile: null} as Config;
+		const viaAlias = {relay: {...relay, alias: 'relay'}, configFile: null} as RelayConfig;
 		expect(relayLabel(viaAlias)).toBe('relay (127.0.0.1:22622)');
 		expect(configSources(viaAlias)).toBe(
 			'no config file (flags, environment and defaults); relay relay from ~/.ssh/config (root@127.0.0.1:22622)',
 		);
-		const typed = {relay: {...relay, alias: null}, configFile: null} as Config;
+		const typed = {relay: {...relay, alias: null}, configFile: null} as RelayConfig;
 		expect(relayLabel(typed)).toBe('127.0.0.1:22622');
 		expect(configSources(typed)).toBe('no config file (flags, environment and defaults)');
 	});

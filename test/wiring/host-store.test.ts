@@ -2,6 +2,7 @@ import {mkdtempSync, rmSync} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {afterAll, describe, expect, test} from 'vitest';
+import {needRelay} from '../../source/config/narrow.js';
 import {parseCli} from '../../source/config/resolve.js';
 import {hostStore} from '../../source/wiring/host.js';
 
@@ -17,7 +18,7 @@ function hostConfig(argv: string[]) {
 		{home, cwd: home, sshSystemConfig: null},
 	);
 	if (result.kind !== 'run') throw new Error(`expected a run, got ${result.kind}`);
-	return result.config;
+	return needRelay(result.config);
 }
 
 describe('the GPU host’s header and hop', () => {

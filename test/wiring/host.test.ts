@@ -1,7 +1,7 @@
 import {readFileSync} from 'node:fs';
 import path from 'node:path';
 import {afterEach, describe, expect, test} from 'vitest';
-import type {Config} from '../../source/config/types.js';
+import type {RelayConfig} from '../../source/config/types.js';
 import {initialHop, initialState, reduce} from '../../source/core/app-state.js';
 import {createStore} from '../../source/core/store.js';
 import {requestControl} from '../../source/services/control-socket.js';
@@ -33,7 +33,7 @@ async function setup() {
 	const root = await tempDir('host-role');
 	cleanups.push(async () => root.dispose());
 	const jupyterPort = await freePort();
-	const config: Config = {
+	const config: RelayConfig = {
 		command: 'host',
 		profile: null,
 		configFile: null,

@@ -2,8 +2,9 @@ import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {afterEach, beforeEach, describe, expect, it} from 'vitest';
+import {needRelay, withSlurm} from '../../source/config/narrow.js';
 import {parseCli} from '../../source/config/resolve.js';
-import type {Config} from '../../source/config/types.js';
+import type {SlurmConfig} from '../../source/config/types.js';
 import type {SlurmJob} from '../../source/core/slurm.js';
 import {jobLine, loginChain, nodeTarget, slurmStore} from '../../source/wiring/slurm.js';
 
@@ -17,7 +18,8 @@ afterEach(() => {
 	rmSync(home, {recursive: true, force: true});
 });
 
-function run(argv: string[]): Config {
+/** The config of `argv`, which must give --slurm. */
+function run(argv: string[]): SlurmConfig {
 	const result = parseCli(
 		argv,
 		{
@@ -29,7 +31,9 @@ function run(argv: string[]): Config {
 		{stdoutIsTty: true, home, cwd: home, sshSystemConfig: null},
 	);
 	if (result.kind !== 'run') throw new Error(result.kind);
-	return result.config;
+	const slurm = withSlurm(needRelay(result.config));
+	if (!slurm) throw new Error('expected --slurm');
+	return slurm;
 }
 
 describe('connect --slurm: the chain to the login node, then the job’s node', () => {
@@ -55,7 +59,7 @@ describe('connect --slurm: the chain to the login node, then the job’s node', 
 		});
 		expect(node.hostKeys.alias).toBeNull();
 		expect(
-			nodeTarget({...config, slurm: {...config.slurm!, nodeSshPort: 22}}, login[0]!, 'n1').keyNames,
+			nodeTarget({...config, slurm: {...config.slurm, nodeSshPort: 22}}, login[0]!, 'n1').keyNames,
 		).toEqual(['n1']);
 		// The store has the login node first (relay), the node last (host), waiting for the job.
 		expect(
