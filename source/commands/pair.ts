@@ -2,6 +2,7 @@ import {appendFileSync, mkdirSync, readFileSync} from 'node:fs';
 import path from 'node:path';
 import {parse as parseToml, TomlError} from 'smol-toml';
 import {ConfigError} from '../config/resolve.js';
+import {isTable, normalizeKey} from '../config/helpers.js';
 import type {Config} from '../config/types.js';
 import {
 	PairingError,
@@ -12,10 +13,6 @@ import {
 	type Pairing,
 } from '../core/pairing.js';
 import {tildify} from '../services/ssh-auth.js';
-
-function isTable(value: unknown): value is Record<string, unknown> {
-	return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** The 1-based line of the `[profiles.NAME]` header, or null (a dotted-key or inline form). */
 function tableLine(text: string, name: string): number | null {
@@ -69,9 +66,7 @@ export async function runPairCommand(config: Config): Promise<number> {
 	const file = config.configPath ?? path.join(config.home, '.config', 'gpujup', 'config.toml');
 	const before = readConfig(file);
 	const parsed = parseConfig(file, before, 'invalid TOML, fix it first');
-	const profiles = Object.entries(parsed).find(
-		([key]) => key.replaceAll('_', '-') === 'profiles',
-	)?.[1];
+	const profiles = Object.entries(parsed).find(([key]) => normalizeKey(key) === 'profiles')?.[1];
 	if (profiles !== undefined && !isTable(profiles))
 		throw new ConfigError(
 			`pair: ${file}: "profiles" is not a table of [profiles.NAME]; nothing was written`,

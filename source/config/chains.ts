@@ -1,10 +1,9 @@
 /** Chains from ~/.ssh/config: `gpujup ALIAS` read as `ssh -G` reads it, hop by hop. */
-import {join} from 'node:path';
 import {hostPatternFor} from '../core/known-hosts.js';
 import {chainCommands, type Flags, unknownCommand} from './argv.js';
 import {ConfigError} from './errors.js';
 import {closest} from './helpers.js';
-import {hostKeyPolicy, sshLookup} from './host-keys.js';
+import {hostKeyPolicy, sshConfigPort, sshLookup} from './host-keys.js';
 import type {ResolvedRelay} from './relay.js';
 import {parseJumpEntry, resolveSshChain, type SshChainLink} from './ssh-chain.js';
 import {SshConfigError, type SshConfigOptions} from './ssh-config.js';
@@ -78,15 +77,11 @@ function linkTarget(
 	link: SshChainLink,
 	sshOptions: SshConfigOptions,
 ): {host: string; port: number; user: string} {
-	let portNumber: number = link.port ?? defaults.relaySshPort;
-	if (link.port === null && link.config.port !== null) {
-		portNumber = Number(link.config.port);
-		if (!/^\d+$/.test(link.config.port) || portNumber < 1 || portNumber > 65_535)
-			throw new ConfigError(
-				`${sshOptions.path ?? join(sshOptions.home, '.ssh', 'config')}: Port for "${link.name}": expected a port 1-65535, got ${JSON.stringify(link.config.port)}`,
-			);
-	}
-
+	const portNumber =
+		link.port ??
+		(link.config.port === null
+			? defaults.relaySshPort
+			: sshConfigPort(link.config.port, link.name, sshOptions));
 	return {
 		host: link.hostName,
 		port: portNumber,

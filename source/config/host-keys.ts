@@ -44,6 +44,20 @@ export function hostKeyPolicy(
 	};
 }
 
+/** The `Port` ~/.ssh/config gives `name`, as a number; a ConfigError naming the file if no port. */
+export function sshConfigPort(
+	value: string,
+	name: string,
+	options: Pick<SshConfigOptions, 'home' | 'path'>,
+): number {
+	const number = Number(value);
+	if (!/^\d+$/.test(value) || number < 1 || number > 65_535)
+		throw new ConfigError(
+			`${options.path ?? join(options.home, '.ssh', 'config')}: Port for "${name}": expected a port 1-65535, got ${JSON.stringify(value)}`,
+		);
+	return number;
+}
+
 /** lookupSshHost, its errors as ConfigErrors naming what needed the lookup. */
 export function sshLookup(
 	host: string,

@@ -1,9 +1,6 @@
 /** The relay: `--relay [user@]host[:port]` or an ~/.ssh/config alias, resolved to a RelayTarget. */
-import {join} from 'node:path';
-import {ConfigError} from './errors.js';
-import {sshLookup} from './host-keys.js';
-import type {SshChainLink} from './ssh-chain.js';
-import {splitUserHostPort} from './ssh-chain.js';
+import {sshConfigPort, sshLookup} from './host-keys.js';
+import {type SshChainLink, splitUserHostPort} from './ssh-chain.js';
 import {sshHostName, type SshConfigOptions, type SshHostConfig} from './ssh-config.js';
 import type {RelayTarget} from './types.js';
 import {defaults, fail, type Given, port} from './values.js';
@@ -30,7 +27,7 @@ export function resolveRelay(given: Given, sshOptions: SshConfigOptions): Resolv
 	if (typeof given.value !== 'string') fail(given, '[user@]host[:port]');
 	const spec = parseRelaySpec(given.value);
 	if (!spec) fail(given, '[user@]host[:port]');
-	const {home, localUser} = sshOptions;
+	const {localUser} = sshOptions;
 	const specPort = spec.port === null ? null : port({...given, value: spec.port}, 1);
 	const ssh = sshLookup(
 		spec.host,
@@ -42,20 +39,11 @@ export function resolveRelay(given: Given, sshOptions: SshConfigOptions): Resolv
 		{origin: given.origin, host: spec.host},
 	);
 
-	let portNumber: number = defaults.relaySshPort;
-	if (specPort !== null) {
-		portNumber = specPort;
-	} else if (ssh.port !== null) {
-		const sshPort = Number(ssh.port);
-		if (!/^\d+$/.test(ssh.port) || sshPort < 1 || sshPort > 65_535) {
-			throw new ConfigError(
-				`${join(home, '.ssh', 'config')}: Port for "${spec.host}": expected a port 1-65535, got ${JSON.stringify(ssh.port)}`,
-			);
-		}
-
-		portNumber = sshPort;
-	}
-
+	const portNumber =
+		specPort ??
+		(ssh.port === null
+			? defaults.relaySshPort
+			: sshConfigPort(ssh.port, spec.host, {home: sshOptions.home}));
 	return {
 		target: {
 			host: ssh.hostName ?? sshHostName(spec.host),

@@ -690,6 +690,10 @@ describe('errors name the flag, variable or file:line and the expected value', (
 		expect(configError(['--relay', 'relay']).message).toBe(
 			`${join(sandbox.home, '.ssh', 'config')}: Port for "relay": expected a port 1-65535, got "x"`,
 		);
+		// The same words for a hop of an alias's chain.
+		expect(configError(['connect', 'relay']).message).toBe(
+			`${join(sandbox.home, '.ssh', 'config')}: Port for "relay": expected a port 1-65535, got "x"`,
+		);
 	});
 });
 
