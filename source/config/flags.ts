@@ -1,11 +1,11 @@
 /**
- * The command line: meow flag definitions, the settings every source (flag, `GPUJUP_*`, config
+ * The command line: the flag definitions, the settings every source (flag, `GPUJUP_*`, config
  * file) can give, and the help text. Numbers are read as strings so values.ts can name the flag
  * and the bad value itself instead of getting a silent NaN.
  */
 import {commands, type Command} from './types.js';
 
-/** meow flag definitions (camelCase keys; meow exposes them kebab-case on the command line). */
+/** The flag definitions (camelCase keys; argv.ts reads them kebab-case from the command line). */
 export const cliFlags = {
 	host: {type: 'string'},
 	relay: {type: 'string'},
