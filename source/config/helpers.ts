@@ -40,7 +40,8 @@ export function osUser(): string {
 	try {
 		return userInfo().username;
 	} catch {
-		return 'root';
+		// No passwd entry for this uid (a container's arbitrary user): what the login said.
+		return process.env['USER'] ?? 'root';
 	}
 }
 

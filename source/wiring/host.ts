@@ -29,6 +29,7 @@ import {ensurePrivateDir} from '../services/private-file.js';
 import {formatPairing} from '../core/pairing.js';
 import {ReverseTunnel, type PairingKeys} from '../services/reverse-tunnel.js';
 import os from 'node:os';
+import {osUser} from '../config/helpers.js';
 import {
 	authOptions,
 	configSources,
@@ -275,21 +276,13 @@ function tunnelOptions(config: RelayConfig, io: Pick<HostIo, 'askSecret' | 'conf
 }
 
 /** The user a laptop logs in as on this machine: the one running gpujup host. */
-function localUser(): string {
-	try {
-		return os.userInfo().username;
-	} catch {
-		return process.env['USER'] ?? 'root';
-	}
-}
-
 /** The string `gpujup pair` takes, from the config and the keys the tunnel read. */
 export function pairingString(config: RelayConfig, keys: PairingKeys): string {
 	const {relay} = config;
 	return formatPairing({
 		relay: {user: relay.user, host: relay.host, port: relay.port},
 		relayPort: config.relayPort,
-		hostUser: localUser(),
+		hostUser: osUser(),
 		jupyterPort: config.jupyterPort,
 		relayKey: keys.relayKey,
 		hostKey: keys.hostKey,
