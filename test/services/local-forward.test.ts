@@ -113,21 +113,29 @@ describe('startLocalForward', () => {
 		});
 		cleanups.push(async () => hop.dispose());
 		if (o.start !== false) hop.start();
-		return {echo, ssh, hop};
+		/** A forward from a local port (default 0: a free one) to the echo server through the hop. */
+		const open = async (
+			extra: {port?: number; waitMs?: number; onStatus?: (f: ForwardStatus) => void} = {},
+		) => {
+			const started = await startLocalForward({
+				port: extra.port ?? 0,
+				remoteHost: '127.0.0.1',
+				remotePort: echo.port,
+				label: 'echo',
+				hop,
+				...(extra.waitMs === undefined ? {} : {waitMs: extra.waitMs}),
+				onStatus: extra.onStatus ?? (() => {}),
+			});
+			cleanups.push(async () => started.dispose());
+			return started;
+		};
+		return {echo, ssh, hop, open};
 	}
 
 	it('carries data both ways, intact, with backpressure (8 MB through one channel)', async () => {
-		const {echo, hop} = await rig();
+		const {echo, open} = await rig();
 		const statuses: ForwardStatus[] = [];
-		const forward = await startLocalForward({
-			port: 0,
-			remoteHost: '127.0.0.1',
-			remotePort: echo.port,
-			label: 'echo',
-			hop,
-			onStatus: (f) => statuses.push(f),
-		});
-		cleanups.push(async () => forward.dispose());
+		const forward = await open({onStatus: (f) => statuses.push(f)});
 		expect(statuses[0]).toEqual({
 			local: `127.0.0.1:${forward.port}`,
 			remote: `127.0.0.1:${echo.port}`,
@@ -147,17 +155,8 @@ describe('startLocalForward', () => {
 	});
 
 	it('holds a connection made while the hop is down until it is up', async () => {
-		const {echo, hop} = await rig({start: false});
-		const forward = await startLocalForward({
-			port: 0,
-			remoteHost: '127.0.0.1',
-			remotePort: echo.port,
-			label: 'echo',
-			hop,
-			waitMs: 30_000,
-			onStatus: () => {},
-		});
-		cleanups.push(async () => forward.dispose());
+		const {hop, open} = await rig({start: false});
+		const forward = await open({waitMs: 30_000});
 		const pending = roundTrip(forward.port, Buffer.from('early bytes'));
 		await waitFor(() => hop.state === 'connecting', {message: 'hop not started yet'});
 		hop.start();
@@ -165,50 +164,25 @@ describe('startLocalForward', () => {
 	});
 
 	it('closes a connection when the hop stays down past waitMs', async () => {
-		const {echo, hop} = await rig({start: false});
+		const {open} = await rig({start: false});
 		const statuses: ForwardStatus[] = [];
-		const forward = await startLocalForward({
-			port: 0,
-			remoteHost: '127.0.0.1',
-			remotePort: echo.port,
-			label: 'echo',
-			hop,
-			waitMs: 300,
-			onStatus: (f) => statuses.push(f),
-		});
-		cleanups.push(async () => forward.dispose());
+		const forward = await open({waitMs: 300, onStatus: (f) => statuses.push(f)});
 		const back = await roundTrip(forward.port, Buffer.from('nobody home'));
 		expect(back.length).toBe(0);
 		await waitFor(() => statuses.at(-1)?.connections === 0, {message: 'count back to 0'});
 	});
 
 	it('closes the socket when the far side refuses the channel', async () => {
-		const {echo, hop} = await rig({allow: 'none'});
-		const forward = await startLocalForward({
-			port: 0,
-			remoteHost: '127.0.0.1',
-			remotePort: echo.port,
-			label: 'echo',
-			hop,
-			onStatus: () => {},
-		});
-		cleanups.push(async () => forward.dispose());
+		const {hop, open} = await rig({allow: 'none'});
+		const forward = await open();
 		expect((await roundTrip(forward.port, Buffer.from('x'))).length).toBe(0);
 		// The listener itself is unharmed.
 		expect(hop.state).toBe('ready');
 	});
 
 	it('keeps its port across a reconnect', async () => {
-		const {echo, ssh, hop} = await rig();
-		const forward = await startLocalForward({
-			port: 0,
-			remoteHost: '127.0.0.1',
-			remotePort: echo.port,
-			label: 'echo',
-			hop,
-			onStatus: () => {},
-		});
-		cleanups.push(async () => forward.dispose());
+		const {ssh, hop, open} = await rig();
+		const forward = await open();
 		expect((await roundTrip(forward.port, Buffer.from('one'))).toString()).toBe('one');
 		const client = hop.client;
 		ssh.dropAll();
@@ -217,19 +191,12 @@ describe('startLocalForward', () => {
 	});
 
 	it('says how to fix a busy port, and binds 127.0.0.1 only', async () => {
-		const {echo, hop} = await rig({start: false});
+		const {open} = await rig({start: false});
 		const busy = net.createServer();
 		await new Promise<void>((resolve) => busy.listen({host: '127.0.0.1', port: 0}, resolve));
 		cleanups.push(async () => new Promise<void>((resolve) => busy.close(() => resolve())));
 		const port = (busy.address() as net.AddressInfo).port;
-		const attempt = startLocalForward({
-			port,
-			remoteHost: '127.0.0.1',
-			remotePort: echo.port,
-			label: 'echo',
-			hop,
-			onStatus: () => {},
-		});
+		const attempt = open({port});
 		await expect(attempt).rejects.toBeInstanceOf(HopError);
 		await expect(attempt).rejects.toMatchObject({
 			classified: {
@@ -237,15 +204,7 @@ describe('startLocalForward', () => {
 				message: `127.0.0.1:${port} is already in use (another gpujup or an ssh -L?) — choose another with --local-port N, or --local-port 0 to pick a free one`,
 			},
 		});
-		const forward = await startLocalForward({
-			port: 0,
-			remoteHost: '127.0.0.1',
-			remotePort: echo.port,
-			label: 'echo',
-			hop,
-			onStatus: () => {},
-		});
-		cleanups.push(async () => forward.dispose());
+		const forward = await open();
 		// 127.0.0.2 is loopback too: a wildcard listener would answer there, ours must not.
 		const other = await new Promise<string>((resolve) => {
 			const socket = net.connect({host: '127.0.0.2', port: forward.port});
