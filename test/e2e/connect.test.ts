@@ -1,45 +1,25 @@
-import {randomBytes} from 'node:crypto';
 import {readFile, writeFile} from 'node:fs/promises';
-import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-import {startJupyter, runKernelCode, type RunningJupyter} from '../helpers/jupyter.js';
-import {startLab, type Lab} from '../helpers/openssh-lab.js';
-import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
-import {waitFor} from '../helpers/wait-for.js';
-import {labChainFlags, runGpujup, spawnGpujup, waitForUrl} from './gpujup-process.js';
+import {describe, expect, it} from 'vitest';
+import {runKernelCode} from '../helpers/jupyter.js';
+import {tempDir} from '../helpers/ports.js';
+import {
+	labChainFlags,
+	labWithJupyterHooks,
+	runGpujup,
+	spawnLabConnect,
+	waitForHealed,
+	waitForUrl,
+} from './gpujup-process.js';
 
 /** `gpujup connect` against real OpenSSH sshd (relay + GPU host, seed's `ssh -R`) and real Jupyter. */
 describe('gpujup connect against OpenSSH and Jupyter', () => {
-	let lab: Lab;
-	let jupyter: RunningJupyter;
-	let notebooks: TempDir;
-	let jupyterPort: number;
-	const token = randomBytes(16).toString('hex');
+	const hand = labWithJupyterHooks();
 
-	beforeAll(async () => {
-		lab = await startLab();
-		notebooks = await tempDir('gpujup-nb-');
-		jupyterPort = await freePort();
-		jupyter = await startJupyter({
-			port: jupyterPort,
-			token,
-			dir: notebooks.path,
-			env: lab.gpuEnv(),
-		});
-	});
-
-	afterAll(async () => {
-		await jupyter?.dispose();
-		await notebooks?.dispose();
-		await lab?.dispose();
-	});
-
-	const chainArgs = () => labChainFlags(lab, jupyterPort);
+	const chainArgs = () => labChainFlags(hand().lab, hand().jupyterPort);
 
 	it('reaches Jupyter through both hops, serves url and status, and heals a dropped relay session', async () => {
-		const gpujup = spawnGpujup(
-			['connect', '--no-tui', '--local-port', '0', ...chainArgs()],
-			lab.env(),
-		);
+		const {lab, jupyterPort, token} = hand();
+		const gpujup = spawnLabConnect(lab, jupyterPort);
 		try {
 			await gpujup.waitForLine((l) => l.type === 'hop' && l.hop === 'relay' && l.state === 'ready');
 			await gpujup.waitForLine((l) => l.type === 'hop' && l.hop === 'host' && l.state === 'ready');
@@ -85,24 +65,7 @@ describe('gpujup connect against OpenSSH and Jupyter', () => {
 			const before = gpujup.lines.length;
 			await lab.dropRelaySessions();
 			await lab.startReverse();
-			await gpujup.waitForLine(
-				(l) => l.type === 'hop' && l.hop === 'relay' && l.state !== 'ready',
-				{from: before},
-			);
-			await gpujup.waitForLine(
-				(l) =>
-					l.type === 'hop' &&
-					l.hop === 'host' &&
-					l.state === 'ready' &&
-					(l['reconnects'] as number) >= 1,
-				{timeoutMs: 90_000, from: before},
-			);
-			await waitFor(async () => {
-				const again = await fetch(`http://127.0.0.1:${localPort}/api/status`, {
-					headers: {authorization: `token ${token}`},
-				}).catch(() => null);
-				return again?.status === 200;
-			});
+			await waitForHealed(gpujup, before, localPort, token);
 
 			expect(await gpujup.stop()).toBe(0);
 			expect(gpujup.output()).not.toContain(token);
@@ -112,6 +75,7 @@ describe('gpujup connect against OpenSSH and Jupyter', () => {
 	});
 
 	it('status --json with nothing running checks the chain once and prints one object', async () => {
+		const {lab, token} = hand();
 		const result = await runGpujup(['status', '--json', ...chainArgs()], lab.env());
 		expect(result.stdout.trim().split('\n')).toHaveLength(1);
 		const object = JSON.parse(result.stdout) as {
@@ -144,6 +108,7 @@ describe('gpujup connect against OpenSSH and Jupyter', () => {
 	});
 
 	it('refuses a changed relay host key with both fingerprints and exits 1', async () => {
+		const {lab} = hand();
 		const dir = await tempDir('gpujup-kh-');
 		try {
 			const knownHosts = `${dir.path}/known_hosts`;
@@ -188,6 +153,7 @@ describe('gpujup connect against OpenSSH and Jupyter', () => {
 	});
 
 	it('a key the GPU host does not accept is an auth error, not retried', async () => {
+		const {lab} = hand();
 		const dir = await tempDir('gpujup-key-');
 		try {
 			const {execFileSync} = await import('node:child_process');

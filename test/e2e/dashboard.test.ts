@@ -1,19 +1,18 @@
 import {execFile} from 'node:child_process';
-import {randomBytes} from 'node:crypto';
 import {promisify} from 'node:util';
-import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-import {installFakeNvidiaSmi} from '../helpers/fake-nvidia-smi.js';
+import {beforeAll, describe, expect, it} from 'vitest';
 import {samples} from '../helpers/nvidia-smi-samples.js';
-import {startJupyter, type RunningJupyter} from '../helpers/jupyter.js';
-import {startLab, type Lab} from '../helpers/openssh-lab.js';
-import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
+import type {Lab} from '../helpers/openssh-lab.js';
+import {freePort} from '../helpers/ports.js';
 import {startTmux, type Tmux} from '../helpers/tmux.js';
 import {waitFor} from '../helpers/wait-for.js';
 import {
 	cli,
 	type GpujupProcess,
 	labChainFlags,
+	hostLabHooks,
 	labHostArgs,
+	labWithJupyterHooks,
 	runGpujup,
 	spawnGpujup,
 	waitForUrl,
@@ -73,19 +72,13 @@ async function quitCleanly(tmux: Tmux): Promise<void> {
 const startupLine = /is running at|Serving notebooks from/g;
 
 describe('dashboard in tmux, with gpujup host on the GPU host', () => {
-	let lab: Lab;
-	let bin: TempDir;
-	let notebooks: TempDir;
-	let jupyterPort: number;
+	const fixture = hostLabHooks('gpujup-dash-nb-', {nvidiaSmi: {captures: [desktop]}});
 	let host: GpujupProcess;
 
 	beforeAll(async () => {
-		bin = await tempDir('gpujup-dash-bin-');
-		await installFakeNvidiaSmi(bin.path, {captures: [desktop]});
-		lab = await startLab({reverse: 'none', hostEnvPath: bin.path});
-		notebooks = await tempDir('gpujup-dash-nb-');
-		jupyterPort = await freePort();
-		host = spawnGpujup(labHostArgs(lab, jupyterPort, notebooks.path), lab.gpuEnv());
+		const {lab, jupyterPort, dir} = fixture;
+		host = spawnGpujup(labHostArgs(lab, jupyterPort, dir.path), lab.gpuEnv());
+		fixture.children.push(host);
 		await host.waitForLine((l) => l.type === 'hop' && l.hop === 'reverse' && l.state === 'ready', {
 			timeoutMs: 90_000,
 		});
@@ -94,20 +87,8 @@ describe('dashboard in tmux, with gpujup host on the GPU host', () => {
 		});
 	}, 240_000);
 
-	afterAll(async () => {
-		await host?.stop();
-		if (lab) {
-			await runGpujup(
-				['host', '--stop-jupyter', '--jupyter-port', String(jupyterPort)],
-				lab.gpuEnv(),
-			);
-		}
-		await notebooks?.dispose();
-		await lab?.dispose();
-		await bin?.dispose();
-	});
-
 	it('shows live hops, GPU, Jupyter and its log; c copies, j y restarts, r reconnects, q exits', async () => {
+		const {lab, jupyterPort} = fixture;
 		const hostUrl = await waitForUrl(lab.gpuEnv());
 		const token = new URL(hostUrl).searchParams.get('token')!;
 		expect(token).toBeTruthy();
@@ -191,35 +172,10 @@ describe('dashboard in tmux, with gpujup host on the GPU host', () => {
 });
 
 describe('dashboard in tmux, exec fallback (no gpujup host; the seed’s ssh -R and Jupyter)', () => {
-	let lab: Lab;
-	let bin: TempDir;
-	let notebooks: TempDir;
-	let jupyter: RunningJupyter;
-	let jupyterPort: number;
-	const token = randomBytes(16).toString('hex');
-
-	beforeAll(async () => {
-		bin = await tempDir('gpujup-dash-fb-bin-');
-		await installFakeNvidiaSmi(bin.path, {captures: [desktop]});
-		lab = await startLab({hostEnvPath: bin.path});
-		notebooks = await tempDir('gpujup-dash-fb-nb-');
-		jupyterPort = await freePort();
-		jupyter = await startJupyter({
-			port: jupyterPort,
-			token,
-			dir: notebooks.path,
-			env: lab.gpuEnv(),
-		});
-	}, 240_000);
-
-	afterAll(async () => {
-		await jupyter?.dispose();
-		await notebooks?.dispose();
-		await lab?.dispose();
-		await bin?.dispose();
-	});
+	const hand = labWithJupyterHooks({nvidiaSmi: {captures: [desktop]}});
 
 	it('shows hops, Jupyter from its runtime file, GPUs from nvidia-smi and the fallback note; c copies; j explains at once', async () => {
+		const {lab, jupyter, jupyterPort, token} = hand();
 		const localPort = await freePort();
 		const tmux = await startTmux(
 			[
@@ -262,6 +218,7 @@ describe('dashboard in tmux, exec fallback (no gpujup host; the seed’s ssh -R 
 	}, 300_000);
 
 	it('fits 80×24: no row wider than 80, header on row 1, footer on the last rows', async () => {
+		const {lab, jupyter, jupyterPort} = hand();
 		const localPort = await freePort();
 		const tmux = await startTmux(
 			[

@@ -1,59 +1,30 @@
-import {randomBytes} from 'node:crypto';
 import {writeFile} from 'node:fs/promises';
 import path from 'node:path';
-import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-import {installFakeNvidiaSmi} from '../helpers/fake-nvidia-smi.js';
-import {startJupyter, type RunningJupyter} from '../helpers/jupyter.js';
+import {describe, expect, it} from 'vitest';
 import {samples} from '../helpers/nvidia-smi-samples.js';
-import {startLab, type Lab} from '../helpers/openssh-lab.js';
-import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
-import {runGpujup} from './gpujup-process.js';
+import {freePort} from '../helpers/ports.js';
+import {labWithJupyterHooks, runGpujup} from './gpujup-process.js';
 
 /** Each broken step of the chain is named by `gpujup doctor`, with its fix, exit 1. */
 describe('gpujup doctor against OpenSSH', () => {
-	let lab: Lab;
-	let bin: TempDir;
-	let notebooks: TempDir;
-	let jupyter: RunningJupyter | undefined;
-	let jupyterPort: number;
-	const token = randomBytes(16).toString('hex');
+	const hand = labWithJupyterHooks({nvidiaSmi: {captures: [samples.captures[2]]}});
 
-	beforeAll(async () => {
-		bin = await tempDir('gpujup-doctor-bin-');
-		await installFakeNvidiaSmi(bin.path, {
-			captures: [samples.captures[2]],
-		});
-		lab = await startLab({hostEnvPath: bin.path});
-		notebooks = await tempDir('gpujup-doctor-nb-');
-		jupyterPort = await freePort();
-		jupyter = await startJupyter({
-			port: jupyterPort,
-			token,
-			dir: notebooks.path,
-			env: lab.gpuEnv(),
-		});
-	});
-
-	afterAll(async () => {
-		await jupyter?.dispose();
-		await notebooks?.dispose();
-		await lab?.dispose();
-		await bin?.dispose();
-	});
-
-	const args = (overrides: {relayPort?: number; knownHosts?: string} = {}) => [
-		'doctor',
-		'--relay',
-		`root@127.0.0.1:${overrides.relayPort ?? lab.relay.port}`,
-		'--relay-port',
-		String(lab.relayPort),
-		'--jupyter-port',
-		String(jupyterPort),
-		'-i',
-		lab.clientKey,
-		'--known-hosts',
-		overrides.knownHosts ?? lab.knownHosts,
-	];
+	const args = (overrides: {relayPort?: number; knownHosts?: string} = {}) => {
+		const {lab, jupyterPort} = hand();
+		return [
+			'doctor',
+			'--relay',
+			`root@127.0.0.1:${overrides.relayPort ?? lab.relay.port}`,
+			'--relay-port',
+			String(lab.relayPort),
+			'--jupyter-port',
+			String(jupyterPort),
+			'-i',
+			lab.clientKey,
+			'--known-hosts',
+			overrides.knownHosts ?? lab.knownHosts,
+		];
+	};
 
 	/** The step marked ✗ and the fix line under it. */
 	const failure = (stdout: string) => {
@@ -63,6 +34,7 @@ describe('gpujup doctor against OpenSSH', () => {
 	};
 
 	it('passes every check on a healthy chain', async () => {
+		const {lab, token} = hand();
 		const result = await runGpujup(args(), lab.env());
 		expect(result.stdout).toContain('all checks passed');
 		// Each dependency workaround, active on this install, before the verdict line.
@@ -75,6 +47,7 @@ describe('gpujup doctor against OpenSSH', () => {
 	});
 
 	it('names a wrong relay port', async () => {
+		const {lab} = hand();
 		const closed = await freePort();
 		const result = await runGpujup(args({relayPort: closed}), lab.env());
 		expect(result.code).toBe(1);
@@ -85,7 +58,8 @@ describe('gpujup doctor against OpenSSH', () => {
 	});
 
 	it('names an unknown host key', async () => {
-		const empty = path.join(bin.path, 'empty_known_hosts');
+		const {lab, notebooks} = hand();
+		const empty = path.join(notebooks, 'empty_known_hosts');
 		await writeFile(empty, '');
 		const result = await runGpujup(args({knownHosts: empty}), lab.env());
 		expect(result.code).toBe(1);
@@ -96,6 +70,7 @@ describe('gpujup doctor against OpenSSH', () => {
 	});
 
 	it('names a missing reverse tunnel, then Jupyter down', async () => {
+		const {lab, jupyter, jupyterPort} = hand();
 		await lab.stopReverse();
 		try {
 			const result = await runGpujup(args(), lab.env());
@@ -107,8 +82,7 @@ describe('gpujup doctor against OpenSSH', () => {
 			await lab.startReverse();
 		}
 
-		await jupyter?.dispose();
-		jupyter = undefined;
+		await jupyter.dispose();
 		const result = await runGpujup(args(), lab.env());
 		expect(result.code).toBe(1);
 		const {step, fix} = failure(result.stdout);

@@ -2,6 +2,7 @@ import {spawn, type ChildProcess} from 'node:child_process';
 import {randomBytes} from 'node:crypto';
 import {fileURLToPath} from 'node:url';
 import {afterAll, beforeAll} from 'vitest';
+import {installFakeNvidiaSmi, type FakeNvidiaSmiConfig} from '../helpers/fake-nvidia-smi.js';
 import {startJupyter, type RunningJupyter} from '../helpers/jupyter.js';
 import {startLab, type Lab, type LabOptions} from '../helpers/openssh-lab.js';
 import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
@@ -128,6 +129,14 @@ export function labChainFlags(lab: Lab, jupyterPort: number): string[] {
 	];
 }
 
+/** `gpujup connect --no-tui` on the laptop through a lab's chain ({@link labChainFlags}), on a free port. */
+export function spawnLabConnect(lab: Lab, jupyterPort: number): GpujupProcess {
+	return spawnGpujup(
+		['connect', '--no-tui', '--local-port', '0', ...labChainFlags(lab, jupyterPort)],
+		lab.env(),
+	);
+}
+
 /** `gpujup host --no-tui` on a lab's GPU host, supervising `jupyter notebook` in `notebookDir`. */
 export function labHostArgs(lab: Lab, jupyterPort: number, notebookDir: string): string[] {
 	return [
@@ -154,47 +163,82 @@ export function labHostArgs(lab: Lab, jupyterPort: number, notebookDir: string):
 	];
 }
 
+/** What the e2e labs add to startLab's options. */
+export type E2eLabOptions = Omit<LabOptions, 'hostEnvPath'> & {
+	/** A replaying nvidia-smi on the GPU host's PATH (in a bin dir of its own), with this config. */
+	readonly nvidiaSmi?: FakeNvidiaSmiConfig;
+};
+
+/** Runs `cleanups` last first, and empties it. */
+async function undo(cleanups: Array<() => Promise<void>>): Promise<void> {
+	while (cleanups.length > 0) await cleanups.pop()!();
+}
+
+/** startLab with {@link E2eLabOptions}; what to undo (the bin dir, then the lab) goes on `cleanups`. */
+async function startE2eLab(
+	options: E2eLabOptions,
+	cleanups: Array<() => Promise<void>>,
+): Promise<Lab> {
+	const {nvidiaSmi, ...labOptions} = options;
+	if (nvidiaSmi === undefined) {
+		const lab = await startLab(labOptions);
+		cleanups.push(async () => lab.dispose());
+		return lab;
+	}
+	const bin = await tempDir('gpujup-e2e-bin-');
+	cleanups.push(async () => bin.dispose());
+	await installFakeNvidiaSmi(bin.path, nvidiaSmi);
+	const lab = await startLab({...labOptions, hostEnvPath: bin.path});
+	cleanups.push(async () => lab.dispose());
+	return lab;
+}
+
 /** A lab whose GPU host runs a Jupyter started by hand (the seed's way: no `gpujup host`). */
 export type LabWithJupyter = {
 	readonly lab: Lab;
 	readonly jupyter: RunningJupyter;
 	readonly jupyterPort: number;
+	/** Jupyter's token (given as JUPYTER_TOKEN), for the tests that it reaches nowhere else. */
+	readonly token: string;
+	/** The notebook dir (Jupyter's log is there), removed with the rest: scratch files go here too. */
+	readonly notebooks: string;
 	dispose(): Promise<void>;
 };
 
-export async function startLabWithJupyter(options: LabOptions = {}): Promise<LabWithJupyter> {
-	const lab = await startLab(options);
-	const notebooks = await tempDir('gpujup-hand-nb-');
+export async function startLabWithJupyter(options: E2eLabOptions = {}): Promise<LabWithJupyter> {
+	const cleanups: Array<() => Promise<void>> = [];
 	try {
+		const lab = await startE2eLab(options, cleanups);
+		const notebooks = await tempDir('gpujup-hand-nb-');
+		cleanups.push(async () => notebooks.dispose());
 		const jupyterPort = await freePort();
+		const token = randomBytes(16).toString('hex');
 		const jupyter = await startJupyter({
 			port: jupyterPort,
-			token: randomBytes(16).toString('hex'),
+			token,
 			dir: notebooks.path,
 			env: lab.gpuEnv(),
 		});
+		cleanups.push(async () => jupyter.dispose());
 		return {
 			lab,
 			jupyter,
 			jupyterPort,
-			async dispose() {
-				await jupyter.dispose();
-				await notebooks.dispose();
-				await lab.dispose();
-			},
+			token,
+			notebooks: notebooks.path,
+			dispose: async () => undo(cleanups),
 		};
 	} catch (error) {
-		await notebooks.dispose();
-		await lab.dispose();
+		await undo(cleanups);
 		throw error;
 	}
 }
 
 /** Registers a describe block's hooks for {@link startLabWithJupyter}; the getter gives it. */
-export function labWithJupyterHooks(): () => LabWithJupyter {
+export function labWithJupyterHooks(options: E2eLabOptions = {}): () => LabWithJupyter {
 	let hand: LabWithJupyter | undefined;
 	beforeAll(async () => {
-		hand = await startLabWithJupyter();
+		hand = await startLabWithJupyter(options);
 	}, 240_000);
 	afterAll(async () => {
 		await hand?.dispose();
@@ -215,18 +259,20 @@ export type HostLab = {
 };
 
 /**
- * Registers a describe block's hooks for a {@link HostLab}: before, the lab, the dir (`dirPrefix`)
- * and the port; after, the children stopped, `gpujup host --stop-jupyter`, the dir and the lab gone.
+ * Registers a describe block's hooks for a {@link HostLab}: before, the lab (`options`, with no seed
+ * `ssh -R`), the dir (`dirPrefix`) and the port; after, the children stopped, `gpujup host
+ * --stop-jupyter`, the dir and the lab gone.
  */
-export function hostLabHooks(dirPrefix: string): HostLab {
+export function hostLabHooks(dirPrefix: string, options: E2eLabOptions = {}): HostLab {
 	const fixture = {children: [] as GpujupProcess[]} as {
 		lab: Lab;
 		dir: TempDir;
 		jupyterPort: number;
 		children: GpujupProcess[];
 	};
+	const cleanups: Array<() => Promise<void>> = [];
 	beforeAll(async () => {
-		fixture.lab = await startLab({reverse: 'none'});
+		fixture.lab = await startE2eLab({reverse: 'none', ...options}, cleanups);
 		fixture.dir = await tempDir(dirPrefix);
 		fixture.jupyterPort = await freePort();
 	}, 240_000);
@@ -239,9 +285,38 @@ export function hostLabHooks(dirPrefix: string): HostLab {
 			);
 		}
 		await fixture.dir?.dispose();
-		await fixture.lab?.dispose();
+		await undo(cleanups);
 	});
 	return fixture;
+}
+
+/**
+ * After the link to the relay dropped (the lines from `from` on): the relay hop leaves ready, the
+ * GPU host's hop is ready again with a reconnect, and Jupyter answers on `localPort` once more.
+ */
+export async function waitForHealed(
+	gpujup: GpujupProcess,
+	from: number,
+	localPort: number,
+	token: string,
+): Promise<void> {
+	await gpujup.waitForLine((l) => l.type === 'hop' && l.hop === 'relay' && l.state !== 'ready', {
+		from,
+	});
+	await gpujup.waitForLine(
+		(l) =>
+			l.type === 'hop' &&
+			l.hop === 'host' &&
+			l.state === 'ready' &&
+			(l['reconnects'] as number) >= 1,
+		{timeoutMs: 90_000, from},
+	);
+	await waitFor(async () => {
+		const again = await fetch(`http://127.0.0.1:${localPort}/api/status`, {
+			headers: {authorization: `token ${token}`},
+		}).catch(() => null);
+		return again?.status === 200;
+	});
 }
 
 /** `gpujup url` in `env`, asked until it answers; the URL it prints. */

@@ -9,11 +9,11 @@ import {isAlive} from '../helpers/proc.js';
 import {waitFor} from '../helpers/wait-for.js';
 import {
 	hostLabHooks,
-	labChainFlags,
 	labHostArgs,
 	runGpujup,
 	spawnGpujup,
 	waitForUrl,
+	spawnLabConnect,
 } from './gpujup-process.js';
 
 const execFileP = promisify(execFile);
@@ -89,16 +89,7 @@ describe('gpujup host', () => {
 		}
 
 		// gpujup connect reaches the same Jupyter through the same tunnel, token from its runtime file.
-		const connect = spawnGpujup(
-			[
-				'connect',
-				'--no-tui',
-				'--local-port',
-				'0',
-				...labChainFlags(fixture.lab, fixture.jupyterPort),
-			],
-			fixture.lab.env(),
-		);
+		const connect = spawnLabConnect(fixture.lab, fixture.jupyterPort);
 		try {
 			await connect.waitForLine((l) => l.type === 'jupyter' && l.state === 'running');
 			const connectUrl = await waitForUrl(fixture.lab.env());

@@ -2,7 +2,7 @@ import {mkdirSync} from 'node:fs';
 import path from 'node:path';
 import {describe, expect, it} from 'vitest';
 
-import {hostLabHooks, labChainFlags, labHostArgs, spawnGpujup} from './gpujup-process.js';
+import {hostLabHooks, labHostArgs, spawnGpujup, spawnLabConnect} from './gpujup-process.js';
 
 /**
  * Issue 10 item 8: after `kill -9` of the Jupyter that `gpujup host` supervises, a log line says it
@@ -23,16 +23,7 @@ describe('a supervised Jupyter killed with SIGKILL', () => {
 				timeoutMs: 120_000,
 			});
 			const pid = running['pid'] as number;
-			const connect = spawnGpujup(
-				[
-					'connect',
-					'--no-tui',
-					'--local-port',
-					'0',
-					...labChainFlags(fixture.lab, fixture.jupyterPort),
-				],
-				fixture.lab.env(),
-			);
+			const connect = spawnLabConnect(fixture.lab, fixture.jupyterPort);
 			try {
 				await connect.waitForLine((l) => l.type === 'jupyter' && l.state === 'running', {
 					timeoutMs: 120_000,

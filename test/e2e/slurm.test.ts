@@ -14,7 +14,14 @@ import {startLab, type Lab} from '../helpers/openssh-lab.js';
 import {freePort} from '../helpers/ports.js';
 import {startSlurm, type SlurmCluster} from '../helpers/slurm.js';
 import {waitFor} from '../helpers/wait-for.js';
-import {cli, runGpujup, spawnGpujup, type GpujupProcess, type JsonLine} from './gpujup-process.js';
+import {
+	cli,
+	runGpujup,
+	spawnGpujup,
+	waitForHealed,
+	type GpujupProcess,
+	type JsonLine,
+} from './gpujup-process.js';
 
 let cluster: SlurmCluster;
 let lab: Lab;
@@ -160,24 +167,7 @@ describe('connect --slurm', () => {
 			// The laptop's link to the login node drops: the chain comes back to the same job.
 			const before = gpujup.lines.length;
 			await lab.gpu.dropSessions();
-			await gpujup.waitForLine(
-				(l) => l.type === 'hop' && l.hop === 'relay' && l.state !== 'ready',
-				{from: before},
-			);
-			await gpujup.waitForLine(
-				(l) =>
-					l.type === 'hop' &&
-					l.hop === 'host' &&
-					l.state === 'ready' &&
-					(l['reconnects'] as number) >= 1,
-				{timeoutMs: 90_000, from: before},
-			);
-			await waitFor(async () => {
-				const again = await fetch(`http://127.0.0.1:${localPort}/api/status`, {
-					headers: {authorization: `token ${token}`},
-				}).catch(() => null);
-				return again?.status === 200;
-			});
+			await waitForHealed(gpujup, before, localPort, token);
 			expect((await liveStatus()).jupyter?.pid).toBe(pid);
 			expect(await squeueIds()).toEqual([jobId]);
 

@@ -5,16 +5,14 @@
  * as a `notify` event of the host's `--no-tui` stream (and its `[gpujup]` log line), and at a
  * laptop connected through that tunnel once it is back too (its log and a `notify` event).
  */
-import {afterAll, beforeAll, describe, expect, it} from 'vitest';
-import {startLab, type Lab} from '../helpers/openssh-lab.js';
-import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
+import {afterAll, describe, expect, it} from 'vitest';
 import {
-	labChainFlags,
+	hostLabHooks,
 	labHostArgs,
-	runGpujup,
 	spawnGpujup,
 	type GpujupProcess,
 	type JsonLine,
+	spawnLabConnect,
 } from './gpujup-process.js';
 
 const thresholdS = 4;
@@ -26,39 +24,23 @@ const isTunnelBack = (line: JsonLine) => line.type === 'notify' && line['kind'] 
 const ms = (line: JsonLine) => Date.parse(line.at);
 
 describe('gpujup host: the reverse tunnel back after tunnel-back-after', () => {
-	let lab: Lab;
-	let notebooks: TempDir;
-	let jupyterPort: number;
+	const fixture = hostLabHooks('gpujup-tunnel-back-nb-');
 	let host: GpujupProcess | undefined;
 	let laptop: GpujupProcess | undefined;
-
-	beforeAll(async () => {
-		lab = await startLab({reverse: 'none'});
-		notebooks = await tempDir('gpujup-tunnel-back-nb-');
-		jupyterPort = await freePort();
-	});
 
 	afterAll(async () => {
 		await laptop?.stop();
 		await host?.stop();
-		await runGpujup(
-			['host', '--stop-jupyter', '--jupyter-port', String(jupyterPort)],
-			lab.gpuEnv(),
-		);
-		await notebooks?.dispose();
-		await lab?.dispose();
 	});
 
 	it('a short drop gives nothing; the relay down longer than the threshold gives one tunnel-back', async () => {
+		const {lab, jupyterPort, dir: notebooks} = fixture;
 		host = spawnGpujup(labHostArgs(lab, jupyterPort, notebooks.path), {
 			...lab.gpuEnv(),
 			GPUJUP_TUNNEL_BACK_AFTER: String(thresholdS),
 		});
 		await host.waitForLine(isReverseReady, {timeoutMs: 120_000});
-		laptop = spawnGpujup(
-			['connect', '--no-tui', '--local-port', '0', ...labChainFlags(lab, jupyterPort)],
-			lab.env(),
-		);
+		laptop = spawnLabConnect(lab, jupyterPort);
 		await laptop.waitForLine((l) => l.type === 'jupyter' && l['state'] === 'running', {
 			timeoutMs: 120_000,
 		});

@@ -6,10 +6,10 @@ import {runKernelCode} from '../helpers/jupyter.js';
 
 import {
 	hostLabHooks,
-	labChainFlags,
 	labHostArgs,
 	spawnGpujup,
 	waitForUrl,
+	spawnLabConnect,
 } from './gpujup-process.js';
 
 /**
@@ -53,16 +53,7 @@ describe('gpujup host --env venv:PATH, reached through gpujup connect', () => {
 				timeoutMs: 120_000,
 			});
 
-			const connect = spawnGpujup(
-				[
-					'connect',
-					'--no-tui',
-					'--local-port',
-					'0',
-					...labChainFlags(fixture.lab, fixture.jupyterPort),
-				],
-				fixture.lab.env(),
-			);
+			const connect = spawnLabConnect(fixture.lab, fixture.jupyterPort);
 			try {
 				await connect.waitForLine((l) => l.type === 'jupyter' && l.state === 'running', {
 					timeoutMs: 120_000,

@@ -37,7 +37,7 @@ export type RunningJupyter = {
 	readonly logFile: string;
 	/** The dir holding `nbserver-<pid>.json` (JUPYTER_RUNTIME_DIR or HOME's default). */
 	readonly runtimeDir: string;
-	/** SIGTERM the process group (kernels included), SIGKILL after 5 s. */
+	/** SIGTERM the process group (kernels included), SIGKILL after 5 s; once, however often called. */
 	dispose(): Promise<void>;
 };
 
@@ -90,9 +90,14 @@ export async function startJupyter(options: StartJupyterOptions): Promise<Runnin
 	}
 	child.on('error', () => {});
 	const url = `http://127.0.0.1:${options.port}/`;
+	// Once: a test may stop its Jupyter before the fixture's own clean-up does.
+	let disposed: Promise<void> | undefined;
 	const dispose = async () => {
-		await stopChild(child, {graceMs: 5000, group: true});
-		await isolated?.dispose();
+		disposed ??= (async () => {
+			await stopChild(child, {graceMs: 5000, group: true});
+			await isolated?.dispose();
+		})();
+		return disposed;
 	};
 	try {
 		await waitFor(
