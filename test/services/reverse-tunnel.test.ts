@@ -50,6 +50,26 @@ function tunnel(l: Lab, options: {port?: number; probeIntervalMs?: number} = {})
 	return {t, store, history, hop, until};
 }
 
+/**
+ * A first tunnel through a fault proxy in front of the relay, ready, then the link blackholed until
+ * the keepalive declares it lost and the tunnel is disposed: the relay may still hold the port.
+ * The proxy, still silent.
+ */
+async function silentFirstTunnel(l: Lab) {
+	const proxy = await startFaultProxy({targetPort: l.relay.port});
+	cleanups.push(async () => proxy.dispose());
+	const first = tunnel(l, {port: proxy.port});
+	first.t.start();
+	await first.until((h) => h.state === 'ready', 'first tunnel ready');
+	proxy.setMode('blackhole');
+	await first.until(
+		(h) => h.state !== 'ready' && h.error?.kind === 'timeout',
+		'keepalive declares the link lost',
+	);
+	await first.t.dispose();
+	return proxy;
+}
+
 async function sshEcho(l: Lab): Promise<string> {
 	const result = await l.ssh([...l.sshArgs(), 'echo ok'], {timeoutMs: 30_000});
 	return `${result.code}:${result.stdout.trim()}:${result.stderr.trim()}`;
@@ -87,18 +107,8 @@ describe('reverse tunnel against OpenSSH', () => {
 
 	test('silent drop, relay without ClientAliveInterval: the stale port is reported and retried until the relay lets go', async () => {
 		const l = await lab();
-		const proxy = await startFaultProxy({targetPort: l.relay.port});
-		cleanups.push(async () => proxy.dispose());
 		// The first gpujup reaches the relay through a link that then goes silent.
-		const first = tunnel(l, {port: proxy.port});
-		first.t.start();
-		await first.until((h) => h.state === 'ready', 'first tunnel ready');
-		proxy.setMode('blackhole');
-		await first.until(
-			(h) => h.state !== 'ready' && h.error?.kind === 'timeout',
-			'keepalive declares the link lost',
-		);
-		await first.t.dispose();
+		const proxy = await silentFirstTunnel(l);
 
 		// A new session (new route, or gpujup restarted) finds the port still held.
 		const second = tunnel(l);
@@ -119,17 +129,7 @@ describe('reverse tunnel against OpenSSH', () => {
 
 	test('silent drop, relay with ClientAliveInterval 1 / CountMax 2: the relay drops the dead session and the tunnel recovers', async () => {
 		const l = await lab(['ClientAliveInterval 1', 'ClientAliveCountMax 2']);
-		const proxy = await startFaultProxy({targetPort: l.relay.port});
-		cleanups.push(async () => proxy.dispose());
-		const first = tunnel(l, {port: proxy.port});
-		first.t.start();
-		await first.until((h) => h.state === 'ready', 'first tunnel ready');
-		proxy.setMode('blackhole');
-		await first.until(
-			(h) => h.state !== 'ready' && h.error?.kind === 'timeout',
-			'keepalive declares the link lost',
-		);
-		await first.t.dispose();
+		const proxy = await silentFirstTunnel(l);
 
 		// The old link stays silent: only the relay's own ClientAlive check can free the port.
 		const second = tunnel(l);

@@ -8,7 +8,7 @@ import net from 'node:net';
 import ssh2 from 'ssh2';
 import {HopError} from '../../source/core/classify-error.js';
 import {fingerprintSha256} from '../../source/core/known-hosts.js';
-import type {HopStatus} from '../../source/core/types.js';
+import type {ForwardStatus, HopStatus} from '../../source/core/types.js';
 import {startLocalForward} from '../../source/services/local-forward.js';
 import {SshHop, type SshHopOptions} from '../../source/services/ssh-hop.js';
 import {startFaultProxy} from '../helpers/fault-proxy.js';
@@ -95,6 +95,17 @@ describe('SshHop against real OpenSSH (relay + GPU host + ssh -R)', () => {
 		return Object.assign(dir, {knownHosts});
 	}
 
+	/** A forward from a free local port to the web server on the GPU host, through `hop`. */
+	const forwardToWeb = async (hop: SshHop, onStatus: (f: ForwardStatus) => void = () => {}) =>
+		startLocalForward({
+			port: 0,
+			remoteHost: '127.0.0.1',
+			remotePort: web.port,
+			label: 'jupyter',
+			hop,
+			onStatus,
+		});
+
 	function hops(o: {
 		knownHosts: string;
 		relayPort?: number;
@@ -157,14 +168,7 @@ describe('SshHop against real OpenSSH (relay + GPU host + ssh -R)', () => {
 		try {
 			host.hop.start();
 			relay.hop.start();
-			forward = await startLocalForward({
-				port: 0,
-				remoteHost: '127.0.0.1',
-				remotePort: web.port,
-				label: 'jupyter',
-				hop: host.hop,
-				onStatus: (f) => forwards.push(f),
-			});
+			forward = await forwardToWeb(host.hop, (f) => forwards.push(f));
 			// A request made before the hops are up waits for them.
 			expect(await get(forward.port)).toBe('hello from the gpu host');
 			expect(relay.hop.state).toBe('ready');
@@ -357,14 +361,7 @@ describe('SshHop against real OpenSSH (relay + GPU host + ssh -R)', () => {
 		try {
 			relay.hop.start();
 			host.hop.start();
-			forward = await startLocalForward({
-				port: 0,
-				remoteHost: '127.0.0.1',
-				remotePort: web.port,
-				label: 'jupyter',
-				hop: host.hop,
-				onStatus: () => {},
-			});
+			forward = await forwardToWeb(host.hop);
 			await waitFor(() => host.status().state === 'ready', {message: 'host ready'});
 
 			// A keepalive reply now waits behind seconds of queued data: ssh2's own counter would
