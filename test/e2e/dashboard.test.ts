@@ -4,7 +4,7 @@ import {beforeAll, describe, expect, it} from 'vitest';
 import {samples} from '../helpers/nvidia-smi-samples.js';
 import type {Lab} from '../helpers/openssh-lab.js';
 import {freePort} from '../helpers/ports.js';
-import {startTmux, type Tmux} from '../helpers/tmux.js';
+import {copiedUrl, startTmux, type Tmux} from '../helpers/tmux.js';
 import {waitFor} from '../helpers/wait-for.js';
 import {
 	cli,
@@ -117,11 +117,7 @@ describe('dashboard in tmux, with gpujup host on the GPU host', () => {
 			// c: the full URL with the token goes to the clipboard (tmux's buffer through OSC 52).
 			await tmux.sendKeys('c');
 			await tmux.waitForText('copied', 10_000);
-			const copied = await waitFor(async () => {
-				const buffer = await tmux.buffer();
-				return buffer.includes('token=') ? buffer : undefined;
-			});
-			expect(copied.trim()).toBe(`http://127.0.0.1:${localPort}/?token=${token}`);
+			expect(await copiedUrl(tmux)).toBe(`http://127.0.0.1:${localPort}/?token=${token}`);
 
 			// j, then y: a new Jupyter (new pid, on the host and on screen), its startup in the log.
 			const startupsBefore = (screen.match(startupLine) ?? []).length;
@@ -197,11 +193,7 @@ describe('dashboard in tmux, exec fallback (no gpujup host; the seed’s ssh -R 
 
 			await tmux.sendKeys('c');
 			await tmux.waitForText('copied', 10_000);
-			const copied = await waitFor(async () => {
-				const buffer = await tmux.buffer();
-				return buffer.includes('token=') ? buffer : undefined;
-			});
-			expect(copied.trim()).toBe(`http://127.0.0.1:${localPort}/?token=${token}`);
+			expect(await copiedUrl(tmux)).toBe(`http://127.0.0.1:${localPort}/?token=${token}`);
 
 			// j: no agent to restart Jupyter; the dashboard says so at once and keeps running.
 			await tmux.sendKeys('j');

@@ -3,8 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {describe, expect, it} from 'vitest';
 import {freePort} from '../helpers/ports.js';
-import {startTmux} from '../helpers/tmux.js';
-import {waitFor} from '../helpers/wait-for.js';
+import {copiedUrl, startTmux} from '../helpers/tmux.js';
 import {
 	cli,
 	hostLabHooks,
@@ -70,11 +69,7 @@ describe('the dashboard before and after the first connect (tmux)', () => {
 			await tmux.sendKeys('c');
 			screen = await tmux.waitForText('copied ✓', 10_000);
 			expect(screen.split('\n')[0]).toContain('copied ✓');
-			const copied = await waitFor(async () => {
-				const buffer = await tmux.buffer();
-				return buffer.includes('token=') ? buffer : undefined;
-			});
-			expect(copied.trim()).toBe(url);
+			expect(await copiedUrl(tmux)).toBe(url);
 			expect(screen).not.toContain(new URL(url).searchParams.get('token')!);
 		} finally {
 			await tmux.dispose();

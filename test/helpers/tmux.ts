@@ -241,3 +241,12 @@ export async function startTmux(command: readonly string[], options: TmuxOptions
 		},
 	};
 }
+
+/** tmux's buffer once it holds a URL with a token (what `c` copies, through OSC 52), trimmed. */
+export async function copiedUrl(tmux: Tmux): Promise<string> {
+	const copied = await waitFor(async () => {
+		const buffer = await tmux.buffer();
+		return buffer.includes('token=') ? buffer : undefined;
+	});
+	return copied.trim();
+}
