@@ -96,6 +96,16 @@ const squeueIds = async (name = 'gpujup-cluster') =>
 		.split('\n')
 		.filter(Boolean);
 
+/** The job's Jupyter running, with a pid (the line that says so). */
+const jupyterRunning = async (gpujup: GpujupProcess) =>
+	gpujup.waitForLine((l) => l.type === 'jupyter' && l.state === 'running' && l['pid'] !== null, {
+		timeoutMs: 120_000,
+	});
+
+/** No job of `name` left in squeue (polled: scancel and squeue take a moment). */
+const squeueEmpty = async (message: string, name?: string) =>
+	waitFor(async () => (await squeueIds(name)).length === 0, {timeoutMs: 60_000, message});
+
 type Status = {
 	ok: boolean;
 	hops: Array<{hop: string; name: string; state: string}>;
@@ -140,10 +150,7 @@ describe('connect --slurm', () => {
 				(l) => l.type === 'forward' && l.state === 'listening',
 			);
 			expect(forward['local']).toBe(`127.0.0.1:${localPort}`);
-			const started = await gpujup.waitForLine(
-				(l) => l.type === 'jupyter' && l.state === 'running' && l['pid'] !== null,
-				{timeoutMs: 120_000},
-			);
+			const started = await jupyterRunning(gpujup);
 			const pid = started['pid'] as number;
 
 			const token = await urlToken();
@@ -191,20 +198,14 @@ describe('connect --slurm', () => {
 			gpujup = connect(['--on-quit', 'cancel']);
 			const again = await gpujup.waitForLine(jobLine('RUNNING'), {timeoutMs: 90_000});
 			expect(again['id']).toBe(jobId);
-			const back = await gpujup.waitForLine(
-				(l) => l.type === 'jupyter' && l.state === 'running' && l['pid'] !== null,
-				{timeoutMs: 120_000},
-			);
+			const back = await jupyterRunning(gpujup);
 			expect(back['pid']).toBe(pid);
 			expect(await urlToken()).toBe(token);
 			expect(await squeueIds()).toEqual([jobId]);
 
 			// Quit with --on-quit cancel: the job is gone from squeue.
 			expect(await gpujup.stop()).toBe(0);
-			await waitFor(async () => (await squeueIds()).length === 0, {
-				timeoutMs: 60_000,
-				message: 'the job gone from squeue after quit with --on-quit cancel',
-			});
+			await squeueEmpty('the job gone from squeue after quit with --on-quit cancel');
 		} finally {
 			await gpujup.stop();
 			await cluster.resume().catch(() => {});
@@ -254,10 +255,7 @@ describe('connect --slurm', () => {
 				message: 'gpujup exits after the quit question',
 			});
 			expect(await tmux.exitCode()).toBe(0);
-			await waitFor(async () => (await squeueIds()).length === 0, {
-				timeoutMs: 60_000,
-				message: 'the job cancelled by the quit question gone from squeue',
-			});
+			await squeueEmpty('the job cancelled by the quit question gone from squeue');
 		} finally {
 			await tmux.dispose();
 		}
@@ -308,10 +306,7 @@ describe('connect --slurm', () => {
 		// --on-quit ask with nobody to ask (--no-tui): the job is kept.
 		expect(await squeueIds()).toEqual([jobId]);
 		await cluster.run(['scancel', jobId]);
-		await waitFor(async () => (await squeueIds()).length === 0, {
-			timeoutMs: 60_000,
-			message: 'the job gone after scancel',
-		});
+		await squeueEmpty('the job gone after scancel');
 	}, 300_000);
 
 	it('where ssh to the node is refused it says so, and r replaces the job with one whose Jupyter the login node forwards to on the node’s address', async () => {
@@ -360,10 +355,7 @@ describe('connect --slurm', () => {
 				timeoutMs: 30_000,
 				message: 'gpujup exits after the quit question',
 			});
-			await waitFor(async () => (await squeueIds()).length === 0, {
-				timeoutMs: 60_000,
-				message: 'the job cancelled by the quit question gone from squeue',
-			});
+			await squeueEmpty('the job cancelled by the quit question gone from squeue');
 		} finally {
 			await tmux.dispose();
 			await lab.node!.start();
@@ -387,10 +379,7 @@ describe('connect --slurm', () => {
 				(l) => jobLine('RUNNING')(l) && l['id'] !== first['id'],
 				{timeoutMs: 120_000},
 			);
-			await gpujup.waitForLine(
-				(l) => l.type === 'jupyter' && l.state === 'running' && l['pid'] !== null,
-				{timeoutMs: 120_000},
-			);
+			await jupyterRunning(gpujup);
 			const token = await urlToken();
 			expect(await runKernelCode(`http://127.0.0.1:${localPort}/`, token!, 'print(6*7)')).toBe(
 				'42\n',
@@ -400,18 +389,12 @@ describe('connect --slurm', () => {
 			// The laptop remembers (0600): the next job has Jupyter on the node's address from the start.
 			expect((await stat(noNodeSsh())).mode & 0o777).toBe(0o600);
 			expect(await gpujup.stop()).toBe(0);
-			await waitFor(async () => (await squeueIds()).length === 0, {
-				timeoutMs: 60_000,
-				message: 'the job cancelled on quit',
-			});
+			await squeueEmpty('the job cancelled on quit');
 			gpujup = connect(['--on-quit', 'cancel']);
 			await gpujup.waitForLine(
 				(l) => l.type === 'log' && /nodes was refused before/.test(String(l['line'])),
 			);
-			await gpujup.waitForLine(
-				(l) => l.type === 'jupyter' && l.state === 'running' && l['pid'] !== null,
-				{timeoutMs: 120_000},
-			);
+			await jupyterRunning(gpujup);
 			expect(gpujup.lines.filter((l) => l.type === 'job' && l['state'] === 'RUNNING').length).toBe(
 				1,
 			);
@@ -421,10 +404,7 @@ describe('connect --slurm', () => {
 			await lab.node!.start();
 			await rm(noNodeSsh(), {force: true});
 		}
-		await waitFor(async () => (await squeueIds()).length === 0, {
-			timeoutMs: 60_000,
-			message: 'the job cancelled on quit',
-		});
+		await squeueEmpty('the job cancelled on quit');
 	}, 300_000);
 
 	it('--no-tui where the node refuses the login (as pam_slurm_adopt would): the same fallback, no exit', async () => {
@@ -440,10 +420,7 @@ describe('connect --slurm', () => {
 			await gpujup.waitForLine((l) => jobLine('RUNNING')(l) && l['id'] !== first['id'], {
 				timeoutMs: 120_000,
 			});
-			await gpujup.waitForLine(
-				(l) => l.type === 'jupyter' && l.state === 'running' && l['pid'] !== null,
-				{timeoutMs: 120_000},
-			);
+			await jupyterRunning(gpujup);
 			expect((await liveStatus()).ok).toBe(true);
 			expect(gpujup.child.exitCode).toBeNull();
 		} finally {
@@ -451,10 +428,7 @@ describe('connect --slurm', () => {
 			await lab.node!.reconfigure([]);
 			await rm(noNodeSsh(), {force: true});
 		}
-		await waitFor(async () => (await squeueIds()).length === 0, {
-			timeoutMs: 60_000,
-			message: 'the job cancelled on quit',
-		});
+		await squeueEmpty('the job cancelled on quit');
 	}, 300_000);
 
 	it('--on-quit cancel with the login node gone: the job is left running and stderr says so, with the scancel to run', async () => {
@@ -504,10 +478,7 @@ describe('connect --slurm', () => {
 		);
 		try {
 			await gpujup.waitForLine(jobLine('RUNNING'), {timeoutMs: 120_000});
-			await gpujup.waitForLine(
-				(l) => l.type === 'jupyter' && l.state === 'running' && l['pid'] !== null,
-				{timeoutMs: 120_000},
-			);
+			await jupyterRunning(gpujup);
 			const ready = (hop: string, index: number) =>
 				gpujup.lines.some(
 					(l) => l.type === 'hop' && l.hop === hop && l['index'] === index && l.state === 'ready',
@@ -520,9 +491,6 @@ describe('connect --slurm', () => {
 		} finally {
 			expect(await gpujup.stop()).toBe(0);
 		}
-		await waitFor(async () => (await squeueIds('gpujup-default')).length === 0, {
-			timeoutMs: 60_000,
-			message: 'the job cancelled on quit',
-		});
+		await squeueEmpty('the job cancelled on quit', 'gpujup-default');
 	}, 300_000);
 });
