@@ -1,8 +1,8 @@
 import {execFileSync} from 'node:child_process';
-import {mkdirSync, readdirSync, realpathSync, writeFileSync} from 'node:fs';
+import {mkdirSync, realpathSync, writeFileSync} from 'node:fs';
 import path from 'node:path';
 import {describe, expect, it} from 'vitest';
-import {runKernelCode} from '../helpers/jupyter.js';
+import {makeVenv, runKernelCode} from '../helpers/jupyter.js';
 
 import {
 	hostLabHooks,
@@ -24,15 +24,7 @@ describe('gpujup host --env venv:PATH, reached through gpujup connect', () => {
 		// Debian's python3 over Debian's Jupyter: the venv has no jupyter of its own, so the server
 		// is /usr/bin/jupyter, whose own python3 kernelspec names /usr/bin/python3.
 		const venv = path.join(fixture.dir.path, 'venvs', 'train env');
-		execFileSync('/usr/bin/python3', [
-			'-m',
-			'venv',
-			'--system-site-packages',
-			'--without-pip',
-			venv,
-		]);
-		const lib = path.join(venv, 'lib');
-		const sitePackages = path.join(lib, readdirSync(lib)[0]!, 'site-packages');
+		const sitePackages = makeVenv(venv);
 		const pkg = path.join(sitePackages, 'venvonly_pkg');
 		mkdirSync(pkg);
 		writeFileSync(path.join(pkg, '__init__.py'), 'WHERE = "only in the venv"\n');

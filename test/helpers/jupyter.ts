@@ -2,8 +2,9 @@
  * Debian's real Jupyter (`/usr/bin/jupyter notebook`, notebook 6 + ipykernel on /usr/bin/python3)
  * for tests, and a tiny Jupyter client that executes code in a kernel over REST + WebSocket.
  */
-import {spawn, type ChildProcess} from 'node:child_process';
+import {execFileSync, spawn, type ChildProcess} from 'node:child_process';
 import {randomUUID} from 'node:crypto';
+import {readdirSync} from 'node:fs';
 import {mkdir, open, readFile, writeFile} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,6 +41,16 @@ export type RunningJupyter = {
 	/** SIGTERM the process group (kernels included), SIGKILL after 5 s; once, however often called. */
 	dispose(): Promise<void>;
 };
+
+/**
+ * A venv at `dir`, made the way a user makes one over Debian's python3 (system site-packages, no
+ * pip: it has no jupyter of its own, so the server stays /usr/bin/jupyter); its site-packages dir.
+ */
+export function makeVenv(dir: string): string {
+	execFileSync('/usr/bin/python3', ['-m', 'venv', '--system-site-packages', '--without-pip', dir]);
+	const lib = path.join(dir, 'lib');
+	return path.join(lib, readdirSync(lib)[0]!, 'site-packages');
+}
 
 /** Start `jupyter notebook` and wait until `/api/status` answers 200 with the token. */
 export async function startJupyter(options: StartJupyterOptions): Promise<RunningJupyter> {

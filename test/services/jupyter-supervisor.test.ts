@@ -3,7 +3,6 @@ import {
 	appendFileSync,
 	chmodSync,
 	mkdirSync,
-	readdirSync,
 	readFileSync,
 	statSync,
 	symlinkSync,
@@ -23,7 +22,7 @@ import {startControlServer} from '../../source/services/control-socket.js';
 import {jupyterPaths} from '../../source/services/jupyter-files.js';
 import {JupyterSupervisor, terminateJupyter} from '../../source/services/jupyter-supervisor.js';
 import {processAlive} from '../../source/services/proc-table.js';
-import {runKernelCode} from '../helpers/jupyter.js';
+import {makeVenv, runKernelCode} from '../helpers/jupyter.js';
 import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
 import {waitFor} from '../helpers/wait-for.js';
 
@@ -328,15 +327,7 @@ describe('JupyterSupervisor with Debian Jupyter', () => {
 		const venv = path.join(h.root.path, 'my venv');
 		// Debian's python3 over Debian's Jupyter: the venv has no jupyter of its own, so the server
 		// is /usr/bin/jupyter, whose python3 kernelspec names /usr/bin/python3.
-		execFileSync('/usr/bin/python3', [
-			'-m',
-			'venv',
-			'--system-site-packages',
-			'--without-pip',
-			venv,
-		]);
-		const lib = path.join(venv, 'lib');
-		const sitePackages = path.join(lib, readdirSync(lib)[0]!, 'site-packages');
+		const sitePackages = makeVenv(venv);
 		writeFileSync(path.join(sitePackages, 'venvonly.py'), 'WHERE = "only in the venv"\n');
 		// The user's own kernelspecs stay, on the JUPYTER_PATH they set.
 		const userData = path.join(h.root.path, 'user-data');
