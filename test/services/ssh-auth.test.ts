@@ -92,6 +92,20 @@ describe('ssh-auth through SshHop (in-process ssh2 server)', () => {
 		cleanups.length = 0;
 	});
 
+	/** A 0700 temp dir, removed after the test. */
+	async function scratch(): Promise<TempDir> {
+		const dir = await tempDir('auth');
+		cleanups.push(async () => dir.dispose());
+		return dir;
+	}
+
+	/** {@link startServer}, closed after the test. */
+	async function serve(o: Parameters<typeof startServer>[0]) {
+		const server = await startServer(o);
+		cleanups.push(async () => server.close());
+		return server;
+	}
+
 	async function setup(server: {port: number; hostKeyPub: string}, dir: TempDir) {
 		const knownHosts = path.join(dir.path, 'known_hosts');
 		await writeFile(knownHosts, `[127.0.0.1]:${server.port} ${server.hostKeyPub}\n`, {mode: 0o600});
@@ -132,11 +146,9 @@ describe('ssh-auth through SshHop (in-process ssh2 server)', () => {
 	}
 
 	it('explains an encrypted key when nobody can type the passphrase', async () => {
-		const dir = await tempDir('auth');
-		cleanups.push(async () => dir.dispose());
+		const dir = await scratch();
 		const key = await encryptedKey(dir);
-		const server = await startServer({acceptKey: key.parsed});
-		cleanups.push(async () => server.close());
+		const server = await serve({acceptKey: key.parsed});
 		const {hop: h, status} = hop({
 			port: server.port,
 			knownHostsFile: await setup(server, dir),
@@ -168,8 +180,7 @@ describe('ssh-auth through SshHop (in-process ssh2 server)', () => {
 	}
 
 	it('names the keys offered, and does not blame an encrypted key that the agent holds', async () => {
-		const dir = await tempDir('auth');
-		cleanups.push(async () => dir.dispose());
+		const dir = await scratch();
 		// The user's key, unlocked once into their agent; the file on disk is encrypted.
 		const file = path.join(dir.path, 'id_ed25519');
 		await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'me@x390', '-f', file]);
@@ -184,8 +195,7 @@ describe('ssh-auth through SshHop (in-process ssh2 server)', () => {
 		const other = await encryptedKey(dir, 'id_other');
 		// The server takes some other key only.
 		const someOther = ssh2.utils.parseKey(generateEd25519().public) as ParsedKey;
-		const server = await startServer({acceptKey: someOther});
-		cleanups.push(async () => server.close());
+		const server = await serve({acceptKey: someOther});
 		const asked: string[] = [];
 		for (const askSecret of [
 			undefined,
@@ -231,11 +241,9 @@ describe('ssh-auth through SshHop (in-process ssh2 server)', () => {
 	});
 
 	it('asks for the passphrase once, retries a wrong one, and reuses the key after a reconnect', async () => {
-		const dir = await tempDir('auth');
-		cleanups.push(async () => dir.dispose());
+		const dir = await scratch();
 		const key = await encryptedKey(dir);
-		const server = await startServer({acceptKey: key.parsed});
-		cleanups.push(async () => server.close());
+		const server = await serve({acceptKey: key.parsed});
 		const asked: Array<[string, boolean]> = [];
 		const answers = ['wrong', 'correct horse'];
 		const {hop: h, status} = hop({
@@ -266,10 +274,8 @@ describe('ssh-auth through SshHop (in-process ssh2 server)', () => {
 	});
 
 	it('answers keyboard-interactive prompts through askSecret', async () => {
-		const dir = await tempDir('auth');
-		cleanups.push(async () => dir.dispose());
-		const server = await startServer({code: '424242'});
-		cleanups.push(async () => server.close());
+		const dir = await scratch();
+		const server = await serve({code: '424242'});
 		const prompts: string[] = [];
 		const {hop: h, status} = hop({
 			port: server.port,
@@ -290,10 +296,8 @@ describe('ssh-auth through SshHop (in-process ssh2 server)', () => {
 	});
 
 	it('fails clearly when the server only takes keyboard-interactive and there is no dashboard', async () => {
-		const dir = await tempDir('auth');
-		cleanups.push(async () => dir.dispose());
-		const server = await startServer({code: '424242'});
-		cleanups.push(async () => server.close());
+		const dir = await scratch();
+		const server = await serve({code: '424242'});
 		const {hop: h, status} = hop({
 			port: server.port,
 			knownHostsFile: await setup(server, dir),
