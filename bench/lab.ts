@@ -189,15 +189,6 @@ export const hopState = (proc: Gpujup, hop: string): string | undefined =>
 export const bothReady = (proc: Gpujup) =>
 	hopState(proc, 'relay') === 'ready' && hopState(proc, 'host') === 'ready';
 
-export const jupyterAnswers = async (port: number, token: string): Promise<boolean> => {
-	const response = await fetch(`http://127.0.0.1:${port}/api/status`, {
-		headers: {authorization: `token ${token}`},
-		signal: AbortSignal.timeout(5000),
-	}).catch(() => undefined);
-	await response?.arrayBuffer().catch(() => undefined);
-	return response?.status === 200;
-};
-
 /** Download `bytes` from the blob server through `port`; MB/s (10^6 bytes). */
 export const download = async (port: number, bytes: number): Promise<number> =>
 	new Promise((resolve, reject) => {

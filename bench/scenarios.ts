@@ -6,6 +6,7 @@ import {execFileSync, type ChildProcess} from 'node:child_process';
 import {readFile, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import process from 'node:process';
+import {jupyterAnswers} from '../test/helpers/jupyter.js';
 import {samples} from '../test/helpers/nvidia-smi-samples.js';
 import {freePort} from '../test/helpers/ports.js';
 import {stopChild} from '../test/helpers/proc.js';
@@ -17,7 +18,6 @@ import {
 	cli,
 	download,
 	hopState,
-	jupyterAnswers,
 	log,
 	startGpujup,
 	type BenchLab,

@@ -106,14 +106,30 @@ export async function runGpujup(
 	});
 }
 
+/** Where {@link labChainFlags} and {@link labHostArgs} part from the lab's defaults. */
+export type LabFlagOptions = {
+	/** The port `--relay` names (default the relay's own; a fault proxy's, say). */
+	readonly relayPort?: number;
+	/** Default the lab's known_hosts. */
+	readonly knownHosts?: string;
+	/** Seconds (default 1). */
+	readonly keepalive?: number;
+	/** Default 3. */
+	readonly keepaliveCount?: number;
+};
+
 /**
- * The flags that point `gpujup connect`, `status` or `doctor` at a lab's relay and GPU host, with
- * short keepalives (tests wait with generous deadlines instead).
+ * The flags that point `gpujup connect`, `status`, `doctor` (and `host`) at a lab's relay and GPU
+ * host, with short keepalives (tests wait with generous deadlines instead).
  */
-export function labChainFlags(lab: Lab, jupyterPort: number): string[] {
+export function labChainFlags(
+	lab: Lab,
+	jupyterPort: number,
+	options: LabFlagOptions = {},
+): string[] {
 	return [
 		'--relay',
-		`root@127.0.0.1:${lab.relay.port}`,
+		`root@127.0.0.1:${options.relayPort ?? lab.relay.port}`,
 		'--relay-port',
 		String(lab.relayPort),
 		'--jupyter-port',
@@ -121,15 +137,15 @@ export function labChainFlags(lab: Lab, jupyterPort: number): string[] {
 		'--identity',
 		lab.clientKey,
 		'--known-hosts',
-		lab.knownHosts,
+		options.knownHosts ?? lab.knownHosts,
 		'--keepalive',
-		'1',
+		String(options.keepalive ?? 1),
 		'--keepalive-count',
-		'3',
+		String(options.keepaliveCount ?? 3),
 	];
 }
 
-/** `gpujup connect --no-tui` on the laptop through a lab's chain ({@link labChainFlags}), on a free port. */
+/** `gpujup connect --no-tui` through a lab's chain ({@link labChainFlags}), on a free local port. */
 export function spawnLabConnect(lab: Lab, jupyterPort: number): GpujupProcess {
 	return spawnGpujup(
 		['connect', '--no-tui', '--local-port', '0', ...labChainFlags(lab, jupyterPort)],
@@ -137,29 +153,26 @@ export function spawnLabConnect(lab: Lab, jupyterPort: number): GpujupProcess {
 	);
 }
 
-/** `gpujup host --no-tui` on a lab's GPU host, supervising `jupyter notebook` in `notebookDir`. */
-export function labHostArgs(lab: Lab, jupyterPort: number, notebookDir: string): string[] {
+/**
+ * `gpujup host --no-tui` on a lab's GPU host, supervising `jupyterCmd` (default `jupyter notebook`;
+ * null: gpujup's own default) in `notebookDir`.
+ */
+export function labHostArgs(
+	lab: Lab,
+	jupyterPort: number,
+	notebookDir: string,
+	options: LabFlagOptions & {readonly jupyterCmd?: string | null} = {},
+): string[] {
+	const jupyterCmd = options.jupyterCmd === undefined ? 'jupyter notebook' : options.jupyterCmd;
 	return [
 		'host',
 		'--no-tui',
-		'--relay',
-		`root@127.0.0.1:${lab.relay.port}`,
-		'--relay-port',
-		String(lab.relayPort),
+		...labChainFlags(lab, jupyterPort, options),
 		'--ssh-port',
 		String(lab.gpu.sshPort),
-		'--jupyter-port',
-		String(jupyterPort),
-		'--jupyter-cmd',
-		'jupyter notebook',
+		...(jupyterCmd === null ? [] : ['--jupyter-cmd', jupyterCmd]),
 		'--notebook-dir',
 		notebookDir,
-		'--identity',
-		lab.clientKey,
-		'--known-hosts',
-		lab.knownHosts,
-		'--keepalive',
-		'1',
 	];
 }
 

@@ -6,11 +6,19 @@
 import {randomBytes} from 'node:crypto';
 import {readdir, readFile, readlink, writeFile} from 'node:fs/promises';
 import path from 'node:path';
-import {spawnGpujup, type GpujupProcess, type JsonLine} from '../e2e/gpujup-process.js';
-import {startJupyter, type RunningJupyter} from '../helpers/jupyter.js';
+import {
+	labChainFlags,
+	labHostArgs,
+	spawnGpujup,
+	type GpujupProcess,
+	type JsonLine,
+} from '../e2e/gpujup-process.js';
+import {jupyterAnswers, startJupyter, type RunningJupyter} from '../helpers/jupyter.js';
 import {startLab, type Lab, type LabOptions} from '../helpers/openssh-lab.js';
 import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
 import {waitFor} from '../helpers/wait-for.js';
+
+export {jupyterAnswers};
 
 /** A lab with (optionally) a Jupyter started by the test on the GPU host's loopback. */
 export type Chain = {
@@ -84,32 +92,27 @@ export type ConnectArgsOptions = {
 	readonly extra?: readonly string[];
 };
 
-/** Flags for `gpujup connect --no-tui` against the lab. */
+/** Flags for `gpujup connect --no-tui` against the lab: {@link labChainFlags}, keepalive 0.5 s. */
 export function connectArgs(lab: Lab, options: ConnectArgsOptions): string[] {
 	return [
 		'connect',
 		'--no-tui',
-		'--relay',
-		`root@127.0.0.1:${options.relayPort ?? lab.relay.port}`,
-		'--relay-port',
-		String(lab.relayPort),
-		'--jupyter-port',
-		String(options.jupyterPort),
+		...labChainFlags(lab, options.jupyterPort, {
+			relayPort: options.relayPort,
+			knownHosts: options.knownHosts,
+			keepalive: options.keepalive ?? 0.5,
+			keepaliveCount: options.keepaliveCount,
+		}),
 		'--local-port',
 		String(options.localPort ?? 0),
-		'-i',
-		lab.clientKey,
-		'--known-hosts',
-		options.knownHosts ?? lab.knownHosts,
-		'--keepalive',
-		String(options.keepalive ?? 0.5),
-		'--keepalive-count',
-		String(options.keepaliveCount ?? 3),
 		...(options.extra ?? []),
 	];
 }
 
-/** Flags for `gpujup host --no-tui` against the lab (the lab must not run its own `ssh -R`). */
+/**
+ * Flags for `gpujup host --no-tui` against the lab (the lab must not run its own `ssh -R`):
+ * {@link labHostArgs} with gpujup's own Jupyter command, keepalive 0.5 s × 3.
+ */
 export function hostArgs(
 	lab: Lab,
 	options: {
@@ -121,28 +124,13 @@ export function hostArgs(
 		keepaliveCount?: number;
 	},
 ): string[] {
-	return [
-		'host',
-		'--no-tui',
-		'--relay',
-		`root@127.0.0.1:${options.relayPort ?? lab.relay.port}`,
-		'--relay-port',
-		String(lab.relayPort),
-		'--ssh-port',
-		String(lab.gpu.sshPort),
-		'--jupyter-port',
-		String(options.jupyterPort),
-		'--notebook-dir',
-		options.notebookDir,
-		'-i',
-		lab.clientKey,
-		'--known-hosts',
-		options.knownHosts ?? lab.knownHosts,
-		'--keepalive',
-		String(options.keepalive ?? 0.5),
-		'--keepalive-count',
-		String(options.keepaliveCount ?? 3),
-	];
+	return labHostArgs(lab, options.jupyterPort, options.notebookDir, {
+		relayPort: options.relayPort,
+		knownHosts: options.knownHosts,
+		keepalive: options.keepalive ?? 0.5,
+		keepaliveCount: options.keepaliveCount,
+		jupyterCmd: null,
+	});
 }
 
 export type HopName = 'relay' | 'host' | 'reverse';
@@ -240,16 +228,6 @@ export async function forwardPort(proc: GpujupProcess, remotePort: number): Prom
 		},
 		{timeoutMs: 60_000, message: `forward to 127.0.0.1:${remotePort} listening`},
 	);
-}
-
-/** GET `api/status` through `port` with the token; true on 200. */
-export async function jupyterAnswers(port: number, token: string): Promise<boolean> {
-	const response = await fetch(`http://127.0.0.1:${port}/api/status`, {
-		headers: {authorization: `token ${token}`},
-		signal: AbortSignal.timeout(5000),
-	}).catch(() => undefined);
-	await response?.arrayBuffer().catch(() => undefined);
-	return response?.status === 200;
 }
 
 /** Spawn gpujup and give it back with a disposer that also waits for its exit. */

@@ -42,6 +42,16 @@ export type RunningJupyter = {
 	dispose(): Promise<void>;
 };
 
+/** GET `api/status` on 127.0.0.1:`port` (a forward's, say) with the token; true on 200 (false on any failure: for polling). */
+export async function jupyterAnswers(port: number, token: string): Promise<boolean> {
+	const response = await fetch(`http://127.0.0.1:${port}/api/status`, {
+		headers: {authorization: `token ${token}`},
+		signal: AbortSignal.timeout(5000),
+	}).catch(() => undefined);
+	await response?.arrayBuffer().catch(() => undefined);
+	return response?.status === 200;
+}
+
 /**
  * A venv at `dir`, made the way a user makes one over Debian's python3 (system site-packages, no
  * pip: it has no jupyter of its own, so the server stays /usr/bin/jupyter); its site-packages dir.
