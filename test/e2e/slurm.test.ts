@@ -9,7 +9,7 @@ import {appendFile, mkdir, rm, stat, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {runKernelCode} from '../helpers/jupyter.js';
-import {startTmux} from '../helpers/tmux.js';
+import {startTmux, type Tmux} from '../helpers/tmux.js';
 import {startLab, type Lab} from '../helpers/openssh-lab.js';
 import {freePort} from '../helpers/ports.js';
 import {startSlurm, type SlurmCluster} from '../helpers/slurm.js';
@@ -105,6 +105,17 @@ const jupyterRunning = async (gpujup: GpujupProcess) =>
 /** No job of `name` left in squeue (polled: scancel and squeue take a moment). */
 const squeueEmpty = async (message: string, name?: string) =>
 	waitFor(async () => (await squeueIds(name)).length === 0, {timeoutMs: 60_000, message});
+
+/** q in the dashboard, the question whether to cancel `jobId` too, y: gpujup exits. */
+const quitCancelling = async (tmux: Tmux, jobId: string) => {
+	await tmux.sendKeys('q');
+	await tmux.waitForText(`Cancel Slurm job ${jobId} too`, 15_000);
+	await tmux.sendKeys('y');
+	await waitFor(async () => (await tmux.exitCode()) !== null, {
+		timeoutMs: 30_000,
+		message: 'gpujup exits after the quit question',
+	});
+};
 
 type Status = {
 	ok: boolean;
@@ -247,13 +258,7 @@ describe('connect --slurm', () => {
 			await tmux.waitForText(`Jupyter is Slurm job ${second} itself`, 15_000);
 
 			// q asks; y cancels the job.
-			await tmux.sendKeys('q');
-			await tmux.waitForText(`Cancel Slurm job ${second} too`, 15_000);
-			await tmux.sendKeys('y');
-			await waitFor(async () => (await tmux.exitCode()) !== null, {
-				timeoutMs: 30_000,
-				message: 'gpujup exits after the quit question',
-			});
+			await quitCancelling(tmux, second);
 			expect(await tmux.exitCode()).toBe(0);
 			await squeueEmpty('the job cancelled by the quit question gone from squeue');
 		} finally {
@@ -348,13 +353,7 @@ describe('connect --slurm', () => {
 			expect(status.job).toMatchObject({id: second, state: 'RUNNING'});
 			expect(status.jupyter?.pid).toEqual(expect.any(Number));
 
-			await tmux.sendKeys('q');
-			await tmux.waitForText(`Cancel Slurm job ${second} too`, 15_000);
-			await tmux.sendKeys('y');
-			await waitFor(async () => (await tmux.exitCode()) !== null, {
-				timeoutMs: 30_000,
-				message: 'gpujup exits after the quit question',
-			});
+			await quitCancelling(tmux, second);
 			await squeueEmpty('the job cancelled by the quit question gone from squeue');
 		} finally {
 			await tmux.dispose();
