@@ -14,7 +14,7 @@ import WebSocket from 'ws';
 import {startFaultProxy, type FaultProxy} from '../test/helpers/fault-proxy.js';
 import {executeRequest, startJupyter, type RunningJupyter} from '../test/helpers/jupyter.js';
 import {samplePath, samples, repoRoot} from '../test/helpers/nvidia-smi-samples.js';
-import {startLab, type Lab} from '../test/helpers/openssh-lab.js';
+import {sshClientOptions, startLab, type Lab} from '../test/helpers/openssh-lab.js';
 import {freePort, tempDir, type TempDir} from '../test/helpers/ports.js';
 import {stopChild} from '../test/helpers/proc.js';
 
@@ -100,18 +100,7 @@ export const writeSshConfig = async (
 		.join('');
 	await writeFile(knownHosts, base + extra, {mode: 0o600});
 	const common = [
-		'  User root',
-		`  IdentityFile ${lab.clientKey}`,
-		'  IdentitiesOnly yes',
-		'  IdentityAgent none',
-		`  UserKnownHostsFile ${knownHosts}`,
-		'  GlobalKnownHostsFile /dev/null',
-		'  StrictHostKeyChecking yes',
-		'  UpdateHostKeys no',
-		'  BatchMode yes',
-		'  ConnectTimeout 15',
-		`  ServerAliveInterval ${alive.interval}`,
-		`  ServerAliveCountMax ${alive.count}`,
+		...sshClientOptions(lab.clientKey, knownHosts, alive),
 		'  ExitOnForwardFailure yes',
 		'  LogLevel ERROR',
 	];

@@ -181,6 +181,32 @@ export type Lab = {
 
 export type SshResult = {code: number | null; stdout: string; stderr: string};
 
+/**
+ * The ssh_config lines (indented, for under a `Host`) with which OpenSSH reaches a lab's hosts as
+ * root with `clientKey` only, no agent, host keys from `knownHosts` only and checked, no prompts,
+ * ServerAlive `alive` (default 5 s × 3).
+ */
+export function sshClientOptions(
+	clientKey: string,
+	knownHosts: string,
+	alive: {interval: number; count: number} = {interval: 5, count: 3},
+): string[] {
+	return [
+		'  User root',
+		`  IdentityFile ${clientKey}`,
+		'  IdentitiesOnly yes',
+		'  IdentityAgent none',
+		`  UserKnownHostsFile ${knownHosts}`,
+		'  GlobalKnownHostsFile /dev/null',
+		'  StrictHostKeyChecking yes',
+		'  UpdateHostKeys no',
+		'  BatchMode yes',
+		'  ConnectTimeout 15',
+		`  ServerAliveInterval ${alive.interval}`,
+		`  ServerAliveCountMax ${alive.count}`,
+	];
+}
+
 /** Read the first line a server sends (an SSH banner), or reject. */
 export async function readBanner(
 	port: number,
@@ -522,42 +548,38 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
 			async () => relay.stop(),
 			async () => gpuSshd.stop(),
 		);
-		const bastion = bastionHostPub
-			? await makeSshd({
-					name: 'bastion',
-					dir,
-					hostKey: path.join(dir, 'bastion_host_ed25519'),
-					hostKeyPub: bastionHostPub,
-					authorizedKeys: relayAuthorized,
-					extra: [],
-					permitUserEnvironment: false,
-				})
-			: null;
-		if (bastion) cleanups.push(async () => bastion.stop());
-		const gpu2Sshd = gpu2HostPub
-			? await makeSshd({
-					name: 'gpu2',
-					dir,
-					hostKey: path.join(dir, 'gpu2_host_ed25519'),
-					hostKeyPub: gpu2HostPub,
-					authorizedKeys: gpu2Authorized,
-					extra: options.gpuOptions ?? [],
-					permitUserEnvironment: true,
-				})
-			: null;
-		if (gpu2Sshd) cleanups.push(async () => gpu2Sshd.stop());
-		const node = nodeHostPub
-			? await makeSshd({
-					name: 'node',
-					dir,
-					hostKey: path.join(dir, 'node_host_ed25519'),
-					hostKeyPub: nodeHostPub,
-					authorizedKeys: gpuAuthorized,
-					extra: [],
-					permitUserEnvironment: true,
-				})
-			: null;
-		if (node) cleanups.push(async () => node.stop());
+		/** One of the optional sshds (its host key made above, or none asked for: null). */
+		const optionalSshd = async (
+			name: 'bastion' | 'gpu2' | 'node',
+			hostKeyPub: string | null,
+			spec: Pick<SshdSpec, 'authorizedKeys' | 'extra' | 'permitUserEnvironment'>,
+		): Promise<LabSshd | null> => {
+			if (!hostKeyPub) return null;
+			const sshd = await makeSshd({
+				name,
+				dir,
+				hostKey: path.join(dir, `${name}_host_ed25519`),
+				hostKeyPub,
+				...spec,
+			});
+			cleanups.push(async () => sshd.stop());
+			return sshd;
+		};
+		const bastion = await optionalSshd('bastion', bastionHostPub, {
+			authorizedKeys: relayAuthorized,
+			extra: [],
+			permitUserEnvironment: false,
+		});
+		const gpu2Sshd = await optionalSshd('gpu2', gpu2HostPub, {
+			authorizedKeys: gpu2Authorized,
+			extra: options.gpuOptions ?? [],
+			permitUserEnvironment: true,
+		});
+		const node = await optionalSshd('node', nodeHostPub, {
+			authorizedKeys: gpuAuthorized,
+			extra: [],
+			permitUserEnvironment: true,
+		});
 
 		const relayPort = await freePort();
 		const relayPort2 = gpu2Sshd ? await freePort() : 0;
@@ -570,21 +592,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
 			{mode: 0o600},
 		);
 
-		const common = [
-			`  User root`,
-			`  IdentityFile ${clientKey}`,
-			'  IdentitiesOnly yes',
-			'  IdentityAgent none',
-			`  UserKnownHostsFile ${knownHosts}`,
-			'  GlobalKnownHostsFile /dev/null',
-			'  StrictHostKeyChecking yes',
-			'  UpdateHostKeys no',
-			'  BatchMode yes',
-			'  ConnectTimeout 15',
-			'  ServerAliveInterval 5',
-			'  ServerAliveCountMax 3',
-			'  LogLevel ERROR',
-		];
+		const common = [...sshClientOptions(clientKey, knownHosts), '  LogLevel ERROR'];
 		const sshConfig = path.join(dir, 'ssh_config');
 		await writeFile(
 			sshConfig,
