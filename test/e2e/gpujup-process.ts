@@ -2,7 +2,11 @@ import {spawn, type ChildProcess} from 'node:child_process';
 import {randomBytes} from 'node:crypto';
 import {fileURLToPath} from 'node:url';
 import {afterAll, beforeAll} from 'vitest';
-import {installFakeNvidiaSmi, type FakeNvidiaSmiConfig} from '../helpers/fake-nvidia-smi.js';
+import {
+	installFakeNvidiaSmi,
+	type FakeNvidiaSmi,
+	type FakeNvidiaSmiConfig,
+} from '../helpers/fake-nvidia-smi.js';
 import {startJupyter, type RunningJupyter} from '../helpers/jupyter.js';
 import {startLab, type Lab, type LabOptions} from '../helpers/openssh-lab.js';
 import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
@@ -177,33 +181,39 @@ export function labHostArgs(
 }
 
 /** What the e2e labs add to startLab's options. */
-export type E2eLabOptions = Omit<LabOptions, 'hostEnvPath'> & {
-	/** A replaying nvidia-smi on the GPU host's PATH (in a bin dir of its own), with this config. */
+export type E2eLabOptions = LabOptions & {
+	/**
+	 * A replaying nvidia-smi on the GPU host's PATH, with this config, in a bin dir of its own (the
+	 * lab's hostEnvPath: give one or the other).
+	 */
 	readonly nvidiaSmi?: FakeNvidiaSmiConfig;
 };
 
 /** Runs `cleanups` last first, and empties it. */
-async function undo(cleanups: Array<() => Promise<void>>): Promise<void> {
+export async function undo(cleanups: Array<() => Promise<void>>): Promise<void> {
 	while (cleanups.length > 0) await cleanups.pop()!();
 }
 
-/** startLab with {@link E2eLabOptions}; what to undo (the bin dir, then the lab) goes on `cleanups`. */
-async function startE2eLab(
+/**
+ * startLab with {@link E2eLabOptions}, and the fake nvidia-smi if one was asked for; what to undo
+ * (the bin dir, then the lab) goes on `cleanups`.
+ */
+export async function startE2eLab(
 	options: E2eLabOptions,
 	cleanups: Array<() => Promise<void>>,
-): Promise<Lab> {
+): Promise<{lab: Lab; nvidiaSmi: FakeNvidiaSmi | null}> {
 	const {nvidiaSmi, ...labOptions} = options;
 	if (nvidiaSmi === undefined) {
 		const lab = await startLab(labOptions);
 		cleanups.push(async () => lab.dispose());
-		return lab;
+		return {lab, nvidiaSmi: null};
 	}
-	const bin = await tempDir('gpujup-e2e-bin-');
+	const bin = await tempDir('fake-smi');
 	cleanups.push(async () => bin.dispose());
-	await installFakeNvidiaSmi(bin.path, nvidiaSmi);
+	const fake = await installFakeNvidiaSmi(bin.path, nvidiaSmi);
 	const lab = await startLab({...labOptions, hostEnvPath: bin.path});
 	cleanups.push(async () => lab.dispose());
-	return lab;
+	return {lab, nvidiaSmi: fake};
 }
 
 /** A lab whose GPU host runs a Jupyter started by hand (the seed's way: no `gpujup host`). */
@@ -221,7 +231,7 @@ export type LabWithJupyter = {
 export async function startLabWithJupyter(options: E2eLabOptions = {}): Promise<LabWithJupyter> {
 	const cleanups: Array<() => Promise<void>> = [];
 	try {
-		const lab = await startE2eLab(options, cleanups);
+		const {lab} = await startE2eLab(options, cleanups);
 		const notebooks = await tempDir('gpujup-hand-nb-');
 		cleanups.push(async () => notebooks.dispose());
 		const jupyterPort = await freePort();
@@ -285,7 +295,7 @@ export function hostLabHooks(dirPrefix: string, options: E2eLabOptions = {}): Ho
 	};
 	const cleanups: Array<() => Promise<void>> = [];
 	beforeAll(async () => {
-		fixture.lab = await startE2eLab({reverse: 'none', ...options}, cleanups);
+		fixture.lab = (await startE2eLab({reverse: 'none', ...options}, cleanups)).lab;
 		fixture.dir = await tempDir(dirPrefix);
 		fixture.jupyterPort = await freePort();
 	}, 240_000);

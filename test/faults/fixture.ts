@@ -10,12 +10,16 @@ import {
 	labChainFlags,
 	labHostArgs,
 	spawnGpujup,
+	startE2eLab,
+	undo,
+	type E2eLabOptions,
 	type GpujupProcess,
 	type JsonLine,
 } from '../e2e/gpujup-process.js';
 import {jupyterAnswers, startJupyter, type RunningJupyter} from '../helpers/jupyter.js';
-import {startLab, type Lab, type LabOptions} from '../helpers/openssh-lab.js';
-import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
+import type {FakeNvidiaSmi} from '../helpers/fake-nvidia-smi.js';
+import type {Lab} from '../helpers/openssh-lab.js';
+import {freePort, tempDir} from '../helpers/ports.js';
 import {waitFor} from '../helpers/wait-for.js';
 
 export {jupyterAnswers};
@@ -26,46 +30,45 @@ export type Chain = {
 	readonly jupyterPort: number;
 	readonly token: string;
 	readonly jupyter: RunningJupyter | undefined;
+	/** The fake nvidia-smi on the GPU host's PATH, where `lab.nvidiaSmi` asked for one. */
+	readonly nvidiaSmi: FakeNvidiaSmi | null;
 	/** Scratch dir of the test (notebooks, extra known_hosts files). */
 	readonly scratch: string;
 	dispose(): Promise<void>;
 };
 
 export async function startChain(
-	options: {lab?: LabOptions; jupyter?: boolean} = {},
+	options: {lab?: E2eLabOptions; jupyter?: boolean} = {},
 ): Promise<Chain> {
-	const lab = await startLab(options.lab);
-	let scratch: TempDir | undefined;
-	let jupyter: RunningJupyter | undefined;
-	const token = randomBytes(16).toString('hex');
+	const cleanups: Array<() => Promise<void>> = [];
 	try {
-		scratch = await tempDir('faults');
+		const {lab, nvidiaSmi} = await startE2eLab(options.lab ?? {}, cleanups);
+		const scratch = await tempDir('faults');
+		cleanups.push(async () => scratch.dispose());
+		const token = randomBytes(16).toString('hex');
 		const jupyterPort = await freePort();
+		let jupyter: RunningJupyter | undefined;
 		if (options.jupyter ?? true) {
-			jupyter = await startJupyter({
+			const started = await startJupyter({
 				port: jupyterPort,
 				token,
 				dir: scratch.path,
 				env: lab.gpuEnv(),
 			});
+			cleanups.push(async () => started.dispose());
+			jupyter = started;
 		}
-		const dir = scratch;
 		return {
 			lab,
 			jupyterPort,
 			token,
 			jupyter,
-			scratch: dir.path,
-			async dispose() {
-				await jupyter?.dispose();
-				await lab.dispose();
-				await dir.dispose();
-			},
+			nvidiaSmi,
+			scratch: scratch.path,
+			dispose: async () => undo(cleanups),
 		};
 	} catch (error: unknown) {
-		await jupyter?.dispose();
-		await lab.dispose();
-		await scratch?.dispose();
+		await undo(cleanups);
 		throw error;
 	}
 }

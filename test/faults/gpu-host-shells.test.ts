@@ -6,9 +6,8 @@
  */
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {runGpujup, type GpujupProcess} from '../e2e/gpujup-process.js';
-import {installFakeNvidiaSmi} from '../helpers/fake-nvidia-smi.js';
 import {samples} from '../helpers/nvidia-smi-samples.js';
-import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
+import {freePort} from '../helpers/ports.js';
 import {waitFor} from '../helpers/wait-for.js';
 import {
 	assertAlive,
@@ -30,14 +29,13 @@ const shells = [
 
 describe.each(shells)('a GPU host whose login shell is $shell', ({shell, whoami, version}) => {
 	let chain: Chain;
-	let bin: TempDir;
 	const procs: GpujupProcess[] = [];
 	let hostJupyterPort: number;
 
 	beforeAll(async () => {
-		bin = await tempDir('fake-smi');
-		await installFakeNvidiaSmi(bin.path, {captures: [samples.captures[0]]});
-		chain = await startChain({lab: {hostEnvPath: bin.path, gpuLoginShell: shell}});
+		chain = await startChain({
+			lab: {nvidiaSmi: {captures: [samples.captures[0]]}, gpuLoginShell: shell},
+		});
 		hostJupyterPort = await freePort();
 	}, 120_000);
 
@@ -48,7 +46,6 @@ describe.each(shells)('a GPU host whose login shell is $shell', ({shell, whoami,
 			chain.lab.gpuEnv(),
 		).catch(() => undefined);
 		await chain?.dispose();
-		await bin?.dispose();
 	}, 120_000);
 
 	it('is really that shell over ssh', async () => {

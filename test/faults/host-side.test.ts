@@ -4,9 +4,8 @@ import net from 'node:net';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {runGpujup} from '../e2e/gpujup-process.js';
 import {startFaultProxy, type FaultProxy} from '../helpers/fault-proxy.js';
-import {installFakeNvidiaSmi, type FakeNvidiaSmi} from '../helpers/fake-nvidia-smi.js';
 import {samples} from '../helpers/nvidia-smi-samples.js';
-import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
+import {freePort} from '../helpers/ports.js';
 import {waitFor} from '../helpers/wait-for.js';
 import {
 	connectArgs,
@@ -48,15 +47,11 @@ const serveBlob = async (body: Buffer): Promise<{port: number; close(): Promise<
 /** Faults that live on the machines rather than on the wire. */
 describe('gpujup connect with a hung nvidia-smi, a busy local port and a slow link', () => {
 	let chain: Chain;
-	let bin: TempDir;
-	let fake: FakeNvidiaSmi;
 	let proxy: FaultProxy;
 	let proxyHosts: string;
 
 	beforeAll(async () => {
-		bin = await tempDir('fake-smi');
-		fake = await installFakeNvidiaSmi(bin.path, {captures: [samples.captures[0]], mode: 'hang'});
-		chain = await startChain({lab: {hostEnvPath: bin.path}});
+		chain = await startChain({lab: {nvidiaSmi: {captures: [samples.captures[0]], mode: 'hang'}}});
 		proxy = await startFaultProxy({targetPort: chain.lab.relay.port});
 		proxyHosts = await proxyKnownHosts(chain.lab, chain.scratch, proxy.port);
 	});
@@ -64,7 +59,6 @@ describe('gpujup connect with a hung nvidia-smi, a busy local port and a slow li
 	afterAll(async () => {
 		await proxy?.dispose();
 		await chain?.dispose();
-		await bin?.dispose();
 	}, 240_000);
 
 	it('reports a hung nvidia-smi as a timeout while the hops stay ready, and leaves no fake behind', async () => {
@@ -93,7 +87,7 @@ describe('gpujup connect with a hung nvidia-smi, a busy local port and a slow li
 			});
 			expect(status.status).toBe(200);
 			// Hung samplers are killed at their deadline, not piled up (two long-lived ones at most).
-			await waitFor(async () => (await fake.pids()).length <= 2, {
+			await waitFor(async () => (await chain.nvidiaSmi!.pids()).length <= 2, {
 				timeoutMs: 30_000,
 				message: 'at most two fake nvidia-smi alive',
 			});
@@ -101,7 +95,7 @@ describe('gpujup connect with a hung nvidia-smi, a busy local port and a slow li
 			await stopGpujup(gpujup);
 		}
 		// Closing the channel kills the hung command on the GPU host.
-		await waitFor(async () => (await fake.pids()).length === 0, {
+		await waitFor(async () => (await chain.nvidiaSmi!.pids()).length === 0, {
 			timeoutMs: 30_000,
 			message: 'no fake nvidia-smi left after gpujup stopped',
 		});

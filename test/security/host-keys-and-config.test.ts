@@ -5,10 +5,9 @@ import {promisify} from 'node:util';
 import {afterAll, beforeAll, describe, expect, it} from 'vitest';
 import {hostCredentialsExitCode} from '../../source/core/exit-codes.js';
 import {runGpujup} from '../e2e/gpujup-process.js';
-import {installFakeNvidiaSmi} from '../helpers/fake-nvidia-smi.js';
 import {samples} from '../helpers/nvidia-smi-samples.js';
 import {startLab, type Lab} from '../helpers/openssh-lab.js';
-import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
+import {freePort} from '../helpers/ports.js';
 import {connectArgs, hostArgs, startChain, type Chain} from '../faults/fixture.js';
 
 const execFileP = promisify(execFile);
@@ -37,13 +36,10 @@ const exists = async (file: string) =>
 describe('host keys and ssh config', () => {
 	let chain: Chain;
 	let otherKey: string;
-	let bin: TempDir;
 
 	beforeAll(async () => {
 		// A GPU host with a (replaying) nvidia-smi, so that doctor can pass every step.
-		bin = await tempDir('fake-smi');
-		await installFakeNvidiaSmi(bin.path, {captures: [samples.captures[2]]});
-		chain = await startChain({lab: {hostEnvPath: bin.path}});
+		chain = await startChain({lab: {nvidiaSmi: {captures: [samples.captures[2]]}}});
 		const file = path.join(chain.scratch, 'impostor');
 		await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'impostor', '-f', file]);
 		// 'ssh-ed25519 AAAA…': what a man in the middle's key looks like.
@@ -52,7 +48,6 @@ describe('host keys and ssh config', () => {
 
 	afterAll(async () => {
 		await chain?.dispose();
-		await bin?.dispose();
 	});
 
 	/** A copy of the lab's known_hosts with `name`'s key swapped for the impostor's. */
