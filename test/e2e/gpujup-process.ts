@@ -313,6 +313,19 @@ export function hostLabHooks(dirPrefix: string, options: E2eLabOptions = {}): Ho
 	return fixture;
 }
 
+/** `hop`'s line saying it is ready again after a loss (reconnects ≥ 1), from line `from` on. */
+export async function waitForReconnect(
+	gpujup: GpujupProcess,
+	hop: string,
+	from: number,
+): Promise<JsonLine> {
+	return gpujup.waitForLine(
+		(l) =>
+			l.type === 'hop' && l.hop === hop && l.state === 'ready' && (l['reconnects'] as number) >= 1,
+		{timeoutMs: 90_000, from},
+	);
+}
+
 /**
  * After the link to the relay dropped (the lines from `from` on): the relay hop leaves ready, the
  * GPU host's hop is ready again with a reconnect, and Jupyter answers on `localPort` once more.
@@ -326,14 +339,7 @@ export async function waitForHealed(
 	await gpujup.waitForLine((l) => l.type === 'hop' && l.hop === 'relay' && l.state !== 'ready', {
 		from,
 	});
-	await gpujup.waitForLine(
-		(l) =>
-			l.type === 'hop' &&
-			l.hop === 'host' &&
-			l.state === 'ready' &&
-			(l['reconnects'] as number) >= 1,
-		{timeoutMs: 90_000, from},
-	);
+	await waitForReconnect(gpujup, 'host', from);
 	await waitFor(async () => {
 		const again = await fetch(`http://127.0.0.1:${localPort}/api/status`, {
 			headers: {authorization: `token ${token}`},

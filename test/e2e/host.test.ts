@@ -14,6 +14,7 @@ import {
 	spawnGpujup,
 	waitForUrl,
 	spawnLabConnect,
+	waitForReconnect,
 } from './gpujup-process.js';
 
 const execFileP = promisify(execFile);
@@ -142,14 +143,7 @@ describe('gpujup host', () => {
 		// The relay drops the tunnel's session: the port comes back.
 		const before = second.lines.length;
 		await fixture.lab.dropRelaySessions();
-		await second.waitForLine(
-			(l) =>
-				l.type === 'hop' &&
-				l.hop === 'reverse' &&
-				l.state === 'ready' &&
-				(l['reconnects'] as number) >= 1,
-			{timeoutMs: 90_000, from: before},
-		);
+		await waitForReconnect(second, 'reverse', before);
 		const echo = await waitFor(
 			async () => {
 				const result = await fixture.lab.ssh([
