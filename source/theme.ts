@@ -17,18 +17,31 @@ export type Theme = {
 	readonly dim: boolean;
 };
 
+const colourTheme: Theme = {
+	color: true,
+	good: 'green',
+	warn: 'yellow',
+	bad: 'red',
+	accent: 'cyan',
+	border: 'gray',
+	dim: true,
+};
+const plainTheme: Theme = {
+	color: false,
+	good: undefined,
+	warn: undefined,
+	bad: undefined,
+	accent: undefined,
+	border: undefined,
+	dim: false,
+};
+
+/**
+ * One object per choice, the same every frame: a new one would change the context's value and
+ * re-render every pane that reads it, memoised or not.
+ */
 export function makeTheme(color: boolean): Theme {
-	return color
-		? {color, good: 'green', warn: 'yellow', bad: 'red', accent: 'cyan', border: 'gray', dim: true}
-		: {
-				color,
-				good: undefined,
-				warn: undefined,
-				bad: undefined,
-				accent: undefined,
-				border: undefined,
-				dim: false,
-			};
+	return color ? colourTheme : plainTheme;
 }
 
 export const ThemeContext = createContext<Theme>(makeTheme(false));

@@ -1,3 +1,4 @@
+import {memo} from 'react';
 import {Box, Text} from 'ink';
 import type {Role} from '../core/app-state.js';
 import {footerItems, type FooterItem} from '../core/keymap.js';
@@ -11,7 +12,7 @@ type Props = {
 };
 
 /** ` r reconnect  j restart jupyter  …  ? help  q quit`, fitted to the width from the key table. */
-export function Footer({role, width, items}: Props) {
+export const Footer = memo(function Footer({role, width, items}: Props) {
 	const theme = useTheme();
 	const fitted = items ? {items, gap: '  '} : footerItems(role, width - 1);
 	return (
@@ -30,4 +31,4 @@ export function Footer({role, width, items}: Props) {
 			</Text>
 		</Box>
 	);
-}
+});

@@ -1,3 +1,4 @@
+import {memo} from 'react';
 import {Box} from 'ink';
 import {maskTokens} from '../core/events.js';
 import {textWidth, truncate} from '../core/format.js';
@@ -49,7 +50,11 @@ type Props = {
 	readonly hint?: string | null;
 };
 
-export function LogPane({
+/**
+ * Memoised, like the Footer: an idle dashboard redraws each second for the clock and the GPUs, and
+ * the log's props change only with a line, a scroll, a filter or a resize.
+ */
+export const LogPane = memo(function LogPane({
 	logs,
 	filter,
 	editing,
@@ -101,4 +106,4 @@ export function LogPane({
 			{body}
 		</Panel>
 	);
-}
+});
