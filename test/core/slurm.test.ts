@@ -231,6 +231,15 @@ describe('squeue --json', () => {
 		);
 		expect(pending('Priority', '')).toBe('Priority');
 		expect(pending('None', 'held by the admin')).toBe('held by the admin');
+		// Just after a submit slurmctld may have set the description but not yet the word (CI).
+		expect(
+			pending(
+				'None',
+				'Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority partitions',
+			),
+		).toBe(
+			'Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority partitions',
+		);
 	});
 
 	test('the newer number and state forms; other users and names filtered out here', () => {
