@@ -1,7 +1,6 @@
 import type {Config, RelayConfig} from '../config/types.js';
 import {sanitizeLine} from '../core/sanitize.js';
 import type {Commands} from '../core/view-commands.js';
-import {notifyTerminal} from '../services/desktop-notify.js';
 import {formatEvent, startJsonWriter} from '../services/json-writer.js';
 import {enterAlternateScreen, restoreTerminal} from '../services/terminal.js';
 import {shareInkOutputCaches} from '../services/workarounds/ink-output-cache.js';
@@ -11,13 +10,13 @@ import type {ConnectHandle} from '../wiring/connect.js';
 import {serveSession} from '../wiring/control.js';
 import type {AskerFactory} from '../wiring/ssh-options.js';
 import {createPromptAsker} from './asker.js';
-import {sessionCommands} from './session.js';
-
-const disposeDeadlineMs = 5000;
-
-function errorMessage(error: unknown): string {
-	return sanitizeLine(error instanceof Error ? error.message : String(error));
-}
+import {
+	disposeDeadlineMs,
+	errorMessage,
+	onQuitSignals,
+	ringOnNotifications,
+	sessionCommands,
+} from './session.js';
 
 /**
  * `gpujup A B …` / `[fleet.<alias>]`: the session shell of a fleet. Each GPU host is what a
@@ -72,18 +71,9 @@ export async function runFleetCommand(
 		);
 	}
 
-	const onSignal = () => {
+	const offSignals = onQuitSignals(() => {
 		void quit(0);
-	};
-
-	process.on('SIGINT', onSignal);
-	process.on('SIGTERM', onSignal);
-	process.on('SIGHUP', onSignal);
-	const offSignals = () => {
-		process.off('SIGINT', onSignal);
-		process.off('SIGTERM', onSignal);
-		process.off('SIGHUP', onSignal);
-	};
+	});
 
 	// One socket per host, claimed before anything starts: a second fleet for a host is refused.
 	const servers: Array<{dispose(): Promise<void> | void}> = [];
@@ -133,18 +123,8 @@ export async function runFleetCommand(
 			{exitOnCtrlC: false, maxFps: 10},
 		);
 		// A new notification of any host rings the terminal, its title naming the host.
-		for (const host of hosts) {
-			let seen = host.store.getSnapshot().notifySeq;
-			cleanups.push(
-				host.store.subscribe(() => {
-					const state = host.store.getSnapshot();
-					if (state.notifySeq === seen) return;
-					const fresh = state.notifications.slice(-(state.notifySeq - seen));
-					seen = state.notifySeq;
-					for (const note of fresh) notifyTerminal(`${host.name}: ${note.title}`, note.message);
-				}),
-			);
-		}
+		for (const host of hosts)
+			cleanups.push(ringOnNotifications(host.store, (title) => `${host.name}: ${title}`));
 	} else {
 		// Every host's writer on the one stdout: a host's lines carry its name.
 		process.stdout.setMaxListeners(0);

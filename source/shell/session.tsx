@@ -36,11 +36,40 @@ export type SessionOptions = {
 	readonly failedExitCode?: number;
 };
 
-const disposeDeadlineMs = 5000;
+/** How long a quit waits for the session to dispose before the process goes on to exit. */
+export const disposeDeadlineMs = 5000;
 
 /** An error's message for one line of the dashboard or stderr: it may carry remote text. */
-function errorMessage(error: unknown): string {
+export function errorMessage(error: unknown): string {
 	return sanitizeLine(error instanceof Error ? error.message : String(error));
+}
+
+/** Quits on SIGINT, SIGTERM and SIGHUP; returns the function that stops listening. */
+export function onQuitSignals(quit: () => void): () => void {
+	const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+	for (const signal of signals) process.on(signal, quit);
+	return () => {
+		for (const signal of signals) process.off(signal, quit);
+	};
+}
+
+/**
+ * Each new notification of the store rings the terminal and asks it for a desktop notification
+ * (OSC 9 / 777; the sequences move no cursor, so they can go between Ink's frames), its title as
+ * `title` makes it. Returns the unsubscribe.
+ */
+export function ringOnNotifications(
+	store: Store<AppState, AppAction>,
+	title: (title: string) => string = (text) => text,
+): () => void {
+	let seen = store.getSnapshot().notifySeq;
+	return store.subscribe(() => {
+		const state = store.getSnapshot();
+		if (state.notifySeq === seen) return;
+		const fresh = state.notifications.slice(-(state.notifySeq - seen));
+		seen = state.notifySeq;
+		for (const note of fresh) notifyTerminal(title(note.title), note.message);
+	});
 }
 
 /** What {@link sessionCommands} runs the dashboard's commands against. */
@@ -194,13 +223,9 @@ export async function runSession(options: SessionOptions): Promise<number> {
 		},
 	});
 
-	const onSignal = () => {
+	const offSignals = onQuitSignals(() => {
 		void quit(0);
-	};
-
-	process.on('SIGINT', onSignal);
-	process.on('SIGTERM', onSignal);
-	process.on('SIGHUP', onSignal);
+	});
 
 	// The socket first: a second gpujup for this profile is refused before it starts anything
 	// (no hop or forward events, no dashboard). Its handlers wait for the handle.
@@ -209,9 +234,7 @@ export async function runSession(options: SessionOptions): Promise<number> {
 		try {
 			server = await serveSession(config, options.socket, store, () => handle ?? null);
 		} catch (error) {
-			process.off('SIGINT', onSignal);
-			process.off('SIGTERM', onSignal);
-			process.off('SIGHUP', onSignal);
+			offSignals();
 			if (!tui)
 				process.stdout.write(
 					formatEvent({type: 'error', kind: 'closed', message: errorMessage(error)}),
@@ -238,16 +261,7 @@ export async function runSession(options: SessionOptions): Promise<number> {
 			// Updates come in bursts (a sample, then its processes): draw them as one frame.
 			maxFps: 10,
 		});
-		// A new notification rings the terminal and asks it for a desktop notification (OSC 9 / 777);
-		// the sequences move no cursor, so they can go between Ink's frames.
-		let seen = store.getSnapshot().notifySeq;
-		unsubscribeBell = store.subscribe(() => {
-			const state = store.getSnapshot();
-			if (state.notifySeq === seen) return;
-			const fresh = state.notifications.slice(-(state.notifySeq - seen));
-			seen = state.notifySeq;
-			for (const note of fresh) notifyTerminal(note.title, note.message);
-		});
+		unsubscribeBell = ringOnNotifications(store);
 	} else {
 		writer = startJsonWriter(store, process.stdout, {
 			// `gpujup --no-tui | head -1`: the reader left; end quietly with 0, as Unix tools do.
@@ -290,8 +304,6 @@ export async function runSession(options: SessionOptions): Promise<number> {
 	// Said where it outlives the dashboard: what the user must still do (a job left running).
 	for (const line of handle?.farewell?.() ?? [])
 		process.stderr.write(`gpujup: ${sanitizeLine(line)}\n`);
-	process.off('SIGINT', onSignal);
-	process.off('SIGTERM', onSignal);
-	process.off('SIGHUP', onSignal);
+	offSignals();
 	return code;
 }
