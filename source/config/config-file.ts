@@ -14,7 +14,7 @@ import {
 	escapeRegExp,
 	expandHome,
 	isTable,
-	nonEmpty,
+	flagOrVariable,
 	normalizeKey,
 } from './helpers.js';
 import {parseJumpEntry} from './ssh-chain.js';
@@ -36,20 +36,15 @@ export function configFileLocation(
 	env: NodeJS.ProcessEnv,
 	home: string,
 	cwd: string,
-): {path: string; explicit: {path: string; origin: string} | null} {
-	const explicit =
-		typeof flags.config === 'string'
-			? {path: flags.config, origin: '--config'}
-			: nonEmpty(env.GPUJUP_CONFIG)
-				? {path: env.GPUJUP_CONFIG ?? '', origin: 'GPUJUP_CONFIG'}
-				: null;
-	if (explicit && explicit.path === '') {
+): {path: string; explicit: {value: string; origin: string} | null} {
+	const explicit = flagOrVariable(flags.config, '--config', env, 'GPUJUP_CONFIG');
+	if (explicit && explicit.value === '') {
 		throw new ConfigError(`${explicit.origin}: expected a file path, got ""`);
 	}
 
 	const configHome = absoluteOrNull(env.XDG_CONFIG_HOME) ?? join(home, '.config');
 	const path = explicit
-		? resolve(cwd, expandHome(explicit.path, home))
+		? resolve(cwd, expandHome(explicit.value, home))
 		: join(configHome, 'gpujup', 'config.toml');
 	return {path, explicit};
 }
@@ -62,12 +57,7 @@ export function loadConfigFile(
 ): FileLayer | null {
 	const {path, explicit} = configFileLocation(flags, env, home, cwd);
 
-	const profileFlag =
-		typeof flags.profile === 'string'
-			? {name: flags.profile, origin: '--profile'}
-			: nonEmpty(env.GPUJUP_PROFILE)
-				? {name: env.GPUJUP_PROFILE ?? '', origin: 'GPUJUP_PROFILE'}
-				: null;
+	const profileFlag = flagOrVariable(flags.profile, '--profile', env, 'GPUJUP_PROFILE');
 
 	let text: string;
 	try {
@@ -77,7 +67,7 @@ export function loadConfigFile(
 		if (!explicit && code === 'ENOENT') {
 			if (profileFlag) {
 				throw new ConfigError(
-					`${profileFlag.origin}: no config file to read [profiles.${profileFlag.name}] from; create ${path} or pass --config FILE`,
+					`${profileFlag.origin}: no config file to read [profiles.${profileFlag.value}] from; create ${path} or pass --config FILE`,
 				);
 			}
 
@@ -142,21 +132,21 @@ export function loadConfigFile(
 				throw new ConfigError(`${origin}: expected a profile name, got ${show(value)}`);
 			}
 
-			selected = {name: value, origin};
+			selected = {value, origin};
 		}
 	}
 
 	if (selected) {
-		const table = (profiles as Record<string, unknown>)[selected.name];
+		const table = (profiles as Record<string, unknown>)[selected.value];
 		if (!isTable(table)) {
 			const names = Object.keys(profiles);
 			throw new ConfigError(
-				`${selected.origin}: no [profiles.${selected.name}] in ${path} (${names.length > 0 ? `it has: ${names.join(', ')}` : 'it has no profiles'})`,
+				`${selected.origin}: no [profiles.${selected.value}] in ${path} (${names.length > 0 ? `it has: ${names.join(', ')}` : 'it has no profiles'})`,
 			);
 		}
 
 		layer.profile = table;
-		layer.profileName = selected.name;
+		layer.profileName = selected.value;
 	}
 
 	return layer;

@@ -27,6 +27,21 @@ export function nonEmpty(value: string | undefined): string | undefined {
 	return value === undefined || value === '' ? undefined : value;
 }
 
+/**
+ * A setting read before the config file is (`--config`, `--profile`): the flag's string, else the
+ * variable when it is set and not empty, each with where it came from; null when neither gives it.
+ */
+export function flagOrVariable(
+	flag: unknown,
+	flagName: string,
+	env: NodeJS.ProcessEnv,
+	variable: string,
+): {value: string; origin: string} | null {
+	if (typeof flag === 'string') return {value: flag, origin: flagName};
+	const value = nonEmpty(env[variable]);
+	return value === undefined ? null : {value, origin: variable};
+}
+
 export function absoluteOrNull(value: string | undefined): string | null {
 	// The XDG spec says relative values are invalid and must be ignored.
 	return value && isAbsolute(value) ? value : null;
