@@ -1,7 +1,7 @@
 import type {Config, RelayConfig} from '../config/types.js';
 import {sanitizeLine} from '../core/sanitize.js';
 import type {Commands} from '../core/view-commands.js';
-import {formatEvent, startJsonWriter} from '../services/json-writer.js';
+import {startJsonWriter} from '../services/json-writer.js';
 import {enterAlternateScreen, restoreTerminal} from '../services/terminal.js';
 import {shareInkOutputCaches} from '../services/workarounds/ink-output-cache.js';
 import {offLogLines, sessionWorkarounds} from '../services/workarounds/index.js';
@@ -12,9 +12,9 @@ import type {AskerFactory} from '../wiring/ssh-options.js';
 import {createPromptAsker} from './asker.js';
 import {
 	disposeDeadlineMs,
-	errorMessage,
 	onQuitSignals,
 	ringOnNotifications,
+	sayStartFailed,
 	sessionCommands,
 } from './session.js';
 
@@ -92,11 +92,7 @@ export async function runFleetCommand(
 	} catch (error) {
 		offSignals();
 		await Promise.all(servers.map(async (server) => server.dispose()));
-		if (!tui)
-			process.stdout.write(
-				formatEvent({type: 'error', kind: 'closed', message: errorMessage(error)}),
-			);
-		process.stderr.write(`gpujup: ${errorMessage(error)}\n`);
+		sayStartFailed(error, tui);
 		return 1;
 	}
 
@@ -166,11 +162,7 @@ export async function runFleetCommand(
 		restoreTerminal();
 		for (const cleanup of cleanups) cleanup();
 		offSignals();
-		if (!tui)
-			process.stdout.write(
-				formatEvent({type: 'error', kind: 'closed', message: errorMessage(error)}),
-			);
-		process.stderr.write(`gpujup: ${errorMessage(error)}\n`);
+		sayStartFailed(error, tui);
 		return 1;
 	}
 

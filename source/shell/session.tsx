@@ -40,8 +40,20 @@ export type SessionOptions = {
 export const disposeDeadlineMs = 5000;
 
 /** An error's message for one line of the dashboard or stderr: it may carry remote text. */
-export function errorMessage(error: unknown): string {
+function errorMessage(error: unknown): string {
 	return sanitizeLine(error instanceof Error ? error.message : String(error));
+}
+
+/**
+ * A session that could not start, said where its reader looks: the `closed` error line under
+ * --no-tui, and stderr either way.
+ */
+export function sayStartFailed(error: unknown, tui: boolean): void {
+	if (!tui)
+		process.stdout.write(
+			formatEvent({type: 'error', kind: 'closed', message: errorMessage(error)}),
+		);
+	process.stderr.write(`gpujup: ${errorMessage(error)}\n`);
 }
 
 /** Quits on SIGINT, SIGTERM and SIGHUP; returns the function that stops listening. */
@@ -235,11 +247,7 @@ export async function runSession(options: SessionOptions): Promise<number> {
 			server = await serveSession(config, options.socket, store, () => handle ?? null);
 		} catch (error) {
 			offSignals();
-			if (!tui)
-				process.stdout.write(
-					formatEvent({type: 'error', kind: 'closed', message: errorMessage(error)}),
-				);
-			process.stderr.write(`gpujup: ${errorMessage(error)}\n`);
+			sayStartFailed(error, tui);
 			return 1;
 		}
 	}
