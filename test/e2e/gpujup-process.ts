@@ -7,7 +7,7 @@ import {
 	type FakeNvidiaSmi,
 	type FakeNvidiaSmiConfig,
 } from '../helpers/fake-nvidia-smi.js';
-import {startJupyter, type RunningJupyter} from '../helpers/jupyter.js';
+import {jupyterAnswers, startJupyter, type RunningJupyter} from '../helpers/jupyter.js';
 import {startLab, type Lab, type LabOptions} from '../helpers/openssh-lab.js';
 import {freePort, tempDir, type TempDir} from '../helpers/ports.js';
 import {waitFor} from '../helpers/wait-for.js';
@@ -340,12 +340,7 @@ export async function waitForHealed(
 		from,
 	});
 	await waitForReconnect(gpujup, 'host', from);
-	await waitFor(async () => {
-		const again = await fetch(`http://127.0.0.1:${localPort}/api/status`, {
-			headers: {authorization: `token ${token}`},
-		}).catch(() => null);
-		return again?.status === 200;
-	});
+	await waitFor(async () => jupyterAnswers(localPort, token));
 }
 
 /** `gpujup url` in `env`, asked until it answers; the URL it prints. */
