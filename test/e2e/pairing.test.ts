@@ -88,6 +88,15 @@ describe('pairing', () => {
 		);
 		expect(cut.code).toBe(2);
 		expect(cut.stderr).toMatch(/missing host-user, jupyter-port, relay-key, host-key.*quote it/i);
+		// A config whose `profiles` is a TOML date, not a table: refused, the file left as it was.
+		const dated = path.join(fixture.lab.home, 'dated.toml');
+		await writeFile(dated, 'profiles = 1979-05-27\n', {mode: 0o600});
+		const onDate = await runGpujup(['pair', pairing, '--config', dated], fixture.lab.env());
+		expect(onDate.code).toBe(2);
+		expect(onDate.stderr).toMatch(
+			/"profiles" is not a table of \[profiles\.NAME\]; nothing was written/,
+		);
+		expect(await readFile(dated, 'utf8')).toBe('profiles = 1979-05-27\n');
 		const wrote = await runGpujup(['pair', pairing], fixture.lab.env());
 		expect(wrote.code, wrote.stderr).toBe(0);
 		expect(wrote.stdout).toContain('gpujup --profile 127.0.0.1');
