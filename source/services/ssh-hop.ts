@@ -23,6 +23,7 @@ import type {WorkaroundObject} from '../core/events.js';
 import {pinnedHostKeyAlgorithms} from '../core/pins.js';
 import type {ClassifiedError, HopName, HopState, HopStatus} from '../core/types.js';
 import {onClockJump} from './clock-watch.js';
+import {coalesceWrites} from './coalesced-writes.js';
 import {verifyHostKey, type HostKeyCheckOptions, type HostKeyVerified} from './host-key-check.js';
 import {KeepaliveWatchdog} from './keepalive-watchdog.js';
 import {loadKnownHosts} from './known-hosts-file.js';
@@ -545,6 +546,9 @@ export class SshHop extends EventEmitter<SshHopEvents> {
 					// The second hop's whole SSH stream rides this channel: a wider window keeps
 					// the pipe full (see workarounds/ssh2-window.ts).
 					widenChannelWindow(channel);
+					// ssh2's packets of one turn as one CHANNEL_DATA: the relay's sshd (Nagle on)
+					// would hold a second small one for the first's delayed ACK.
+					coalesceWrites(channel);
 					resolve(channel);
 				});
 			} catch (error) {
