@@ -8,5 +8,8 @@
 // React and Ink run their development builds unless told otherwise: several times the CPU and
 // memory of an idle dashboard. This must happen before they load, hence the dynamic import.
 // (NODE_ENV=test, as a test runner sets it, still gets the build users run.)
+// gpujup.cjs is source/main.tsx and what it loads, bundled by the build (rolldown.config.js).
+import {createRequire} from 'node:module';
+
 if (process.env['NODE_ENV'] !== 'development') process.env['NODE_ENV'] = 'production';
-await import('./source/main.js');
+createRequire(import.meta.url)('./gpujup.cjs');

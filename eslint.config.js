@@ -11,6 +11,15 @@ function layer(files, above, message) {
 	};
 }
 
+/** The view's modules, as the shell and the commands would name them. */
+const viewModules = [
+	'../dashboard.js',
+	'../app.js',
+	'../fleet-app.js',
+	'../components/*',
+	'../hooks/*',
+];
+
 export default tseslint.config(
 	{ignores: ['dist/**', 'dist-bench/**', 'node_modules/**', 'media/**']},
 	js.configs.recommended,
@@ -70,12 +79,19 @@ export default tseslint.config(
 	),
 	layer(
 		['source/wiring/**/*.ts', 'source/demo/**/*.ts'],
-		['../commands/*', '../shell/*', '../app.js', '../components/*', '../hooks/*'],
+		['../commands/*', '../shell/*', ...viewModules],
 		'the wiring builds services into a session; the shell, commands and the view sit above it',
 	),
+	// The view is its own bundle (rolldown.config.js), an ES module because Ink is: the shell and
+	// the commands reach it only by `await import('../dashboard.js')`, never by a static import.
 	layer(
 		['source/shell/**/*.{ts,tsx}'],
-		['../commands/*', '../main.js'],
-		'the shell runs the session a command built; commands and main sit above it',
+		['../commands/*', '../main.js', ...viewModules],
+		"the shell runs the session a command built (commands and main sit above it); the view loads only by `await import('../dashboard.js')`",
+	),
+	layer(
+		['source/commands/**/*.ts'],
+		viewModules,
+		"the view loads only by `await import('../dashboard.js')`, where a dashboard is drawn",
 	),
 );

@@ -243,7 +243,7 @@ async function kernelTable(
 	kernels: readonly KernelObject[],
 	gpus: ReadonlyArray<{readonly index: number; readonly uuid: string}>,
 ): Promise<string> {
-	const {notebookLines} = await import('../components/notebooks-pane.js');
+	const {notebookLines} = await import('../dashboard.js');
 	// The table reads a GPU's index and uuid only.
 	const known = gpus.map((gpu) => ({...gpu}) as unknown as GpuInfo);
 	return notebookLines(kernels.map(kernelStatusOf), known, Date.now(), 120, -1)

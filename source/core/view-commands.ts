@@ -2,7 +2,7 @@ import type {KernelAction} from './kernels.js';
 
 /**
  * The side effects the dashboard asks for: the view calls them, the session shell
- * (shell/session.tsx) runs them. A type only, so neither side imports the other.
+ * (shell/session.ts) runs them. A type only, so neither side imports the other.
  */
 export type Commands = {
 	reconnect(): void;

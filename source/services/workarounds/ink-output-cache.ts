@@ -21,6 +21,8 @@
  * The probe draws a small scene with both get()s and uses the row get() only when they agree;
  * when the Output's shape changed, Ink renders as shipped (each frame measures afresh).
  */
+import {createRequire} from 'node:module';
+import {pathToFileURL} from 'node:url';
 import type {WorkaroundObject} from '../../core/events.js';
 
 export const name = 'ink-output-cache';
@@ -303,7 +305,8 @@ async function loadTokenizer(): Promise<AnsiTokenize> {
 let applied: WorkaroundObject | undefined;
 
 async function loadOutputClass(): Promise<unknown> {
-	const entry = import.meta.resolve('ink');
+	// Resolved as a CommonJS module would (the built CLI is one); Ink's exports allow it.
+	const entry = pathToFileURL(createRequire(import.meta.url).resolve('ink'));
 	const module = (await import(new URL('output.js', entry).href)) as {default?: unknown};
 	return module.default;
 }

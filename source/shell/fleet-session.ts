@@ -99,25 +99,22 @@ export async function runFleetCommand(
 	const cleanups: Array<() => void> = [];
 	let ink: {unmount(): void} | undefined;
 	if (tui) {
-		const [{render}, {FleetApp}] = await Promise.all([import('ink'), import('../fleet-app.js')]);
+		const {drawFleetDashboard} = await import('../dashboard.js');
 		const inkCache = offLogLines([await shareInkOutputCaches()]);
 		if (inkCache.length > 0)
 			for (const host of hosts) host.store.dispatch({type: 'log', lines: inkCache});
 		enterAlternateScreen();
-		ink = render(
-			<FleetApp
-				hosts={hosts.map((host) => ({
-					name: host.name,
-					store: host.store,
-					commands: commands.get(host.name)!,
-				}))}
-				quit={() => {
-					void quit(0);
-				}}
-				frameMs={1000}
-			/>,
-			{exitOnCtrlC: false, maxFps: 10},
-		);
+		ink = drawFleetDashboard({
+			hosts: hosts.map((host) => ({
+				name: host.name,
+				store: host.store,
+				commands: commands.get(host.name)!,
+			})),
+			quit() {
+				void quit(0);
+			},
+			frameMs: 1000,
+		});
 		// A new notification of any host rings the terminal, its title naming the host.
 		for (const host of hosts)
 			cleanups.push(ringOnNotifications(host.store, (title) => `${host.name}: ${title}`));

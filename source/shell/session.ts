@@ -96,7 +96,7 @@ export type SessionCommandsOptions = {
 
 /**
  * The dashboard's commands for one session's store and handle: what each key does, with its
- * notice in the header. A fleet builds one set per GPU host (shell/fleet-session.tsx).
+ * notice in the header. A fleet builds one set per GPU host (shell/fleet-session.ts).
  */
 export function sessionCommands(options: SessionCommandsOptions): Commands {
 	const {config, store, handle, prompts, quit} = options;
@@ -258,17 +258,13 @@ export async function runSession(options: SessionOptions): Promise<number> {
 	let unsubscribeBell: (() => void) | undefined;
 	if (tui) {
 		// Ink and React only for the dashboard: `--no-tui` (systemd, scripts) starts faster without.
-		const [{render}, {App}] = await Promise.all([import('ink'), import('../app.js')]);
+		const {drawDashboard} = await import('../dashboard.js');
 		const inkCache = offLogLines([await shareInkOutputCaches()]);
 		if (inkCache.length > 0) store.dispatch({type: 'log', lines: inkCache});
 		enterAlternateScreen();
 		// A GPU sample, its processes, a hop's RTT and Jupyter's status come at their own times: one
 		// frame a second draws them together (a key is still drawn at once).
-		ink = render(<App store={store} commands={commands} frameMs={1000} />, {
-			exitOnCtrlC: false,
-			// Updates come in bursts (a sample, then its processes): draw them as one frame.
-			maxFps: 10,
-		});
+		ink = drawDashboard({store, commands, frameMs: 1000});
 		unsubscribeBell = ringOnNotifications(store);
 	} else {
 		writer = startJsonWriter(store, process.stdout, {
