@@ -3,8 +3,11 @@ import {sanitizeLine} from '../core/sanitize.js';
 import type {Commands} from '../core/view-commands.js';
 import {startJsonWriter} from '../services/json-writer.js';
 import {enterAlternateScreen, restoreTerminal} from '../services/terminal.js';
-import {shareInkOutputCaches} from '../services/workarounds/ink-output-cache.js';
-import {offLogLines, sessionWorkarounds} from '../services/workarounds/index.js';
+import {
+	offLogLines,
+	reportInkWorkarounds,
+	sessionWorkarounds,
+} from '../services/workarounds/index.js';
 import {fleetHosts, fleetSocketPath, runFleet, type FleetHandle} from '../wiring/fleet.js';
 import type {ConnectHandle} from '../wiring/connect.js';
 import {serveSession} from '../wiring/control.js';
@@ -99,8 +102,9 @@ export async function runFleetCommand(
 	const cleanups: Array<() => void> = [];
 	let ink: {unmount(): void} | undefined;
 	if (tui) {
-		const {drawFleetDashboard} = await import('../dashboard.js');
-		const inkCache = offLogLines([await shareInkOutputCaches()]);
+		const {drawFleetDashboard, fenceInk, inkWorkaroundsInUse} = await import('../dashboard.js');
+		const inkCache = offLogLines(await fenceInk());
+		reportInkWorkarounds(inkWorkaroundsInUse);
 		if (inkCache.length > 0)
 			for (const host of hosts) host.store.dispatch({type: 'log', lines: inkCache});
 		enterAlternateScreen();

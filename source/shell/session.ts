@@ -9,8 +9,11 @@ import {copyToClipboard} from '../services/clipboard.js';
 import {notifyTerminal} from '../services/desktop-notify.js';
 import {formatEvent, startJsonWriter} from '../services/json-writer.js';
 import {tildify} from '../services/ssh-auth.js';
-import {shareInkOutputCaches} from '../services/workarounds/ink-output-cache.js';
-import {offLogLines, sessionWorkarounds} from '../services/workarounds/index.js';
+import {
+	offLogLines,
+	reportInkWorkarounds,
+	sessionWorkarounds,
+} from '../services/workarounds/index.js';
 import {enterAlternateScreen, restoreTerminal} from '../services/terminal.js';
 import {serveSession} from '../wiring/control.js';
 import {profileDir, type AskerFactory} from '../wiring/ssh-options.js';
@@ -258,8 +261,9 @@ export async function runSession(options: SessionOptions): Promise<number> {
 	let unsubscribeBell: (() => void) | undefined;
 	if (tui) {
 		// Ink and React only for the dashboard: `--no-tui` (systemd, scripts) starts faster without.
-		const {drawDashboard} = await import('../dashboard.js');
-		const inkCache = offLogLines([await shareInkOutputCaches()]);
+		const {drawDashboard, fenceInk, inkWorkaroundsInUse} = await import('../dashboard.js');
+		const inkCache = offLogLines(await fenceInk());
+		reportInkWorkarounds(inkWorkaroundsInUse);
 		if (inkCache.length > 0) store.dispatch({type: 'log', lines: inkCache});
 		enterAlternateScreen();
 		// A GPU sample, its processes, a hop's RTT and Jupyter's status come at their own times: one

@@ -54,6 +54,7 @@ describe('gpujup connect against OpenSSH and Jupyter', () => {
 				['ssh2-window', true],
 				['ssh2-ping', true],
 				['ink-output-cache', false],
+				['ink-widest-line', false],
 				['ssh2-demo-server', true],
 			]);
 			expect(live.stdout.trim().split('\n')).toHaveLength(1);
@@ -96,11 +97,13 @@ describe('gpujup connect against OpenSSH and Jupyter', () => {
 				}
 			).workarounds,
 		).toEqual(
-			['ssh2-window', 'ssh2-ping', 'ink-output-cache', 'ssh2-demo-server'].map((name) => ({
-				name,
-				active: true,
-				detail: expect.any(String) as unknown,
-			})),
+			['ssh2-window', 'ssh2-ping', 'ink-output-cache', 'ink-widest-line', 'ssh2-demo-server'].map(
+				(name) => ({
+					name,
+					active: true,
+					detail: expect.any(String) as unknown,
+				}),
+			),
 		);
 		expect(object.ok).toBe(true);
 		expect(result.code).toBe(0);

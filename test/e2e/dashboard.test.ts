@@ -136,6 +136,24 @@ describe('dashboard in tmux, with gpujup host on the GPU host', () => {
 			expect(screen).toMatch(/pid \d+ {2}up (\d+s|–) {2}restarts 1/);
 			const status = await runGpujup(['status', '--json'], lab.gpuEnv());
 			expect((JSON.parse(status.stdout) as {jupyter: {pid: number}}).jupyter.pid).toBe(secondPid);
+			// Ink's workarounds as the drawing Ink has them (the dashboard bundle's own copy), in the
+			// laptop's status; the headless host draws none.
+			const inkWorkarounds = async (env: NodeJS.ProcessEnv) =>
+				(
+					JSON.parse((await runGpujup(['status', '--json'], env)).stdout) as {
+						workarounds: Array<{name: string; active: boolean}>;
+					}
+				).workarounds
+					.filter((w) => w.name.startsWith('ink-'))
+					.map((w) => [w.name, w.active]);
+			expect(await inkWorkarounds(lab.env())).toEqual([
+				['ink-output-cache', true],
+				['ink-widest-line', true],
+			]);
+			expect(await inkWorkarounds(lab.gpuEnv())).toEqual([
+				['ink-output-cache', false],
+				['ink-widest-line', false],
+			]);
 			screen = await tmux.waitForScreen(
 				(now) => (now.match(startupLine) ?? []).length > startupsBefore,
 				{timeoutMs: 60_000, what: 'the restarted Jupyter’s startup lines in the log pane'},

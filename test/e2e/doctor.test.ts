@@ -38,7 +38,13 @@ describe('gpujup doctor against OpenSSH', () => {
 		const result = await runGpujup(args(), lab.env());
 		expect(result.stdout).toContain('all checks passed');
 		// Each dependency workaround, active on this install, before the verdict line.
-		for (const name of ['ssh2-window', 'ssh2-ping', 'ink-output-cache', 'ssh2-demo-server'])
+		for (const name of [
+			'ssh2-window',
+			'ssh2-ping',
+			'ink-output-cache',
+			'ink-widest-line',
+			'ssh2-demo-server',
+		])
 			expect(result.stdout).toMatch(new RegExp(`^  active ${name} +\\S`, 'm'));
 		expect(result.stdout.trimEnd().split('\n').at(-1)).toBe('all checks passed');
 		expect(result.stdout).toMatch(new RegExp(`✓ nvidia-smi\\s+1 GPU: ${samples.desktop.name}`));

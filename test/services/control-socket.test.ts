@@ -97,6 +97,7 @@ describe('control socket', () => {
 			expect.objectContaining({name: 'ssh2-window', active: true}),
 			expect.objectContaining({name: 'ssh2-ping', active: true}),
 			expect.objectContaining({name: 'ink-output-cache', active: false}),
+			expect.objectContaining({name: 'ink-widest-line', active: false}),
 			expect.objectContaining({name: 'ssh2-demo-server', active: true}),
 		]);
 		expect(await requestControl(socketPath, 'token')).toEqual({token: 'f'.repeat(48), port: 19508});

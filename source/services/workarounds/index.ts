@@ -5,6 +5,7 @@
  */
 import type {WorkaroundObject} from '../../core/events.js';
 import * as inkOutputCache from './ink-output-cache.js';
+import * as inkWidestLine from './ink-widest-line.js';
 import * as ssh2DemoServer from './ssh2-demo-server.js';
 import * as ssh2Ping from './ssh2-ping.js';
 import * as ssh2Window from './ssh2-window.js';
@@ -15,19 +16,31 @@ export async function probeWorkarounds(): Promise<WorkaroundObject[]> {
 		ssh2Window.probe(),
 		ssh2Ping.probe(),
 		await inkOutputCache.probe(),
+		inkWidestLine.probe(),
 		ssh2DemoServer.probe(),
 	];
 }
 
+/** Ink's workarounds as the dashboard's bundle has them (its own copy of Ink and of them). */
+let dashboardInk: (() => WorkaroundObject[]) | null = null;
+
+/** The drawn dashboard's Ink workarounds, for workaroundsInUse (dashboard.tsx, through the shell). */
+export function reportInkWorkarounds(inUse: () => WorkaroundObject[]): void {
+	dashboardInk = inUse;
+}
+
 /**
  * The workarounds as this running process has them (its `status` reply): the ssh2 ones as probed,
- * Ink's only once a dashboard applied it. Loads nothing new.
+ * Ink's only once a dashboard applied them. Loads nothing new.
  */
 export function workaroundsInUse(): WorkaroundObject[] {
 	return [
 		ssh2Window.probe(),
 		ssh2Ping.probe(),
-		inkOutputCache.inkOutputCacheStatus(),
+		...(dashboardInk?.() ?? [
+			inkOutputCache.inkOutputCacheStatus(),
+			inkWidestLine.inkWidestLineStatus(),
+		]),
 		ssh2DemoServer.probe(),
 	];
 }

@@ -374,11 +374,12 @@ export function inkOutputCacheStatus(): WorkaroundObject {
 
 /**
  * Shares Ink's caches across frames, and reuses unchanged rows, when the probe finds Ink as
- * expected; says what it did.
+ * expected; says what it did. `InkOutput`: the Output class of the Ink that draws (the dashboard
+ * bundle's own copy); by default the one in node_modules.
  */
-export async function shareInkOutputCaches(): Promise<WorkaroundObject> {
+export async function shareInkOutputCaches(InkOutput?: unknown): Promise<WorkaroundObject> {
 	if (applied) return applied;
-	const Output = await loadOutputClass().catch(() => undefined);
+	const Output = InkOutput ?? (await loadOutputClass().catch(() => undefined));
 	const {verdict, get: rowGet} = await examine(Output);
 	applied = verdict;
 	if (!verdict.active) return verdict;
