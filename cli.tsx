@@ -6,7 +6,7 @@
 // full mark-compact every ~7 s to shrink a heap that does not grow (bench idle row, quiet machine:
 // 2.9-3.3 % of a core with it, 1.9-2.4 % without; RSS 91-94 vs 94-97 MB).
 // React and Ink run their development builds unless told otherwise: several times the CPU and
-// memory of an idle dashboard. This must happen before they load, hence the dynamic import.
+// memory of an idle dashboard. This must happen before they load, hence main is loaded after it.
 // (NODE_ENV=test, as a test runner sets it, still gets the build users run.)
 // gpujup.cjs is source/main.tsx and what it loads, bundled by the build (rolldown.config.js).
 import {createRequire} from 'node:module';

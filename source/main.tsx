@@ -62,8 +62,10 @@ async function run(config: Config): Promise<number> {
 	}
 }
 
-/** Parse, run one command, exit with its code. A function, not top-level await: the build bundles
- * this as CommonJS (package.json, build), whose start-up is the faster one. */
+/**
+ * Parse, run one command, exit with its code. A function, not top-level await: the build bundles
+ * this as CommonJS (rolldown.config.js), whose start-up is the faster one.
+ */
 async function main(): Promise<void> {
 	try {
 		const result = parseCli(process.argv.slice(2), process.env, {

@@ -3,11 +3,7 @@ import {sanitizeLine} from '../core/sanitize.js';
 import type {Commands} from '../core/view-commands.js';
 import {startJsonWriter} from '../services/json-writer.js';
 import {enterAlternateScreen, restoreTerminal} from '../services/terminal.js';
-import {
-	offLogLines,
-	reportInkWorkarounds,
-	sessionWorkarounds,
-} from '../services/workarounds/index.js';
+import {offLogLines, sessionWorkarounds} from '../services/workarounds/index.js';
 import {fleetHosts, fleetSocketPath, runFleet, type FleetHandle} from '../wiring/fleet.js';
 import type {ConnectHandle} from '../wiring/connect.js';
 import {serveSession} from '../wiring/control.js';
@@ -15,6 +11,7 @@ import type {AskerFactory} from '../wiring/ssh-options.js';
 import {createPromptAsker} from './asker.js';
 import {
 	disposeDeadlineMs,
+	loadDashboard,
 	onQuitSignals,
 	ringOnNotifications,
 	sayStartFailed,
@@ -102,11 +99,9 @@ export async function runFleetCommand(
 	const cleanups: Array<() => void> = [];
 	let ink: {unmount(): void} | undefined;
 	if (tui) {
-		const {drawFleetDashboard, fenceInk, inkWorkaroundsInUse} = await import('../dashboard.js');
-		const inkCache = offLogLines(await fenceInk());
-		reportInkWorkarounds(inkWorkaroundsInUse);
-		if (inkCache.length > 0)
-			for (const host of hosts) host.store.dispatch({type: 'log', lines: inkCache});
+		const {drawFleetDashboard, offLines} = await loadDashboard();
+		if (offLines.length > 0)
+			for (const host of hosts) host.store.dispatch({type: 'log', lines: offLines});
 		enterAlternateScreen();
 		ink = drawFleetDashboard({
 			hosts: hosts.map((host) => ({

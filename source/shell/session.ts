@@ -59,6 +59,17 @@ export function sayStartFailed(error: unknown, tui: boolean): void {
 	process.stderr.write(`gpujup: ${errorMessage(error)}\n`);
 }
 
+/**
+ * The dashboard's module (Ink and React, loaded only to draw), with Ink's workarounds applied to
+ * its Ink and reported for `status`; `offLines`: the log lines of those found off.
+ */
+export async function loadDashboard() {
+	const dashboard = await import('../dashboard.js');
+	const offLines = offLogLines(await dashboard.fenceInk());
+	reportInkWorkarounds(dashboard.inkWorkaroundsInUse);
+	return {...dashboard, offLines};
+}
+
 /** Quits on SIGINT, SIGTERM and SIGHUP; returns the function that stops listening. */
 export function onQuitSignals(quit: () => void): () => void {
 	const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -261,10 +272,8 @@ export async function runSession(options: SessionOptions): Promise<number> {
 	let unsubscribeBell: (() => void) | undefined;
 	if (tui) {
 		// Ink and React only for the dashboard: `--no-tui` (systemd, scripts) starts faster without.
-		const {drawDashboard, fenceInk, inkWorkaroundsInUse} = await import('../dashboard.js');
-		const inkCache = offLogLines(await fenceInk());
-		reportInkWorkarounds(inkWorkaroundsInUse);
-		if (inkCache.length > 0) store.dispatch({type: 'log', lines: inkCache});
+		const {drawDashboard, offLines} = await loadDashboard();
+		if (offLines.length > 0) store.dispatch({type: 'log', lines: offLines});
 		enterAlternateScreen();
 		// A GPU sample, its processes, a hop's RTT and Jupyter's status come at their own times: one
 		// frame a second draws them together (a key is still drawn at once).
