@@ -5,11 +5,9 @@
 // No memory reducer: an idle dashboard allocates so little that V8 takes it for idle and runs a
 // full mark-compact every ~7 s to shrink a heap that does not grow (bench idle row, quiet machine:
 // 2.9-3.3 % of a core with it, 1.9-2.4 % without; RSS 91-94 vs 94-97 MB).
-// React and Ink run their development builds unless told otherwise: several times the CPU and
-// memory of an idle dashboard. This must happen before they load, hence main is loaded after it.
-// (NODE_ENV=test, as a test runner sets it, still gets the build users run.)
-// gpujup.cjs is source/main.tsx and what it loads, bundled by the build (rolldown.config.js).
+// gpujup.cjs is source/main.tsx and what it loads, bundled by the build (rolldown.config.js);
+// the dashboard's bundle has React and Ink in their production builds whatever NODE_ENV says
+// (their development builds cost several times the CPU and memory of an idle dashboard).
 import {createRequire} from 'node:module';
 
-if (process.env['NODE_ENV'] !== 'development') process.env['NODE_ENV'] = 'production';
 createRequire(import.meta.url)('./gpujup.cjs');

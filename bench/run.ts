@@ -71,8 +71,22 @@ async function main(): Promise<void> {
 		runs: options.runs,
 		quick: options.quick,
 		sizes: options.quick
-			? {loopback: 32e6, shaped: 8e6, far: 32e6, cells: 20, idleSeconds: 8}
-			: {loopback: 128e6, shaped: 24e6, far: 96e6, cells: 50, idleSeconds: 20},
+			? {
+					loopback: 32e6,
+					shaped: 8e6,
+					far: 32e6,
+					cells: 20,
+					idleSeconds: 8,
+					idleSteadyFromSeconds: 30,
+				}
+			: {
+					loopback: 128e6,
+					shaped: 24e6,
+					far: 96e6,
+					cells: 50,
+					idleSeconds: 20,
+					idleSteadyFromSeconds: 60,
+				},
 	};
 	if (!existsSync(cli)) throw new Error(`bench: ${cli} is missing; run npm run build`);
 
