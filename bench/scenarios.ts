@@ -423,26 +423,70 @@ async function idleCost(
 	};
 }
 
-type IdleCost = Awaited<ReturnType<typeof idleCost>>;
+/** What the idle rows of one scenario name, and the targets they are read against. */
+type IdleSubject = {
+	/** `dashboard`, `fleet`. */
+	readonly name: string;
+	/** `4 GPUs at 1 Hz`. */
+	readonly load: string;
+	readonly cpuTarget: string;
+	readonly rssTarget: string;
+	/** GPU hosts sampled, each one nvidia-smi per sample in systeminformation's way. */
+	readonly hosts: number;
+};
 
 /**
- * Two idle windows of a dashboard that just showed its GPUs: the first, from 3 s on, while V8 is
- * still optimizing what a frame runs (its worker thread compiles most of the time then), and the
- * steady one from `idleSteadyFromSeconds` on, which is what a dashboard left open costs. RSS is
- * the most of either.
+ * The idle rows of a dashboard that just showed its GPUs, from two windows: the first, from 3 s
+ * on, while V8 is still optimizing what a frame runs (its worker thread compiles most of the time
+ * then), and the steady one from `idleSteadyFromSeconds` on, which is what a dashboard left open
+ * costs. RSS is the most of either; nvidia-smi starts are the steady window's.
  */
-async function idleWindows(
+async function idleRows(
 	pid: number,
 	s: Settings,
 	smiLog: string,
-): Promise<{first: IdleCost; steady: IdleCost; rssMb: number}> {
+	subject: IdleSubject,
+): Promise<Row[]> {
 	const shown = Date.now();
 	await new Promise((resolve) => setTimeout(resolve, 3000));
 	const first = await idleCost(pid, s.sizes.idleSeconds, smiLog);
 	const steadyAt = shown + s.sizes.idleSteadyFromSeconds * 1000;
 	await new Promise((resolve) => setTimeout(resolve, Math.max(0, steadyAt - Date.now())));
 	const steady = await idleCost(pid, s.sizes.idleSeconds, smiLog);
-	return {first, steady, rssMb: Math.max(first.rssMb, steady.rssMb)};
+	const {name, load, hosts} = subject;
+	return [
+		{
+			what: `${name} idle CPU, ${load}, steady (% of one core, ${Math.round(steady.seconds)} s from ${s.sizes.idleSteadyFromSeconds} s on)`,
+			gpujup: fmt(steady.cpu, 2),
+			anchor: '—',
+			ratio: '—',
+			target: subject.cpuTarget,
+		},
+		{
+			what: `${name} idle CPU in its first ${Math.round(first.seconds)} s (V8 still optimizing)`,
+			gpujup: fmt(first.cpu, 2),
+			anchor: '—',
+			ratio: '—',
+			target: '—',
+		},
+		{
+			what: `${name} RSS (MB, max over both windows)`,
+			gpujup: fmt(Math.max(first.rssMb, steady.rssMb), 0),
+			anchor: '—',
+			ratio: '—',
+			target: subject.rssTarget,
+		},
+		{
+			what:
+				hosts === 1
+					? 'nvidia-smi started on the GPU host during the steady window'
+					: `nvidia-smi started on the GPU hosts during the steady window (${hosts} hosts)`,
+			gpujup: String(steady.smiStarted),
+			anchor: `${Math.round(steady.seconds * 1.5 * hosts)} (one per sample, as systeminformation)`,
+			ratio: '—',
+			target: 'long-lived: ≈ 0',
+		},
+	];
 }
 
 /** The pid the tmux pane's `sh` wrote before it exec'd the dashboard. */
@@ -472,37 +516,14 @@ async function idle(b: BenchLab, s: Settings): Promise<Row[]> {
 			await tmux.waitForText(samples.desktop.model, 120_000).catch(async () => {
 				throw new Error(`dashboard never showed the GPUs:\n${await tmux.capture()}`);
 			});
-			const {first, steady, rssMb} = await idleWindows(pid, s, smiLog);
-			const {smiStarted, seconds} = steady;
 			rows.push(
-				{
-					what: `dashboard idle CPU, 4 GPUs at 1 Hz, steady (% of one core, ${Math.round(seconds)} s from ${s.sizes.idleSteadyFromSeconds} s on)`,
-					gpujup: fmt(steady.cpu, 2),
-					anchor: '—',
-					ratio: '—',
-					target: '< 2 %',
-				},
-				{
-					what: `dashboard idle CPU in its first ${Math.round(first.seconds)} s (V8 still optimizing)`,
-					gpujup: fmt(first.cpu, 2),
-					anchor: '—',
-					ratio: '—',
-					target: '—',
-				},
-				{
-					what: 'dashboard RSS (MB, max over both windows)',
-					gpujup: fmt(rssMb, 0),
-					anchor: '—',
-					ratio: '—',
-					target: '< 100 MB',
-				},
-				{
-					what: `nvidia-smi started on the GPU host during the steady window`,
-					gpujup: String(smiStarted),
-					anchor: `${Math.round(seconds * 1.5)} (one per sample, as systeminformation)`,
-					ratio: '—',
-					target: 'long-lived: ≈ 0',
-				},
+				...(await idleRows(pid, s, smiLog, {
+					name: 'dashboard',
+					load: '4 GPUs at 1 Hz',
+					cpuTarget: '< 2 %',
+					rssTarget: '< 100 MB',
+					hosts: 1,
+				})),
 			);
 		} finally {
 			await tmux.dispose();
@@ -550,38 +571,13 @@ async function fleetIdle(b: BenchLab, s: Settings): Promise<Row[]> {
 			.catch(async () => {
 				throw new Error(`the fleet view never showed 3 × 4 GPUs:\n${await tmux.capture()}`);
 			});
-		const {first, steady, rssMb} = await idleWindows(pid, s, smiLog);
-		const {smiStarted, seconds} = steady;
-		return [
-			{
-				what: `fleet idle CPU, 3 hosts × 4 GPUs at 1 Hz, steady (% of one core, ${Math.round(seconds)} s from ${s.sizes.idleSteadyFromSeconds} s on)`,
-				gpujup: fmt(steady.cpu, 2),
-				anchor: '—',
-				ratio: '—',
-				target: '< 3 %',
-			},
-			{
-				what: `fleet idle CPU in its first ${Math.round(first.seconds)} s (V8 still optimizing)`,
-				gpujup: fmt(first.cpu, 2),
-				anchor: '—',
-				ratio: '—',
-				target: '—',
-			},
-			{
-				what: 'fleet RSS (MB, max over both windows)',
-				gpujup: fmt(rssMb, 0),
-				anchor: '—',
-				ratio: '—',
-				target: '< 120 MB',
-			},
-			{
-				what: 'nvidia-smi started on the GPU hosts during the steady window (3 hosts)',
-				gpujup: String(smiStarted),
-				anchor: `${Math.round(seconds * 1.5 * 3)} (one per sample, as systeminformation)`,
-				ratio: '—',
-				target: 'long-lived: ≈ 0',
-			},
-		];
+		return await idleRows(pid, s, smiLog, {
+			name: 'fleet',
+			load: '3 hosts × 4 GPUs at 1 Hz',
+			cpuTarget: '< 3 %',
+			rssTarget: '< 120 MB',
+			hosts: 3,
+		});
 	} finally {
 		await tmux.dispose();
 	}
