@@ -6,7 +6,8 @@
  * - dist/gpujup.cjs (and a gpujup-*.cjs chunk per command, loaded when it runs): everything but
  *   the dashboard. CommonJS, as its start-up is the faster one (no ES-module linking, ssh2
  *   required directly rather than through the ES-module loader). ssh2 (native bindings),
- *   systeminformation (the host's only), Ink and React stay in node_modules.
+ *   systeminformation (the host's only) and Ink's tokenizer (doctor's probe reads node_modules'
+ *   Ink with it) stay in node_modules; nothing here imports Ink or React.
  * - dist/dashboard.js: the view (source/dashboard.tsx) with its own copy of Ink and React, in
  *   their production builds whatever NODE_ENV says (React's development warnings: run the view from
  *   source, as its tests do), an ES module as Ink is (with top-level await, which require() cannot
@@ -17,14 +18,7 @@
 import path from 'node:path';
 import {defineConfig} from 'rolldown';
 
-const packages = [
-	'ssh2',
-	'cpu-features',
-	'systeminformation',
-	'ink',
-	'react',
-	'@alcalzone/ansi-tokenize',
-];
+const packages = ['ssh2', 'cpu-features', 'systeminformation', '@alcalzone/ansi-tokenize'];
 const isPackage = (id) => packages.some((name) => id === name || id.startsWith(`${name}/`));
 const isDashboard = (id) => id.endsWith('/dashboard.js') || id === '../dashboard.js';
 

@@ -24,11 +24,11 @@ const parseOptions = Object.fromEntries(
 const isBooleanFlag = (name: string) => parseOptions[name]?.type === 'boolean';
 
 /**
- * The version in package.json, read when asked: from dist/gpujup.cjs (the built CLI),
- * dist/source/config or source/config (tests), the package root is one, three or two folders up.
+ * The version in package.json, read when asked: from dist/gpujup.cjs (the built CLI) or
+ * source/config (tests), the package root is one or two folders up.
  */
 function packageVersion(): string {
-	for (const up of ['..', '../../..', '../..']) {
+	for (const up of ['..', '../..']) {
 		try {
 			const file = new URL(`${up}/package.json`, import.meta.url);
 			const json = JSON.parse(readFileSync(file, 'utf8')) as {name?: unknown; version?: unknown};
